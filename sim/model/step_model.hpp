@@ -1,0 +1,111 @@
+// Pure core: how long one serving step takes on one replica, and how much energy its GPUs draw.
+//
+// A "step" is one forward pass of the replica's batch: some sequences decode one token each, some
+// prompts (or prompt chunks) are prefilled. Implementations: RooflineStepModel (here) and, behind the
+// same interface, measured step-time tables.
+//
+// For a decode-only batch of fixed size B the cost must be piecewise affine in the batch's total
+// context C (sum of attended tokens): that is what lets the replica scheduler skip over runs of
+// identical decode steps in closed form while staying exact to the iteration.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/specs.hpp"
+
+namespace chatdc::model {
+
+/// The shape of one step. Context counts are sums over sequences.
+struct StepShape {
+  std::uint32_t decode_seqs = 0;
+  double decode_context_tokens = 0;   // sum over decoding sequences of tokens attended (incl. the new one)
+  std::uint32_t prefill_seqs = 0;
+  double prefill_tokens = 0;          // new prompt tokens computed in this step
+  double prefill_attention_pairs = 0; // sum over chunks of n*(c + (n+1)/2): query-key pairs
+  double prefill_context_tokens = 0;  // sum over chunks of c: earlier KV the chunk reads
+};
+
+/// Cost of one step, with its breakdown. Energy is for all GPUs of the replica.
+struct StepCost {
+  double time_s = 0;
+  double energy_j = 0;
+  double compute_s = 0;
+  double memory_s = 0;
+  double comm_s = 0;
+  double overhead_s = 0;
+};
+
+struct Affine {
+  double a = 0, b = 0;
+  double at(double x) const { return a + b * x; }
+};
+
+/// Decode-only cost for one batch size: pieces sorted by the context where they start
+/// (the first starts at 0); each is affine in the total context C.
+struct DecodeProfile {
+  struct Piece {
+    double context_from = 0;
+    Affine time_s;
+    Affine energy_j;
+  };
+  std::vector<Piece> pieces;
+  /// The piece covering context C.
+  const Piece& piece_at(double context) const;
+  double time_at(double context) const { return piece_at(context).time_s.at(context); }
+  double energy_at(double context) const { return piece_at(context).energy_j.at(context); }
+};
+
+class StepModel {
+ public:
+  virtual ~StepModel() = default;
+  virtual StepCost cost(const StepShape& shape) const = 0;
+  virtual DecodeProfile decode_profile(std::uint32_t batch) const = 0;
+  /// GPUs in one replica (tensor-parallel degree).
+  virtual int gpus() const = 0;
+  /// Power of one idle GPU, W.
+  virtual double idle_power_w() const = 0;
+};
+
+/// Roofline: step = overhead + all-reduce + max(compute, memory), with
+///   compute = 2 * active_params * (T + n_half) / (tp * peak * eff_c) + 4 * L * d_q * pairs / (tp * peak_bf16 * eff_c)
+///   memory  = (weights_read(T) + kv_bytes * (context read + T written)) / (tp * hbm_bw * eff_m)
+///   allreduce = 2 * L * 2 (tp-1) * (hop_latency + T * hidden * 2 B / (tp * link_bw))
+/// and energy = tp * [P_idle * overhead + P_mem * comm + active], where active is
+///   P_mem * memory + (P_comp - P_mem) * compute when memory-bound, P_comp * compute otherwise.
+/// Equations, units and sources: README, "Serving model".
+class RooflineStepModel final : public StepModel {
+ public:
+  RooflineStepModel(const GpuSpec& gpu, const LlmSpec& llm, int tensor_parallel);
+  StepCost cost(const StepShape& shape) const override;
+  DecodeProfile decode_profile(std::uint32_t batch) const override;
+  int gpus() const override { return tp_; }
+  double idle_power_w() const override { return gpu_.idle_power_w; }
+
+  /// Bytes of weights read in a step touching `tokens` tokens (MoE: expected distinct experts).
+  double weight_bytes_read(double tokens) const;
+  /// Peak dense FLOP/s per GPU for the linear layers, given the weight dtype.
+  double linear_peak_flops() const { return linear_peak_flops_; }
+
+ private:
+  struct Parts {
+    double compute_s, memory_s, comm_s, overhead_s;
+  };
+  Parts parts(const StepShape& s) const;
+  double energy(const Parts& p) const;
+
+  GpuSpec gpu_;
+  LlmSpec llm_;
+  int tp_;
+  double linear_peak_flops_;   // FLOP/s per GPU
+  double attn_peak_flops_;     // FLOP/s per GPU
+  double hbm_bytes_per_s_;     // achieved, whole replica
+  double kv_bytes_per_token_;
+  double attn_flops_per_pair_; // 4 * L * d_q
+};
+
+/// Tokens of KV cache a replica can hold: (tp * memory * (1 - headroom) - weights) / kv_bytes_per_token.
+/// Returns a negative number when the weights alone do not fit.
+double kv_capacity_tokens(const GpuSpec& gpu, const LlmSpec& llm, int tensor_parallel, double memory_headroom_fraction);
+
+}  // namespace chatdc::model
