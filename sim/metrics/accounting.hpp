@@ -1,0 +1,75 @@
+// Pure core: turns each epoch's energy into power, facility energy, cost and carbon, per datacenter,
+// and keeps the timeline rows.
+//
+//   facility energy = IT energy x mean PUE over the epoch (PUE may vary by local hour)
+//   electricity     = facility energy x mean price over the epoch (time-of-use by local hour)
+//   carbon          = facility energy x mean grid intensity over the epoch
+//   capex           = servers x server price / (depreciation years x 365 d) x simulated days
+//   maintenance     = servers x server price x yearly fraction / 365 d x simulated days
+// Power is taken as uniform within an epoch when a price or PUE boundary falls inside it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/daily_curve.hpp"
+#include "serving/system.hpp"
+
+namespace chatdc::metrics {
+
+struct DcAccountingSetup {
+  std::string name;
+  std::string region;
+  double offset_s = 0;  // local time of the datacenter minus run time
+  model::DailyCurve pue, price_per_kwh, carbon_kg_per_kwh;
+  std::uint32_t servers = 0;
+  std::uint32_t gpus = 0;
+  std::uint32_t replicas = 0;
+  double server_capex = 0;  // report currency
+  double depreciation_years = 5;
+  double maintenance_fraction_per_year = 0.05;
+};
+
+struct TimelineRow {
+  double t0 = 0, t1 = 0;
+  std::uint32_t dc = 0;
+  serving::DcEpoch stats;
+  double it_energy_kwh = 0;        // from the engine (SimGrid's energy plugin)
+  double facility_energy_kwh = 0;
+  double pue = 0, price_per_kwh = 0, carbon_kg_per_kwh = 0;
+  double electricity_cost = 0, carbon_kg = 0;
+  double cum_facility_kwh = 0, cum_electricity_cost = 0, cum_carbon_kg = 0;
+};
+
+struct DcTotals {
+  double it_energy_kwh = 0, it_energy_model_kwh = 0, facility_energy_kwh = 0;
+  double electricity_cost = 0, carbon_kg = 0;
+  double capex = 0, maintenance = 0;
+  double busy_gpu_s = 0;
+  double peak_utilization = 0;
+  double peak_it_power_kw = 0, peak_facility_power_kw = 0;
+  std::uint64_t peak_queued = 0;
+  double total_cost() const { return electricity_cost + capex + maintenance; }
+};
+
+class Accounting {
+ public:
+  explicit Accounting(std::vector<DcAccountingSetup> dcs) : dcs_(std::move(dcs)), totals_(dcs_.size()) {}
+  /// One epoch: the serving model's report and the IT energy (J) per datacenter measured by the engine.
+  void add_epoch(const serving::EpochReport& rep, const std::vector<double>& it_energy_j);
+  /// Prorates capex and maintenance over the simulated duration.
+  void finish(double duration_s);
+
+  const std::vector<DcAccountingSetup>& dcs() const { return dcs_; }
+  const std::vector<TimelineRow>& rows() const { return rows_; }
+  const DcTotals& totals(std::uint32_t dc) const { return totals_[dc]; }
+  double simulated_s() const { return simulated_s_; }
+
+ private:
+  std::vector<DcAccountingSetup> dcs_;
+  std::vector<DcTotals> totals_;
+  std::vector<TimelineRow> rows_;
+  double simulated_s_ = 0;
+};
+
+}  // namespace chatdc::metrics

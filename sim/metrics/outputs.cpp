@@ -1,0 +1,190 @@
+#include "metrics/outputs.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "core/units.hpp"
+
+namespace chatdc::metrics {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+json stats(Quantiles& q) {
+  return json{{"mean", q.mean()}, {"p50", q.quantile(0.5)}, {"p90", q.quantile(0.9)}, {"p99", q.quantile(0.99)},
+              {"max", q.max()}, {"count", q.count()}};
+}
+
+double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+// The figures shared by the total and each datacenter.
+json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpus, double simulated_s,
+           const std::string& currency, const SloTargets& slo) {
+  json j;
+  const std::uint64_t unfinished = arrived - lat.completed - lat.rejected;
+  j["requests"] = {{"arrived", arrived}, {"completed", lat.completed}, {"unfinished", unfinished},
+                   {"rejected", lat.rejected}, {"preempted", lat.preempted_requests}};
+  j["latency_s"] = {{"queue", stats(lat.queue)}, {"ttft", stats(lat.ttft)}, {"tpot", stats(lat.tpot)}, {"e2e", stats(lat.e2e)}};
+  const double done = static_cast<double>(lat.completed);
+  j["slo"] = {{"ttft_target_s", slo.ttft_s},
+              {"tpot_target_s", slo.tpot_s},
+              {"attainment_ttft", ratio(lat.meet_ttft, done)},
+              {"attainment_tpot", ratio(lat.meet_tpot, done)},
+              {"attainment", ratio(lat.meet_both, done)}};
+  j["tokens"] = {{"prompt", lat.prompt_tokens},
+                 {"output", lat.output_tokens},
+                 {"output_per_s", ratio(lat.output_tokens, simulated_s)}};
+  j["utilization"] = {{"gpu_mean", ratio(t.busy_gpu_s, gpus * simulated_s)}, {"gpu_peak", t.peak_utilization}};
+  j["energy_kwh"] = {{"it", t.it_energy_kwh}, {"facility", t.facility_energy_kwh}, {"it_model", t.it_energy_model_kwh}};
+  j["power_kw"] = {{"it_mean", ratio(t.it_energy_kwh * kSecondsPerHour, simulated_s)},
+                   {"it_peak", t.peak_it_power_kw},
+                   {"facility_mean", ratio(t.facility_energy_kwh * kSecondsPerHour, simulated_s)},
+                   {"facility_peak", t.peak_facility_power_kw}};
+  j["carbon_kg"] = t.carbon_kg;
+  const double total = t.total_cost();
+  j["cost"] = {{"currency", currency},
+               {"electricity", t.electricity_cost},
+               {"capex", t.capex},
+               {"maintenance", t.maintenance},
+               {"total", total},
+               {"per_1k_requests", ratio(total * 1000.0, done)},
+               {"per_1m_output_tokens", ratio(total * 1e6, lat.output_tokens)}};
+  j["wh_per_request"] = ratio(t.facility_energy_kwh * 1000.0, done);
+  return j;
+}
+
+}  // namespace
+
+json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
+  json j;
+  j["schema_version"] = 1;
+  j["scenario"] = {{"name", f.scenario_name}, {"file", f.scenario_file}, {"seed", f.seed}};
+  j["simulated_s"] = f.simulated_s;
+  j["wall_s"] = f.wall_s;
+
+  DcTotals sum;
+  double gpus = 0, servers = 0, replicas = 0;
+  for (std::uint32_t d = 0; d < acc.dcs().size(); ++d) {
+    const DcTotals& t = acc.totals(d);
+    sum.it_energy_kwh += t.it_energy_kwh;
+    sum.it_energy_model_kwh += t.it_energy_model_kwh;
+    sum.facility_energy_kwh += t.facility_energy_kwh;
+    sum.electricity_cost += t.electricity_cost;
+    sum.carbon_kg += t.carbon_kg;
+    sum.capex += t.capex;
+    sum.maintenance += t.maintenance;
+    sum.busy_gpu_s += t.busy_gpu_s;
+    gpus += acc.dcs()[d].gpus;
+    servers += acc.dcs()[d].servers;
+    replicas += acc.dcs()[d].replicas;
+  }
+  // Fleet-wide peaks come from the timeline (the datacenters' peaks need not coincide).
+  std::size_t n_dcs = acc.dcs().size();
+  for (std::size_t i = 0; i < acc.rows().size(); i += n_dcs) {
+    double busy = 0, it = 0, fac = 0, dt = acc.rows()[i].t1 - acc.rows()[i].t0;
+    for (std::size_t k = 0; k < n_dcs; ++k) {
+      const auto& r = acc.rows()[i + k];
+      busy += r.stats.busy_gpu_s;
+      it += r.it_energy_kwh;
+      fac += r.facility_energy_kwh;
+    }
+    if (dt <= 0) continue;
+    sum.peak_utilization = std::max(sum.peak_utilization, ratio(busy, gpus * dt));
+    sum.peak_it_power_kw = std::max(sum.peak_it_power_kw, it * kSecondsPerHour / dt);
+    sum.peak_facility_power_kw = std::max(sum.peak_facility_power_kw, fac * kSecondsPerHour / dt);
+  }
+
+  json total = block(rec.total(), f.arrived, sum, gpus, f.simulated_s, f.currency, rec.slo());
+  for (auto it = total.begin(); it != total.end(); ++it) j[it.key()] = it.value();
+  j["fleet"] = {{"datacenters", n_dcs}, {"servers", servers}, {"gpus", gpus}, {"replicas", replicas}};
+  j["engine"] = {{"events", f.events},
+                 {"steps", f.steps},
+                 {"preemptions", f.preemptions},
+                 {"simgrid_activities", f.simgrid_activities},
+                 {"percentiles", f.percentiles},
+                 {"percentile_relative_error", f.percentiles == "sketch" ? kSketchRelativeError : 0.0}};
+
+  json dcs = json::array();
+  for (std::uint32_t d = 0; d < n_dcs; ++d) {
+    const auto& s = acc.dcs()[d];
+    json b = block(rec.dc(d), f.routed_per_dc[d], acc.totals(d), s.gpus, f.simulated_s, f.currency, rec.slo());
+    json o = {{"name", s.name}, {"region", s.region}, {"servers", s.servers}, {"gpus", s.gpus}, {"replicas", s.replicas}};
+    for (auto it = b.begin(); it != b.end(); ++it) o[it.key()] = it.value();
+    dcs.push_back(o);
+  }
+  j["datacenters"] = dcs;
+  return j;
+}
+
+std::string timeline_csv(const Accounting& acc) {
+  std::string out =
+      "time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,it_power_kw,"
+      "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum\n";
+  for (const TimelineRow& r : acc.rows()) {
+    const auto& s = acc.dcs()[r.dc];
+    const double dt = r.t1 - r.t0;
+    const double busy = dt > 0 ? r.stats.busy_gpu_s / dt : 0.0;
+    const double hour = std::fmod(r.t0 / kSecondsPerHour, 24.0);
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name, r.stats.arrivals,
+                       r.stats.completions, r.stats.queued, r.stats.running, busy, s.gpus ? busy / s.gpus : 0.0,
+                       dt > 0 ? r.it_energy_kwh * kSecondsPerHour / dt : 0.0,
+                       dt > 0 ? r.facility_energy_kwh * kSecondsPerHour / dt : 0.0, r.pue, r.price_per_kwh,
+                       r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg);
+  }
+  return out;
+}
+
+StagedOutputs::StagedOutputs(std::string dir) : dir_(std::move(dir)) {}
+
+StagedOutputs::~StagedOutputs() {
+  if (committed_) return;
+  std::error_code ec;
+  for (const auto& f : files_) fs::remove(tmp_name(f.first), ec);
+  for (auto& [name, s] : streams_) {
+    s->close();
+    fs::remove(tmp_name(name), ec);
+  }
+}
+
+std::string StagedOutputs::tmp_name(const std::string& name) const {
+  return (fs::path(dir_) / fmt::format(".{}.tmp-{}", name, static_cast<long>(::getpid()))).string();
+}
+
+void StagedOutputs::add(const std::string& name, std::string content) { files_.emplace_back(name, std::move(content)); }
+
+std::ofstream& StagedOutputs::stream(const std::string& name) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", dir_, ec.message()));
+  auto s = std::make_unique<std::ofstream>(tmp_name(name));
+  if (!*s) throw Error(fmt::format("cannot write in the output folder {}", dir_));
+  streams_.emplace_back(name, std::move(s));
+  return *streams_.back().second;
+}
+
+void StagedOutputs::commit() {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", dir_, ec.message()));
+  for (const auto& [name, content] : files_) {
+    std::ofstream out(tmp_name(name), std::ios::binary);
+    out << content;
+    out.close();
+    if (!out) throw Error(fmt::format("cannot write {} (disk full or no permission?)", tmp_name(name)));
+  }
+  for (auto& [name, s] : streams_) {
+    s->close();
+    if (!*s) throw Error(fmt::format("cannot write {} (disk full or no permission?)", tmp_name(name)));
+  }
+  for (const auto& [name, content] : files_) fs::rename(tmp_name(name), fs::path(dir_) / name);
+  for (auto& [name, s] : streams_) fs::rename(tmp_name(name), fs::path(dir_) / name);
+  committed_ = true;
+}
+
+}  // namespace chatdc::metrics

@@ -1,0 +1,56 @@
+// Pure core: the run's output files. Nothing is written until commit(): every file is first written
+// beside its final name and renamed into place only when all of them are complete, so a failed
+// run leaves the output folder as it was.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "metrics/accounting.hpp"
+#include "metrics/recorder.hpp"
+
+namespace chatdc::metrics {
+
+struct RunFacts {
+  std::string scenario_name;
+  std::string scenario_file;
+  std::uint64_t seed = 0;
+  double simulated_s = 0;
+  double wall_s = 0;
+  std::uint64_t arrived = 0, completed = 0, rejected = 0;
+  std::vector<std::uint64_t> routed_per_dc;
+  std::string currency = "USD";
+  double clock_utc_offset_h = 0;
+  std::uint64_t events = 0, steps = 0, preemptions = 0, simgrid_activities = 0;
+  std::string percentiles = "exact";
+};
+
+nlohmann::ordered_json build_summary(const RunFacts& facts, Recorder& rec, const Accounting& acc);
+/// One row per sample period per datacenter; clock_hour is the hour of the run's clock zone.
+std::string timeline_csv(const Accounting& acc);
+
+class StagedOutputs {
+ public:
+  explicit StagedOutputs(std::string dir);
+  ~StagedOutputs();
+  /// Stages a whole file (written at commit).
+  void add(const std::string& name, std::string content);
+  /// A file streamed during the run (e.g. requests.csv): written to a temporary name now.
+  std::ofstream& stream(const std::string& name);
+  /// Writes the staged files and renames everything into place. Throws chatdc::Error on failure.
+  void commit();
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string tmp_name(const std::string& name) const;
+  std::string dir_;
+  std::vector<std::pair<std::string, std::string>> files_;
+  std::vector<std::pair<std::string, std::unique_ptr<std::ofstream>>> streams_;
+  bool committed_ = false;
+};
+
+}  // namespace chatdc::metrics

@@ -1,0 +1,54 @@
+// Pure core: collects what happened to each request (latencies, SLO attainment, tokens), per
+// datacenter and in total, in bounded memory when asked (Quantiles sketch mode).
+//
+// Definitions (README "Outputs"):
+//   queue = admitted - delivered          (waiting in the replica's queue)
+//   ttft  = first token at the user - sent
+//   tpot  = (last token - first token) / (output tokens - 1), requests with >= 2 output tokens
+//   e2e   = last token at the user - sent
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "metrics/quantiles.hpp"
+#include "serving/system.hpp"
+
+namespace chatdc::metrics {
+
+struct SloTargets {
+  double ttft_s = 2.0;
+  double tpot_s = 0.2;
+};
+
+struct LatencySet {
+  explicit LatencySet(Quantiles::Mode mode) : queue(mode), ttft(mode), tpot(mode), e2e(mode) {}
+  Quantiles queue, ttft, tpot, e2e;
+  std::uint64_t completed = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t meet_ttft = 0, meet_tpot = 0, meet_both = 0;
+  std::uint64_t preempted_requests = 0;
+  double prompt_tokens = 0, output_tokens = 0;
+  void add(const serving::RequestRecord& r, const SloTargets& slo);
+};
+
+class Recorder final : public serving::RequestObserver {
+ public:
+  Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo);
+  void on_done(const serving::RequestRecord& r) override;
+  void on_rejected(const workload::RequestSpec& r, std::uint32_t dc) override;
+  /// Optional: every finished request is also passed here (request logs).
+  void set_sink(std::function<void(const serving::RequestRecord&)> sink) { sink_ = std::move(sink); }
+
+  LatencySet& total() { return total_; }
+  LatencySet& dc(std::uint32_t d) { return per_dc_[d]; }
+  const SloTargets& slo() const { return slo_; }
+
+ private:
+  SloTargets slo_;
+  LatencySet total_;
+  std::vector<LatencySet> per_dc_;
+  std::function<void(const serving::RequestRecord&)> sink_;
+};
+
+}  // namespace chatdc::metrics

@@ -1,0 +1,326 @@
+#include "serving/replica.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+namespace chatdc::serving {
+
+DecodeProfiles::DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch) : profiles_(max_batch + 1) {
+  for (std::uint32_t b = 1; b <= max_batch; ++b) profiles_[b] = model.decode_profile(b);
+}
+
+Replica::Replica(std::uint32_t id, const model::StepModel& model, const DecodeProfiles& profiles,
+                 const SchedulerConfig& config, ReplicaListener* listener)
+    : id_(id), model_(model), profiles_(profiles), cfg_(config), listener_(listener) {}
+
+bool Replica::can_ever_fit(std::uint32_t prompt_tokens, std::uint32_t output_tokens) const {
+  return static_cast<double>(prompt_tokens) + output_tokens <= cfg_.kv_capacity_tokens;
+}
+
+std::uint32_t Replica::new_slot() {
+  if (!free_slots_.empty()) {
+    const std::uint32_t s = free_slots_.back();
+    free_slots_.pop_back();
+    return s;
+  }
+  slots_.emplace_back();
+  return static_cast<std::uint32_t>(slots_.size() - 1);
+}
+
+void Replica::deliver(const Job& job, double now) {
+  const std::uint32_t slot = new_slot();
+  Seq& s = slots_[slot];
+  s = Seq{};
+  s.job = job;
+  s.state = State::kWaiting;
+  s.target = job.prompt_tokens;
+  waiting_.push_back(slot);
+
+  switch (activity_) {
+    case Activity::kIdle:
+      schedule(now);
+      break;
+    case Activity::kStep:
+      break;  // the scheduler looks at the queue when the step ends
+    case Activity::kRun: {
+      const bool room = running() < cfg_.max_batch_size &&
+                        (!cfg_.chunked_prefill || batch_ < cfg_.max_tokens_per_step);
+      if (!room) break;
+      // End the run at the first step boundary at or after `now`.
+      const double tau = now - act_start_;
+      std::uint64_t k = run_.steps_within(tau);
+      if (run_.time_of(k) < tau) ++k;
+      if (k < run_steps_) {
+        run_steps_ = k;
+        act_end_ = act_start_ + run_.time_of(k);
+      }
+      break;
+    }
+  }
+}
+
+bool Replica::kv_admissible(const Seq& s) const {
+  const double cap = cfg_.kv_capacity_tokens;
+  if (cfg_.kv_policy == KvPolicy::kReserve)
+    return reserved_total_ + s.job.prompt_tokens + s.job.output_tokens <= cap;
+  const double free_after = cap - decode_kv() - prefill_reserved_ - s.target;
+  if (running() == 0) return free_after >= 0;  // never let the watermark starve an empty replica
+  return free_after >= cfg_.kv_watermark_fraction * cap;
+}
+
+void Replica::admit(std::uint32_t slot, double now) {
+  Seq& s = slots_[slot];
+  s.state = State::kPrefilling;
+  if (s.times.admitted_s < 0) s.times.admitted_s = now;
+  s.admit_order = ++admit_counter_;
+  prefill_reserved_ += s.target;
+  if (cfg_.kv_policy == KvPolicy::kReserve) reserved_total_ += s.job.prompt_tokens + s.job.output_tokens;
+  prefilling_.push_back(slot);
+}
+
+void Replica::schedule(double now) {
+  activity_ = Activity::kIdle;
+  if (cfg_.kv_policy == KvPolicy::kPreempt) {
+    while (batch_ > 0 && decode_kv() + prefill_reserved_ + batch_ > cfg_.kv_capacity_tokens) preempt_one();
+  }
+
+  model::StepShape shape;
+  step_prefills_.clear();
+  auto add_chunk = [&](std::uint32_t slot, std::uint32_t chunk) {
+    Seq& s = slots_[slot];
+    s.chunk = chunk;
+    shape.prefill_seqs += 1;
+    shape.prefill_tokens += chunk;
+    shape.prefill_attention_pairs += chunk * (s.prefilled + (chunk + 1.0) * 0.5);
+    shape.prefill_context_tokens += s.prefilled;
+    step_prefills_.push_back(slot);
+  };
+
+  if (!cfg_.chunked_prefill) {
+    double tokens = 0;
+    while (!waiting_.empty() && running() < cfg_.max_batch_size) {
+      const std::uint32_t slot = waiting_.front();
+      const Seq& s = slots_[slot];
+      if (!step_prefills_.empty() && tokens + s.target > cfg_.max_tokens_per_step) break;
+      if (!kv_admissible(s)) break;
+      waiting_.pop_front();
+      admit(slot, now);
+      tokens += s.target;
+      add_chunk(slot, s.target);
+    }
+    if (!step_prefills_.empty()) {
+      step_has_decodes_ = false;  // prefill-first: decodes pause during a prefill step
+      start_step(shape, now);
+      return;
+    }
+  } else {
+    std::uint32_t budget = cfg_.max_tokens_per_step > batch_ ? cfg_.max_tokens_per_step - batch_ : 0;
+    for (const std::uint32_t slot : prefilling_) {
+      if (budget == 0) break;
+      const Seq& s = slots_[slot];
+      const std::uint32_t chunk = std::min(s.target - s.prefilled, budget);
+      budget -= chunk;
+      add_chunk(slot, chunk);
+    }
+    while (budget > 0 && !waiting_.empty() && running() < cfg_.max_batch_size) {
+      const std::uint32_t slot = waiting_.front();
+      if (!kv_admissible(slots_[slot])) break;
+      waiting_.pop_front();
+      admit(slot, now);
+      const std::uint32_t chunk = std::min(slots_[slot].target, budget);
+      budget -= chunk;
+      add_chunk(slot, chunk);
+    }
+    if (!step_prefills_.empty()) {
+      shape.decode_seqs = batch_;
+      shape.decode_context_tokens = batch_ > 0 ? decode_context() : 0.0;
+      step_has_decodes_ = batch_ > 0;
+      start_step(shape, now);
+      return;
+    }
+  }
+  if (batch_ > 0) start_run(now);
+}
+
+void Replica::start_step(const model::StepShape& shape, double now) {
+  step_cost_ = model_.cost(shape);
+  activity_ = Activity::kStep;
+  act_start_ = now;
+  act_end_ = now + step_cost_.time_s;
+  acc_t_ = now;
+  acc_e_ = 0;
+  ++steps_;
+}
+
+std::uint32_t Replica::top_valid() {
+  while (!finish_heap_.empty()) {
+    const HeapEntry& e = finish_heap_.top();
+    const Seq& s = slots_[e.slot];
+    if (s.state == State::kDecoding && s.admit_order == e.admit_order) return e.slot;
+    finish_heap_.pop();
+  }
+  assert(false && "decode batch without a finishing sequence");
+  return 0;
+}
+
+void Replica::start_run(double now) {
+  run_ = RunMath(&profiles_.at(batch_), decode_context(), static_cast<double>(batch_));
+  std::uint64_t n = slots_[top_valid()].finish_step - step_counter_;
+  if (cfg_.kv_policy == KvPolicy::kPreempt) {
+    const double room = cfg_.kv_capacity_tokens - prefill_reserved_ - decode_kv();
+    n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(std::floor(room / batch_)));
+  }
+  if (cfg_.max_run_steps > 0) n = std::min(n, cfg_.max_run_steps);
+  assert(n >= 1);
+  run_steps_ = n;
+  activity_ = Activity::kRun;
+  act_start_ = now;
+  act_end_ = now + run_.time_of(n);
+  acc_t_ = now;
+  acc_e_ = 0;
+}
+
+void Replica::on_event() {
+  const double now = act_end_;
+  accrue(now);
+  if (activity_ == Activity::kStep)
+    finish_step(now);
+  else
+    finish_run(now);
+  schedule(now);
+}
+
+void Replica::finish_step(double now) {
+  if (step_has_decodes_) ++step_counter_;
+  for (const std::uint32_t slot : step_prefills_) {
+    Seq& s = slots_[slot];
+    s.prefilled += s.chunk;
+    s.chunk = 0;
+    if (s.prefilled == s.target) end_prefill(slot, now);
+  }
+  std::erase_if(prefilling_, [&](std::uint32_t slot) { return slots_[slot].state != State::kPrefilling; });
+  if (step_has_decodes_) complete_due(now);
+}
+
+void Replica::finish_run(double now) {
+  step_counter_ += run_steps_;
+  steps_ += run_steps_;
+  complete_due(now);
+}
+
+void Replica::end_prefill(std::uint32_t slot, double now) {
+  Seq& s = slots_[slot];
+  s.generated += 1;
+  prefill_reserved_ -= s.target;
+  if (s.times.first_token_s < 0) {
+    s.times.first_token_s = now;
+    listener_->on_first_token(id_, s.job, now);
+  }
+  if (s.generated >= s.job.output_tokens) {
+    complete(slot, now);  // still kPrefilling: complete() leaves the decode aggregates alone
+  } else {
+    join_decode(slot);
+  }
+}
+
+void Replica::join_decode(std::uint32_t slot) {
+  Seq& s = slots_[slot];
+  s.state = State::kDecoding;
+  s.join_step = step_counter_;
+  s.finish_step = step_counter_ + (s.job.output_tokens - s.generated);
+  ++batch_;
+  dec_base_ += static_cast<double>(s.target) - static_cast<double>(s.join_step);
+  finish_heap_.push({s.finish_step, s.admit_order, slot});
+  admit_stack_.emplace_back(slot, s.admit_order);
+  if (admit_stack_.size() > 2 * static_cast<std::size_t>(batch_) + 64) {
+    std::erase_if(admit_stack_, [&](const auto& e) {
+      const Seq& x = slots_[e.first];
+      return x.state != State::kDecoding || x.admit_order != e.second;
+    });
+  }
+}
+
+void Replica::complete(std::uint32_t slot, double now) {
+  Seq& s = slots_[slot];
+  s.times.done_s = now;
+  listener_->on_complete(id_, s.job, s.times);
+  if (cfg_.kv_policy == KvPolicy::kReserve) reserved_total_ -= s.job.prompt_tokens + s.job.output_tokens;
+  if (s.state == State::kDecoding) {
+    --batch_;
+    dec_base_ -= static_cast<double>(s.target) - static_cast<double>(s.join_step);
+  }
+  s.state = State::kFree;
+  free_slots_.push_back(slot);
+}
+
+void Replica::complete_due(double now) {
+  while (!finish_heap_.empty()) {
+    const HeapEntry e = finish_heap_.top();
+    const Seq& s = slots_[e.slot];
+    if (s.state != State::kDecoding || s.admit_order != e.admit_order) {
+      finish_heap_.pop();
+      continue;
+    }
+    assert(e.finish_step >= step_counter_);
+    if (e.finish_step > step_counter_) break;
+    finish_heap_.pop();
+    complete(e.slot, now);
+  }
+}
+
+void Replica::preempt_one() {
+  while (!admit_stack_.empty()) {
+    const auto [slot, order] = admit_stack_.back();
+    admit_stack_.pop_back();
+    Seq& s = slots_[slot];
+    if (s.state != State::kDecoding || s.admit_order != order) continue;
+    --batch_;
+    dec_base_ -= static_cast<double>(s.target) - static_cast<double>(s.join_step);
+    s.generated += static_cast<std::uint32_t>(step_counter_ - s.join_step);
+    s.target = s.job.prompt_tokens + s.generated;  // recompute the prompt and every token so far
+    s.prefilled = 0;
+    s.state = State::kWaiting;
+    s.times.preemptions += 1;
+    ++preemptions_;
+    waiting_.push_front(slot);
+    return;
+  }
+  assert(false && "no sequence to preempt");
+}
+
+double Replica::energy_at(double t) const {
+  if (activity_ == Activity::kStep) {
+    const double span = act_end_ - act_start_;
+    if (t >= act_end_ || span <= 0) return step_cost_.energy_j;
+    return step_cost_.energy_j * (t - act_start_) / span;
+  }
+  if (t >= act_end_) return run_.energy_of(run_steps_);
+  const double tau = t - act_start_;
+  const std::uint64_t k = std::min(run_.steps_within(tau), run_steps_);
+  const double into = tau - run_.time_of(k);
+  return run_.energy_of(k) + into / run_.step_time(k) * run_.step_energy(k);
+}
+
+void Replica::accrue(double t) {
+  if (activity_ == Activity::kIdle || t <= acc_t_) return;
+  const double e = energy_at(t);
+  energy_j_ += e - acc_e_;
+  busy_s_ += std::min(t, act_end_) - acc_t_;
+  acc_e_ = e;
+  acc_t_ = t;
+}
+
+double Replica::take_busy_s() {
+  const double b = busy_s_;
+  busy_s_ = 0;
+  return b;
+}
+
+double Replica::take_energy_j() {
+  const double e = energy_j_;
+  energy_j_ = 0;
+  return e;
+}
+
+}  // namespace chatdc::serving

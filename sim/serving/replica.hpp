@@ -1,0 +1,180 @@
+// Pure core: one LLM replica (a tensor-parallel group of GPUs) serving requests with continuous
+// batching, exact to the iteration.
+//
+// Semantics (vLLM-like; README "Serving model"):
+//  * Requests wait FCFS. At each step boundary the scheduler admits waiting requests while the batch
+//    has room (max_batch_size sequences), the step's token budget allows (max_tokens_per_step) and the
+//    KV cache has room.
+//  * prefill-first (default): admitted prompts are prefilled in a prefill-only step; decodes pause.
+//    chunked prefill (Sarathi-style): every step decodes all running sequences and fills the rest of
+//    the token budget with prompt chunks.
+//  * The prefill step produces the first token. Each decode step produces one token per sequence.
+//  * KV policy "preempt": admission needs the prompt's KV (plus a watermark); decodes grow the KV one
+//    token per step; when it is full the most recently admitted sequence is preempted and later
+//    recomputed (prompt + tokens so far). "reserve": admission reserves prompt + output tokens, so no
+//    preemption ever happens.
+//
+// Between events the batch is constant, so a run of decode steps is advanced in closed form
+// (RunMath). Setting max_run_steps = 1 executes every iteration explicitly instead; both give the
+// same timestamps (tests check this).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <queue>
+#include <vector>
+
+#include "model/step_model.hpp"
+#include "serving/run_math.hpp"
+
+namespace chatdc::serving {
+
+enum class KvPolicy { kPreempt, kReserve };
+
+struct SchedulerConfig {
+  std::uint32_t max_batch_size = 256;
+  std::uint32_t max_tokens_per_step = 8192;
+  bool chunked_prefill = false;
+  KvPolicy kv_policy = KvPolicy::kPreempt;
+  double kv_watermark_fraction = 0.01;
+  double kv_capacity_tokens = 0;
+  std::uint64_t max_run_steps = 0;  // 0 = unlimited (closed-form runs); 1 = one iteration at a time
+};
+
+/// A request as a replica sees it.
+struct Job {
+  std::uint64_t id = 0;
+  double sent_s = 0;       // left the user
+  double delivered_s = 0;  // reached this replica
+  std::uint32_t prompt_tokens = 0;
+  std::uint32_t output_tokens = 1;
+  std::uint32_t tag = 0;   // opaque to the replica (the caller's bookkeeping)
+};
+
+struct JobTimes {
+  double admitted_s = -1;     // first admitted into a step
+  double first_token_s = -1;  // end of the step that produced the first output token
+  double done_s = -1;         // end of the step that produced the last output token
+  std::uint32_t preemptions = 0;
+};
+
+class ReplicaListener {
+ public:
+  virtual ~ReplicaListener() = default;
+  virtual void on_first_token(std::uint32_t replica, const Job& job, double t) = 0;
+  virtual void on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) = 0;
+};
+
+/// Decode profiles for batch sizes 0..max_batch_size, shared by the replicas of one pool.
+class DecodeProfiles {
+ public:
+  DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch);
+  const model::DecodeProfile& at(std::uint32_t batch) const { return profiles_[batch]; }
+
+ private:
+  std::vector<model::DecodeProfile> profiles_;
+};
+
+class Replica {
+ public:
+  static constexpr double kNever = 1e300;
+
+  Replica(std::uint32_t id, const model::StepModel& model, const DecodeProfiles& profiles,
+          const SchedulerConfig& config, ReplicaListener* listener);
+
+  /// False when a request could never be served here (prompt + output exceed the KV capacity).
+  bool can_ever_fit(std::uint32_t prompt_tokens, std::uint32_t output_tokens) const;
+  /// A request reaches the replica at `now` (now >= every earlier call's time).
+  void deliver(const Job& job, double now);
+  /// Time of the replica's next internal event (end of the current step or run), kNever when idle.
+  double next_event_time() const { return activity_ == Activity::kIdle ? kNever : act_end_; }
+  /// Process the event at next_event_time().
+  void on_event();
+  /// Bring the busy-time and energy accounting up to t (t <= next_event_time()).
+  void accrue(double t);
+  /// Busy seconds and step energy (J, all GPUs of the replica) accrued since the last take.
+  double take_busy_s();
+  double take_energy_j();
+
+  std::uint32_t id() const { return id_; }
+  std::uint32_t waiting() const { return static_cast<std::uint32_t>(waiting_.size()); }
+  std::uint32_t running() const { return batch_ + static_cast<std::uint32_t>(prefilling_.size()); }
+  std::uint64_t steps_executed() const { return steps_; }
+  std::uint64_t preemptions() const { return preemptions_; }
+
+ private:
+  enum class Activity { kIdle, kStep, kRun };
+  enum class State : std::uint8_t { kFree, kWaiting, kPrefilling, kDecoding };
+  struct Seq {
+    Job job;
+    JobTimes times;
+    State state = State::kFree;
+    std::uint32_t generated = 0;  // output tokens produced (when decoding: at join time)
+    std::uint32_t target = 0;     // tokens to (re)compute in prefill: prompt + generated
+    std::uint32_t prefilled = 0;  // of target, already in the KV cache
+    std::uint32_t chunk = 0;      // tokens of target computed by the current step
+    std::uint64_t join_step = 0;  // decode counter when it joined the decode batch
+    std::uint64_t finish_step = 0;
+    std::uint64_t admit_order = 0;
+  };
+  struct HeapEntry {
+    std::uint64_t finish_step, admit_order;
+    std::uint32_t slot;
+    bool operator>(const HeapEntry& o) const {
+      return finish_step > o.finish_step || (finish_step == o.finish_step && admit_order > o.admit_order);
+    }
+  };
+
+  std::uint32_t new_slot();
+  void schedule(double now);
+  bool kv_admissible(const Seq& s) const;
+  void admit(std::uint32_t slot, double now);
+  void start_step(const model::StepShape& shape, double now);
+  void start_run(double now);
+  void finish_step(double now);
+  void finish_run(double now);
+  void end_prefill(std::uint32_t slot, double now);
+  void join_decode(std::uint32_t slot);
+  void complete(std::uint32_t slot, double now);
+  void complete_due(double now);
+  void preempt_one();
+  double energy_at(double t) const;
+  std::uint32_t top_valid();
+  double decode_context() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_ + 1); }
+  double decode_kv() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_); }
+
+  std::uint32_t id_;
+  const model::StepModel& model_;
+  const DecodeProfiles& profiles_;
+  SchedulerConfig cfg_;
+  ReplicaListener* listener_;
+
+  std::vector<Seq> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::deque<std::uint32_t> waiting_;
+  std::vector<std::uint32_t> prefilling_;  // admitted, prompt not finished (FCFS)
+  std::vector<std::uint32_t> step_prefills_;  // sequences prefilled by the current step
+  std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<>> finish_heap_;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> admit_stack_;  // (slot, admit_order), LIFO victims
+
+  // Decode batch aggregates: KV before the step at counter S is dec_base_ + B*S.
+  std::uint32_t batch_ = 0;
+  double dec_base_ = 0;
+  std::uint64_t step_counter_ = 0;  // decode steps executed (prefill-only steps do not count)
+  double prefill_reserved_ = 0;     // KV held by admitted, not yet decoding sequences
+  double reserved_total_ = 0;       // reserve policy: sum of prompt + output of admitted sequences
+  std::uint64_t admit_counter_ = 0;
+
+  // Current activity.
+  Activity activity_ = Activity::kIdle;
+  double act_start_ = 0, act_end_ = 0;
+  model::StepCost step_cost_{};
+  bool step_has_decodes_ = false;
+  RunMath run_;
+  std::uint64_t run_steps_ = 0;
+  double acc_t_ = 0, acc_e_ = 0;  // accounting progress inside the activity
+
+  double busy_s_ = 0, energy_j_ = 0;
+  std::uint64_t steps_ = 0, preemptions_ = 0;
+};
+
+}  // namespace chatdc::serving

@@ -1,0 +1,180 @@
+#include "serving/system.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+namespace chatdc::serving {
+
+ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source, Router& router,
+                             RequestObserver& observer)
+    : setup_(std::move(setup)), source_(source), router_(router), observer_(observer) {
+  const auto n_dcs = static_cast<std::uint32_t>(setup_.dcs.size());
+  std::uint32_t n_replicas = 0;
+  for (const auto& p : setup_.dcs) n_replicas += p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
+  replicas_.reserve(n_replicas);
+  dcs_.resize(n_dcs);
+  for (std::uint32_t d = 0; d < n_dcs; ++d) {
+    Dc& dc = dcs_[d];
+    dc.setup = setup_.dcs[d];
+    dc.profiles = std::make_unique<DecodeProfiles>(*dc.setup.step_model, dc.setup.scheduler.max_batch_size);
+    dc.first_replica = static_cast<std::uint32_t>(replicas_.size());
+    dc.first_server = total_servers_;
+    const std::uint32_t n = dc.setup.servers * static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const auto id = static_cast<std::uint32_t>(replicas_.size());
+      replicas_.emplace_back(id, *dc.setup.step_model, *dc.profiles, dc.setup.scheduler, static_cast<ReplicaListener*>(this));
+      replica_dc_.push_back(d);
+    }
+    dc.balancer = std::make_unique<LeastOutstanding>(n);
+    dc.state.replicas = n;
+    total_servers_ += dc.setup.servers;
+  }
+  pipes_.resize(static_cast<std::size_t>(setup_.user_regions) * n_dcs);
+  pipe_base_ = n_replicas;
+  source_id_ = pipe_base_ + static_cast<std::uint32_t>(pipes_.size());
+  heap_.resize(source_id_ + 1);
+  heap_.update(source_id_, source_.peek_time());
+}
+
+void ServingSystem::advance_to(double t) {
+  for (;;) {
+    const double now = heap_.top_time();
+    if (now > t) break;
+    const std::uint32_t id = heap_.top();
+    ++events_;
+    if (id < pipe_base_) {
+      replicas_[id].on_event();
+      heap_.update(id, replicas_[id].next_event_time());
+    } else if (id < source_id_) {
+      on_delivery(id - pipe_base_);
+    } else {
+      on_arrival(source_.pop());
+    }
+    // Completions may schedule follow-up turns: the source's next time can move earlier.
+    heap_.update(source_id_, source_.peek_time());
+  }
+}
+
+void ServingSystem::on_arrival(const workload::RequestSpec& r) {
+  ++arrived_;
+  const std::uint32_t d = router_.route(r, *this);
+  Dc& dc = dcs_[d];
+  ++dc.state.routed;
+  if (static_cast<std::uint64_t>(r.prompt_tokens) + r.output_tokens > setup_.max_context_tokens ||
+      !replicas_[dc.first_replica].can_ever_fit(r.prompt_tokens, r.output_tokens)) {
+    ++rejected_;
+    ++dc.epoch.rejected;
+    observer_.on_rejected(r, d);
+    return;
+  }
+  const std::uint32_t pipe = r.user_region * dc_count() + d;
+  auto& q = pipes_[pipe];
+  q.push_back({r, r.time_s + setup_.one_way_s[r.user_region][d]});
+  if (q.size() == 1) heap_.update(pipe_base_ + pipe, q.front().deliver_s);
+  ++dc.state.inflight;
+}
+
+void ServingSystem::on_delivery(std::uint32_t pipe) {
+  auto& q = pipes_[pipe];
+  const InFlight f = q.front();
+  q.pop_front();
+  heap_.update(pipe_base_ + pipe, q.empty() ? IndexedHeap::kNever : q.front().deliver_s);
+
+  const std::uint32_t d = pipe % dc_count();
+  Dc& dc = dcs_[d];
+  const std::uint32_t local = dc.balancer->pick();
+  dc.balancer->increment(local);
+  --dc.state.inflight;
+  ++dc.state.outstanding;
+  ++dc.epoch.arrivals;
+
+  Job job;
+  job.id = f.spec.id;
+  job.sent_s = f.spec.time_s;
+  job.delivered_s = f.deliver_s;
+  job.prompt_tokens = f.spec.prompt_tokens;
+  job.output_tokens = f.spec.output_tokens;
+  job.tag = f.spec.user_region;
+  const std::uint32_t rid = dc.first_replica + local;
+  replicas_[rid].deliver(job, f.deliver_s);
+  heap_.update(rid, replicas_[rid].next_event_time());
+}
+
+void ServingSystem::on_first_token(std::uint32_t, const Job&, double) {}
+
+void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
+  const std::uint32_t d = replica_dc_[replica];
+  Dc& dc = dcs_[d];
+  dc.balancer->decrement(replica - dc.first_replica);
+  --dc.state.outstanding;
+  ++dc.epoch.completions;
+  dc.epoch.output_tokens += job.output_tokens;
+  ++completed_;
+
+  const double back = setup_.one_way_s[job.tag][d];
+  RequestRecord r;
+  r.id = job.id;
+  r.user_region = job.tag;
+  r.dc = d;
+  r.replica = replica;
+  r.sent_s = job.sent_s;
+  r.delivered_s = job.delivered_s;
+  r.admitted_s = times.admitted_s;
+  r.first_token_s = times.first_token_s + back;
+  r.done_s = times.done_s + back;
+  r.prompt_tokens = job.prompt_tokens;
+  r.output_tokens = job.output_tokens;
+  r.preemptions = times.preemptions;
+  observer_.on_done(r);
+  source_.on_response(job.id, r.done_s);
+}
+
+EpochReport ServingSystem::close_epoch(double t0, double t1) {
+  const double dt = t1 - t0;
+  EpochReport rep;
+  rep.t0 = t0;
+  rep.t1 = t1;
+  rep.dcs.resize(dcs_.size());
+  rep.server_it_energy_j.assign(total_servers_, 0.0);
+  for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
+    Dc& dc = dcs_[d];
+    DcEpoch& e = dc.epoch;
+    const PoolSetup& p = dc.setup;
+    const int tp = p.step_model->gpus();
+    const double idle_gpu_w = p.step_model->idle_power_w();
+    const int spare_gpus = p.gpus_per_server - p.replicas_per_server * tp;
+    for (std::uint32_t s = 0; s < p.servers; ++s) {
+      double gpu_j = spare_gpus * idle_gpu_w * dt;
+      for (int k = 0; k < p.replicas_per_server; ++k) {
+        Replica& r = replicas_[dc.first_replica + s * p.replicas_per_server + k];
+        r.accrue(t1);
+        const double busy = r.take_busy_s();
+        gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, dt - busy);
+        e.busy_gpu_s += busy * tp;
+        e.queued += r.waiting();
+        e.running += r.running();
+      }
+      const double it_j = p.server_power.server_energy_j(gpu_j, dt);
+      e.gpu_energy_j += gpu_j;
+      e.it_energy_j += it_j;
+      rep.server_it_energy_j[dc.first_server + s] = it_j;
+    }
+    rep.dcs[d] = e;
+    e = DcEpoch{};
+  }
+  return rep;
+}
+
+std::uint64_t ServingSystem::steps_executed() const {
+  std::uint64_t n = 0;
+  for (const auto& r : replicas_) n += r.steps_executed();
+  return n;
+}
+
+std::uint64_t ServingSystem::preemptions() const {
+  std::uint64_t n = 0;
+  for (const auto& r : replicas_) n += r.preemptions();
+  return n;
+}
+
+}  // namespace chatdc::serving

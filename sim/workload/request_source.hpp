@@ -1,0 +1,31 @@
+// Pure core: where requests come from. A source yields requests in time order, one at a time, so a
+// whole day (or a trace of any length) is never held in memory.
+#pragma once
+#include <cstdint>
+#include <limits>
+
+namespace chatdc::workload {
+
+struct RequestSpec {
+  std::uint64_t id = 0;
+  double time_s = 0;  // when the user sends it, seconds since the start of the run
+  std::uint32_t prompt_tokens = 0;
+  std::uint32_t output_tokens = 1;
+  std::uint32_t user_region = 0;
+};
+
+class RequestSource {
+ public:
+  static constexpr double kNever = std::numeric_limits<double>::infinity();
+  virtual ~RequestSource() = default;
+  /// Time of the next request, kNever when there is none.
+  virtual double peek_time() = 0;
+  /// The next request (peek_time() must be finite).
+  virtual RequestSpec pop() = 0;
+  /// The user received the last token of request `id` at t_user_s (closed-loop conversations).
+  virtual void on_response(std::uint64_t /*id*/, double /*t_user_s*/) {}
+  /// Expected number of requests in the run, for sizing (may be approximate).
+  virtual double expected_requests() const = 0;
+};
+
+}  // namespace chatdc::workload
