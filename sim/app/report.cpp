@@ -1,0 +1,69 @@
+#include "app/report.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+namespace chatdc::app {
+
+std::string grouped(double v) {
+  const long long n = std::llround(v);
+  std::string digits = std::to_string(std::llabs(n)), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return (n < 0 ? "-" : "") + out;
+}
+
+std::string short_report(const config::Scenario& s, const engine::RunResult& r) {
+  const auto& j = r.summary;
+  const auto& lat = j["latency_s"];
+  const auto& cost = j["cost"];
+  const std::string cur = cost["currency"].get<std::string>();
+  std::string out;
+  out += fmt::format("chatdc: {} — {:.1f} h simulated in {:.2f} s wall ({} requests, {:.2f} M requests per wall-second)\n",
+                     s.name, r.simulated_s / 3600.0, r.wall_s, grouped(static_cast<double>(r.requests)),
+                     r.wall_s > 0 ? r.requests / r.wall_s / 1e6 : 0.0);
+  out += fmt::format("  requests  {} arrived, {} completed, {} unfinished, {} rejected\n",
+                     grouped(j["requests"]["arrived"].get<double>()), grouped(j["requests"]["completed"].get<double>()),
+                     grouped(j["requests"]["unfinished"].get<double>()), grouped(j["requests"]["rejected"].get<double>()));
+  out += fmt::format("  latency   TTFT p50 {:.3f} s, p99 {:.3f} s; TPOT p50 {:.1f} ms, p99 {:.1f} ms; SLO met by {:.1f}%\n",
+                     lat["ttft"]["p50"].get<double>(), lat["ttft"]["p99"].get<double>(),
+                     1e3 * lat["tpot"]["p50"].get<double>(), 1e3 * lat["tpot"]["p99"].get<double>(),
+                     100 * j["slo"]["attainment"].get<double>());
+  out += fmt::format("  GPUs      {} in {} servers: utilization mean {:.1f}%, peak {:.1f}%\n",
+                     grouped(j["fleet"]["gpus"].get<double>()), grouped(j["fleet"]["servers"].get<double>()),
+                     100 * j["utilization"]["gpu_mean"].get<double>(), 100 * j["utilization"]["gpu_peak"].get<double>());
+  out += fmt::format("  energy    IT {:.2f} MWh, facility {:.2f} MWh, {:.2f} Wh per request, {:.1f} t CO2\n",
+                     j["energy_kwh"]["it"].get<double>() / 1e3, j["energy_kwh"]["facility"].get<double>() / 1e3,
+                     j["wh_per_request"].get<double>(), j["carbon_kg"].get<double>() / 1e3);
+  out += fmt::format("  cost      {} {} = electricity {} + capex {} + maintenance {} ({} {:.4f} per 1k requests)\n", cur,
+                     grouped(cost["total"].get<double>()), grouped(cost["electricity"].get<double>()),
+                     grouped(cost["capex"].get<double>()), grouped(cost["maintenance"].get<double>()), cur,
+                     cost["per_1k_requests"].get<double>());
+  out += fmt::format("  outputs   {}/{{summary.json, timeline.csv, scenario.resolved.yaml}}\n", r.output_dir);
+  return out;
+}
+
+}  // namespace chatdc::app
+
+namespace chatdc::app {
+
+void warn_about(const engine::RunResult& r) {
+  const auto& q = r.summary["requests"];
+  const double arrived = q["arrived"].get<double>();
+  if (arrived <= 0) return;
+  const double rejected = q["rejected"].get<double>(), unfinished = q["unfinished"].get<double>();
+  if (rejected > 0)
+    spdlog::warn("{} requests ({:.2f}%) were rejected: prompt + output longer than the model's context or the KV "
+                 "cache of a replica (see workload.*_tokens.max and model.tensor_parallel)",
+                 grouped(rejected), 100 * rejected / arrived);
+  if (unfinished > 0.01 * arrived)
+    spdlog::warn("{} requests ({:.1f}%) were still waiting or running when the run ended: the fleet did not keep up, "
+                 "so latency figures cover only the requests that finished",
+                 grouped(unfinished), 100 * unfinished / arrived);
+}
+
+}  // namespace chatdc::app

@@ -1,0 +1,31 @@
+// Config layer: turns a validated Scenario into the pure core's setups (serving pools, workload,
+// accounting). The engine adds what only the platform knows (network delays).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "config/scenario.hpp"
+#include "metrics/accounting.hpp"
+#include "serving/system.hpp"
+#include "workload/synthetic.hpp"
+
+namespace chatdc::config {
+
+struct DcRef {
+  std::uint32_t region = 0;
+  const DatacenterSpec* spec = nullptr;
+};
+
+struct Assembly {
+  std::vector<DcRef> dcs;  // flat list, in scenario order
+  serving::SystemSetup system;
+  workload::SyntheticSpec workload;
+  std::vector<metrics::DcAccountingSetup> accounting;
+};
+
+Assembly assemble(const Scenario& s);
+
+/// Local time minus run time, s, for a place at utc_offset_h.
+double local_offset_s(const Scenario& s, double utc_offset_h);
+
+}  // namespace chatdc::config

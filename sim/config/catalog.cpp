@@ -1,0 +1,174 @@
+#include "config/catalog.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+#ifndef CHATDC_DATA_DIR
+#define CHATDC_DATA_DIR "."
+#endif
+
+namespace chatdc::config {
+
+std::string default_catalog_dir() {
+  if (const char* env = std::getenv("CHATDC_DATA_DIR"); env && *env) return std::string(env) + "/platforms";
+  return std::string(CHATDC_DATA_DIR) + "/platforms";
+}
+
+namespace {
+
+const std::vector<std::string> kDtypes = {"fp32", "fp16", "bf16", "fp8", "int8", "int4"};
+
+model::Dtype read_dtype(Reader& r, const std::string& key, const std::string& def) {
+  model::Dtype d = model::Dtype::kFp16;
+  model::parse_dtype(r.text(key, def, kDtypes), &d);
+  return d;
+}
+
+model::GpuSpec read_gpu(Reader& r, const std::string& id) {
+  model::GpuSpec g;
+  g.id = id;
+  g.name = r.text("name", id);
+  g.memory_gb = r.required_number("memory_gb", Range::positive());
+  g.memory_bandwidth_gb_per_s = r.required_number("memory_bandwidth_gb_per_s", Range::positive());
+  g.bf16_dense_tflops = r.required_number("bf16_dense_tflops", Range::positive());
+  g.fp8_dense_tflops = r.number("fp8_dense_tflops", 0, Range::non_negative());
+  g.int8_dense_tops = r.number("int8_dense_tops", 0, Range::non_negative());
+  g.interconnect_gb_per_s = r.required_number("interconnect_gb_per_s", Range::positive());
+  g.idle_power_w = r.required_number("idle_power_w", Range::non_negative());
+  g.tdp_w = r.required_number("tdp_w", Range::positive());
+  g.compute_bound_power_w = r.required_number("compute_bound_power_w", Range::positive());
+  g.memory_bound_power_w = r.required_number("memory_bound_power_w", Range::positive());
+  if (g.tdp_w <= g.idle_power_w) r.error("tdp_w", fmt::format("must exceed idle_power_w ({} W)", g.idle_power_w));
+  for (const char* k : {"compute_bound_power_w", "memory_bound_power_w"}) {
+    const double p = std::string(k) == "compute_bound_power_w" ? g.compute_bound_power_w : g.memory_bound_power_w;
+    if (p < g.idle_power_w || p > g.tdp_w)
+      r.error(k, fmt::format("must lie between idle_power_w ({} W) and tdp_w ({} W), got {}", g.idle_power_w, g.tdp_w, p));
+  }
+  Reader e = r.child("efficiency");
+  g.compute_efficiency = e.number("compute", g.compute_efficiency, Range::open_fraction());
+  g.memory_efficiency = e.number("memory", g.memory_efficiency, Range::open_fraction());
+  g.gemm_half_tokens = e.number("gemm_half_tokens", g.gemm_half_tokens, Range::non_negative());
+  g.allreduce_hop_latency_us = e.number("allreduce_hop_latency_us", g.allreduce_hop_latency_us, Range::non_negative());
+  g.step_overhead_ms = e.number("step_overhead_ms", g.step_overhead_ms, Range::non_negative());
+  g.per_sequence_overhead_us = e.number("per_sequence_overhead_us", g.per_sequence_overhead_us, Range::non_negative());
+  e.finish();
+  r.finish();
+  return g;
+}
+
+model::ServerSpec read_server(Reader& r, const std::string& id) {
+  model::ServerSpec s;
+  s.id = id;
+  s.name = r.text("name", id);
+  s.gpu = r.required_text("gpu");
+  s.gpus_per_server = static_cast<int>(r.required_integer("gpus_per_server", Range::between(1, 64)));
+  s.max_power_w = r.required_number("max_power_w", Range::positive());
+  s.non_gpu_max_power_w = r.required_number("non_gpu_max_power_w", Range::non_negative());
+  s.non_gpu_idle_power_w = r.required_number("non_gpu_idle_power_w", Range::non_negative());
+  if (s.non_gpu_idle_power_w > s.non_gpu_max_power_w)
+    r.error("non_gpu_idle_power_w", fmt::format("must not exceed non_gpu_max_power_w ({} W), got {}",
+                                                s.non_gpu_max_power_w, s.non_gpu_idle_power_w));
+  s.capex_usd = r.required_number("capex_usd", Range::non_negative());
+  s.nic_gbps = r.number("nic_gbps", s.nic_gbps, Range::positive());
+  r.finish();
+  return s;
+}
+
+model::LlmSpec read_llm(Reader& r, const std::string& id) {
+  model::LlmSpec m;
+  m.id = id;
+  m.name = r.text("name", id);
+  m.total_params_b = r.required_number("total_params_b", Range::positive());
+  m.layers = static_cast<int>(r.required_integer("layers", Range::at_least(1)));
+  m.hidden_size = static_cast<int>(r.required_integer("hidden_size", Range::at_least(1)));
+  m.attention_heads = static_cast<int>(r.required_integer("attention_heads", Range::at_least(1)));
+  m.kv_heads = static_cast<int>(r.required_integer("kv_heads", Range::at_least(1)));
+  m.head_dim = static_cast<int>(r.required_integer("head_dim", Range::at_least(1)));
+  m.vocab_size = static_cast<int>(r.required_integer("vocab_size", Range::at_least(1)));
+  m.max_context_tokens = static_cast<int>(r.required_integer("max_context_tokens", Range::at_least(1)));
+  m.experts = static_cast<int>(r.integer("experts", 0, Range::non_negative()));
+  m.experts_per_token = static_cast<int>(r.integer("experts_per_token", 0, Range::non_negative()));
+  m.expert_params_b = r.number("expert_params_b", 0, Range::non_negative());
+  m.weight_dtype = read_dtype(r, "weight_dtype", "fp16");
+  m.kv_dtype = read_dtype(r, "kv_dtype", "fp16");
+  if (m.kv_heads > m.attention_heads || m.attention_heads % m.kv_heads != 0)
+    r.error("kv_heads", fmt::format("must divide attention_heads ({}), got {}", m.attention_heads, m.kv_heads));
+  if (m.experts > 0) {
+    if (m.experts_per_token < 1 || m.experts_per_token > m.experts)
+      r.error("experts_per_token", fmt::format("must be in [1, experts = {}] for a mixture-of-experts model, got {}",
+                                               m.experts, m.experts_per_token));
+    if (m.expert_params_b <= 0 || m.expert_params_b >= m.total_params_b)
+      r.error("expert_params_b", fmt::format("must be > 0 and < total_params_b ({}) for a mixture-of-experts model, got {}",
+                                             m.total_params_b, m.expert_params_b));
+  } else if (m.experts_per_token != 0 || m.expert_params_b != 0) {
+    r.error("experts", "experts_per_token and expert_params_b need experts > 0");
+  }
+  double active_default = m.total_params_b;
+  if (m.experts > 0 && m.expert_params_b > 0)
+    active_default = m.total_params_b - m.expert_params_b * (1.0 - static_cast<double>(m.experts_per_token) / m.experts);
+  m.active_params_b = r.number("active_params_b", active_default, Range::positive());
+  if (m.active_params_b > m.total_params_b * (1 + 1e-9))
+    r.error("active_params_b", fmt::format("must not exceed total_params_b ({}), got {}", m.total_params_b, m.active_params_b));
+  r.finish();
+  return m;
+}
+
+template <class Spec, class Fn>
+void read_entries(Reader& parent, const std::string& section, std::map<std::string, Spec>* out,
+                  std::map<std::string, YAML::Node>* yaml_out, Fn read_one) {
+  if (!parent.has(section)) {
+    parent.accept(section);
+    return;
+  }
+  Reader sec = parent.child(section);
+  for (const std::string& id : sec.keys()) {
+    Reader entry = sec.child(id);
+    (*out)[id] = read_one(entry, id);
+    (*yaml_out)[id] = YAML::Clone(entry.resolved());
+  }
+  sec.finish();
+}
+
+void load_one(const std::string& file, const std::string& section, Catalog* c, Diagnostics& diag) {
+  Document doc;
+  if (!load_document(file, &doc, &diag)) return;
+  YAML::Node scratch(YAML::NodeType::Map);
+  Reader root(doc, diag, scratch);
+  root.required_integer("schema_version", Range::between(1, 1));
+  if (!root.has(section)) root.error(section, "missing required section");
+  read_catalog_sections(root, c);
+  root.finish();
+}
+
+}  // namespace
+
+void read_catalog_sections(Reader& r, Catalog* c) {
+  read_entries(r, "gpus", &c->gpus, &c->gpu_yaml, read_gpu);
+  read_entries(r, "servers", &c->servers, &c->server_yaml, read_server);
+  read_entries(r, "llms", &c->llms, &c->llm_yaml, read_llm);
+}
+
+void load_catalog(const std::string& dir, Catalog* c, Diagnostics& diag) {
+  c->dir = dir;
+  load_one(dir + "/gpus.yaml", "gpus", c, diag);
+  load_one(dir + "/servers.yaml", "servers", c, diag);
+  load_one(dir + "/llms.yaml", "llms", c, diag);
+}
+
+void check_catalog_links(const Catalog& c, const std::string& where, Diagnostics& diag) {
+  for (const auto& [id, s] : c.servers) {
+    if (!c.gpus.count(s.gpu)) {
+      diag.add(where, "servers." + id + ".gpu", fmt::format("unknown GPU \"{}\" (not in the GPU catalog)", s.gpu));
+      continue;
+    }
+    const auto& g = c.gpus.at(s.gpu);
+    const double peak = s.gpus_per_server * g.tdp_w + s.non_gpu_max_power_w;
+    if (peak > s.max_power_w * 1.05)
+      diag.add(where, "servers." + id + ".max_power_w",
+               fmt::format("{} GPUs x {} W + non_gpu_max_power_w {} W = {} W exceeds max_power_w {} W by more than 5%",
+                           s.gpus_per_server, g.tdp_w, s.non_gpu_max_power_w, peak, s.max_power_w));
+  }
+}
+
+}  // namespace chatdc::config

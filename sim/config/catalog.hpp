@@ -1,0 +1,33 @@
+// Config layer: the hardware and model catalogs (platforms/*.yaml), read strictly.
+#pragma once
+#include <map>
+#include <string>
+
+#include "config/reader.hpp"
+#include "model/specs.hpp"
+
+namespace chatdc::config {
+
+struct Catalog {
+  std::string dir;  // folder holding gpus.yaml, servers.yaml, llms.yaml
+  std::map<std::string, model::GpuSpec> gpus;
+  std::map<std::string, model::ServerSpec> servers;
+  std::map<std::string, model::LlmSpec> llms;
+  // Each entry as read, with defaults filled in (copied into scenario.resolved.yaml for the ones used).
+  std::map<std::string, YAML::Node> gpu_yaml, server_yaml, llm_yaml;
+};
+
+/// The folder of the shipped catalogs: $CHATDC_DATA_DIR/platforms, else the source tree's.
+std::string default_catalog_dir();
+
+/// Reads the three catalog files of `dir`; problems go to diag.
+void load_catalog(const std::string& dir, Catalog* catalog, Diagnostics& diag);
+
+/// Reads entries from a map with optional "gpus", "servers", "llms" sections (a scenario's
+/// `catalog:` section has this shape); entries replace catalog entries of the same id.
+void read_catalog_sections(Reader& r, Catalog* catalog);
+
+/// Checks references between entries (a server's GPU must exist).
+void check_catalog_links(const Catalog& catalog, const std::string& where, Diagnostics& diag);
+
+}  // namespace chatdc::config

@@ -1,0 +1,508 @@
+#include "config/reader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace chatdc::config {
+
+void Diagnostics::add(const std::string& where, const std::string& path, const std::string& message) {
+  std::string line = where;
+  if (!path.empty()) line += (line.empty() ? "" : ": ") + path;
+  line += (line.empty() ? "" : ": ") + message;
+  problems_.push_back(std::move(line));
+}
+
+std::string Diagnostics::report() const {
+  std::string out;
+  for (const auto& p : problems_) out += p + "\n";
+  return out;
+}
+
+std::string format_number(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{}", static_cast<long long>(v));
+  return fmt::format("{}", v);
+}
+
+bool load_document(const std::string& file, Document* doc, Diagnostics* diag) {
+  doc->file = file;
+  std::ifstream in(file);
+  if (!in) {
+    diag->add(file, "", "cannot open the file (does it exist and is it readable?)");
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    doc->root = YAML::Load(ss.str());
+  } catch (const YAML::ParserException& e) {
+    diag->add(fmt::format("{}:{}:{}", file, e.mark.line + 1, e.mark.column + 1), "", "YAML syntax error: " + e.msg);
+    return false;
+  }
+  if (!doc->root.IsMap()) {
+    diag->add(file, "", "expected a YAML map of keys at the top level");
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+struct Step {
+  std::string key;
+  bool has_selector = false;
+  std::string selector;
+};
+
+bool split_path(const std::string& path, std::vector<Step>* steps) {
+  std::size_t i = 0;
+  while (i < path.size()) {
+    Step s;
+    while (i < path.size() && path[i] != '.' && path[i] != '[') s.key += path[i++];
+    if (s.key.empty()) return false;
+    if (i < path.size() && path[i] == '[') {
+      const std::size_t close = path.find(']', i);
+      if (close == std::string::npos || close == i + 1) return false;
+      s.has_selector = true;
+      s.selector = path.substr(i + 1, close - i - 1);
+      i = close + 1;
+    }
+    steps->push_back(s);
+    if (i < path.size()) {
+      if (path[i] != '.') return false;
+      if (++i == path.size()) return false;
+    }
+  }
+  return !steps->empty();
+}
+
+bool is_index(const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit); }
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+bool apply_override(const std::string& assignment, Document* doc, Diagnostics* diag) {
+  const std::string where = "--set " + assignment;
+  const auto eq = assignment.find('=');
+  std::vector<Step> steps;
+  if (eq == std::string::npos || eq == 0 || !split_path(assignment.substr(0, eq), &steps)) {
+    diag->add(where, "", "expected KEY.PATH=VALUE, for example --set workload.requests_per_day=2e6 "
+                         "or --set platform.regions[0].datacenters[east-1].racks=8");
+    return false;
+  }
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::ParserException& e) {
+    diag->add(where, "", "the value is not valid YAML: " + e.msg);
+    return false;
+  }
+  YAML::Node cur;
+  cur.reset(doc->root);
+  std::string norm;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Step& s = steps[i];
+    const bool last = i + 1 == steps.size();
+    norm += (norm.empty() ? "" : ".") + s.key;
+    if (!cur.IsMap()) {
+      diag->add(where, norm, "cannot set a key inside a value that is not a map");
+      return false;
+    }
+    if (!s.has_selector) {
+      if (last) {
+        cur[s.key] = value;
+      } else {
+        if (!cur[s.key].IsDefined() || cur[s.key].IsNull()) cur[s.key] = YAML::Node(YAML::NodeType::Map);
+        YAML::Node next = cur[s.key];
+        cur.reset(next);
+      }
+      continue;
+    }
+    YAML::Node list = cur[s.key];
+    if (!list.IsSequence()) {
+      diag->add(where, norm, "is not a list, so [" + s.selector + "] cannot select an item");
+      return false;
+    }
+    std::size_t index = list.size();
+    if (is_index(s.selector)) {
+      index = std::stoul(s.selector);
+    } else {
+      for (std::size_t k = 0; k < list.size(); ++k)
+        if (list[k].IsMap() && list[k]["name"].IsDefined() && list[k]["name"].as<std::string>("") == s.selector) index = k;
+    }
+    if (index >= list.size()) {
+      diag->add(where, norm, fmt::format("has {} item(s); no item [{}]", list.size(), s.selector));
+      return false;
+    }
+    norm += fmt::format("[{}]", index);
+    if (last) {
+      list[index] = value;
+    } else {
+      YAML::Node next = list[index];
+      cur.reset(next);
+    }
+  }
+  doc->overrides[norm] = where;
+  return true;
+}
+
+bool Range::contains(double v) const {
+  if (lo_open ? !(v > lo) : !(v >= lo)) return false;
+  if (hi_open ? !(v < hi) : !(v <= hi)) return false;
+  return true;
+}
+
+std::string Range::describe() const {
+  const bool has_lo = std::isfinite(lo), has_hi = std::isfinite(hi);
+  if (has_lo && has_hi)
+    return fmt::format("in {}{}, {}{}", lo_open ? "(" : "[", format_number(lo), format_number(hi), hi_open ? ")" : "]");
+  if (has_lo) return fmt::format("{} {}", lo_open ? ">" : ">=", format_number(lo));
+  if (has_hi) return fmt::format("{} {}", hi_open ? "<" : "<=", format_number(hi));
+  return "any number";
+}
+
+Reader::Reader(const Document& doc, Diagnostics& diag, YAML::Node resolved)
+    : doc_(&doc), diag_(&diag), node_(doc.root), path_(""), resolved_(resolved), valid_(doc.root.IsMap()) {}
+
+Reader::Reader(const Document* doc, Diagnostics* diag, YAML::Node node, std::string path, YAML::Node resolved, bool valid)
+    : doc_(doc), diag_(diag), node_(node), path_(std::move(path)), resolved_(resolved), valid_(valid) {}
+
+bool Reader::has(const std::string& key) const {
+  if (!valid_ || !node_.IsMap()) return false;
+  const YAML::Node& n = node_;
+  return n[key].IsDefined();
+}
+
+bool Reader::is_scalar(const std::string& key) const { return has(key) && static_cast<const YAML::Node&>(node_)[key].IsScalar(); }
+bool Reader::is_map(const std::string& key) const { return has(key) && static_cast<const YAML::Node&>(node_)[key].IsMap(); }
+bool Reader::is_list(const std::string& key) const { return has(key) && static_cast<const YAML::Node&>(node_)[key].IsSequence(); }
+
+const YAML::Node Reader::get(const std::string& key) {
+  used_.insert(key);
+  if (!valid_ || !node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  const YAML::Node& n = node_;
+  return n[key];
+}
+
+std::string Reader::where_of(const std::string& path, const YAML::Node& node) const {
+  for (const auto& [p, s] : doc_->overrides) {
+    if (path == p || (path.size() > p.size() && path.compare(0, p.size(), p) == 0 &&
+                      (path[p.size()] == '.' || path[p.size()] == '[')))
+      return s;
+  }
+  if (node.IsDefined() && node.Mark().line >= 0)
+    return fmt::format("{}:{}:{}", doc_->file, node.Mark().line + 1, node.Mark().column + 1);
+  return doc_->file;
+}
+
+std::string Reader::where(const std::string& key) const {
+  if (!key.empty() && has(key)) {
+    const YAML::Node& n = node_;
+    return where_of(key_path(key), n[key]);
+  }
+  return where_of(path_, node_);
+}
+
+void Reader::error(const std::string& key, const std::string& message) const {
+  diag_->add(where(key), key.empty() ? path_ : key_path(key), message);
+}
+
+std::string Reader::show(const YAML::Node& n) const {
+  if (!n.IsDefined() || n.IsNull()) return "nothing";
+  if (n.IsMap()) return "a map";
+  if (n.IsSequence()) return fmt::format("a list of {}", n.size());
+  return "\"" + n.Scalar() + "\"";
+}
+
+bool Reader::to_number(const std::string& key, const YAML::Node& n, double* out) {
+  double v = 0;
+  bool ok = n.IsScalar();
+  if (ok) {
+    try {
+      v = n.as<double>();
+    } catch (const YAML::Exception&) {
+      ok = false;
+    }
+  }
+  if (!ok || !std::isfinite(v)) {
+    error(key, "expected a number, got " + show(n));
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+void Reader::put_number(const std::string& key, double v) { resolved_[key] = format_number(v); }
+
+std::optional<double> Reader::optional_number(const std::string& key, Range r) {
+  const YAML::Node n = get(key);
+  if (!n.IsDefined()) return std::nullopt;
+  double v;
+  if (!to_number(key, n, &v)) return std::nullopt;
+  if (!r.contains(v)) {
+    error(key, fmt::format("expected a number {}, got {}", r.describe(), n.Scalar()));
+    return std::nullopt;
+  }
+  put_number(key, v);
+  return v;
+}
+
+double Reader::number(const std::string& key, double def, Range r) {
+  if (!has(key)) {
+    used_.insert(key);
+    put_number(key, def);
+    return def;
+  }
+  return optional_number(key, r).value_or(def);
+}
+
+double Reader::required_number(const std::string& key, Range r) {
+  if (!has(key)) {
+    used_.insert(key);
+    if (valid_) error(key, fmt::format("missing required key (a number {})", r.describe()));
+    return std::isfinite(r.lo) ? r.lo : 0.0;
+  }
+  return optional_number(key, r).value_or(std::isfinite(r.lo) ? r.lo : 0.0);
+}
+
+std::optional<std::int64_t> Reader::optional_integer(const std::string& key, Range r) {
+  const YAML::Node n = get(key);
+  if (!n.IsDefined()) return std::nullopt;
+  double v;
+  if (!to_number(key, n, &v)) return std::nullopt;
+  if (v != std::floor(v) || std::fabs(v) > 9e15) {
+    error(key, "expected a whole number, got " + show(n));
+    return std::nullopt;
+  }
+  if (!r.contains(v)) {
+    error(key, fmt::format("expected a whole number {}, got {}", r.describe(), n.Scalar()));
+    return std::nullopt;
+  }
+  put_number(key, v);
+  return static_cast<std::int64_t>(v);
+}
+
+std::int64_t Reader::integer(const std::string& key, std::int64_t def, Range r) {
+  if (!has(key)) {
+    used_.insert(key);
+    put_number(key, static_cast<double>(def));
+    return def;
+  }
+  return optional_integer(key, r).value_or(def);
+}
+
+std::int64_t Reader::required_integer(const std::string& key, Range r) {
+  const std::int64_t fallback = std::isfinite(r.lo) ? static_cast<std::int64_t>(std::ceil(r.lo)) : 0;
+  if (!has(key)) {
+    used_.insert(key);
+    if (valid_) error(key, fmt::format("missing required key (a whole number {})", r.describe()));
+    return fallback;
+  }
+  return optional_integer(key, r).value_or(fallback);
+}
+
+bool Reader::boolean(const std::string& key, bool def) {
+  const YAML::Node n = get(key);
+  bool v = def;
+  if (n.IsDefined()) {
+    bool ok = n.IsScalar();
+    if (ok) {
+      try {
+        v = n.as<bool>();
+      } catch (const YAML::Exception&) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      error(key, "expected true or false, got " + show(n));
+      v = def;
+    }
+  }
+  resolved_[key] = v ? "true" : "false";
+  return v;
+}
+
+std::optional<std::string> Reader::optional_text(const std::string& key, const std::vector<std::string>& allowed) {
+  const YAML::Node n = get(key);
+  if (!n.IsDefined()) return std::nullopt;
+  if (!n.IsScalar()) {
+    error(key, "expected a text value, got " + show(n));
+    return std::nullopt;
+  }
+  const std::string v = n.Scalar();
+  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    error(key, fmt::format("expected one of {}, got \"{}\"", list, v));
+    return std::nullopt;
+  }
+  resolved_[key] = v;
+  return v;
+}
+
+std::string Reader::text(const std::string& key, const std::string& def, const std::vector<std::string>& allowed) {
+  if (!has(key)) {
+    used_.insert(key);
+    resolved_[key] = def;
+    return def;
+  }
+  return optional_text(key, allowed).value_or(def);
+}
+
+std::string Reader::required_text(const std::string& key, const std::vector<std::string>& allowed) {
+  if (!has(key)) {
+    used_.insert(key);
+    if (valid_) error(key, "missing required key");
+    return "";
+  }
+  return optional_text(key, allowed).value_or("");
+}
+
+std::optional<std::vector<double>> Reader::numbers(const std::string& key, std::size_t count, Range r) {
+  const YAML::Node n = get(key);
+  if (!n.IsDefined()) return std::nullopt;
+  if (!n.IsSequence() || n.size() == 0 || (count > 0 && n.size() != count)) {
+    error(key, fmt::format("expected a list of {} numbers, got {}", count > 0 ? std::to_string(count) : "one or more", show(n)));
+    return std::nullopt;
+  }
+  std::vector<double> out;
+  bool ok = true;
+  YAML::Node res(YAML::NodeType::Sequence);
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string item = fmt::format("{}[{}]", key, i);
+    double v = 0;
+    bool good = n[i].IsScalar();
+    if (good) {
+      try {
+        v = n[i].as<double>();
+      } catch (const YAML::Exception&) {
+        good = false;
+      }
+    }
+    if (!good || !std::isfinite(v)) {
+      diag_->add(where_of(key_path(item), n[i]), key_path(item), "expected a number, got " + show(n[i]));
+      ok = false;
+    } else if (!r.contains(v)) {
+      diag_->add(where_of(key_path(item), n[i]), key_path(item),
+                 fmt::format("expected a number {}, got {}", r.describe(), n[i].Scalar()));
+      ok = false;
+    }
+    out.push_back(v);
+    res.push_back(format_number(v));
+  }
+  if (!ok) return std::nullopt;
+  res.SetStyle(YAML::EmitterStyle::Flow);
+  resolved_[key] = res;
+  return out;
+}
+
+std::optional<std::vector<std::string>> Reader::texts(const std::string& key, std::size_t count) {
+  const YAML::Node n = get(key);
+  if (!n.IsDefined()) return std::nullopt;
+  bool ok = n.IsSequence() && n.size() > 0 && (count == 0 || n.size() == count);
+  std::vector<std::string> out;
+  if (ok)
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) ok = false;
+      else out.push_back(n[i].Scalar());
+    }
+  if (!ok) {
+    error(key, fmt::format("expected a list of {} text values, got {}", count > 0 ? std::to_string(count) : "one or more", show(n)));
+    return std::nullopt;
+  }
+  YAML::Node res(YAML::NodeType::Sequence);
+  for (const auto& v : out) res.push_back(v);
+  res.SetStyle(YAML::EmitterStyle::Flow);
+  resolved_[key] = res;
+  return out;
+}
+
+Reader Reader::child(const std::string& key, bool required) {
+  const YAML::Node n = get(key);
+  YAML::Node res = resolved_[key];
+  if (!n.IsDefined()) {
+    if (required && valid_) error(key, "missing required section (a map of keys)");
+    return Reader(doc_, diag_, YAML::Node(YAML::NodeType::Undefined), key_path(key), res, valid_ && !required);
+  }
+  if (!n.IsMap()) {
+    error(key, "expected a map of keys, got " + show(n));
+    return Reader(doc_, diag_, YAML::Node(YAML::NodeType::Undefined), key_path(key), res, false);
+  }
+  return Reader(doc_, diag_, n, key_path(key), res, true);
+}
+
+std::vector<Reader> Reader::children(const std::string& key, bool required) {
+  const YAML::Node n = get(key);
+  std::vector<Reader> out;
+  if (!n.IsDefined()) {
+    if (required && valid_) error(key, "missing required list");
+    return out;
+  }
+  if (!n.IsSequence()) {
+    error(key, "expected a list, got " + show(n));
+    return out;
+  }
+  resolved_[key] = YAML::Node(YAML::NodeType::Sequence);
+  YAML::Node seq = resolved_[key];
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string item = fmt::format("{}[{}]", key_path(key), i);
+    seq.push_back(YAML::Node(YAML::NodeType::Map));
+    YAML::Node res = seq[i];
+    if (!n[i].IsMap()) {
+      diag_->add(where_of(item, n[i]), item, "expected a map of keys, got " + show(n[i]));
+      out.push_back(Reader(doc_, diag_, YAML::Node(YAML::NodeType::Undefined), item, res, false));
+      continue;
+    }
+    out.push_back(Reader(doc_, diag_, n[i], item, res, true));
+  }
+  return out;
+}
+
+std::vector<std::string> Reader::keys() const {
+  std::vector<std::string> out;
+  if (!valid_ || !node_.IsMap()) return out;
+  for (auto it = node_.begin(); it != node_.end(); ++it) out.push_back(it->first.Scalar());
+  return out;
+}
+
+void Reader::finish() {
+  if (!valid_ || !node_.IsMap()) return;
+  std::map<std::string, int> seen;
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const std::string where = where_of(key_path(key), it->first);
+    if (++seen[key] == 2) diag_->add(where, key_path(key), "duplicate key (each key may appear once)");
+    if (used_.count(key)) continue;
+    std::string hint;
+    std::size_t best = 3;
+    for (const auto& u : used_) {
+      const std::size_t d = edit_distance(key, u);
+      if (d < best && d <= std::max<std::size_t>(1, u.size() / 3)) {
+        best = d;
+        hint = u;
+      }
+    }
+    std::string valid;
+    for (const auto& u : used_) valid += (valid.empty() ? "" : ", ") + u;
+    diag_->add(where, key_path(key),
+               "unknown key" + (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                   (valid.empty() ? "" : "; valid keys here: " + valid));
+  }
+}
+
+}  // namespace chatdc::config

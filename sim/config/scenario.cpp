@@ -1,0 +1,522 @@
+#include "config/scenario.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "core/error.hpp"
+#include "config/wan_paths.hpp"
+#include "model/step_model.hpp"
+
+namespace chatdc::config {
+
+namespace fs = std::filesystem;
+
+std::size_t Scenario::datacenter_count() const {
+  std::size_t n = 0;
+  for (const auto& r : regions) n += r.datacenters.size();
+  return n;
+}
+
+namespace {
+
+const std::vector<std::string> kWeekdays = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"};
+
+std::string data_dir() {
+  if (const char* env = std::getenv("CHATDC_DATA_DIR"); env && *env) return env;
+  return CHATDC_DATA_DIR;
+}
+
+std::string relative_to(const std::string& scenario_file, const std::string& path) {
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  return (fs::path(scenario_file).parent_path() / path).lexically_normal().string();
+}
+
+/// A money amount given as <prefix>_usd<suffix> or <prefix>_cny<suffix>, converted to the report currency.
+std::optional<double> read_money(Reader& r, const std::string& prefix, const std::string& suffix,
+                                 const EconomicsSpec& econ, Range range) {
+  const std::string usd = prefix + "_usd" + suffix, cny = prefix + "_cny" + suffix;
+  const auto v_usd = r.optional_number(usd, range);
+  const auto v_cny = r.optional_number(cny, range);
+  if (r.has(usd) && r.has(cny)) {
+    r.error(cny, fmt::format("give either {} or {}, not both", usd, cny));
+    return std::nullopt;
+  }
+  if (v_usd) return econ.currency == "USD" ? *v_usd : *v_usd * econ.cny_per_usd;
+  if (v_cny) return econ.currency == "CNY" ? *v_cny : *v_cny / econ.cny_per_usd;
+  return std::nullopt;
+}
+
+/// A number, or a list of 24 numbers (one per local hour).
+std::optional<model::DailyCurve> read_daily(Reader& r, const std::string& key, Range range, bool required) {
+  if (!r.has(key)) {
+    r.accept(key);
+    if (required) r.error(key, fmt::format("missing required key (a number {}, or a list of 24 hourly values)", range.describe()));
+    return std::nullopt;
+  }
+  if (r.is_list(key)) {
+    auto v = r.numbers(key, 24, range);
+    if (!v) return std::nullopt;
+    return model::DailyCurve::hourly(*v);
+  }
+  auto v = r.optional_number(key, range);
+  if (!v) return std::nullopt;
+  return model::DailyCurve::constant(*v);
+}
+
+void read_run(Reader r, Scenario& s, double default_offset_h) {
+  RunSpec& run = s.run;
+  run.duration_s = r.number("duration_h", 24, Range{0, 24 * 28, true, false}) * 3600.0;
+  run.sample_period_s = r.number("sample_period_s", 60, Range::between(1, 86400));
+  if (run.sample_period_s > run.duration_s)
+    r.error("sample_period_s", fmt::format("must not exceed the run's duration ({} s), got {}", run.duration_s, run.sample_period_s));
+  run.seed = static_cast<std::uint64_t>(r.integer("seed", 1, Range::between(0, 9e15)));
+  run.clock_utc_offset_h = r.number("clock_utc_offset_h", default_offset_h, Range::between(-12, 14));
+  const std::string wd = r.text("start_weekday", "monday", kWeekdays);
+  run.start_weekday = static_cast<int>(std::find(kWeekdays.begin(), kWeekdays.end(), wd) - kWeekdays.begin());
+  run.output_dir = r.text("output_dir", "results/" + s.name);
+  run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
+  r.finish();
+}
+
+void read_economics(Reader& r, Scenario& s) {
+  EconomicsSpec& e = s.economics;
+  e.currency = r.text("currency", "USD", {"USD", "CNY"});
+  e.cny_per_usd = r.number("cny_per_usd", 7.2, Range::positive());
+  e.depreciation_years = r.number("depreciation_years", 5, Range{0, 100, true, false});
+  e.maintenance_fraction_per_year = r.number("maintenance_fraction_per_year", 0.05, Range::fraction());
+  r.accept("electricity_price_usd_per_kwh");
+  r.accept("electricity_price_cny_per_kwh");
+}
+
+NetworkSpec read_network(Reader r, double nic_gbps) {
+  NetworkSpec n;
+  n.server_gbps = r.number("server_gbps", nic_gbps, Range::positive());
+  n.rack_uplink_gbps = r.number("rack_uplink_gbps", n.rack_uplink_gbps, Range::positive());
+  n.spine_gbps = r.number("spine_gbps", n.spine_gbps, Range::positive());
+  n.hop_latency_us = r.number("hop_latency_us", n.hop_latency_us, Range::non_negative());
+  r.finish();
+  return n;
+}
+
+int default_tensor_parallel(const model::LlmSpec& llm, const model::GpuSpec& gpu, int gpus_per_server, double headroom) {
+  for (int tp = 1; tp <= gpus_per_server; tp *= 2) {
+    // Weights must leave at least a tenth of the usable memory for the KV cache.
+    const double usable = tp * gpu.memory_gb * 1e9 * (1 - headroom);
+    if (llm.weight_bytes() <= 0.9 * usable) return tp;
+  }
+  return gpus_per_server;
+}
+
+void read_platform(Reader r, Scenario& s, std::optional<double> default_price, std::optional<int> model_tp) {
+  std::set<std::string> region_names, dc_names;
+  for (Reader& rr : r.children("regions", true)) {
+    RegionSpec region;
+    region.name = rr.required_text("name");
+    if (!region.name.empty() && !region_names.insert(region.name).second)
+      rr.error("name", fmt::format("duplicate region name \"{}\"", region.name));
+    region.utc_offset_h = rr.required_number("utc_offset_h", Range::between(-12, 14));
+    region.pue = read_daily(rr, "pue", Range::between(1, 5), true).value_or(model::DailyCurve::constant(1));
+    region.carbon_kg_per_kwh =
+        read_daily(rr, "carbon_kg_per_kwh", Range::between(0, 2), true).value_or(model::DailyCurve::constant(0));
+
+    // Electricity: the region's tariff, else economics.electricity_price_*.
+    Reader tariff = rr.child("tariff");
+    if (rr.has("tariff")) {
+      const std::string type = tariff.required_text("type", {"flat", "time_of_use"});
+      if (type == "flat") {
+        auto p = read_money(tariff, "price", "_per_kwh", s.economics, Range::non_negative());
+        if (!p) tariff.error("", "a flat tariff needs price_usd_per_kwh or price_cny_per_kwh");
+        region.price_per_kwh = model::DailyCurve::constant(p.value_or(0));
+      } else {
+        std::map<std::string, double> by_period;
+        const bool usd = tariff.has("prices_usd_per_kwh"), cny = tariff.has("prices_cny_per_kwh");
+        if (usd == cny) tariff.error("prices_cny_per_kwh", "give exactly one of prices_cny_per_kwh or prices_usd_per_kwh "
+                                                          "(a map from period name to price)");
+        Reader prices = tariff.child(usd ? "prices_usd_per_kwh" : "prices_cny_per_kwh");
+        tariff.accept("prices_usd_per_kwh");
+        tariff.accept("prices_cny_per_kwh");
+        for (const std::string& period : prices.keys()) {
+          double v = prices.required_number(period, Range::non_negative());
+          if (usd && s.economics.currency == "CNY") v *= s.economics.cny_per_usd;
+          if (!usd && s.economics.currency == "USD") v /= s.economics.cny_per_usd;
+          by_period[period] = v;
+        }
+        prices.finish();
+        const std::string def = tariff.required_text("default_period");
+        if (!def.empty() && !by_period.count(def))
+          tariff.error("default_period", fmt::format("\"{}\" is not a period listed under prices", def));
+        std::vector<double> hour_value(24 * 60, by_period.count(def) ? by_period[def] : 0.0);  // per minute
+        std::vector<int> owner(24 * 60, -1);
+        int wi = 0;
+        for (Reader& w : tariff.children("windows", true)) {
+          const std::string period = w.required_text("period");
+          const double from = w.required_number("from_h", Range{0, 24, false, true});
+          const double to = w.required_number("to_h", Range{0, 24, true, false});
+          w.finish();
+          if (!period.empty() && !by_period.count(period)) {
+            w.error("period", fmt::format("\"{}\" is not a period listed under prices", period));
+            continue;
+          }
+          if (std::fabs(from * 60 - std::round(from * 60)) > 1e-6 || std::fabs(to * 60 - std::round(to * 60)) > 1e-6) {
+            w.error("from_h", "window edges must fall on whole minutes");
+            continue;
+          }
+          const int a = static_cast<int>(std::lround(from * 60)), b = static_cast<int>(std::lround(to * 60));
+          if (a == b % 1440) {
+            w.error("to_h", "a window must not be empty or cover the whole day (use default_period)");
+            continue;
+          }
+          for (int m = a; m != b % 1440; m = (m + 1) % 1440) {  // windows may wrap past midnight
+            if (owner[m] >= 0) {
+              w.error("from_h", fmt::format("overlaps window {} at {:02d}:{:02d}", owner[m], m / 60, m % 60));
+              break;
+            }
+            owner[m] = wi;
+            hour_value[m] = by_period[period];
+          }
+          ++wi;
+        }
+        std::vector<model::DailyCurve::Segment> segs;
+        for (int m = 0; m < 1440; ++m)
+          if (m == 0 || hour_value[m] != hour_value[m - 1]) segs.push_back({m / 60.0, hour_value[m]});
+        region.price_per_kwh = model::DailyCurve(segs);
+      }
+      tariff.finish();
+    } else if (default_price) {
+      region.price_per_kwh = model::DailyCurve::constant(*default_price);
+    } else {
+      rr.error("tariff", "no electricity price: give this region a tariff, or set economics.electricity_price_usd_per_kwh "
+                         "(or _cny_per_kwh) for every region");
+    }
+
+    for (Reader& dr : rr.children("datacenters", true)) {
+      DatacenterSpec dc;
+      dc.name = dr.required_text("name");
+      if (!dc.name.empty() && !dc_names.insert(dc.name).second)
+        dr.error("name", fmt::format("duplicate datacenter name \"{}\"", dc.name));
+      dc.server_id = dr.required_text("server");
+      const bool known = s.catalog.servers.count(dc.server_id) > 0;
+      if (!dc.server_id.empty() && !known) {
+        std::string ids;
+        for (const auto& [id, _] : s.catalog.servers) ids += (ids.empty() ? "" : ", ") + id;
+        dr.error("server", fmt::format("unknown server \"{}\" (catalog has: {})", dc.server_id, ids));
+      }
+      if (known) {
+        dc.server = s.catalog.servers.at(dc.server_id);
+        if (s.catalog.gpus.count(dc.server.gpu)) dc.gpu = s.catalog.gpus.at(dc.server.gpu);
+      }
+      dc.racks = static_cast<int>(dr.required_integer("racks", Range::between(1, 100000)));
+      dc.servers_per_rack = static_cast<int>(dr.required_integer("servers_per_rack", Range::between(1, 1024)));
+      const int def_tp = model_tp.value_or(known ? default_tensor_parallel(s.llm, dc.gpu, dc.server.gpus_per_server,
+                                                                          s.memory_headroom_fraction)
+                                                 : 1);
+      dc.tensor_parallel = static_cast<int>(dr.integer("tensor_parallel", def_tp, Range::between(1, 64)));
+      const double capex_default =
+          s.economics.currency == "USD" ? dc.server.capex_usd : dc.server.capex_usd * s.economics.cny_per_usd;
+      dc.server_capex = read_money(dr, "server_capex", "", s.economics, Range::non_negative()).value_or(capex_default);
+      if (!dr.has("server_capex_usd") && !dr.has("server_capex_cny"))
+        dr.set_resolved(s.economics.currency == "USD" ? "server_capex_usd" : "server_capex_cny", format_number(dc.server_capex));
+      dc.network = read_network(dr.child("network"), dc.server.nic_gbps);
+      dr.finish();
+
+      if (known && !s.llm.id.empty()) {
+        if (dc.tensor_parallel > dc.server.gpus_per_server) {
+          dr.error("tensor_parallel", fmt::format("a replica must fit in one server: {} has {} GPUs, got tensor_parallel {}",
+                                                  dc.server_id, dc.server.gpus_per_server, dc.tensor_parallel));
+        } else {
+          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, dc.tensor_parallel, s.memory_headroom_fraction);
+          if (kv < s.llm.max_context_tokens)
+            dr.error("tensor_parallel",
+                     fmt::format("{} ({} weights, {:.0f} GB) leaves room for {:.0f} KV tokens on {} x {} with {:.0f}% memory "
+                                 "headroom, less than one {}-token context: raise tensor_parallel, quantise the weights "
+                                 "(model.weight_dtype) or use a GPU with more memory",
+                                 s.llm.id, model::dtype_name(s.llm.weight_dtype), s.llm.weight_bytes() / 1e9,
+                                 std::max(0.0, kv), dc.tensor_parallel, dc.gpu.name, 100 * s.memory_headroom_fraction,
+                                 s.llm.max_context_tokens));
+        }
+      }
+      region.datacenters.push_back(dc);
+    }
+    rr.finish();
+    s.regions.push_back(std::move(region));
+  }
+
+  std::set<std::pair<std::uint32_t, std::uint32_t>> pairs;
+  for (Reader& wr : r.children("wan_links")) {
+    WanLinkSpec w;
+    if (auto ends = wr.texts("between", 2)) {
+      w.from = (*ends)[0];
+      w.to = (*ends)[1];
+      auto index_of = [&](const std::string& name) -> std::optional<std::uint32_t> {
+        for (std::uint32_t i = 0; i < s.regions.size(); ++i)
+          if (s.regions[i].name == name) return i;
+        wr.error("between", fmt::format("\"{}\" is not a region under platform.regions", name));
+        return std::nullopt;
+      };
+      const auto a = index_of(w.from), b = index_of(w.to);
+      if (a && b) {
+        w.from_index = *a;
+        w.to_index = *b;
+        if (*a == *b) wr.error("between", "a WAN link joins two different regions");
+        else if (!pairs.insert({std::min(*a, *b), std::max(*a, *b)}).second)
+          wr.error("between", fmt::format("a second link between {} and {}", w.from, w.to));
+      }
+    } else if (!wr.has("between")) {
+      wr.error("between", "missing required key (two region names, e.g. between: [shanghai, ningxia])");
+    }
+    w.latency_ms = wr.required_number("latency_ms", Range::non_negative());
+    w.bandwidth_gbps = wr.number("bandwidth_gbps", 400, Range::positive());
+    wr.finish();
+    s.wan.push_back(w);
+  }
+  // Every region must reach every other one: any request may be routed to any datacenter.
+  if (s.regions.size() > 1) {
+    const auto paths = wan_paths(s.regions.size(), s.wan);
+    for (std::size_t b = 1; b < s.regions.size(); ++b)
+      if (!paths[0][b])
+        r.error("wan_links", fmt::format("region \"{}\" is not connected to region \"{}\": add wan_links so that "
+                                         "every region can reach every other one", s.regions[b].name, s.regions[0].name));
+  }
+  r.finish();
+}
+
+workload::TokenDist read_tokens(Reader r, const Scenario& s, const std::string& which) {
+  workload::TokenDist d;
+  const std::string kind = r.required_text("distribution", {"fixed", "lognormal"});
+  const double max_default = s.llm.max_context_tokens;
+  if (kind == "fixed") {
+    d.kind = workload::TokenDist::Kind::kFixed;
+    d.value = static_cast<double>(r.required_integer("value", Range::at_least(which == "output" ? 1 : 0)));
+  } else if (kind == "lognormal") {
+    d.kind = workload::TokenDist::Kind::kLognormal;
+    d.median = r.required_number("median", Range::positive());
+    d.sigma = r.required_number("sigma", Range::between(0, 5));
+  }
+  d.min_tokens = static_cast<std::uint32_t>(r.integer("min", which == "output" ? 1 : 1, Range::at_least(which == "output" ? 1 : 0)));
+  d.max_tokens = static_cast<std::uint32_t>(r.integer("max", static_cast<std::int64_t>(max_default), Range::at_least(1)));
+  if (d.min_tokens > d.max_tokens) r.error("min", fmt::format("must not exceed max ({}), got {}", d.max_tokens, d.min_tokens));
+  r.finish();
+  return d;
+}
+
+void read_profiles(std::map<std::string, std::vector<double>>* out, Diagnostics& diag) {
+  Document doc;
+  const std::string file = data_dir() + "/workloads/profiles.yaml";
+  if (!load_document(file, &doc, &diag)) return;
+  YAML::Node scratch(YAML::NodeType::Map);
+  Reader root(doc, diag, scratch);
+  root.required_integer("schema_version", Range::between(1, 1));
+  Reader profiles = root.child("profiles", true);
+  for (const std::string& name : profiles.keys()) {
+    Reader p = profiles.child(name);
+    if (auto v = p.numbers("hourly", 24, Range::non_negative())) (*out)[name] = *v;
+    else if (!p.has("hourly")) p.error("hourly", "missing required key (24 numbers)");
+    p.finish();
+  }
+  profiles.finish();
+  root.finish();
+}
+
+void read_workload(Reader r, Scenario& s) {
+  WorkloadSpec& w = s.workload;
+  const auto rpd = r.optional_number("requests_per_day", Range::non_negative());
+  const auto users = r.optional_number("daily_users", Range::non_negative());
+  const auto qpu = r.optional_number("queries_per_user", Range::positive());
+  if (rpd && (users || qpu)) r.error("requests_per_day", "give requests_per_day or daily_users x queries_per_user, not both");
+  if (users.has_value() != qpu.has_value())
+    r.error(users ? "queries_per_user" : "daily_users", "daily_users and queries_per_user go together");
+  if (rpd) w.requests_per_day = *rpd;
+  else if (users && qpu) w.requests_per_day = *users * *qpu;
+  else if (!r.has("requests_per_day")) r.error("requests_per_day", "missing: give requests_per_day, or daily_users and queries_per_user");
+
+  // Hour-of-day profile: a preset name or 24 numbers.
+  std::map<std::string, std::vector<double>> presets;
+  read_profiles(&presets, r.diagnostics());
+  std::vector<double> profile(24, 1.0);
+  if (r.is_list("hourly_profile")) {
+    if (auto v = r.numbers("hourly_profile", 24, Range::non_negative())) profile = *v;
+    w.hourly_profile_name = "custom";
+  } else {
+    std::vector<std::string> names;
+    for (const auto& [n, _] : presets) names.push_back(n);
+    w.hourly_profile_name = r.text("hourly_profile", "servegen-m-large", names);
+    if (presets.count(w.hourly_profile_name)) profile = presets[w.hourly_profile_name];
+  }
+  double sum = 0;
+  for (double v : profile) sum += v;
+  if (sum <= 0) r.error("hourly_profile", "needs at least one positive hour");
+  std::copy(profile.begin(), profile.end(), w.hourly_profile.begin());
+
+  Reader arrival = r.child("arrival");
+  const std::string process = arrival.text("process", "poisson", {"poisson", "gamma", "weibull"});
+  w.renewal.kind = process == "poisson" ? workload::Renewal::Kind::kPoisson
+                   : process == "gamma" ? workload::Renewal::Kind::kGamma
+                                        : workload::Renewal::Kind::kWeibull;
+  w.renewal.cv = arrival.number("cv", 1.0, Range{0.05, 20, false, false});
+  if (process == "poisson" && arrival.has("cv") && std::fabs(w.renewal.cv - 1) > 1e-12)
+    arrival.error("cv", "a Poisson process has cv = 1; use process: gamma or weibull for another cv");
+  arrival.finish();
+
+  w.prompt = read_tokens(r.child("prompt_tokens", true), s, "prompt");
+  w.output = read_tokens(r.child("output_tokens", true), s, "output");
+
+  // User regions: where demand comes from and which network it enters.
+  std::set<std::string> names;
+  auto region_index = [&](const std::string& name) -> std::optional<std::uint32_t> {
+    for (std::uint32_t i = 0; i < s.regions.size(); ++i)
+      if (s.regions[i].name == name) return i;
+    return std::nullopt;
+  };
+  auto urs = r.children("user_regions");
+  if (urs.empty() && !s.regions.empty()) {
+    UserRegionSpec u;
+    u.name = "users";
+    u.requests_per_day = w.requests_per_day;
+    u.utc_offset_h = s.regions[0].utc_offset_h;
+    u.network_region = s.regions[0].name;
+    u.access_latency_ms = 2.5;
+    w.user_regions.push_back(u);
+    YAML::Node res = r.resolved();
+    YAML::Node item(YAML::NodeType::Map);
+    item["name"] = u.name;
+    item["share"] = "1";
+    item["network_region"] = u.network_region;
+    item["utc_offset_h"] = format_number(u.utc_offset_h);
+    item["access_latency_ms"] = format_number(u.access_latency_ms);
+    res["user_regions"].push_back(item);
+  }
+  double share_sum = 0;
+  for (Reader& ur : urs) {
+    UserRegionSpec u;
+    u.name = ur.required_text("name");
+    if (!u.name.empty() && !names.insert(u.name).second) ur.error("name", fmt::format("duplicate user region \"{}\"", u.name));
+    const double share = ur.number("share", urs.size() == 1 ? 1.0 : 0.0, Range::fraction());
+    share_sum += share;
+    u.requests_per_day = share * w.requests_per_day;
+    u.network_region = ur.required_text("network_region");
+    const auto idx = region_index(u.network_region);
+    if (!u.network_region.empty() && !idx)
+      ur.error("network_region", fmt::format("\"{}\" is not a region under platform.regions", u.network_region));
+    u.network_region_index = idx.value_or(0);
+    u.utc_offset_h = ur.number("utc_offset_h", idx ? s.regions[*idx].utc_offset_h : 0.0, Range::between(-12, 14));
+    u.access_latency_ms = ur.number("access_latency_ms", 2.5, Range::non_negative());
+    ur.finish();
+    w.user_regions.push_back(u);
+  }
+  if (!urs.empty() && std::fabs(share_sum - 1.0) > 1e-6)
+    r.error("user_regions", fmt::format("the shares must add up to 1, got {}", format_number(share_sum)));
+  r.finish();
+}
+
+void read_model(Reader r, Scenario& s, std::optional<int>* tp) {
+  const std::string llm = r.required_text("llm");
+  if (!llm.empty()) {
+    if (!s.catalog.llms.count(llm)) {
+      std::string ids;
+      for (const auto& [id, _] : s.catalog.llms) ids += (ids.empty() ? "" : ", ") + id;
+      r.error("llm", fmt::format("unknown LLM \"{}\" (catalog has: {})", llm, ids));
+    } else {
+      s.llm = s.catalog.llms.at(llm);
+    }
+  }
+  static const std::vector<std::string> kDt = {"fp32", "fp16", "bf16", "fp8", "int8", "int4"};
+  model::parse_dtype(r.text("weight_dtype", model::dtype_name(s.llm.weight_dtype), kDt), &s.llm.weight_dtype);
+  model::parse_dtype(r.text("kv_dtype", model::dtype_name(s.llm.kv_dtype), kDt), &s.llm.kv_dtype);
+  if (auto t = r.optional_integer("tensor_parallel", Range::between(1, 64))) *tp = static_cast<int>(*t);
+  r.finish();
+}
+
+void read_serving(Reader r, Scenario& s) {
+  auto& c = s.scheduler;
+  c.max_batch_size = static_cast<std::uint32_t>(r.integer("max_batch_size", 256, Range::between(1, 4096)));
+  c.max_tokens_per_step = static_cast<std::uint32_t>(r.integer("max_tokens_per_step", 8192, Range::between(1, 1 << 20)));
+  c.chunked_prefill = r.boolean("chunked_prefill", false);
+  c.kv_policy = r.text("kv_policy", "preempt", {"preempt", "reserve"}) == "preempt" ? serving::KvPolicy::kPreempt
+                                                                                    : serving::KvPolicy::kReserve;
+  c.kv_watermark_fraction = r.number("kv_watermark_fraction", 0.01, Range::between(0, 0.5));
+  s.memory_headroom_fraction = r.number("memory_headroom_fraction", 0.1, Range{0, 1, false, true});
+  const std::string fidelity = r.text("decode_runs", "closed_form", {"closed_form", "every_iteration"});
+  c.max_run_steps = fidelity == "every_iteration" ? 1 : 0;
+  if (c.chunked_prefill && c.max_tokens_per_step < c.max_batch_size)
+    r.error("max_tokens_per_step", fmt::format("with chunked prefill the token budget must cover a full decode batch "
+                                               "(max_batch_size = {}), got {}", c.max_batch_size, c.max_tokens_per_step));
+  r.finish();
+}
+
+void read_routing(Reader r, Scenario& s) {
+  s.routing.policy = r.text("policy", "nearest", {"nearest", "least_loaded"});
+  r.finish();
+}
+
+void read_slo(Reader r, Scenario& s) {
+  s.slo.ttft_s = r.number("ttft_s", s.slo.ttft_s, Range::positive());
+  s.slo.tpot_s = r.number("tpot_s", s.slo.tpot_s, Range::positive());
+  r.finish();
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+  Diagnostics diag;
+  Document doc;
+  const std::string header = fmt::format("invalid scenario {}:\n", file);
+  if (!load_document(file, &doc, &diag)) throw Error(header + diag.report());
+  for (const auto& o : overrides) apply_override(o, &doc, &diag);
+  if (!diag.empty()) throw Error(header + diag.report());
+
+  Scenario s;
+  s.file = file;
+  s.resolved = YAML::Node(YAML::NodeType::Map);
+  Reader root(doc, diag, s.resolved);
+  root.required_integer("schema_version", Range::between(1, 1));
+  s.name = root.text("name", fs::path(file).stem().string());
+  s.description = root.text("description", "");
+
+  const std::string cat_dir = relative_to(file, root.text("catalog_dir", default_catalog_dir()));
+  load_catalog(cat_dir, &s.catalog, diag);
+  Reader cat = root.child("catalog");
+  read_catalog_sections(cat, &s.catalog);
+  cat.finish();
+  check_catalog_links(s.catalog, cat_dir, diag);
+
+  std::optional<int> tp;
+  read_model(root.child("model", true), s, &tp);
+  read_serving(root.child("serving"), s);
+  Reader econ = root.child("economics");
+  read_economics(econ, s);
+  const auto default_price = read_money(econ, "electricity_price", "_per_kwh", s.economics, Range::non_negative());
+  econ.finish();
+  read_platform(root.child("platform", true), s, default_price, tp);
+  read_run(root.child("run"), s, s.regions.empty() ? 0.0 : s.regions[0].utc_offset_h);
+  read_workload(root.child("workload", true), s);
+  read_routing(root.child("routing"), s);
+  read_slo(root.child("slo"), s);
+  root.finish();
+  if (!diag.empty()) throw Error(header + diag.report());
+
+  // The resolved scenario carries the catalog entries it used, so it reruns identically.
+  YAML::Node used(YAML::NodeType::Map);
+  std::set<std::string> gpus, servers;
+  for (const auto& r : s.regions)
+    for (const auto& d : r.datacenters) {
+      servers.insert(d.server_id);
+      gpus.insert(d.server.gpu);
+    }
+  for (const auto& g : gpus) used["gpus"][g] = s.catalog.gpu_yaml.at(g);
+  for (const auto& v : servers) used["servers"][v] = s.catalog.server_yaml.at(v);
+  used["llms"][s.llm.id] = s.catalog.llm_yaml.at(s.llm.id);
+  s.resolved["catalog"] = used;
+  return s;
+}
+
+std::string resolved_yaml(const Scenario& s) {
+  YAML::Emitter out;
+  out << s.resolved;
+  return std::string("# chatdc resolved scenario: every default filled in, catalog entries included.\n") + out.c_str() + "\n";
+}
+
+}  // namespace chatdc::config
