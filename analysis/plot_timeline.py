@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""Plot one chatdc run over the simulated day: utilization, queue and power per datacenter.
+
+Usage: analysis/plot_timeline.py OUTDIR [--out FILE.png]
+
+Reads OUTDIR/timeline.csv (written by `chatdc run`) and writes OUTDIR/timeline.png unless --out is given.
+Needs Debian's python3-pandas and python3-matplotlib.
+"""
+import argparse
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("outdir", help="a chatdc output folder (holds timeline.csv)")
+    ap.add_argument("--out", help="PNG file to write (default: OUTDIR/timeline.png)")
+    args = ap.parse_args(argv)
+
+    path = os.path.join(args.outdir, "timeline.csv")
+    if not os.path.isfile(path):
+        sys.exit(f"plot_timeline: {path}: no such file (run `chatdc run SCENARIO --out {args.outdir}` first)")
+    tl = pd.read_csv(path)
+    if tl.empty:
+        sys.exit(f"plot_timeline: {path}: no rows")
+    tl["hours"] = tl["time_s"] / 3600.0
+
+    fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
+    for name, g in tl.groupby("datacenter", sort=False):
+        period = g["time_s"].diff().median() if len(g) > 1 else 1.0
+        axes[0].plot(g["hours"], g["arrivals"] / period, label=name)
+        axes[1].plot(g["hours"], 100 * g["utilization"], label=name)
+        axes[2].plot(g["hours"], g["queued"], label=f"{name} queued")
+        axes[2].plot(g["hours"], g["running"], linestyle=":", label=f"{name} running")
+        axes[3].plot(g["hours"], g["facility_power_kw"], label=f"{name} facility")
+        axes[3].plot(g["hours"], g["it_power_kw"], linestyle=":", label=f"{name} IT")
+    axes[0].set_ylabel("arrivals (req/s)")
+    axes[1].set_ylabel("GPUs busy (%)")
+    axes[1].set_ylim(0, 105)
+    axes[2].set_ylabel("requests")
+    axes[3].set_ylabel("power (kW)")
+    axes[3].set_xlabel("simulated time (h, run clock)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+    fig.suptitle(f"chatdc run: {os.path.basename(os.path.normpath(args.outdir))}")
+    fig.tight_layout()
+    out = args.out or os.path.join(args.outdir, "timeline.png")
+    fig.savefig(out, dpi=110)
+    print(out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

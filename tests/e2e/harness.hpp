@@ -1,0 +1,56 @@
+// End-to-end test helpers: run the real chatdc binary and read its outputs.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace chatdc::test {
+
+struct Proc {
+  int code = -1;
+  std::string out, err;
+};
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// A fresh, empty folder for one test.
+inline std::filesystem::path scratch(const std::string& name) {
+  const auto d = std::filesystem::temp_directory_path() / ("chatdc-e2e-" + name);
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+/// Runs `chatdc ARGS` (and any other command when `command` is given) in the source folder.
+inline Proc run(const std::string& args, const std::string& command = CHATDC_BINARY) {
+  static int n = 0;
+  const auto d = std::filesystem::temp_directory_path() / ("chatdc-proc-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+  std::filesystem::create_directories(d);
+  const std::string cmd = "cd '" CHATDC_SOURCE_DIR "' && " + command + " " + args + " >'" + (d / "out").string() +
+                          "' 2>'" + (d / "err").string() + "'";
+  const int status = std::system(cmd.c_str());
+  Proc p;
+  p.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  p.out = slurp(d / "out");
+  p.err = slurp(d / "err");
+  std::filesystem::remove_all(d);
+  return p;
+}
+
+inline nlohmann::json summary(const std::filesystem::path& dir) { return nlohmann::json::parse(slurp(dir / "summary.json")); }
+
+inline std::string fixture(const std::string& name) { return std::string(CHATDC_SOURCE_DIR) + "/tests/fixtures/" + name; }
+
+}  // namespace chatdc::test

@@ -1,0 +1,111 @@
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include "e2e/harness.hpp"
+
+using namespace chatdc::test;
+using nlohmann::json;
+
+TEST_CASE("an all-idle day draws idle power x 24 h x PUE") {
+  const auto out = scratch("idle");
+  const Proc p = run("run " + fixture("tiny.yaml") + " --set workload.requests_per_day=0 --quiet --out " + out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  // Two DGX A100 at idle: 8 x 63 W + 1,000 W each (platforms/*.yaml), for 24 h, PUE 1.25.
+  const double idle_kw = 2 * (8 * 63 + 1000) / 1000.0;
+  CHECK(s["energy_kwh"]["it"].get<double>() == Approx(idle_kw * 24).epsilon(1e-9));
+  CHECK(s["energy_kwh"]["facility"].get<double>() == Approx(idle_kw * 24 * 1.25).epsilon(1e-9));
+  CHECK(s["cost"]["electricity"].get<double>() == Approx(idle_kw * 24 * 1.25 * 0.1).epsilon(1e-9));
+  CHECK(s["carbon_kg"].get<double>() == Approx(idle_kw * 24 * 1.25 * 0.5).epsilon(1e-9));
+  CHECK(s["requests"]["arrived"] == 0);
+  CHECK(s["utilization"]["gpu_mean"] == 0);
+}
+
+TEST_CASE("requests are conserved: arrived = completed + unfinished + rejected, in total and per datacenter") {
+  const auto out = scratch("conserve");
+  // 3 h at 400 k requests/day: busy, with some requests still running at the end.
+  const Proc p = run("run " + fixture("tiny.yaml") + " --set run.duration_h=3 --set workload.requests_per_day=4e5 --quiet --out " +
+                     out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const auto& r = s["requests"];
+  CHECK(r["arrived"].get<long>() > 10000);
+  CHECK(r["completed"].get<long>() > 0);
+  CHECK(r["unfinished"].get<long>() > 0);
+  CHECK(r["arrived"].get<long>() == r["completed"].get<long>() + r["unfinished"].get<long>() + r["rejected"].get<long>());
+  long arrived = 0;
+  for (const auto& d : s["datacenters"]) {
+    const auto& q = d["requests"];
+    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>());
+    arrived += q["arrived"].get<long>();
+  }
+  CHECK(arrived == r["arrived"].get<long>());
+}
+
+TEST_CASE("the same seed gives a byte-identical summary apart from wall time") {
+  auto once = [](const std::string& name, const std::string& extra) {
+    const auto out = scratch(name);
+    const Proc p = run("run " + fixture("tiny.yaml") + " --set run.duration_h=2 --quiet --out " + out.string() + extra);
+    REQUIRE(p.code == 0);
+    std::string text = slurp(out / "summary.json");
+    const auto at = text.find("\"wall_s\"");
+    text.erase(at, text.find('\n', at) - at);
+    return std::make_pair(text, slurp(out / "timeline.csv"));
+  };
+  const auto a = once("det-a", ""), b = once("det-b", ""), c = once("det-c", " --set run.seed=8");
+  CHECK(a.first == b.first);
+  CHECK(a.second == b.second);
+  CHECK(a.first != c.first);
+}
+
+TEST_CASE("SimGrid's energy plugin agrees with the serving model's energy within the power-level rounding") {
+  const auto out = scratch("plugin");
+  const Proc p = run("run " + fixture("tiny.yaml") + " --set run.duration_h=6 --quiet --out " + out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const double plugin = s["energy_kwh"]["it"], model = s["energy_kwh"]["it_model"];
+  // Error diffusion bounds the difference by one power level held for one sample period, per server:
+  // (6,500 - 1,504) W / 255 levels x 300 s, for 2 servers.
+  const double bound_kwh = 2 * (6500.0 - 1504.0) / 255 * 300 / 3.6e6;
+  CHECK(std::fabs(plugin - model) <= bound_kwh);
+  CHECK(plugin > 2 * 1.504 * 6);  // busier than idle
+}
+
+TEST_CASE("outputs: timeline rows per period, resolved scenario reruns to the same summary") {
+  const auto out = scratch("outputs"), again = scratch("outputs-again");
+  const Proc p = run("run " + fixture("tiny.yaml") + " --set run.duration_h=1 --quiet --out " + out.string());
+  REQUIRE(p.code == 0);
+  const std::string timeline = slurp(out / "timeline.csv");
+  CHECK(timeline.rfind("time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,", 0) == 0);
+  CHECK(std::count(timeline.begin(), timeline.end(), '\n') == 1 + 3600 / 300);
+  const Proc q = run("run " + (out / "scenario.resolved.yaml").string() + " --quiet --out " + again.string());
+  REQUIRE(q.code == 0);
+  auto strip = [](std::string t) {
+    for (const char* key : {"\"wall_s\"", "\"file\""}) {
+      const auto at = t.find(key);
+      t.erase(at, t.find('\n', at) - at);
+    }
+    return t;
+  };
+  CHECK(strip(slurp(out / "summary.json")) == strip(slurp(again / "summary.json")));
+}
+
+TEST_CASE("a failed run leaves the output folder untouched") {
+  const auto out = scratch("untouched");
+  std::ofstream(out / "keep.txt") << "mine";
+  const Proc p = run("run " + fixture("tiny.yaml") + " --set serving.max_batch_size=0 --out " + out.string());
+  CHECK(p.code == 2);
+  CHECK_THAT(p.err, Catch::Contains("serving.max_batch_size: expected a whole number in [1, 4096], got 0"));
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(out)) files += e.path().filename() != "keep.txt";
+  CHECK(files == 0);
+}
+
+TEST_CASE("plot_timeline.py draws the day into a PNG") {
+  const auto out = scratch("plot");
+  REQUIRE(run("run " + fixture("tiny.yaml") + " --set run.duration_h=2 --quiet --out " + out.string()).code == 0);
+  const Proc p = run("analysis/plot_timeline.py " + out.string(), "/usr/bin/python3");
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  CHECK(std::filesystem::file_size(out / "timeline.png") > 10000);
+}

@@ -1,0 +1,198 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "config/scenario.hpp"
+#include "core/error.hpp"
+
+using namespace chatdc;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kBase = R"(schema_version: 1
+name: t
+model:
+  llm: llama-2-70b
+  tensor_parallel: 4
+platform:
+  regions:
+    - name: east
+      utc_offset_h: 8
+      pue: 1.25
+      carbon_kg_per_kwh: 0.55
+      datacenters:
+        - name: east-1
+          server: dgx-a100-80gb
+          racks: 2
+          servers_per_rack: 2
+workload:
+  requests_per_day: 1000
+  prompt_tokens: {distribution: fixed, value: 100}
+  output_tokens: {distribution: fixed, value: 10}
+economics:
+  electricity_price_usd_per_kwh: 0.08
+)";
+
+std::string write(const std::string& name, const std::string& text) {
+  const fs::path dir = fs::temp_directory_path() / ("chatdc-config-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path p = dir / name;
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+// The error text of loading `text` (with --set overrides), or "" if it loads.
+std::string error_of(const std::string& text, const std::vector<std::string>& sets = {}) {
+  try {
+    config::load_scenario(write("s.yaml", text), sets);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("the base scenario loads, with defaults resolved") {
+  const auto s = config::load_scenario(write("ok.yaml", kBase));
+  CHECK(s.regions.size() == 1);
+  CHECK(s.regions[0].datacenters[0].servers() == 4);
+  CHECK(s.run.duration_s == 86400);
+  CHECK(s.run.clock_utc_offset_h == 8);  // follows the first region
+  CHECK(s.economics.currency == "USD");
+  CHECK(s.workload.user_regions.size() == 1);
+  CHECK(s.resolved["serving"]["max_batch_size"].as<int>() == 256);
+  CHECK(s.resolved["catalog"]["servers"]["dgx-a100-80gb"]["capex_usd"].as<double>() == 199000);
+  CHECK(s.regions[0].price_per_kwh.at(0, 0) == Approx(0.08));
+}
+
+TEST_CASE("config error: unknown key names file, line, key path and the nearest valid key") {
+  const std::string e = error_of(replace(kBase, "  requests_per_day: 1000", "  requests_per_dya: 1000"));
+  CHECK_THAT(e, Catch::Contains("s.yaml:18:3: workload.requests_per_dya: unknown key (did you mean \"requests_per_day\"?)"));
+}
+
+TEST_CASE("config error: wrong type") {
+  const std::string e = error_of(replace(kBase, "racks: 2", "racks: two"));
+  CHECK_THAT(e, Catch::Contains("s.yaml:15:18: platform.regions[0].datacenters[0].racks: expected a number, got \"two\""));
+}
+
+TEST_CASE("config error: negative count") {
+  const std::string e = error_of(replace(kBase, "servers_per_rack: 2", "servers_per_rack: -3"));
+  CHECK_THAT(e, Catch::Contains("platform.regions[0].datacenters[0].servers_per_rack: expected a whole number in [1, 1024], got -3"));
+}
+
+TEST_CASE("config error: a fraction where a whole number is needed") {
+  const std::string e = error_of(replace(kBase, "racks: 2", "racks: 2.5"));
+  CHECK_THAT(e, Catch::Contains("racks: expected a whole number, got \"2.5\""));
+}
+
+TEST_CASE("config error: missing file") {
+  try {
+    config::load_scenario("/nonexistent/nowhere.yaml");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("/nonexistent/nowhere.yaml: cannot open the file"));
+  }
+}
+
+TEST_CASE("config error: YAML syntax error names line and column") {
+  const std::string e = error_of(replace(kBase, "  tensor_parallel: 4", "  tensor_parallel: [4"));
+  CHECK_THAT(e, Catch::Contains("s.yaml:"));
+  CHECK_THAT(e, Catch::Contains("YAML syntax error"));
+}
+
+TEST_CASE("config error: every problem is reported at once") {
+  std::string text = replace(kBase, "racks: 2", "racks: 0");
+  text = replace(text, "pue: 1.25", "pue: 0.9");
+  text = replace(text, "llm: llama-2-70b", "llm: llama-9");
+  const std::string e = error_of(text);
+  CHECK_THAT(e, Catch::Contains("racks: expected a whole number in [1, 100000], got 0"));
+  CHECK_THAT(e, Catch::Contains("pue: expected a number in [1, 5], got 0.9"));
+  CHECK_THAT(e, Catch::Contains("model.llm: unknown LLM \"llama-9\" (catalog has: llama-2-70b"));
+}
+
+TEST_CASE("config error: a model that does not fit its GPUs") {
+  const std::string e = error_of(replace(kBase, "tensor_parallel: 4", "tensor_parallel: 1"));
+  CHECK_THAT(e, Catch::Contains("less than one 4096-token context: raise tensor_parallel"));
+}
+
+TEST_CASE("overrides (--set) are validated like the file and located as --set") {
+  CHECK(error_of(kBase, {"workload.requests_per_day=5e5"}).empty());
+  const auto s = config::load_scenario(write("ok2.yaml", kBase), {"platform.regions[east].datacenters[0].racks=7"});
+  CHECK(s.regions[0].datacenters[0].racks == 7);
+  CHECK_THAT(error_of(kBase, {"platform.regions[0].datacenters[0].racks=-1"}),
+             Catch::Contains("--set platform.regions[0].datacenters[0].racks=-1: platform.regions[0].datacenters[0].racks: "
+                             "expected a whole number in [1, 100000], got -1"));
+  CHECK_THAT(error_of(kBase, {"workload.requests_per_dy=5"}), Catch::Contains("--set workload.requests_per_dy=5: "
+                                                                             "workload.requests_per_dy: unknown key"));
+}
+
+TEST_CASE("config error: bad --set syntax and missing list items") {
+  CHECK_THAT(error_of(kBase, {"workload.requests_per_day"}), Catch::Contains("expected KEY.PATH=VALUE"));
+  CHECK_THAT(error_of(kBase, {"platform.regions[3].pue=1.1"}), Catch::Contains("platform.regions: has 1 item(s); no item [3]"));
+  CHECK_THAT(error_of(kBase, {"platform.regions[west].pue=1.1"}), Catch::Contains("no item [west]"));
+  CHECK_THAT(error_of(kBase, {"workload.hourly_profile=[1, 2"}), Catch::Contains("the value is not valid YAML"));
+}
+
+TEST_CASE("config error: missing required sections and keys") {
+  CHECK_THAT(error_of(replace(kBase, "  llm: llama-2-70b\n", "")), Catch::Contains("model.llm: missing required key"));
+  CHECK_THAT(error_of(replace(kBase, "schema_version: 1\n", "")), Catch::Contains("schema_version: missing required key"));
+  CHECK_THAT(error_of(replace(kBase, "schema_version: 1", "schema_version: 2")),
+             Catch::Contains("schema_version: expected a whole number in [1, 1], got 2"));
+}
+
+TEST_CASE("config error: prices, shares and regions that do not add up") {
+  CHECK_THAT(error_of(replace(kBase, "  electricity_price_usd_per_kwh: 0.08\n", "  currency: CNY\n")),
+             Catch::Contains("no electricity price"));
+  CHECK_THAT(error_of(std::string(kBase) + "  electricity_price_cny_per_kwh: 0.6\n"),
+             Catch::Contains("give either electricity_price_usd_per_kwh or electricity_price_cny_per_kwh, not both"));
+  const std::string users = std::string(kBase) +
+                            "routing: {policy: nearest}\n";
+  CHECK(error_of(users).empty());
+  CHECK_THAT(error_of(replace(kBase, "  requests_per_day: 1000\n",
+                              "  requests_per_day: 1000\n  user_regions:\n    - {name: a, share: 0.5, network_region: east}\n"
+                              "    - {name: b, share: 0.2, network_region: mars}\n")),
+             Catch::Contains("\"mars\" is not a region under platform.regions"));
+  CHECK_THAT(error_of(replace(kBase, "  requests_per_day: 1000\n",
+                              "  requests_per_day: 1000\n  user_regions:\n    - {name: a, share: 0.5, network_region: east}\n"
+                              "    - {name: b, share: 0.2, network_region: east}\n")),
+             Catch::Contains("the shares must add up to 1, got 0.7"));
+}
+
+TEST_CASE("time-of-use tariffs: windows, wrap past midnight, overlaps") {
+  const std::string tou = replace(kBase, "      carbon_kg_per_kwh: 0.55\n",
+                                  "      carbon_kg_per_kwh: 0.55\n"
+                                  "      tariff:\n"
+                                  "        type: time_of_use\n"
+                                  "        prices_cny_per_kwh: {peak: 1.0, flat: 0.6, valley: 0.3}\n"
+                                  "        default_period: flat\n"
+                                  "        windows:\n"
+                                  "          - {period: valley, from_h: 23, to_h: 7}\n"
+                                  "          - {period: peak, from_h: 10, to_h: 12}\n");
+  const auto s = config::load_scenario(write("tou.yaml", tou));
+  const auto& p = s.regions[0].price_per_kwh;  // CNY converted to USD at 7.2
+  CHECK(p.at_local_hour(23.5) == Approx(0.3 / 7.2));
+  CHECK(p.at_local_hour(3) == Approx(0.3 / 7.2));
+  CHECK(p.at_local_hour(8) == Approx(0.6 / 7.2));
+  CHECK(p.at_local_hour(11) == Approx(1.0 / 7.2));
+  CHECK_THAT(error_of(replace(tou, "from_h: 10, to_h: 12", "from_h: 6, to_h: 12")), Catch::Contains("overlaps window 0 at 06:00"));
+  CHECK_THAT(error_of(replace(tou, "period: peak", "period: top")), Catch::Contains("\"top\" is not a period listed under prices"));
+}
+
+TEST_CASE("the resolved scenario reloads to the same scenario") {
+  const auto a = config::load_scenario(write("r1.yaml", kBase), {"serving.max_batch_size=64"});
+  const std::string again = write("r2.yaml", config::resolved_yaml(a));
+  const auto b = config::load_scenario(again);
+  CHECK(config::resolved_yaml(b).substr(config::resolved_yaml(b).find("catalog:")) ==
+        config::resolved_yaml(a).substr(config::resolved_yaml(a).find("catalog:")));
+  CHECK(b.scheduler.max_batch_size == 64);
+}

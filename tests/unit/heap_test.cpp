@@ -1,0 +1,63 @@
+#include <catch2/catch.hpp>
+
+#include "core/indexed_heap.hpp"
+#include "core/rng.hpp"
+#include "serving/least_outstanding.hpp"
+
+using namespace chatdc;
+
+TEST_CASE("indexed heap pops in (time, id) order and moves keys both ways") {
+  IndexedHeap h(5);
+  h.update(3, 2.0);
+  h.update(1, 2.0);
+  h.update(4, 1.0);
+  CHECK(h.top() == 4);
+  h.update(4, 5.0);  // moved later
+  CHECK(h.top() == 1);  // tie at 2.0 broken by id
+  h.update(1, IndexedHeap::kNever);
+  CHECK(h.top() == 3);
+  h.update(0, 0.5);  // moved earlier
+  CHECK(h.top() == 0);
+  CHECK(h.top_time() == 0.5);
+}
+
+TEST_CASE("indexed heap agrees with a brute-force minimum under random updates") {
+  Rng rng(7);
+  IndexedHeap h(50);
+  std::vector<double> key(50, IndexedHeap::kNever);
+  for (int i = 0; i < 20000; ++i) {
+    const auto id = static_cast<std::uint32_t>(rng.below(50));
+    key[id] = rng.uniform() < 0.1 ? IndexedHeap::kNever : std::floor(rng.uniform() * 100);
+    h.update(id, key[id]);
+    std::uint32_t best = 0;
+    for (std::uint32_t k = 1; k < 50; ++k)
+      if (key[k] < key[best]) best = k;
+    REQUIRE(h.top_time() == key[best]);
+    if (key[best] != IndexedHeap::kNever) REQUIRE(h.top() == best);
+  }
+}
+
+TEST_CASE("least-outstanding balancing rotates ties and follows counts") {
+  serving::LeastOutstanding lo(3);
+  std::vector<std::uint32_t> picks;
+  for (int i = 0; i < 6; ++i) {
+    const auto r = lo.pick();
+    picks.push_back(r);
+    lo.increment(r);
+  }
+  CHECK(picks == std::vector<std::uint32_t>{0, 1, 2, 0, 1, 2});  // round-robin among equals
+  lo.decrement(1);
+  lo.decrement(1);  // replica 1 now has 0 outstanding, the others 2
+  CHECK(lo.pick() == 1);
+  CHECK(lo.outstanding(0) == 2);
+  CHECK(lo.outstanding(1) == 0);
+}
+
+TEST_CASE("named random streams are reproducible and independent") {
+  Rng a = Rng::stream(42, "arrivals/0"), b = Rng::stream(42, "arrivals/0"), c = Rng::stream(42, "tokens");
+  for (int i = 0; i < 100; ++i) {
+    const auto x = a.next_u64();
+    REQUIRE(x == b.next_u64());
+    REQUIRE(x != c.next_u64());
+  }
+}

@@ -1,0 +1,91 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "core/rng.hpp"
+#include "metrics/accounting.hpp"
+#include "metrics/quantiles.hpp"
+#include "model/daily_curve.hpp"
+#include "model/power.hpp"
+
+using namespace chatdc;
+
+TEST_CASE("exact quantiles interpolate between order statistics") {
+  metrics::Quantiles q(metrics::Quantiles::Mode::kExact);
+  for (double v : {5.0, 1.0, 4.0, 2.0, 3.0}) q.add(v);
+  CHECK(q.mean() == 3.0);
+  CHECK(q.quantile(0.5) == 3.0);
+  CHECK(q.quantile(0.9) == Approx(4.6));
+  CHECK(q.quantile(0.0) == 1.0);
+  CHECK(q.max() == 5.0);
+}
+
+TEST_CASE("the sketch stays within its relative error bound") {
+  metrics::Quantiles exact(metrics::Quantiles::Mode::kExact), sketch(metrics::Quantiles::Mode::kSketch);
+  Rng rng(11);
+  for (int i = 0; i < 200000; ++i) {
+    const double v = 0.05 * std::exp(1.5 * rng.normal());
+    exact.add(v);
+    sketch.add(v);
+  }
+  for (double q : {0.01, 0.5, 0.9, 0.99, 0.999}) {
+    // The sketch answers the order statistic of rank floor(q (n-1)); exact interpolates next to it.
+    CHECK(std::fabs(sketch.quantile(q) / exact.quantile(q) - 1) <= metrics::kSketchRelativeError + 1e-4);
+  }
+  CHECK(sketch.mean() == Approx(exact.mean()).epsilon(1e-6));
+}
+
+TEST_CASE("server energy: GPUs plus a non-GPU share that follows the GPUs' dynamic power") {
+  const model::ServerPowerSpec s{8, 60, 400, 1000, 3000};
+  CHECK(s.server_energy_j(8 * 60 * 10.0, 10) == Approx((8 * 60 + 1000) * 10.0));   // idle
+  CHECK(s.server_energy_j(8 * 400 * 10.0, 10) == Approx((8 * 400 + 3000) * 10.0));  // flat out
+  // GPUs at 230 W average: halfway between idle and TDP, so the non-GPU part is at 2,000 W.
+  CHECK(s.server_energy_j(8 * 230 * 10.0, 10) == Approx((8 * 230 + 2000) * 10.0));
+}
+
+TEST_CASE("daily curves: hourly values, time zones, and means across breakpoints and midnight") {
+  const auto tou = model::DailyCurve({{0, 0.3}, {8, 0.6}, {10, 1.0}, {12, 0.6}, {22, 0.3}});
+  CHECK(tou.at_local_hour(9.5) == 0.6);
+  CHECK(tou.at_local_hour(23) == 0.3);
+  CHECK(tou.at_local_hour(24 + 10.5) == 1.0);
+  // Run time 0 is local 08:00 (offset +8 h): one hour from run time 1.5 h is local 09:30-10:30.
+  CHECK(tou.mean(1.5 * 3600, 2.5 * 3600, 8 * 3600) == Approx(0.5 * 0.6 + 0.5 * 1.0));
+  // Across local midnight: 23:00-01:00 is all 0.3.
+  CHECK(tou.mean(23 * 3600, 25 * 3600, 0) == Approx(0.3));
+  // A negative offset: local time = run time - 5 h. Run 14:00-16:00 is local 09:00-11:00.
+  CHECK(tou.mean(14 * 3600, 16 * 3600, -5 * 3600) == Approx(0.5 * 0.6 + 0.5 * 1.0));
+  // The mean over a whole day is the time-weighted average.
+  CHECK(tou.mean(0, 86400, 0) == Approx((8 * 0.3 + 2 * 0.6 + 2 * 1.0 + 10 * 0.6 + 2 * 0.3) / 24));
+}
+
+TEST_CASE("accounting: facility energy, electricity, carbon and prorated capex by hand") {
+  metrics::DcAccountingSetup s;
+  s.name = "dc";
+  s.pue = model::DailyCurve::constant(1.25);
+  s.price_per_kwh = model::DailyCurve({{0, 0.3}, {12, 0.9}});
+  s.carbon_kg_per_kwh = model::DailyCurve::constant(0.5);
+  s.servers = 10;
+  s.gpus = 80;
+  s.server_capex = 365000;
+  s.depreciation_years = 5;
+  s.maintenance_fraction_per_year = 0.1;
+  metrics::Accounting acc({s});
+  // Two epochs of one hour: 11:00-12:00 and 12:00-13:00, 100 kWh IT each.
+  for (int k = 0; k < 2; ++k) {
+    serving::EpochReport rep;
+    rep.t0 = (11 + k) * 3600.0;
+    rep.t1 = rep.t0 + 3600;
+    rep.dcs.resize(1);
+    rep.dcs[0].busy_gpu_s = 40 * 3600.0;
+    acc.add_epoch(rep, {100 * 3.6e6});
+  }
+  acc.finish(86400);
+  const auto& t = acc.totals(0);
+  CHECK(t.facility_energy_kwh == Approx(250));
+  CHECK(t.electricity_cost == Approx(125 * 0.3 + 125 * 0.9));
+  CHECK(t.carbon_kg == Approx(125));
+  CHECK(t.capex == Approx(10 * 365000 / (5 * 365.0)));  // one day of a 5-year straight line
+  CHECK(t.maintenance == Approx(10 * 365000 * 0.1 / 365));
+  CHECK(t.peak_utilization == Approx(0.5));
+  CHECK(t.peak_it_power_kw == Approx(100));
+}
