@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# chatdc set-up on Debian 12 (run as root, or with the packages already installed).
+#   ./setup.sh quickstart   install, build (Release), simulate scenarios/quickstart.yaml for a day, plot it
+#   ./setup.sh test         install, build (Release), run the whole test suite (ctest)
+#   ./setup.sh build        install and build only
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(g++ make cmake pkg-config libsimgrid-dev libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+          catch2 libcli11-dev nlohmann-json3-dev python3 python3-pandas python3-matplotlib)
+BUILD_DIR=${CHATDC_BUILD_DIR:-build}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: missing Debian packages: ${missing[*]}" >&2
+    echo "setup.sh: run this script as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+case "${1:-}" in
+  quickstart)
+    install_packages
+    build
+    "$BUILD_DIR/chatdc" run scenarios/quickstart.yaml
+    /usr/bin/python3 analysis/plot_timeline.py results/quickstart
+    ;;
+  test)
+    install_packages
+    build
+    ctest --test-dir "$BUILD_DIR" -j "$JOBS" --output-on-failure
+    ;;
+  build)
+    install_packages
+    build
+    ;;
+  *)
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
