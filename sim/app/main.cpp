@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/model_cmd.hpp"
 #include "app/report.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
@@ -54,6 +55,33 @@ int main(int argc, char** argv) {
   auto log = spdlog::stderr_color_st("chatdc");
   log->set_pattern("chatdc: %^%l%$: %v");
   spdlog::set_default_logger(log);
+  auto* model = app.add_subcommand("model", "Step-time, throughput, power and energy of one GPU/LLM/tensor-parallel "
+                                            "configuration, without a simulation (hold it against your own measurements).");
+  chatdc::app::ModelArgs ma;
+  model->add_option("--gpu", ma.gpu, "GPU id (platforms/gpus.yaml)")->required();
+  model->add_option("--llm", ma.llm, "LLM id (platforms/llms.yaml)")->required();
+  model->add_option("--tp", ma.tp, "tensor-parallel degree (GPUs per replica)")->capture_default_str();
+  model->add_option("--batch", ma.batch, "sequences in the batch")->capture_default_str();
+  model->add_option("--prompt", ma.prompt, "prompt tokens per sequence")->capture_default_str();
+  model->add_option("--output", ma.output, "output tokens per sequence")->capture_default_str();
+  model->add_option("--engine", ma.engine, "serving engine whose efficiency profile to use (default: vllm-2023)");
+  model->add_option("--weight-dtype", ma.weight_dtype, "fp16, bf16, fp8, int8, int4 (default: the LLM's)");
+  model->add_option("--kv-dtype", ma.kv_dtype, "KV-cache dtype (default: the LLM's)");
+  model->add_option("--headroom", ma.headroom, "GPU memory fraction kept free")->capture_default_str();
+  model->add_flag("--max-batch", ma.max_batch, "use the largest batch whose KV cache fits (throughput)");
+  model->add_option("--table", ma.table, "measured step-time table CSV (phase,batch,context_tokens,step_ms[,gpu_power_w])");
+  model->add_option("--catalog", ma.catalog_dir, "catalog folder (default: the shipped platforms/)");
+  model->add_flag("--json", ma.json, "machine-readable output");
+
+  auto* calibrate = app.add_subcommand("calibrate", "Compare the step model with the measured rows of a calibration "
+                                                    "table; --fit refits each GPU's efficiency factors.");
+  chatdc::app::CalibrateArgs ca;
+  calibrate->add_option("--file", ca.file, "calibration CSV (default: <catalog>/calibration.csv)");
+  calibrate->add_option("--gpu", ca.gpu, "only this GPU");
+  calibrate->add_option("--catalog", ca.catalog_dir, "catalog folder (default: the shipped platforms/)");
+  calibrate->add_flag("--fit", ca.fit, "fit the efficiency factors and print them");
+  calibrate->add_flag("--json", ca.json, "machine-readable output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -61,6 +89,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet);
+    if (*model) return chatdc::app::cmd_model(ma);
+    if (*calibrate) return chatdc::app::cmd_calibrate(ca);
   } catch (const chatdc::Error& e) {
     fmt::print(stderr, "chatdc: error: {}\n", e.what());
     return 2;

@@ -45,16 +45,42 @@ model::GpuSpec read_gpu(Reader& r, const std::string& id) {
     if (p < g.idle_power_w || p > g.tdp_w)
       r.error(k, fmt::format("must lie between idle_power_w ({} W) and tdp_w ({} W), got {}", g.idle_power_w, g.tdp_w, p));
   }
-  Reader e = r.child("efficiency");
-  g.compute_efficiency = e.number("compute", g.compute_efficiency, Range::open_fraction());
-  g.memory_efficiency = e.number("memory", g.memory_efficiency, Range::open_fraction());
-  g.gemm_half_tokens = e.number("gemm_half_tokens", g.gemm_half_tokens, Range::non_negative());
-  g.allreduce_hop_latency_us = e.number("allreduce_hop_latency_us", g.allreduce_hop_latency_us, Range::non_negative());
-  g.step_overhead_ms = e.number("step_overhead_ms", g.step_overhead_ms, Range::non_negative());
-  g.per_sequence_overhead_us = e.number("per_sequence_overhead_us", g.per_sequence_overhead_us, Range::non_negative());
-  e.finish();
-  r.finish();
   return g;
+}
+
+// The efficiency profile of one serving engine, over the GPU's defaults.
+void read_efficiency(Reader& e, model::GpuSpec* g) {
+  g->compute_efficiency = e.required_number("compute", Range::open_fraction());
+  g->memory_efficiency = e.required_number("memory", Range::open_fraction());
+  g->attention_compute_efficiency = e.number("attention_compute", g->compute_efficiency, Range::open_fraction());
+  g->kv_memory_efficiency = e.number("kv_memory", g->memory_efficiency, Range::open_fraction());
+  g->gemm_half_tokens = e.number("gemm_half_tokens", 0, Range::non_negative());
+  g->allreduce_hop_latency_us = e.number("allreduce_hop_latency_us", 0, Range::non_negative());
+  g->step_overhead_ms = e.number("step_overhead_ms", 0, Range::non_negative());
+  g->request_overhead_ms = e.number("request_overhead_ms", 0, Range::non_negative());
+  g->per_sequence_overhead_us = e.number("per_sequence_overhead_us", 0, Range::non_negative());
+  g->serial_fraction = e.number("serial_fraction", 0, Range::fraction());
+  g->interconnect_efficiency = e.number("interconnect", 1, Range::open_fraction());
+  e.finish();
+}
+
+// A GPU entry: the hardware, then one spec per serving engine profile under `efficiency`.
+std::map<std::string, model::GpuSpec> read_gpu_engines(Reader& r, const std::string& id) {
+  const model::GpuSpec base = read_gpu(r, id);
+  std::map<std::string, model::GpuSpec> out;
+  Reader eff = r.child("efficiency", true);
+  for (const std::string& engine : eff.keys()) {
+    model::GpuSpec g = base;
+    g.engine = engine;
+    Reader e = eff.child(engine);
+    read_efficiency(e, &g);
+    out[engine] = g;
+  }
+  if (eff.valid() && r.has("efficiency") && out.empty())
+    eff.error("", "needs at least one serving engine profile, e.g. vllm-2023: {compute: ..., memory: ...}");
+  eff.finish();
+  r.finish();
+  return out;
 }
 
 model::ServerSpec read_server(Reader& r, const std::string& id) {
@@ -90,6 +116,8 @@ model::LlmSpec read_llm(Reader& r, const std::string& id) {
   m.experts = static_cast<int>(r.integer("experts", 0, Range::non_negative()));
   m.experts_per_token = static_cast<int>(r.integer("experts_per_token", 0, Range::non_negative()));
   m.expert_params_b = r.number("expert_params_b", 0, Range::non_negative());
+  m.kv_elements_per_token_per_layer = r.number("kv_elements_per_token_per_layer", 0, Range::non_negative());
+  m.attention_dim = r.number("attention_dim", 0, Range::non_negative());
   m.weight_dtype = read_dtype(r, "weight_dtype", "fp16");
   m.kv_dtype = read_dtype(r, "kv_dtype", "fp16");
   if (m.kv_heads > m.attention_heads || m.attention_heads % m.kv_heads != 0)
@@ -112,6 +140,23 @@ model::LlmSpec read_llm(Reader& r, const std::string& id) {
     r.error("active_params_b", fmt::format("must not exceed total_params_b ({}), got {}", m.total_params_b, m.active_params_b));
   r.finish();
   return m;
+}
+
+void read_gpus(Reader& parent, Catalog* c) {
+  if (!parent.has("gpus")) {
+    parent.accept("gpus");
+    return;
+  }
+  Reader sec = parent.child("gpus");
+  for (const std::string& id : sec.keys()) {
+    Reader entry = sec.child(id);
+    auto engines = read_gpu_engines(entry, id);
+    c->gpu_yaml[id] = YAML::Clone(entry.resolved());
+    if (engines.empty()) continue;
+    c->gpus[id] = engines.count(kDefaultEngine) ? engines.at(kDefaultEngine) : engines.begin()->second;
+    c->gpu_engines[id] = std::move(engines);
+  }
+  sec.finish();
 }
 
 template <class Spec, class Fn>
@@ -144,7 +189,7 @@ void load_one(const std::string& file, const std::string& section, Catalog* c, D
 }  // namespace
 
 void read_catalog_sections(Reader& r, Catalog* c) {
-  read_entries(r, "gpus", &c->gpus, &c->gpu_yaml, read_gpu);
+  read_gpus(r, c);
   read_entries(r, "servers", &c->servers, &c->server_yaml, read_server);
   read_entries(r, "llms", &c->llms, &c->llm_yaml, read_llm);
 }
@@ -154,6 +199,20 @@ void load_catalog(const std::string& dir, Catalog* c, Diagnostics& diag) {
   load_one(dir + "/gpus.yaml", "gpus", c, diag);
   load_one(dir + "/servers.yaml", "servers", c, diag);
   load_one(dir + "/llms.yaml", "llms", c, diag);
+}
+
+const model::GpuSpec* gpu_for_engine(const Catalog& c, const std::string& gpu, const std::string& engine) {
+  const auto it = c.gpu_engines.find(gpu);
+  if (it == c.gpu_engines.end()) return nullptr;
+  const auto e = it->second.find(engine);
+  return e == it->second.end() ? nullptr : &e->second;
+}
+
+std::string engines_of(const Catalog& c, const std::string& gpu) {
+  std::string out;
+  if (const auto it = c.gpu_engines.find(gpu); it != c.gpu_engines.end())
+    for (const auto& [e, _] : it->second) out += (out.empty() ? "" : ", ") + e;
+  return out;
 }
 
 void check_catalog_links(const Catalog& c, const std::string& where, Diagnostics& diag) {

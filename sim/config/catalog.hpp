@@ -8,9 +8,13 @@
 
 namespace chatdc::config {
 
+/// The serving engine whose efficiency profile is used when a scenario names none.
+inline const std::string kDefaultEngine = "vllm-2023";
+
 struct Catalog {
   std::string dir;  // folder holding gpus.yaml, servers.yaml, llms.yaml
-  std::map<std::string, model::GpuSpec> gpus;
+  std::map<std::string, model::GpuSpec> gpus;  // with the default engine's profile (or the first one)
+  std::map<std::string, std::map<std::string, model::GpuSpec>> gpu_engines;  // id -> engine -> spec
   std::map<std::string, model::ServerSpec> servers;
   std::map<std::string, model::LlmSpec> llms;
   // Each entry as read, with defaults filled in (copied into scenario.resolved.yaml for the ones used).
@@ -26,6 +30,11 @@ void load_catalog(const std::string& dir, Catalog* catalog, Diagnostics& diag);
 /// Reads entries from a map with optional "gpus", "servers", "llms" sections (a scenario's
 /// `catalog:` section has this shape); entries replace catalog entries of the same id.
 void read_catalog_sections(Reader& r, Catalog* catalog);
+
+/// The GPU with a serving engine's efficiency profile; nullptr when the catalog has no such profile.
+const model::GpuSpec* gpu_for_engine(const Catalog& c, const std::string& gpu, const std::string& engine);
+/// "vllm-2023, trtllm-0.5": the engines a GPU has profiles for.
+std::string engines_of(const Catalog& c, const std::string& gpu);
 
 /// Checks references between entries (a server's GPU must exist).
 void check_catalog_links(const Catalog& catalog, const std::string& where, Diagnostics& diag);

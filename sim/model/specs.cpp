@@ -39,7 +39,14 @@ bool parse_dtype(const std::string& text, Dtype* out) {
 }
 
 double LlmSpec::kv_bytes_per_token() const {
-  return 2.0 * layers * kv_heads * head_dim * dtype_bytes(kv_dtype);  // K and V
+  const double per_layer = kv_elements_per_token_per_layer > 0 ? kv_elements_per_token_per_layer
+                                                               : 2.0 * kv_heads * head_dim;  // K and V
+  return layers * per_layer * dtype_bytes(kv_dtype);
+}
+
+double LlmSpec::attention_flops_per_pair() const {
+  const double width = attention_dim > 0 ? attention_dim : static_cast<double>(attention_heads) * head_dim;
+  return 4.0 * layers * width;  // 2 FLOPs per multiply-add, for Q.K and for the weighted sum of V
 }
 
 double LlmSpec::weight_bytes() const { return total_params_b * 1e9 * dtype_bytes(weight_dtype); }

@@ -13,11 +13,13 @@ const char* dtype_name(Dtype d);
 /// Parses "fp16", "bf16", "fp8", "int8", "int4", "fp32"; returns false on an unknown name.
 bool parse_dtype(const std::string& text, Dtype* out);
 
-/// One accelerator. Peak rates are dense (no 2:4 sparsity). Efficiencies are fitted per GPU
-/// against published measurements (README, "Serving model").
+/// One accelerator. Peak rates are dense (no 2:4 sparsity). Efficiencies belong to a GPU *and* a
+/// serving engine: they are fitted per (GPU, engine) against published measurements
+/// (README, "Serving model"); `engine` names the profile applied.
 struct GpuSpec {
   std::string id;
   std::string name;
+  std::string engine;
   double memory_gb = 0;                  // HBM capacity, decimal GB
   double memory_bandwidth_gb_per_s = 0;  // HBM peak
   double bf16_dense_tflops = 0;
@@ -30,11 +32,16 @@ struct GpuSpec {
   double memory_bound_power_w = 0;   // drawn while streaming HBM (decode)
   // Fitted efficiencies and overheads (the same for every model and batch on this GPU).
   double compute_efficiency = 0.6;       // achieved / peak FLOP/s on large GEMMs
-  double memory_efficiency = 0.75;       // achieved / peak HBM bandwidth
+  double memory_efficiency = 0.75;       // achieved / peak HBM bandwidth streaming weights
+  double attention_compute_efficiency = 0.6;  // achieved / peak FLOP/s of attention kernels (prefill)
+  double kv_memory_efficiency = 0.75;    // achieved / peak HBM bandwidth reading the KV cache (decode attention)
   double gemm_half_tokens = 0;           // tokens at which GEMM efficiency is half of its peak (Hockney n_1/2)
   double allreduce_hop_latency_us = 5;   // per ring hop of a tensor-parallel all-reduce
   double step_overhead_ms = 1;           // scheduler, sampling and launch overhead per step
+  double request_overhead_ms = 0;        // once per request before it can be scheduled (API, tokenizer, admission)
   double per_sequence_overhead_us = 0;   // extra per sequence in the step (sampling, bookkeeping)
+  double serial_fraction = 0;            // share of the shorter of compute/memory time not hidden behind the longer
+  double interconnect_efficiency = 1;    // achieved / peak GPU-to-GPU bandwidth in all-reduces
 };
 
 /// One server: a number of identical GPUs plus everything else in the box.
@@ -66,12 +73,19 @@ struct LlmSpec {
   int experts_per_token = 0;  // routed experts chosen per token
   double expert_params_b = 0; // all routed-expert weights (MoE), billions
   int max_context_tokens = 4096;
+  // Attention shape overrides (0 = derive): KV elements cached per token and layer (default
+  // 2 * kv_heads * head_dim; multi-head latent attention caches fewer), and the width such that a
+  // query-key pair costs 4 * attention_dim FLOPs per layer (default attention_heads * head_dim).
+  double kv_elements_per_token_per_layer = 0;
+  double attention_dim = 0;
   Dtype weight_dtype = Dtype::kFp16;
   Dtype kv_dtype = Dtype::kFp16;
 
   bool is_moe() const { return experts > 0; }
   /// Bytes of KV cache one token occupies across all layers.
   double kv_bytes_per_token() const;
+  /// FLOPs of one query-key pair across all layers (scores and weighted values).
+  double attention_flops_per_pair() const;
   double weight_bytes() const;
 };
 

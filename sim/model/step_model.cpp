@@ -33,7 +33,7 @@ RooflineStepModel::RooflineStepModel(const GpuSpec& gpu, const LlmSpec& llm, int
   attn_peak_flops_ = gpu.bf16_dense_tflops * 1e12;
   hbm_bytes_per_s_ = tp_ * gpu.memory_bandwidth_gb_per_s * 1e9 * gpu.memory_efficiency;
   kv_bytes_per_token_ = llm.kv_bytes_per_token();
-  attn_flops_per_pair_ = 4.0 * llm.layers * static_cast<double>(llm.attention_heads) * llm.head_dim;
+  attn_flops_per_pair_ = llm.attention_flops_per_pair();
 }
 
 double RooflineStepModel::weight_bytes_read(double tokens) const {
@@ -55,12 +55,15 @@ RooflineStepModel::Parts RooflineStepModel::parts(const StepShape& s) const {
   const double linear_flops = 2.0 * llm_.active_params_b * 1e9 * (tokens + gpu_.gemm_half_tokens);
   const double attn_flops = attn_flops_per_pair_ * (s.decode_context_tokens + s.prefill_attention_pairs);
   p.compute_s = linear_flops / (tp_ * linear_peak_flops_ * gpu_.compute_efficiency) +
-                attn_flops / (tp_ * attn_peak_flops_ * gpu_.compute_efficiency);
-  const double kv_bytes = kv_bytes_per_token_ * (s.decode_context_tokens + s.prefill_context_tokens + tokens);
-  p.memory_s = (weight_bytes_read(tokens) + kv_bytes) / hbm_bytes_per_s_;
+                attn_flops / (tp_ * attn_peak_flops_ * gpu_.attention_compute_efficiency);
+  // Weights and the KV written stream at the GEMM bandwidth; the KV read by attention at the kernel's.
+  const double kv_read = kv_bytes_per_token_ * (s.decode_context_tokens + s.prefill_context_tokens);
+  p.memory_s = (weight_bytes_read(tokens) + kv_bytes_per_token_ * tokens) / hbm_bytes_per_s_ +
+               kv_read / (hbm_bytes_per_s_ / gpu_.memory_efficiency * gpu_.kv_memory_efficiency);
   if (tp_ > 1) {
     const double msg_bytes = tokens * llm_.hidden_size * 2.0;  // fp16 activations
-    const double hop_s = gpu_.allreduce_hop_latency_us * 1e-6 + msg_bytes / (tp_ * gpu_.interconnect_gb_per_s * 1e9);
+    const double hop_s = gpu_.allreduce_hop_latency_us * 1e-6 +
+                         msg_bytes / (tp_ * gpu_.interconnect_gb_per_s * 1e9 * gpu_.interconnect_efficiency);
     p.comm_s = 2.0 * llm_.layers * 2.0 * (tp_ - 1) * hop_s;
   }
   p.overhead_s = gpu_.step_overhead_ms * 1e-3 + gpu_.per_sequence_overhead_us * 1e-6 * seqs;
@@ -80,7 +83,8 @@ StepCost RooflineStepModel::cost(const StepShape& shape) const {
   c.memory_s = p.memory_s;
   c.comm_s = p.comm_s;
   c.overhead_s = p.overhead_s;
-  c.time_s = p.overhead_s + p.comm_s + std::max(p.compute_s, p.memory_s);
+  c.time_s = p.overhead_s + p.comm_s + std::max(p.compute_s, p.memory_s) +
+             gpu_.serial_fraction * std::min(p.compute_s, p.memory_s);
   c.energy_j = energy(p);
   return c;
 }
@@ -98,13 +102,14 @@ DecodeProfile RooflineStepModel::decode_profile(std::uint32_t batch) const {
   const double pc = gpu_.compute_bound_power_w, pm = gpu_.memory_bound_power_w;
   const double e_fixed = tp_ * (gpu_.idle_power_w * p0.overhead_s + pm * p0.comm_s);
 
+  const double w = gpu_.serial_fraction;
   auto memory_piece = [&](double from) {
-    DecodeProfile::Piece pc_{from, {fixed + mem.a, mem.b}, {}};
+    DecodeProfile::Piece pc_{from, {fixed + mem.a + w * comp.a, mem.b + w * comp.b}, {}};
     pc_.energy_j = {e_fixed + tp_ * (pm * mem.a + (pc - pm) * comp.a), tp_ * (pm * mem.b + (pc - pm) * comp.b)};
     return pc_;
   };
   auto compute_piece = [&](double from) {
-    DecodeProfile::Piece pc_{from, {fixed + comp.a, comp.b}, {}};
+    DecodeProfile::Piece pc_{from, {fixed + comp.a + w * mem.a, comp.b + w * mem.b}, {}};
     pc_.energy_j = {e_fixed + tp_ * pc * comp.a, tp_ * pc * comp.b};
     return pc_;
   };

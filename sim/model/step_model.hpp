@@ -67,10 +67,10 @@ class StepModel {
   virtual double idle_power_w() const = 0;
 };
 
-/// Roofline: step = overhead + all-reduce + max(compute, memory), with
-///   compute = 2 * active_params * (T + n_half) / (tp * peak * eff_c) + 4 * L * d_q * pairs / (tp * peak_bf16 * eff_c)
-///   memory  = (weights_read(T) + kv_bytes * (context read + T written)) / (tp * hbm_bw * eff_m)
-///   allreduce = 2 * L * 2 (tp-1) * (hop_latency + T * hidden * 2 B / (tp * link_bw))
+/// Roofline: step = overhead + all-reduce + max(compute, memory) + w * min(compute, memory), with
+///   compute = 2 * active_params * (T + n_half) / (tp * peak * eff_c) + 4 * L * d_q * pairs / (tp * peak_bf16 * eff_attn)
+///   memory  = (weights_read(T) + kv_bytes * T) / (tp * hbm_bw * eff_m) + kv_bytes * context_read / (tp * hbm_bw * eff_kv)
+///   allreduce = 2 * L * 2 (tp-1) * (hop_latency + T * hidden * 2 B / (tp * link_bw * eff_link))
 /// and energy = tp * [P_idle * overhead + P_mem * comm + active], where active is
 ///   P_mem * memory + (P_comp - P_mem) * compute when memory-bound, P_comp * compute otherwise.
 /// Equations, units and sources: README, "Serving model".

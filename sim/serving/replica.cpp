@@ -39,25 +39,37 @@ void Replica::deliver(const Job& job, double now) {
 
   switch (activity_) {
     case Activity::kIdle:
+      s.deadline_step = step_counter_;
       schedule(now);
       break;
-    case Activity::kStep:
-      break;  // the scheduler looks at the queue when the step ends
+    case Activity::kStep:  // the scheduler looks at the queue when the step ends
+      s.deadline_step = step_counter_ + (step_has_decodes_ ? 1 : 0) + cfg_.decode_first_max_wait_steps;
+      break;
     case Activity::kRun: {
+      // End the run at the first step boundary at or after `now` (decode-first: that many steps later).
+      const std::uint64_t k = boundary_at_or_after(now) + (cfg_.decode_first ? cfg_.decode_first_max_wait_steps : 0);
+      s.deadline_step = step_counter_ + k;
       const bool room = running() < cfg_.max_batch_size &&
                         (!cfg_.chunked_prefill || batch_ < cfg_.max_tokens_per_step);
-      if (!room) break;
-      // End the run at the first step boundary at or after `now`.
-      const double tau = now - act_start_;
-      std::uint64_t k = run_.steps_within(tau);
-      if (run_.time_of(k) < tau) ++k;
-      if (k < run_steps_) {
+      if (room && k < run_steps_) {
         run_steps_ = k;
         act_end_ = act_start_ + run_.time_of(k);
       }
       break;
     }
   }
+}
+
+std::uint64_t Replica::boundary_at_or_after(double now) const {
+  const double tau = now - act_start_;
+  std::uint64_t k = run_.steps_within(tau);
+  if (run_.time_of(k) < tau) ++k;
+  return k;
+}
+
+bool Replica::prefill_allowed() const {
+  if (!cfg_.decode_first || batch_ == 0 || freed_ || waiting_.empty()) return true;
+  return slots_[waiting_.front()].deadline_step <= step_counter_;
 }
 
 bool Replica::kv_admissible(const Seq& s) const {
@@ -97,9 +109,11 @@ void Replica::schedule(double now) {
     step_prefills_.push_back(slot);
   };
 
+  const bool may_prefill = prefill_allowed();
+  freed_ = false;
   if (!cfg_.chunked_prefill) {
     double tokens = 0;
-    while (!waiting_.empty() && running() < cfg_.max_batch_size) {
+    while (may_prefill && !waiting_.empty() && running() < cfg_.max_batch_size) {
       const std::uint32_t slot = waiting_.front();
       const Seq& s = slots_[slot];
       if (!step_prefills_.empty() && tokens + s.target > cfg_.max_tokens_per_step) break;
@@ -172,6 +186,10 @@ void Replica::start_run(double now) {
     n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(std::floor(room / batch_)));
   }
   if (cfg_.max_run_steps > 0) n = std::min(n, cfg_.max_run_steps);
+  if (cfg_.decode_first && !waiting_.empty()) {  // stop where the oldest waiting prompt's patience ends
+    const std::uint64_t deadline = slots_[waiting_.front()].deadline_step;
+    if (deadline > step_counter_) n = std::min(n, deadline - step_counter_);
+  }
   assert(n >= 1);
   run_steps_ = n;
   activity_ = Activity::kRun;
@@ -245,6 +263,7 @@ void Replica::complete(std::uint32_t slot, double now) {
   Seq& s = slots_[slot];
   s.times.done_s = now;
   listener_->on_complete(id_, s.job, s.times);
+  freed_ = true;
   if (cfg_.kv_policy == KvPolicy::kReserve) reserved_total_ -= s.job.prompt_tokens + s.job.output_tokens;
   if (s.state == State::kDecoding) {
     --batch_;
@@ -282,6 +301,7 @@ void Replica::preempt_one() {
     s.prefilled = 0;
     s.state = State::kWaiting;
     s.times.preemptions += 1;
+    s.deadline_step = 0;  // a preempted sequence is readmitted as soon as it fits
     ++preemptions_;
     waiting_.push_front(slot);
     return;

@@ -6,6 +6,8 @@
 //    has room (max_batch_size sequences), the step's token budget allows (max_tokens_per_step) and the
 //    KV cache has room.
 //  * prefill-first (default): admitted prompts are prefilled in a prefill-only step; decodes pause.
+//    decode-first (TGI-like): a new prompt does not interrupt decoding; it is admitted when a sequence
+//    completes, when the batch is empty, or after waiting decode_first_max_wait_steps decode steps.
 //    chunked prefill (Sarathi-style): every step decodes all running sequences and fills the rest of
 //    the token budget with prompt chunks.
 //  * The prefill step produces the first token. Each decode step produces one token per sequence.
@@ -34,6 +36,8 @@ struct SchedulerConfig {
   std::uint32_t max_batch_size = 256;
   std::uint32_t max_tokens_per_step = 8192;
   bool chunked_prefill = false;
+  bool decode_first = false;                     // without chunked prefill only
+  std::uint64_t decode_first_max_wait_steps = 20;
   KvPolicy kv_policy = KvPolicy::kPreempt;
   double kv_watermark_fraction = 0.01;
   double kv_capacity_tokens = 0;
@@ -115,6 +119,7 @@ class Replica {
     std::uint64_t join_step = 0;  // decode counter when it joined the decode batch
     std::uint64_t finish_step = 0;
     std::uint64_t admit_order = 0;
+    std::uint64_t deadline_step = 0;  // decode-first: admitted by this decode counter at the latest
   };
   struct HeapEntry {
     std::uint64_t finish_step, admit_order;
@@ -137,6 +142,10 @@ class Replica {
   void complete(std::uint32_t slot, double now);
   void complete_due(double now);
   void preempt_one();
+  /// Decode-first: may waiting prompts be admitted at this boundary?
+  bool prefill_allowed() const;
+  /// The run step index of the first boundary at or after `now` (current run).
+  std::uint64_t boundary_at_or_after(double now) const;
   double energy_at(double t) const;
   std::uint32_t top_valid();
   double decode_context() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_ + 1); }
@@ -163,6 +172,7 @@ class Replica {
   double prefill_reserved_ = 0;     // KV held by admitted, not yet decoding sequences
   double reserved_total_ = 0;       // reserve policy: sum of prompt + output of admitted sequences
   std::uint64_t admit_counter_ = 0;
+  bool freed_ = false;  // a sequence completed at the current step boundary
 
   // Current activity.
   Activity activity_ = Activity::kIdle;

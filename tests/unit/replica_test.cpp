@@ -182,6 +182,40 @@ TEST_CASE("closed-form decode runs reproduce every iteration exactly: KV reserva
   compare_closed_form_with_every_iteration(cfg, random_jobs(4, 300, 3.0, 400, 300), false);
 }
 
+TEST_CASE("closed-form decode runs reproduce every iteration exactly: decode-first") {
+  serving::SchedulerConfig cfg;
+  cfg.max_batch_size = 16;
+  cfg.kv_capacity_tokens = 1e6;
+  cfg.decode_first = true;
+  cfg.decode_first_max_wait_steps = 10;
+  compare_closed_form_with_every_iteration(cfg, random_jobs(5, 400, 2.0, 600, 120), false);
+}
+
+TEST_CASE("decode-first trades first-token latency for steadier decoding") {
+  const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 2);
+  const serving::DecodeProfiles prof(m, 32);
+  serving::SchedulerConfig cfg;
+  cfg.max_batch_size = 32;
+  cfg.kv_capacity_tokens = 1e6;
+  const auto jobs = random_jobs(6, 600, 4.0, 600, 150);
+  auto stats = [&](bool decode_first) {
+    cfg.decode_first = decode_first;
+    Log log;
+    serving::Replica r(0, m, prof, cfg, &log);
+    drive(r, jobs);
+    double ttft = 0, tpot = 0;
+    for (const auto& [id, t] : log.done) {
+      const Job& j = jobs[id];
+      ttft += t.first_token_s - j.sent_s;
+      if (j.output_tokens > 1) tpot += (t.done_s - t.first_token_s) / (j.output_tokens - 1);
+    }
+    return std::make_pair(ttft, tpot);
+  };
+  const auto pf = stats(false), df = stats(true);
+  CHECK(df.first > pf.first);   // prompts wait for a completion or 20 steps
+  CHECK(df.second < pf.second);  // fewer prefill steps interrupt decoding
+}
+
 TEST_CASE("KV reservation: a request waits until prompt + output fit, and is never preempted") {
   const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 1);
   const serving::DecodeProfiles prof(m, 8);

@@ -107,3 +107,33 @@ TEST_CASE("KV capacity is the memory left after weights and headroom") {
   big.kv_dtype = model::Dtype::kFp8;
   CHECK(big.kv_bytes_per_token() == 2.0 * 40 * 40 * 128 * 1);
 }
+
+TEST_CASE("attention kernels have their own efficiencies: prefill attention FLOPs and decode KV reads") {
+  auto gpu = test::hand_gpu();
+  gpu.attention_compute_efficiency = 0.25;
+  gpu.kv_memory_efficiency = 0.4;
+  const model::RooflineStepModel m(gpu, test::hand_llm(), 1);
+  StepShape d;
+  d.decode_seqs = 1;
+  d.decode_context_tokens = 1000;
+  // Weights and the new token's KV stream at 80% of 2 TB/s; the 1000 tokens of KV read at 40%.
+  CHECK(m.cost(d).memory_s == Approx((2e10 + 819200.0) / 1.6e12 + 819200.0 * 1000 / 0.8e12).epsilon(1e-12));
+  StepShape p;
+  p.prefill_seqs = 1;
+  p.prefill_tokens = 512;
+  p.prefill_attention_pairs = 512 * 513 / 2.0;
+  CHECK(m.cost(p).compute_s == Approx(2e10 * 512 / 1.5e14 + 4.0 * 40 * 5120 * (512 * 513 / 2.0) / 0.75e14).epsilon(1e-12));
+}
+
+TEST_CASE("serial fraction: compute and memory overlap only partly") {
+  auto gpu = test::hand_gpu();
+  gpu.serial_fraction = 0.5;
+  const model::RooflineStepModel m(gpu, test::hand_llm(), 1);
+  StepShape s;
+  s.decode_seqs = 64;
+  s.decode_context_tokens = 64 * 800;
+  const auto c = m.cost(s);
+  CHECK(c.time_s == Approx(c.overhead_s + std::max(c.compute_s, c.memory_s) + 0.5 * std::min(c.compute_s, c.memory_s)).epsilon(1e-12));
+  // The closed-form profile carries it too.
+  CHECK(m.decode_profile(64).time_at(64 * 800) == Approx(c.time_s).epsilon(1e-12));
+}

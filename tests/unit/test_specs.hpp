@@ -17,6 +17,8 @@ inline model::GpuSpec hand_gpu() {
   g.memory_bound_power_w = 250;
   g.compute_efficiency = 0.5;
   g.memory_efficiency = 0.8;
+  g.attention_compute_efficiency = 0.5;
+  g.kv_memory_efficiency = 0.8;
   g.gemm_half_tokens = 0;
   g.allreduce_hop_latency_us = 10;
   g.step_overhead_ms = 1;
