@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "config/wan_paths.hpp"
 #include "model/step_model.hpp"
 
 namespace chatdc::config {
@@ -22,6 +23,7 @@ Assembly assemble(const Scenario& s) {
       p.step_model = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dc.tensor_parallel);
       p.scheduler = s.scheduler;
       p.scheduler.kv_capacity_tokens = model::kv_capacity_tokens(dc.gpu, s.llm, dc.tensor_parallel, s.memory_headroom_fraction);
+      p.request_overhead_s = dc.gpu.request_overhead_ms * 1e-3;
       p.server_power = {dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,
                         dc.server.non_gpu_max_power_w};
       a.system.dcs.push_back(p);
@@ -36,13 +38,49 @@ Assembly assemble(const Scenario& s) {
       acc.servers = p.servers;
       acc.gpus = p.servers * static_cast<std::uint32_t>(p.gpus_per_server);
       acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
+      acc.engine = dc.gpu.engine;
       acc.server_capex = dc.server_capex;
+      acc.server_max_w = dc.server.max_power_w;
       acc.depreciation_years = s.economics.depreciation_years;
       acc.maintenance_fraction_per_year = s.economics.maintenance_fraction_per_year;
+      acc.network_capex_fraction = s.economics.network_capex_fraction;
+      acc.facility_capex_per_kw = s.economics.facility_capex_per_kw;
+      acc.facility_depreciation_years = s.economics.facility_depreciation_years;
+      acc.demand_charge_per_kw_month = region.demand_charge_per_kw_month;
+      acc.carbon_price_per_t = s.economics.carbon_price_per_t;
       a.accounting.push_back(acc);
+      a.route_info.push_back({region.price_per_kwh, region.carbon_kg_per_kwh, region.pue, acc.offset_s});
     }
   }
   a.system.user_regions = static_cast<std::uint32_t>(s.workload.user_regions.size());
+  a.system.signal_half_life_s = s.routing.signal_half_life_s;
+
+  a.routing.policy = s.routing.policy;
+  a.routing.max_load_per_replica = s.routing.max_load_per_replica;
+  a.routing.ttft_target_s = s.slo.ttft_s;
+  a.routing.spill_margin = s.routing.spill_margin;
+  a.routing.split = s.routing.split;
+  a.routing.seed = s.run.seed;
+
+  // WAN: the links each (user region, datacenter) pair crosses.
+  const auto paths = wan_paths(s.regions.size(), s.wan);
+  for (const auto& w : s.wan) {
+    metrics::WanAccountingSetup::Link l;
+    l.cost_per_gb = w.cost_per_gb;
+    l.cost_per_day = w.cost_per_day;
+    for (std::uint32_t d = 0; d < a.dcs.size(); ++d)
+      if (a.dcs[d].region == w.from_index || a.dcs[d].region == w.to_index) l.end_dcs.push_back(d);
+    a.wan.links.push_back(l);
+  }
+  a.wan.bytes_per_token = s.wan_bytes_per_token;
+  a.wan.bytes_per_request = s.wan_bytes_per_request;
+  a.wan.path.assign(s.workload.user_regions.size(), std::vector<std::vector<std::uint32_t>>(a.dcs.size()));
+  for (std::size_t u = 0; u < s.workload.user_regions.size(); ++u)
+    for (std::uint32_t d = 0; d < a.dcs.size(); ++d) {
+      const auto& p = paths[s.workload.user_regions[u].network_region_index][a.dcs[d].region];
+      if (p)
+        for (const auto& hop : *p) a.wan.path[u][d].push_back(hop.link);
+    }
   a.system.max_context_tokens = static_cast<std::uint32_t>(s.llm.max_context_tokens);
 
   workload::SyntheticSpec& w = a.workload;

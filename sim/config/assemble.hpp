@@ -6,6 +6,7 @@
 
 #include "config/scenario.hpp"
 #include "metrics/accounting.hpp"
+#include "serving/router.hpp"
 #include "serving/system.hpp"
 #include "workload/synthetic.hpp"
 
@@ -21,6 +22,9 @@ struct Assembly {
   serving::SystemSetup system;
   workload::SyntheticSpec workload;
   std::vector<metrics::DcAccountingSetup> accounting;
+  metrics::WanAccountingSetup wan;
+  serving::RoutingConfig routing;
+  std::vector<serving::RouteInfo> route_info;  // per datacenter
 };
 
 Assembly assemble(const Scenario& s);

@@ -67,6 +67,75 @@ std::optional<model::DailyCurve> read_daily(Reader& r, const std::string& key, R
   return model::DailyCurve::constant(*v);
 }
 
+// Region presets: keys of platforms/regions.yaml entries fill in what a scenario region leaves out.
+// Merged into the document before reading, so preset values are validated like the file's; their
+// problems are located in regions.yaml.
+void apply_region_presets(Document& doc, const std::string& catalog_dir, Diagnostics& diag) {
+  const YAML::Node& root = doc.root;  // const access: never insert keys while looking
+  YAML::Node regions = root["platform"]["regions"];
+  if (!regions.IsSequence()) return;
+  Document presets;
+  bool loaded = false;
+  for (std::size_t i = 0; i < regions.size(); ++i) {
+    YAML::Node region = regions[i];
+    const YAML::Node& look = region;
+    if (!region.IsMap() || !look["preset"].IsDefined()) continue;
+    const std::string path = fmt::format("platform.regions[{}]", i);
+    if (!loaded) {
+      loaded = true;
+      if (!load_document(catalog_dir + "/regions.yaml", &presets, &diag)) return;
+    }
+    const YAML::Node id = look["preset"];
+    const YAML::Node entry = id.IsScalar() ? presets.root["regions"][id.Scalar()] : YAML::Node();
+    if (!entry.IsDefined() || !entry.IsMap()) {
+      std::string ids;
+      for (auto it = presets.root["regions"].begin(); it != presets.root["regions"].end(); ++it)
+        ids += (ids.empty() ? "" : ", ") + it->first.Scalar();
+      diag.add(fmt::format("{}:{}:{}", doc.file, id.Mark().line + 1, id.Mark().column + 1), path + ".preset",
+               fmt::format("unknown region preset \"{}\" (platforms/regions.yaml has: {})", id.IsScalar() ? id.Scalar() : "?", ids));
+      continue;
+    }
+    for (auto it = entry.begin(); it != entry.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (key == "name") key = "description";
+      if (look[key].IsDefined()) continue;
+      region[key] = YAML::Clone(it->second);
+      doc.overrides[path + "." + key] = fmt::format("{}:{}:{} (preset {})", presets.file, it->second.Mark().line + 1,
+                                                    it->second.Mark().column + 1, id.Scalar());
+    }
+  }
+}
+
+// One-way latency between two preset regions from platforms/wan_latency.yaml ("-dc-deal" presets share
+// their base preset's links).
+std::optional<double> preset_latency_ms(const std::string& catalog_dir, std::string a, std::string b) {
+  static std::map<std::string, YAML::Node> cache;
+  auto base = [](std::string id) {
+    const std::string suffix = "-dc-deal";
+    if (id.size() > suffix.size() && id.compare(id.size() - suffix.size(), suffix.size(), suffix) == 0)
+      id.resize(id.size() - suffix.size());
+    return id;
+  };
+  a = base(a);
+  b = base(b);
+  if (!cache.count(catalog_dir)) {
+    try {
+      cache[catalog_dir] = YAML::LoadFile(catalog_dir + "/wan_latency.yaml");
+    } catch (const YAML::Exception&) {
+      cache[catalog_dir] = YAML::Node();
+    }
+  }
+  const YAML::Node links = cache[catalog_dir]["links"];
+  if (!links.IsSequence()) return std::nullopt;
+  for (const auto& l : links) {
+    const YAML::Node ends = l["between"];
+    if (!ends.IsSequence() || ends.size() != 2) continue;
+    const std::string x = ends[0].as<std::string>(""), y = ends[1].as<std::string>("");
+    if ((x == a && y == b) || (x == b && y == a)) return l["latency_ms"].as<double>(0.0);
+  }
+  return std::nullopt;
+}
+
 void read_run(Reader r, Scenario& s, double default_offset_h) {
   RunSpec& run = s.run;
   run.duration_s = r.number("duration_h", 24, Range{0, 24 * 28, true, false}) * 3600.0;
@@ -88,6 +157,10 @@ void read_economics(Reader& r, Scenario& s) {
   e.cny_per_usd = r.number("cny_per_usd", 7.2, Range::positive());
   e.depreciation_years = r.number("depreciation_years", 5, Range{0, 100, true, false});
   e.maintenance_fraction_per_year = r.number("maintenance_fraction_per_year", 0.05, Range::fraction());
+  e.network_capex_fraction = r.number("network_capex_fraction", 0, Range::between(0, 10));
+  e.facility_capex_per_kw = read_money(r, "facility_capex", "_per_kw", e, Range::non_negative()).value_or(0.0);
+  e.facility_depreciation_years = r.number("facility_depreciation_years", 20, Range{0, 100, true, false});
+  e.carbon_price_per_t = read_money(r, "carbon_price", "_per_t", e, Range::non_negative()).value_or(0.0);
   r.accept("electricity_price_usd_per_kwh");
   r.accept("electricity_price_cny_per_kwh");
 }
@@ -118,7 +191,21 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
     region.name = rr.required_text("name");
     if (!region.name.empty() && !region_names.insert(region.name).second)
       rr.error("name", fmt::format("duplicate region name \"{}\"", region.name));
+    region.preset = rr.optional_text("preset").value_or("");
+    region.description = rr.optional_text("description").value_or("");
+    rr.optional_text("country");
+    rr.optional_text("hub");
+    if (rr.has("location")) {
+      Reader loc = rr.child("location");
+      loc.required_number("lat", Range::between(-90, 90));
+      loc.required_number("lon", Range::between(-180, 180));
+      loc.finish();
+    } else {
+      rr.accept("location");
+    }
     region.utc_offset_h = rr.required_number("utc_offset_h", Range::between(-12, 14));
+    region.demand_charge_per_kw_month =
+        read_money(rr, "capacity_charge", "_per_kw_month", s.economics, Range::non_negative()).value_or(0.0);
     region.pue = read_daily(rr, "pue", Range::between(1, 5), true).value_or(model::DailyCurve::constant(1));
     region.carbon_kg_per_kwh =
         read_daily(rr, "carbon_kg_per_kwh", Range::between(0, 2), true).value_or(model::DailyCurve::constant(0));
@@ -199,7 +286,7 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       if (!dc.name.empty() && !dc_names.insert(dc.name).second)
         dr.error("name", fmt::format("duplicate datacenter name \"{}\"", dc.name));
       dc.server_id = dr.required_text("server");
-      const bool known = s.catalog.servers.count(dc.server_id) > 0;
+      bool known = s.catalog.servers.count(dc.server_id) > 0;
       if (!dc.server_id.empty() && !known) {
         std::string ids;
         for (const auto& [id, _] : s.catalog.servers) ids += (ids.empty() ? "" : ", ") + id;
@@ -207,7 +294,13 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       }
       if (known) {
         dc.server = s.catalog.servers.at(dc.server_id);
-        if (s.catalog.gpus.count(dc.server.gpu)) dc.gpu = s.catalog.gpus.at(dc.server.gpu);
+        if (const model::GpuSpec* g = gpu_for_engine(s.catalog, dc.server.gpu, s.engine)) {
+          dc.gpu = *g;
+        } else if (s.catalog.gpus.count(dc.server.gpu)) {
+          dr.error("server", fmt::format("its GPU {} has no efficiency profile for serving engine \"{}\" (serving.engine); "
+                                         "profiles: {}", dc.server.gpu, s.engine, engines_of(s.catalog, dc.server.gpu)));
+          known = false;
+        }
       }
       dc.racks = static_cast<int>(dr.required_integer("racks", Range::between(1, 100000)));
       dc.servers_per_rack = static_cast<int>(dr.required_integer("servers_per_rack", Range::between(1, 1024)));
@@ -268,11 +361,23 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
     } else if (!wr.has("between")) {
       wr.error("between", "missing required key (two region names, e.g. between: [shanghai, ningxia])");
     }
-    w.latency_ms = wr.required_number("latency_ms", Range::non_negative());
+    std::optional<double> from_presets;
+    if (!wr.has("latency_ms") && !w.from.empty() && !w.to.empty() && w.from_index < s.regions.size() &&
+        w.to_index < s.regions.size() && !s.regions[w.from_index].preset.empty() && !s.regions[w.to_index].preset.empty())
+      from_presets = preset_latency_ms(s.catalog.dir, s.regions[w.from_index].preset, s.regions[w.to_index].preset);
+    if (from_presets) {
+      w.latency_ms = wr.number("latency_ms", *from_presets, Range::non_negative());
+    } else {
+      w.latency_ms = wr.required_number("latency_ms", Range::non_negative());
+    }
     w.bandwidth_gbps = wr.number("bandwidth_gbps", 400, Range::positive());
+    w.cost_per_gb = read_money(wr, "cost", "_per_gb", s.economics, Range::non_negative()).value_or(0.0);
+    w.cost_per_day = read_money(wr, "cost", "_per_day", s.economics, Range::non_negative()).value_or(0.0);
     wr.finish();
     s.wan.push_back(w);
   }
+  s.wan_bytes_per_token = r.number("wan_bytes_per_token", s.wan_bytes_per_token, Range::non_negative());
+  s.wan_bytes_per_request = r.number("wan_bytes_per_request", s.wan_bytes_per_request, Range::non_negative());
   // Every region must reach every other one: any request may be routed to any datacenter.
   if (s.regions.size() > 1) {
     const auto paths = wan_paths(s.regions.size(), s.wan);
@@ -434,7 +539,14 @@ void read_serving(Reader r, Scenario& s) {
   auto& c = s.scheduler;
   c.max_batch_size = static_cast<std::uint32_t>(r.integer("max_batch_size", 256, Range::between(1, 4096)));
   c.max_tokens_per_step = static_cast<std::uint32_t>(r.integer("max_tokens_per_step", 8192, Range::between(1, 1 << 20)));
+  s.engine = r.text("engine", kDefaultEngine);
   c.chunked_prefill = r.boolean("chunked_prefill", false);
+  c.decode_first = r.text("priority", "prefill_first", {"prefill_first", "decode_first"}) == "decode_first";
+  c.decode_first_max_wait_steps =
+      static_cast<std::uint64_t>(r.integer("decode_first_max_wait_steps", 20, Range::between(0, 1e6)));
+  if (c.decode_first && c.chunked_prefill)
+    r.error("priority", "decode_first applies to prefill-only steps; with chunked_prefill every step already mixes "
+                        "decodes and prompt chunks");
   c.kv_policy = r.text("kv_policy", "preempt", {"preempt", "reserve"}) == "preempt" ? serving::KvPolicy::kPreempt
                                                                                     : serving::KvPolicy::kReserve;
   c.kv_watermark_fraction = r.number("kv_watermark_fraction", 0.01, Range::between(0, 0.5));
@@ -448,7 +560,31 @@ void read_serving(Reader r, Scenario& s) {
 }
 
 void read_routing(Reader r, Scenario& s) {
-  s.routing.policy = r.text("policy", "nearest", {"nearest", "least_loaded"});
+  RoutingSpec& g = s.routing;
+  g.policy = r.text("policy", "nearest", {"nearest", "least_loaded", "lowest_price", "lowest_carbon", "slo_spillover", "split"});
+  g.max_load_per_replica = r.number("max_load_per_replica", s.scheduler.max_batch_size, Range::positive());
+  g.spill_margin = r.number("spill_margin", 0.8, Range{0, 10, true, false});
+  g.signal_half_life_s = r.number("signal_half_life_s", 30, Range::positive());
+  std::vector<std::string> names;
+  for (const auto& reg : s.regions)
+    for (const auto& d : reg.datacenters) names.push_back(d.name);
+  if (g.policy == "split" || r.has("split")) {
+    Reader split = r.child("split", g.policy == "split");
+    g.split.assign(names.size(), 0.0);
+    double sum = 0;
+    for (const std::string& key : split.keys()) {
+      const auto it = std::find(names.begin(), names.end(), key);
+      if (it == names.end()) {
+        split.error(key, fmt::format("\"{}\" is not a datacenter (datacenters: {})", key, fmt::join(names, ", ")));
+        split.accept(key);
+        continue;
+      }
+      sum += g.split[it - names.begin()] = split.number(key, 0, Range::fraction());
+    }
+    split.finish();
+    if (g.policy == "split" && std::fabs(sum - 1) > 1e-6)
+      r.error("split", fmt::format("the shares must add up to 1, got {}", format_number(sum)));
+  }
   r.finish();
 }
 
@@ -471,6 +607,10 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   Scenario s;
   s.file = file;
   s.resolved = YAML::Node(YAML::NodeType::Map);
+  {
+    const YAML::Node dir = doc.root["catalog_dir"];
+    apply_region_presets(doc, relative_to(file, dir.IsScalar() ? dir.Scalar() : default_catalog_dir()), diag);
+  }
   Reader root(doc, diag, s.resolved);
   root.required_integer("schema_version", Range::between(1, 1));
   s.name = root.text("name", fs::path(file).stem().string());
@@ -493,8 +633,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   read_platform(root.child("platform", true), s, default_price, tp);
   read_run(root.child("run"), s, s.regions.empty() ? 0.0 : s.regions[0].utc_offset_h);
   read_workload(root.child("workload", true), s);
-  read_routing(root.child("routing"), s);
   read_slo(root.child("slo"), s);
+  read_routing(root.child("routing"), s);
   root.finish();
   if (!diag.empty()) throw Error(header + diag.report());
 

@@ -49,7 +49,10 @@ struct DatacenterSpec {
 
 struct RegionSpec {
   std::string name;
+  std::string preset;        // platforms/regions.yaml id, or empty
+  std::string description;
   double utc_offset_h = 0;
+  double demand_charge_per_kw_month = 0;  // report currency; on the peak facility power
   model::DailyCurve pue;
   model::DailyCurve carbon_kg_per_kwh;
   model::DailyCurve price_per_kwh;  // report currency
@@ -61,6 +64,8 @@ struct WanLinkSpec {
   std::uint32_t from_index = 0, to_index = 0;
   double latency_ms = 10;
   double bandwidth_gbps = 400;
+  double cost_per_gb = 0;   // report currency, traffic either way
+  double cost_per_day = 0;  // report currency, leased capacity
 };
 
 struct UserRegionSpec {
@@ -88,10 +93,18 @@ struct EconomicsSpec {
   double cny_per_usd = 7.2;
   double depreciation_years = 5;
   double maintenance_fraction_per_year = 0.05;
+  double network_capex_fraction = 0;      // network gear, as a share of server capex (same depreciation)
+  double facility_capex_per_kw = 0;       // building, power, cooling: per kW of IT capacity (report currency)
+  double facility_depreciation_years = 20;
+  double carbon_price_per_t = 0;          // report currency per tonne CO2
 };
 
 struct RoutingSpec {
   std::string policy = "nearest";
+  double max_load_per_replica = 0;  // capacity guard of lowest_price/lowest_carbon (0 = serving.max_batch_size)
+  double spill_margin = 0.8;
+  double signal_half_life_s = 30;
+  std::vector<double> split;  // per datacenter, scenario order
 };
 
 struct SloSpec {
@@ -106,9 +119,12 @@ struct Scenario {
   RunSpec run;
   model::LlmSpec llm;
   serving::SchedulerConfig scheduler;  // kv_capacity_tokens filled per datacenter
+  std::string engine = kDefaultEngine;  // serving engine: picks each GPU's efficiency profile
   double memory_headroom_fraction = 0.1;
   std::vector<RegionSpec> regions;
   std::vector<WanLinkSpec> wan;
+  double wan_bytes_per_token = 4;      // text carried over the network per token
+  double wan_bytes_per_request = 2000; // headers and framing per request and answer
   WorkloadSpec workload;
   EconomicsSpec economics;
   RoutingSpec routing;

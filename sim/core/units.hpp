@@ -7,6 +7,7 @@ namespace chatdc {
 inline constexpr double kSecondsPerHour = 3600.0;
 inline constexpr double kSecondsPerDay = 86400.0;
 inline constexpr double kDaysPerYear = 365.0;
+inline constexpr double kDaysPerMonth = 30.4375;  // 365.25 / 12, for monthly charges
 inline constexpr double kJoulesPerKwh = 3.6e6;
 inline constexpr double kBytesPerGb = 1e9;  // decimal GB, as GPU datasheets use
 

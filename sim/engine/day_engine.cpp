@@ -49,11 +49,14 @@ RunResult run_scenario(const config::Scenario& s, const RunOptions& opt) {
   a.system.one_way_s = user_latencies(plat);
 
   workload::SyntheticSource source(a.workload);
-  auto router = serving::make_router(s.routing.policy);
+  auto router = serving::make_router(a.routing, a.route_info);
   const auto mode = percentile_mode(s, source.expected_requests());
-  metrics::Recorder rec(static_cast<std::uint32_t>(a.dcs.size()), mode, {s.slo.ttft_s, s.slo.tpot_s});
+  metrics::Recorder rec(static_cast<std::uint32_t>(a.dcs.size()), mode, {s.slo.ttft_s, s.slo.tpot_s}, s.run.duration_s);
   serving::ServingSystem sys(a.system, source, *router, rec);
-  metrics::Accounting acc(a.accounting);
+  metrics::Accounting acc(a.accounting, a.wan);
+  rec.add_sink([&](const serving::RequestRecord& r) {
+    acc.add_traffic(r.user_region, r.dc, 1.0, static_cast<double>(r.prompt_tokens) + r.output_tokens);
+  });
   metrics::StagedOutputs out(opt.output_dir.empty() ? s.run.output_dir : opt.output_dir);
 
   std::uint64_t activities = 0;
@@ -133,6 +136,7 @@ RunResult run_scenario(const config::Scenario& s, const RunOptions& opt) {
   const auto summary = metrics::build_summary(f, rec, acc);
   out.add("summary.json", summary.dump(2) + "\n");
   out.add("timeline.csv", metrics::timeline_csv(acc));
+  out.add("hourly.csv", metrics::hourly_csv(acc, rec));
   out.add("scenario.resolved.yaml", config::resolved_yaml(s));
   out.commit();
 

@@ -44,13 +44,45 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
   }
 }
 
+void Accounting::add_traffic(std::uint32_t u, std::uint32_t d, double requests, double tokens) {
+  if (wan_.path.empty() || wan_.path[u][d].empty()) return;
+  if (link_gb_.empty()) {
+    link_gb_.assign(wan_.links.size(), 0.0);
+    link_dc_gb_.assign(wan_.links.size(), std::vector<double>(dcs_.size(), 0.0));
+  }
+  const double gb = (requests * wan_.bytes_per_request + tokens * wan_.bytes_per_token) / 1e9;
+  totals_[d].wan_gb += gb;
+  for (std::uint32_t l : wan_.path[u][d]) {
+    totals_[d].wan += gb * wan_.links[l].cost_per_gb;
+    link_gb_[l] += gb;
+    link_dc_gb_[l][d] += gb;
+  }
+}
+
 void Accounting::finish(double duration_s) {
   const double days = duration_s / kSecondsPerDay;
   for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
     const DcAccountingSetup& s = dcs_[d];
+    DcTotals& t = totals_[d];
     const double fleet = s.servers * s.server_capex;
-    totals_[d].capex = fleet / (s.depreciation_years * kDaysPerYear) * days;
-    totals_[d].maintenance = fleet * s.maintenance_fraction_per_year / kDaysPerYear * days;
+    t.capex_servers = fleet / (s.depreciation_years * kDaysPerYear) * days;
+    t.capex_network = fleet * s.network_capex_fraction / (s.depreciation_years * kDaysPerYear) * days;
+    t.capex_facility = s.servers * s.server_max_w / 1e3 * s.facility_capex_per_kw / (s.facility_depreciation_years * kDaysPerYear) * days;
+    t.maintenance = fleet * s.maintenance_fraction_per_year / kDaysPerYear * days;
+    t.demand_charge = t.peak_facility_power_kw * s.demand_charge_per_kw_month * days / kDaysPerMonth;
+    t.carbon_cost = t.carbon_kg / 1e3 * s.carbon_price_per_t;
+  }
+  // Leased lines: split by the traffic each datacenter put on the link, else evenly between the
+  // datacenters of the link's two end regions.
+  for (std::uint32_t l = 0; l < wan_.links.size(); ++l) {
+    const double fixed = wan_.links[l].cost_per_day * days;
+    if (fixed <= 0) continue;
+    const double gb = link_gb_.empty() ? 0.0 : link_gb_[l];
+    if (gb > 0) {
+      for (std::uint32_t d = 0; d < dcs_.size(); ++d) totals_[d].wan += fixed * link_dc_gb_[l][d] / gb;
+    } else if (!wan_.links[l].end_dcs.empty()) {
+      for (std::uint32_t d : wan_.links[l].end_dcs) totals_[d].wan += fixed / wan_.links[l].end_dcs.size();
+    }
   }
 }
 

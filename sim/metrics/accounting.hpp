@@ -4,8 +4,13 @@
 //   facility energy = IT energy x mean PUE over the epoch (PUE may vary by local hour)
 //   electricity     = facility energy x mean price over the epoch (time-of-use by local hour)
 //   carbon          = facility energy x mean grid intensity over the epoch
+//   demand charge   = peak facility power (kW, one epoch) x charge per kW-month x simulated days / 30.4375
 //   capex           = servers x server price / (depreciation years x 365 d) x simulated days
+//                     + the same for network gear (a share of server capex)
+//                     + facility price per kW of IT capacity / (facility years x 365 d) x simulated days
 //   maintenance     = servers x server price x yearly fraction / 365 d x simulated days
+//   WAN             = GB carried between regions x path cost per GB + leased lines per day x days
+//   carbon cost     = carbon (t) x carbon price
 // Power is taken as uniform within an epoch when a price or PUE boundary falls inside it.
 #pragma once
 #include <cstdint>
@@ -20,14 +25,32 @@ namespace chatdc::metrics {
 struct DcAccountingSetup {
   std::string name;
   std::string region;
+  std::string engine;  // serving engine profile
   double offset_s = 0;  // local time of the datacenter minus run time
   model::DailyCurve pue, price_per_kwh, carbon_kg_per_kwh;
   std::uint32_t servers = 0;
   std::uint32_t gpus = 0;
   std::uint32_t replicas = 0;
   double server_capex = 0;  // report currency
+  double server_max_w = 0;  // nameplate, for facility capex per kW
   double depreciation_years = 5;
   double maintenance_fraction_per_year = 0.05;
+  double network_capex_fraction = 0;
+  double facility_capex_per_kw = 0;
+  double facility_depreciation_years = 20;
+  double demand_charge_per_kw_month = 0;
+  double carbon_price_per_t = 0;
+};
+
+/// WAN traffic costs: links and, for each (user region, datacenter), the links its requests cross.
+struct WanAccountingSetup {
+  struct Link {
+    double cost_per_gb = 0, cost_per_day = 0;
+    std::vector<std::uint32_t> end_dcs;  // datacenters of its two end regions (fixed cost fallback)
+  };
+  std::vector<Link> links;
+  std::vector<std::vector<std::vector<std::uint32_t>>> path;  // [user region][dc] -> link indices
+  double bytes_per_token = 4, bytes_per_request = 2000;
 };
 
 struct TimelineRow {
@@ -44,20 +67,26 @@ struct TimelineRow {
 struct DcTotals {
   double it_energy_kwh = 0, it_energy_model_kwh = 0, facility_energy_kwh = 0;
   double electricity_cost = 0, carbon_kg = 0;
-  double capex = 0, maintenance = 0;
+  double capex_servers = 0, capex_network = 0, capex_facility = 0, maintenance = 0;
+  double demand_charge = 0, wan = 0, carbon_cost = 0;
+  double wan_gb = 0;
   double busy_gpu_s = 0;
   double peak_utilization = 0;
   double peak_it_power_kw = 0, peak_facility_power_kw = 0;
   std::uint64_t peak_queued = 0;
-  double total_cost() const { return electricity_cost + capex + maintenance; }
+  double capex() const { return capex_servers + capex_network + capex_facility; }
+  double total_cost() const { return electricity_cost + demand_charge + capex() + maintenance + wan + carbon_cost; }
 };
 
 class Accounting {
  public:
-  explicit Accounting(std::vector<DcAccountingSetup> dcs) : dcs_(std::move(dcs)), totals_(dcs_.size()) {}
+  explicit Accounting(std::vector<DcAccountingSetup> dcs, WanAccountingSetup wan = {})
+      : dcs_(std::move(dcs)), wan_(std::move(wan)), totals_(dcs_.size()) {}
   /// One epoch: the serving model's report and the IT energy (J) per datacenter measured by the engine.
   void add_epoch(const serving::EpochReport& rep, const std::vector<double>& it_energy_j);
-  /// Prorates capex and maintenance over the simulated duration.
+  /// Requests served at datacenter d for users of region u, with their tokens (for WAN traffic).
+  void add_traffic(std::uint32_t user_region, std::uint32_t dc, double requests, double tokens);
+  /// Prorates capex, maintenance, demand and leased-line charges over the simulated duration.
   void finish(double duration_s);
 
   const std::vector<DcAccountingSetup>& dcs() const { return dcs_; }
@@ -67,6 +96,9 @@ class Accounting {
 
  private:
   std::vector<DcAccountingSetup> dcs_;
+  WanAccountingSetup wan_;
+  std::vector<double> link_gb_;                // per link
+  std::vector<std::vector<double>> link_dc_gb_;  // [link][dc]
   std::vector<DcTotals> totals_;
   std::vector<TimelineRow> rows_;
   double simulated_s_ = 0;

@@ -47,11 +47,18 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
                    {"facility_mean", ratio(t.facility_energy_kwh * kSecondsPerHour, simulated_s)},
                    {"facility_peak", t.peak_facility_power_kw}};
   j["carbon_kg"] = t.carbon_kg;
+  j["wan_gb"] = t.wan_gb;
   const double total = t.total_cost();
   j["cost"] = {{"currency", currency},
                {"electricity", t.electricity_cost},
-               {"capex", t.capex},
+               {"demand_charge", t.demand_charge},
+               {"capex", t.capex()},
+               {"capex_servers", t.capex_servers},
+               {"capex_network", t.capex_network},
+               {"capex_facility", t.capex_facility},
                {"maintenance", t.maintenance},
+               {"wan", t.wan},
+               {"carbon", t.carbon_cost},
                {"total", total},
                {"per_1k_requests", ratio(total * 1000.0, done)},
                {"per_1m_output_tokens", ratio(total * 1e6, lat.output_tokens)}};
@@ -77,8 +84,14 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.facility_energy_kwh += t.facility_energy_kwh;
     sum.electricity_cost += t.electricity_cost;
     sum.carbon_kg += t.carbon_kg;
-    sum.capex += t.capex;
+    sum.capex_servers += t.capex_servers;
+    sum.capex_network += t.capex_network;
+    sum.capex_facility += t.capex_facility;
     sum.maintenance += t.maintenance;
+    sum.demand_charge += t.demand_charge;
+    sum.wan += t.wan;
+    sum.wan_gb += t.wan_gb;
+    sum.carbon_cost += t.carbon_cost;
     sum.busy_gpu_s += t.busy_gpu_s;
     gpus += acc.dcs()[d].gpus;
     servers += acc.dcs()[d].servers;
@@ -114,7 +127,8 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   for (std::uint32_t d = 0; d < n_dcs; ++d) {
     const auto& s = acc.dcs()[d];
     json b = block(rec.dc(d), f.routed_per_dc[d], acc.totals(d), s.gpus, f.simulated_s, f.currency, rec.slo());
-    json o = {{"name", s.name}, {"region", s.region}, {"servers", s.servers}, {"gpus", s.gpus}, {"replicas", s.replicas}};
+    json o = {{"name", s.name}, {"region", s.region}, {"servers", s.servers}, {"gpus", s.gpus}, {"replicas", s.replicas},
+              {"engine", s.engine}};
     for (auto it = b.begin(); it != b.end(); ++it) o[it.key()] = it.value();
     dcs.push_back(o);
   }
@@ -185,6 +199,52 @@ void StagedOutputs::commit() {
   for (const auto& [name, content] : files_) fs::rename(tmp_name(name), fs::path(dir_) / name);
   for (auto& [name, s] : streams_) fs::rename(tmp_name(name), fs::path(dir_) / name);
   committed_ = true;
+}
+
+}  // namespace chatdc::metrics
+
+namespace chatdc::metrics {
+
+std::string hourly_csv(const Accounting& acc, Recorder& rec) {
+  std::string out =
+      "hour,clock_hour,datacenter,arrivals,completions,completed_sent,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,"
+      "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,utilization,it_energy_kwh,facility_energy_kwh,electricity_cost,"
+      "carbon_kg,price_per_kwh,pue\n";
+  const std::size_t n_dcs = acc.dcs().size();
+  const std::size_t hours = static_cast<std::size_t>(std::ceil(acc.simulated_s() / kSecondsPerHour));
+  struct Agg {
+    double arrivals = 0, completions = 0, busy = 0, span = 0, it = 0, fac = 0, cost = 0, carbon = 0, price_t = 0, pue_t = 0;
+  };
+  std::vector<std::vector<Agg>> agg(hours, std::vector<Agg>(n_dcs));
+  for (const TimelineRow& r : acc.rows()) {
+    const auto h = std::min(hours - 1, static_cast<std::size_t>(r.t0 / kSecondsPerHour));
+    Agg& a = agg[h][r.dc];
+    const double dt = r.t1 - r.t0;
+    a.arrivals += r.stats.arrivals;
+    a.completions += r.stats.completions;
+    a.busy += r.stats.busy_gpu_s;
+    a.span += dt;
+    a.it += r.it_energy_kwh;
+    a.fac += r.facility_energy_kwh;
+    a.cost += r.electricity_cost;
+    a.carbon += r.carbon_kg;
+    a.price_t += r.price_per_kwh * dt;
+    a.pue_t += r.pue * dt;
+  }
+  for (std::size_t h = 0; h < hours; ++h)
+    for (std::uint32_t d = 0; d < n_dcs; ++d) {
+      const Agg& a = agg[h][d];
+      HourStats* st = rec.hour(d, h);
+      auto q = [&](Quantiles HourStats::*m, double p) { return st && (st->*m).count() ? (st->*m).quantile(p) : 0.0; };
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", h, h % 24, acc.dcs()[d].name,
+                         a.arrivals, a.completions, st ? st->completed : 0, q(&HourStats::ttft, 0.5), q(&HourStats::ttft, 0.9),
+                         q(&HourStats::ttft, 0.99), q(&HourStats::tpot, 0.5), q(&HourStats::tpot, 0.99),
+                         q(&HourStats::e2e, 0.5), q(&HourStats::e2e, 0.99),
+                         st && st->completed ? static_cast<double>(st->meet_both) / st->completed : 0.0,
+                         a.span > 0 && acc.dcs()[d].gpus ? a.busy / (a.span * acc.dcs()[d].gpus) : 0.0, a.it, a.fac, a.cost,
+                         a.carbon, a.span > 0 ? a.price_t / a.span : 0.0, a.span > 0 ? a.pue_t / a.span : 0.0);
+    }
+  return out;
 }
 
 }  // namespace chatdc::metrics

@@ -32,6 +32,9 @@ struct RunFacts {
 nlohmann::ordered_json build_summary(const RunFacts& facts, Recorder& rec, const Accounting& acc);
 /// One row per sample period per datacenter; clock_hour is the hour of the run's clock zone.
 std::string timeline_csv(const Accounting& acc);
+/// One row per hour of the run per datacenter: traffic, latency percentiles of the requests sent in
+/// that hour (1% sketches), SLO attainment, utilization, energy, electricity cost and carbon.
+std::string hourly_csv(const Accounting& acc, Recorder& rec);
 
 class StagedOutputs {
  public:

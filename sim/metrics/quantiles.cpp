@@ -5,23 +5,21 @@
 
 namespace chatdc::metrics {
 
-namespace {
-constexpr double kMinValue = 1e-7;
-constexpr double kMaxValue = 1e7;
-}  // namespace
-
 Quantiles::Quantiles(Mode mode) : mode_(mode) {
-  if (mode_ == Mode::kSketch) {
-    const double gamma = (1.0 + kSketchRelativeError) / (1.0 - kSketchRelativeError);
-    log_gamma_ = std::log(gamma);
-    offset_ = static_cast<int>(std::floor(std::log(kMinValue) / log_gamma_));
-    const int last = static_cast<int>(std::ceil(std::log(kMaxValue) / log_gamma_));
-    buckets_.assign(static_cast<std::size_t>(last - offset_ + 1), 0);
-  }
+  if (mode_ == Mode::kSketch) *this = Quantiles(kSketchRelativeError, 1e-7, 1e7);
+}
+
+Quantiles::Quantiles(double relative_error, double min_value, double max_value)
+    : mode_(Mode::kSketch), min_value_(min_value), max_value_(max_value) {
+  const double gamma = (1.0 + relative_error) / (1.0 - relative_error);
+  log_gamma_ = std::log(gamma);
+  offset_ = static_cast<int>(std::floor(std::log(min_value_) / log_gamma_));
+  const int last = static_cast<int>(std::ceil(std::log(max_value_) / log_gamma_));
+  buckets_.assign(static_cast<std::size_t>(last - offset_ + 1), 0);
 }
 
 int Quantiles::bucket_of(double x) const {
-  const int i = static_cast<int>(std::ceil(std::log(std::min(x, kMaxValue)) / log_gamma_)) - offset_;
+  const int i = static_cast<int>(std::ceil(std::log(std::min(x, max_value_)) / log_gamma_)) - offset_;
   return std::clamp(i, 0, static_cast<int>(buckets_.size()) - 1);
 }
 
@@ -38,7 +36,7 @@ void Quantiles::add(double x) {
   if (mode_ == Mode::kExact) {
     values_.push_back(static_cast<float>(x));
     sorted_ = false;
-  } else if (x < kMinValue) {
+  } else if (x < min_value_) {
     ++zeros_;
   } else {
     ++buckets_[bucket_of(x)];

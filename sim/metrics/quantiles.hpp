@@ -17,6 +17,8 @@ class Quantiles {
  public:
   enum class Mode { kExact, kSketch };
   explicit Quantiles(Mode mode = Mode::kExact);
+  /// A sketch with its own accuracy and range (values outside are clamped).
+  Quantiles(double relative_error, double min_value, double max_value);
 
   void add(double x);
   std::uint64_t count() const { return n_; }
@@ -39,6 +41,7 @@ class Quantiles {
   std::uint64_t zeros_ = 0;
   double log_gamma_ = 0;
   int offset_ = 0;
+  double min_value_ = 1e-7, max_value_ = 1e7;
 };
 
 }  // namespace chatdc::metrics

@@ -1,5 +1,7 @@
 #include "metrics/recorder.hpp"
 
+#include <cmath>
+
 namespace chatdc::metrics {
 
 void LatencySet::add(const serving::RequestRecord& r, const SloTargets& slo) {
@@ -23,13 +25,33 @@ void LatencySet::add(const serving::RequestRecord& r, const SloTargets& slo) {
   meet_both += ok_ttft && ok_tpot;
 }
 
-Recorder::Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo)
-    : slo_(slo), total_(mode), per_dc_(dcs, LatencySet(mode)) {}
+Recorder::Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo, double duration_s)
+    : slo_(slo), total_(mode), per_dc_(dcs, LatencySet(mode)) {
+  hour_count_ = static_cast<std::size_t>(std::ceil(duration_s / 3600.0));
+  hours_.resize(dcs);
+  for (auto& h : hours_) h.resize(hour_count_);
+}
 
 void Recorder::on_done(const serving::RequestRecord& r) {
   total_.add(r, slo_);
   per_dc_[r.dc].add(r, slo_);
-  if (sink_) sink_(r);
+  const auto h = static_cast<std::size_t>(r.sent_s / 3600.0);
+  if (h < hour_count_) {
+    auto& slot = hours_[r.dc][h];
+    if (!slot) slot = std::make_unique<HourStats>();
+    const double ttft = r.first_token_s - r.sent_s;
+    slot->ttft.add(ttft);
+    slot->e2e.add(r.done_s - r.sent_s);
+    bool ok = ttft <= slo_.ttft_s;
+    if (r.output_tokens >= 2) {
+      const double tpot = (r.done_s - r.first_token_s) / (r.output_tokens - 1);
+      slot->tpot.add(tpot);
+      ok = ok && tpot <= slo_.tpot_s;
+    }
+    ++slot->completed;
+    slot->meet_both += ok;
+  }
+  for (const auto& sink : sinks_) sink(r);
 }
 
 void Recorder::on_rejected(const workload::RequestSpec&, std::uint32_t dc) {

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "metrics/quantiles.hpp"
@@ -32,23 +33,35 @@ struct LatencySet {
   void add(const serving::RequestRecord& r, const SloTargets& slo);
 };
 
+/// Latency of the requests sent in one hour at one datacenter (sketches: 1% relative error).
+struct HourStats {
+  HourStats() : ttft(0.01, 1e-4, 1e5), tpot(0.01, 1e-4, 1e5), e2e(0.01, 1e-4, 1e5) {}
+  Quantiles ttft, tpot, e2e;
+  std::uint64_t completed = 0, meet_both = 0;
+};
+
 class Recorder final : public serving::RequestObserver {
  public:
-  Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo);
+  Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo, double duration_s = 0);
   void on_done(const serving::RequestRecord& r) override;
   void on_rejected(const workload::RequestSpec& r, std::uint32_t dc) override;
-  /// Optional: every finished request is also passed here (request logs).
-  void set_sink(std::function<void(const serving::RequestRecord&)> sink) { sink_ = std::move(sink); }
+  /// Every finished request is also passed to each sink (WAN accounting, request logs).
+  void add_sink(std::function<void(const serving::RequestRecord&)> sink) { sinks_.push_back(std::move(sink)); }
 
   LatencySet& total() { return total_; }
   LatencySet& dc(std::uint32_t d) { return per_dc_[d]; }
   const SloTargets& slo() const { return slo_; }
+  /// Per datacenter and hour of the run in which the requests were sent; nullptr for an empty hour.
+  HourStats* hour(std::uint32_t d, std::size_t h) { return h < hours_[d].size() ? hours_[d][h].get() : nullptr; }
+  std::size_t hour_count() const { return hour_count_; }
 
  private:
   SloTargets slo_;
   LatencySet total_;
   std::vector<LatencySet> per_dc_;
-  std::function<void(const serving::RequestRecord&)> sink_;
+  std::size_t hour_count_ = 0;
+  std::vector<std::vector<std::unique_ptr<HourStats>>> hours_;  // [dc][hour]
+  std::vector<std::function<void(const serving::RequestRecord&)>> sinks_;
 };
 
 }  // namespace chatdc::metrics

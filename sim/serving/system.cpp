@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 
 namespace chatdc::serving {
 
@@ -69,7 +70,7 @@ void ServingSystem::on_arrival(const workload::RequestSpec& r) {
   }
   const std::uint32_t pipe = r.user_region * dc_count() + d;
   auto& q = pipes_[pipe];
-  q.push_back({r, r.time_s + setup_.one_way_s[r.user_region][d]});
+  q.push_back({r, r.time_s + setup_.one_way_s[r.user_region][d] + dc.setup.request_overhead_s});
   if (q.size() == 1) heap_.update(pipe_base_ + pipe, q.front().deliver_s);
   ++dc.state.inflight;
 }
@@ -100,7 +101,17 @@ void ServingSystem::on_delivery(std::uint32_t pipe) {
   heap_.update(rid, replicas_[rid].next_event_time());
 }
 
-void ServingSystem::on_first_token(std::uint32_t, const Job&, double) {}
+void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double t) {
+  DcState& st = dcs_[replica_dc_[replica]].state;
+  const double sample = t - job.delivered_s;
+  if (st.server_ttft_time_s < 0) {
+    st.server_ttft_s = sample;
+  } else {
+    const double w = std::exp2(-(t - st.server_ttft_time_s) / setup_.signal_half_life_s);
+    st.server_ttft_s = w * st.server_ttft_s + (1 - w) * sample;
+  }
+  st.server_ttft_time_s = t;
+}
 
 void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
   const std::uint32_t d = replica_dc_[replica];

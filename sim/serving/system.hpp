@@ -35,6 +35,7 @@ struct PoolSetup {
   std::shared_ptr<const model::StepModel> step_model;
   SchedulerConfig scheduler;
   model::ServerPowerSpec server_power;
+  double request_overhead_s = 0;  // before a delivered request can be scheduled (engine profile)
 };
 
 struct SystemSetup {
@@ -42,6 +43,7 @@ struct SystemSetup {
   std::uint32_t user_regions = 1;
   std::vector<std::vector<double>> one_way_s;  // [user region][dc], network delay one way
   std::uint32_t max_context_tokens = 0xFFFFFFFFu;  // prompt + output above this is rejected
+  double signal_half_life_s = 30;  // of DcState::server_ttft_s
 };
 
 /// What became of one request, with times as the user sees them.
@@ -66,6 +68,10 @@ struct DcState {
   std::uint64_t routed = 0;       // requests the router sent here
   std::uint64_t inflight = 0;     // sent, not yet delivered
   std::uint64_t outstanding = 0;  // delivered, not yet completed
+  // Observed time from delivery to first token, exponentially weighted over time (half-life
+  // SystemSetup::signal_half_life_s): the latency signal a global load balancer can see.
+  double server_ttft_s = 0;
+  double server_ttft_time_s = -1;  // when it was last updated (-1: never)
 };
 
 class ServingSystem;

@@ -117,7 +117,7 @@ TEST_CASE("config error: every problem is reported at once") {
   const std::string e = error_of(text);
   CHECK_THAT(e, Catch::Contains("racks: expected a whole number in [1, 100000], got 0"));
   CHECK_THAT(e, Catch::Contains("pue: expected a number in [1, 5], got 0.9"));
-  CHECK_THAT(e, Catch::Contains("model.llm: unknown LLM \"llama-9\" (catalog has: llama-2-70b"));
+  CHECK_THAT(e, Catch::Contains("model.llm: unknown LLM \"llama-9\" (catalog has: "));
 }
 
 TEST_CASE("config error: a model that does not fit its GPUs") {

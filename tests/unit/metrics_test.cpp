@@ -84,7 +84,7 @@ TEST_CASE("accounting: facility energy, electricity, carbon and prorated capex b
   CHECK(t.facility_energy_kwh == Approx(250));
   CHECK(t.electricity_cost == Approx(125 * 0.3 + 125 * 0.9));
   CHECK(t.carbon_kg == Approx(125));
-  CHECK(t.capex == Approx(10 * 365000 / (5 * 365.0)));  // one day of a 5-year straight line
+  CHECK(t.capex_servers == Approx(10 * 365000 / (5 * 365.0)));  // one day of a 5-year straight line
   CHECK(t.maintenance == Approx(10 * 365000 * 0.1 / 365));
   CHECK(t.peak_utilization == Approx(0.5));
   CHECK(t.peak_it_power_kw == Approx(100));
