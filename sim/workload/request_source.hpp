@@ -24,6 +24,8 @@ class RequestSource {
   virtual RequestSpec pop() = 0;
   /// The user received the last token of request `id` at t_user_s (closed-loop conversations).
   virtual void on_response(std::uint64_t /*id*/, double /*t_user_s*/) {}
+  /// Request `id` was rejected and will never be answered.
+  virtual void on_dropped(std::uint64_t /*id*/) {}
   /// Expected number of requests in the run, for sizing (may be approximate).
   virtual double expected_requests() const = 0;
 };

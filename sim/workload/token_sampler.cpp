@@ -24,6 +24,13 @@ std::uint32_t TokenSampler::sample(Rng& rng) const {
   return d_.min_tokens;
 }
 
+double TokenSampler::sample_real(Rng& rng) const {
+  double x = d_.value;
+  if (d_.kind == TokenDist::Kind::kLognormal) x = d_.median * std::exp(d_.sigma * rng.normal());
+  if (d_.kind == TokenDist::Kind::kEmpirical) x = d_.samples[rng.below(d_.samples.size())];
+  return std::clamp(x, static_cast<double>(d_.min_tokens), static_cast<double>(d_.max_tokens));
+}
+
 double TokenSampler::mean() const {
   switch (d_.kind) {
     case TokenDist::Kind::kFixed:

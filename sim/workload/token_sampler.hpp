@@ -25,6 +25,8 @@ class TokenSampler {
  public:
   explicit TokenSampler(TokenDist dist) : d_(std::move(dist)) {}
   std::uint32_t sample(Rng& rng) const;
+  /// The same distribution without rounding (for durations such as think times), clamped to [min, max].
+  double sample_real(Rng& rng) const;
   /// Mean of the clamped distribution (exact for fixed/empirical, numerical for lognormal).
   double mean() const;
   const TokenDist& dist() const { return d_; }
