@@ -7,6 +7,8 @@
 //   │          top-of-rack router; rack uplink + spine towards the datacenter
 //   ├─ user zones (star): one endpoint host per user region, access link
 //   └─ WAN links between regions
+// The topology is described once, as data, by describe_platform() (platform_spec.hpp); build_platform()
+// creates that description with SimGrid's C++ API, write_platform_xml() (platform_xml.hpp) writes it as XML.
 // Servers carry power levels as pstates (idle .. max, evenly spaced) for the host energy plugin.
 #pragma once
 #include <simgrid/s4u.hpp>
@@ -15,21 +17,11 @@
 
 #include "config/assemble.hpp"
 #include "config/scenario.hpp"
+#include "engine/platform_spec.hpp"  // PowerLevels; the platform as plain data
 
 namespace chatdc::engine {
 
 namespace sg4 = simgrid::s4u;
-
-/// Evenly spaced power levels of one server type, used as SimGrid pstates.
-struct PowerLevels {
-  double idle_w = 0;
-  double max_w = 0;
-  int count = 256;
-  double step_w() const { return count > 1 ? (max_w - idle_w) / (count - 1) : 0.0; }
-  double watts(int level) const { return idle_w + step_w() * level; }
-  /// The level closest to w.
-  int level_for(double w) const;
-};
 
 struct Platform {
   std::vector<std::vector<sg4::Host*>> dc_servers;  // [datacenter][server]
@@ -39,6 +31,7 @@ struct Platform {
 };
 
 /// Builds the platform; call after the Engine exists and sg_host_energy_plugin_init().
+Platform build_platform(const PlatformSpec& spec);
 Platform build_platform(const config::Scenario& s, const config::Assembly& a, int power_levels = 256);
 
 /// One-way route latency (s) from each user region's endpoint to each datacenter's servers.
