@@ -9,8 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "app/compare_cmd.hpp"
 #include "app/model_cmd.hpp"
+#include "app/platform_cmd.hpp"
 #include "app/report.hpp"
+#include "app/workload_cmd.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
 #include "engine/day_engine.hpp"
@@ -82,6 +85,23 @@ int main(int argc, char** argv) {
   calibrate->add_flag("--fit", ca.fit, "fit the efficiency factors and print them");
   calibrate->add_flag("--json", ca.json, "machine-readable output");
 
+  auto* wl = app.add_subcommand("workload", "Show a workload without simulating it: requests per hour, peak/mean/"
+                                           "trough, token statistics, totals (a scenario's, or a bare trace's).");
+  chatdc::app::WorkloadArgs wa;
+  wl->add_option("scenario", wa.scenario, "scenario YAML file");
+  wl->add_option("--trace", wa.trace, "a bare trace file (a folder for servegen) instead of a scenario");
+  wl->add_option("--format", wa.format, "trace format: azure, mooncake, servegen or csv");
+  wl->add_option("--duration", wa.duration_s, "bare trace: seconds to read (default: the whole trace)");
+  wl->add_option("--bucket", wa.bucket_s, "seconds per row of the table")->capture_default_str();
+  wl->add_option("--set", wa.sets, "override a scenario key (as in `chatdc run`); repeatable")->allow_extra_args(false);
+  wl->add_flag("--json", wa.json, "machine-readable output");
+  wl->add_option("--png", wa.png, "also draw the requests per bucket into this PNG (python3-matplotlib)");
+
+  chatdc::app::CompareArgs cmp;
+  auto* compare = chatdc::app::add_compare_subcommand(app, cmp);
+  chatdc::app::PlatformArgs pa;
+  auto* platform = chatdc::app::add_platform_subcommand(app, pa);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -91,6 +111,9 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet);
     if (*model) return chatdc::app::cmd_model(ma);
     if (*calibrate) return chatdc::app::cmd_calibrate(ca);
+    if (*wl) return chatdc::app::cmd_workload(wa);
+    if (*compare) return chatdc::app::cmd_compare(cmp);
+    if (*platform) return chatdc::app::cmd_platform(pa);
   } catch (const chatdc::Error& e) {
     fmt::print(stderr, "chatdc: error: {}\n", e.what());
     return 2;

@@ -26,9 +26,10 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
   out += fmt::format("chatdc: {} — {:.1f} h simulated in {:.2f} s wall ({} requests, {:.2f} M requests per wall-second)\n",
                      s.name, r.simulated_s / 3600.0, r.wall_s, grouped(static_cast<double>(r.requests)),
                      r.wall_s > 0 ? r.requests / r.wall_s / 1e6 : 0.0);
-  out += fmt::format("  requests  {} arrived, {} completed, {} unfinished, {} rejected\n",
+  out += fmt::format("  requests  {} arrived, {} completed, {} unfinished, {} rejected, {} dropped\n",
                      grouped(j["requests"]["arrived"].get<double>()), grouped(j["requests"]["completed"].get<double>()),
-                     grouped(j["requests"]["unfinished"].get<double>()), grouped(j["requests"]["rejected"].get<double>()));
+                     grouped(j["requests"]["unfinished"].get<double>()), grouped(j["requests"]["rejected"].get<double>()),
+                     grouped(j["requests"]["dropped"].get<double>()));
   out += fmt::format("  latency   TTFT p50 {:.3f} s, p99 {:.3f} s; TPOT p50 {:.1f} ms, p99 {:.1f} ms; SLO met by {:.1f}%\n",
                      lat["ttft"]["p50"].get<double>(), lat["ttft"]["p99"].get<double>(),
                      1e3 * lat["tpot"]["p50"].get<double>(), 1e3 * lat["tpot"]["p99"].get<double>(),
@@ -39,10 +40,21 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
   out += fmt::format("  energy    IT {:.2f} MWh, facility {:.2f} MWh, {:.2f} Wh per request, {:.1f} t CO2\n",
                      j["energy_kwh"]["it"].get<double>() / 1e3, j["energy_kwh"]["facility"].get<double>() / 1e3,
                      j["wh_per_request"].get<double>(), j["carbon_kg"].get<double>() / 1e3);
-  out += fmt::format("  cost      {} {} = electricity {} + capex {} + maintenance {} ({} {:.4f} per 1k requests)\n", cur,
-                     grouped(cost["total"].get<double>()), grouped(cost["electricity"].get<double>()),
-                     grouped(cost["capex"].get<double>()), grouped(cost["maintenance"].get<double>()), cur,
-                     cost["per_1k_requests"].get<double>());
+  if (cost["rental"].get<double>() > 0)
+    out += fmt::format("  cost      {} {} = GPU rental {} (+ WAN {}, carbon {}) ({} {:.4f} per 1k requests)\n", cur,
+                       grouped(cost["total"].get<double>()), grouped(cost["rental"].get<double>()),
+                       grouped(cost["wan"].get<double>()), grouped(cost["carbon"].get<double>()), cur,
+                       cost["per_1k_requests"].get<double>());
+  else
+    out += fmt::format("  cost      {} {} = electricity {} + capex {} + maintenance {}{} ({} {:.4f} per 1k requests)\n", cur,
+                       grouped(cost["total"].get<double>()), grouped(cost["electricity"].get<double>()),
+                       grouped(cost["capex"].get<double>()), grouped(cost["maintenance"].get<double>()),
+                       cost["total"].get<double>() - cost["electricity"].get<double>() - cost["capex"].get<double>() -
+                                   cost["maintenance"].get<double>() > 0.5
+                           ? fmt::format(" + other {}", grouped(cost["total"].get<double>() - cost["electricity"].get<double>() -
+                                                                cost["capex"].get<double>() - cost["maintenance"].get<double>()))
+                           : "",
+                       cur, cost["per_1k_requests"].get<double>());
   out += fmt::format("  outputs   {}/{{summary.json, timeline.csv, scenario.resolved.yaml}}\n", r.output_dir);
   return out;
 }
@@ -60,6 +72,10 @@ void warn_about(const engine::RunResult& r) {
     spdlog::warn("{} requests ({:.2f}%) were rejected: prompt + output longer than the model's context or the KV "
                  "cache of a replica (see workload.*_tokens.max and model.tensor_parallel)",
                  grouped(rejected), 100 * rejected / arrived);
+  const double dropped = q["dropped"].get<double>();
+  if (dropped > 0)
+    spdlog::warn("{} requests ({:.2f}%) were dropped: they found serving.max_waiting_per_replica requests already "
+                 "waiting (the fleet is overloaded)", grouped(dropped), 100 * dropped / arrived);
   if (unfinished > 0.01 * arrived)
     spdlog::warn("{} requests ({:.1f}%) were still waiting or running when the run ended: the fleet did not keep up, "
                  "so latency figures cover only the requests that finished",

@@ -24,6 +24,7 @@ Assembly assemble(const Scenario& s) {
       p.scheduler = s.scheduler;
       p.scheduler.kv_capacity_tokens = model::kv_capacity_tokens(dc.gpu, s.llm, dc.tensor_parallel, s.memory_headroom_fraction);
       p.request_overhead_s = dc.gpu.request_overhead_ms * 1e-3;
+      p.max_waiting_per_replica = s.max_waiting_per_replica;
       p.server_power = {dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,
                         dc.server.non_gpu_max_power_w};
       a.system.dcs.push_back(p);
@@ -48,6 +49,7 @@ Assembly assemble(const Scenario& s) {
       acc.facility_depreciation_years = s.economics.facility_depreciation_years;
       acc.demand_charge_per_kw_month = region.demand_charge_per_kw_month;
       acc.carbon_price_per_t = s.economics.carbon_price_per_t;
+      acc.rent_per_gpu_hour = s.economics.rent_per_gpu_hour;
       a.accounting.push_back(acc);
       a.route_info.push_back({region.price_per_kwh, region.carbon_kg_per_kwh, region.pue, acc.offset_s});
     }
@@ -86,9 +88,10 @@ Assembly assemble(const Scenario& s) {
   workload::SyntheticSpec& w = a.workload;
   for (const auto& u : s.workload.user_regions) {
     workload::DemandCurve c;
-    c.requests_per_day = u.requests_per_day;
+    // With conversations, the profile sets when conversations start; follow-ups come on top.
+    c.requests_per_day = u.requests_per_day / (s.workload.conversations ? s.workload.turns_mean : 1.0);
     c.offset_s = local_offset_s(s, u.utc_offset_h);
-    c.hourly_weights = s.workload.hourly_profile;
+    c.hourly_weights = u.hourly_profile;
     c.day_of_week = s.workload.day_of_week;
     c.start_weekday = s.run.start_weekday;
     w.regions.push_back(c);
@@ -99,6 +102,34 @@ Assembly assemble(const Scenario& s) {
   w.duration_s = s.run.duration_s;
   w.seed = s.run.seed;
   return a;
+}
+
+}  // namespace chatdc::config
+
+namespace chatdc::config {
+
+Workload make_workload(const Scenario& s, const Assembly& a) {
+  Workload w;
+  if (s.workload.source == "trace") {
+    auto t = std::make_unique<workload::TraceSource>(s.workload.trace);
+    w.trace = t.get();
+    w.source = std::move(t);
+    return w;
+  }
+  w.source = std::make_unique<workload::SyntheticSource>(a.workload);
+  if (s.workload.conversations) {
+    workload::ConversationSpec c;
+    c.turns_mean = s.workload.turns_mean;
+    c.think_time_s = s.workload.think_time;
+    c.message_tokens = s.workload.message_tokens;
+    c.output_tokens = s.workload.output;
+    c.max_prompt_tokens = s.workload.prompt.max_tokens;
+    c.seed = s.run.seed;
+    auto conv = std::make_unique<workload::ConversationSource>(std::move(w.source), c);
+    w.conversations = conv.get();
+    w.source = std::move(conv);
+  }
+  return w;
 }
 
 }  // namespace chatdc::config

@@ -8,7 +8,9 @@
 #include "metrics/accounting.hpp"
 #include "serving/router.hpp"
 #include "serving/system.hpp"
+#include "workload/conversation.hpp"
 #include "workload/synthetic.hpp"
+#include "workload/trace.hpp"
 
 namespace chatdc::config {
 
@@ -28,6 +30,14 @@ struct Assembly {
 };
 
 Assembly assemble(const Scenario& s);
+
+/// The scenario's request source, with typed handles for its statistics.
+struct Workload {
+  std::unique_ptr<workload::RequestSource> source;
+  workload::TraceSource* trace = nullptr;                // when replaying a trace
+  workload::ConversationSource* conversations = nullptr;  // when turns follow one another
+};
+Workload make_workload(const Scenario& s, const Assembly& a);
 
 /// Local time minus run time, s, for a place at utc_offset_h.
 double local_offset_s(const Scenario& s, double utc_offset_h);

@@ -10,10 +10,12 @@
 
 namespace chatdc::config {
 
-std::string default_catalog_dir() {
-  if (const char* env = std::getenv("CHATDC_DATA_DIR"); env && *env) return std::string(env) + "/platforms";
-  return std::string(CHATDC_DATA_DIR) + "/platforms";
+std::string data_dir() {
+  if (const char* env = std::getenv("CHATDC_DATA_DIR"); env && *env) return env;
+  return CHATDC_DATA_DIR;
 }
+
+std::string default_catalog_dir() { return data_dir() + "/platforms"; }
 
 namespace {
 

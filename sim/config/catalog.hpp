@@ -21,7 +21,9 @@ struct Catalog {
   std::map<std::string, YAML::Node> gpu_yaml, server_yaml, llm_yaml;
 };
 
-/// The folder of the shipped catalogs: $CHATDC_DATA_DIR/platforms, else the source tree's.
+/// The folder of the shipped data (platforms/, workloads/, analysis/): $CHATDC_DATA_DIR, else the source tree.
+std::string data_dir();
+/// The folder of the shipped catalogs: data_dir()/platforms.
 std::string default_catalog_dir();
 
 /// Reads the three catalog files of `dir`; problems go to diag.

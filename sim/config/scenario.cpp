@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "config/wan_paths.hpp"
+#include "workload/trace.hpp"
 #include "model/step_model.hpp"
 
 namespace chatdc::config {
@@ -24,11 +25,6 @@ std::size_t Scenario::datacenter_count() const {
 namespace {
 
 const std::vector<std::string> kWeekdays = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"};
-
-std::string data_dir() {
-  if (const char* env = std::getenv("CHATDC_DATA_DIR"); env && *env) return env;
-  return CHATDC_DATA_DIR;
-}
 
 std::string relative_to(const std::string& scenario_file, const std::string& path) {
   if (path.empty() || fs::path(path).is_absolute()) return path;
@@ -161,6 +157,11 @@ void read_economics(Reader& r, Scenario& s) {
   e.facility_capex_per_kw = read_money(r, "facility_capex", "_per_kw", e, Range::non_negative()).value_or(0.0);
   e.facility_depreciation_years = r.number("facility_depreciation_years", 20, Range{0, 100, true, false});
   e.carbon_price_per_t = read_money(r, "carbon_price", "_per_t", e, Range::non_negative()).value_or(0.0);
+  const std::string ownership = r.text("ownership", "own", {"own", "rent"});
+  const auto rent = read_money(r, "rent", "_per_gpu_hour", e, Range::positive());
+  if (ownership == "rent" && !rent) r.error("ownership", "renting needs rent_usd_per_gpu_hour or rent_cny_per_gpu_hour");
+  if (ownership == "own" && rent) r.error("ownership", "a rent per GPU-hour needs ownership: rent");
+  e.rent_per_gpu_hour = ownership == "rent" ? rent.value_or(0) : 0.0;
   r.accept("electricity_price_usd_per_kwh");
   r.accept("electricity_price_cny_per_kwh");
 }
@@ -338,6 +339,9 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
     s.regions.push_back(std::move(region));
   }
 
+  std::size_t n_dcs = 0;
+  for (const auto& reg : s.regions) n_dcs += reg.datacenters.size();
+  if (!s.regions.empty() && n_dcs == 0) r.error("regions", "no datacenter: at least one region needs datacenters");
   std::set<std::pair<std::uint32_t, std::uint32_t>> pairs;
   for (Reader& wr : r.children("wan_links")) {
     WanLinkSpec w;
@@ -389,21 +393,92 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
   r.finish();
 }
 
-workload::TokenDist read_tokens(Reader r, const Scenario& s, const std::string& which) {
+workload::TraceFormat read_format(Reader& r, const std::string& key, bool required) {
+  static const std::vector<std::string> kFormats = {"azure", "mooncake", "servegen", "csv"};
+  const std::string f = required ? r.required_text(key, kFormats) : r.text(key, "azure", kFormats);
+  return f == "mooncake" ? workload::TraceFormat::kMooncake
+         : f == "servegen" ? workload::TraceFormat::kServeGen
+         : f == "csv" ? workload::TraceFormat::kCsv
+                      : workload::TraceFormat::kAzure;
+}
+
+void read_csv_columns(Reader& r, workload::CsvColumns* c) {
+  Reader cols = r.child("columns");
+  c->time = cols.text("time", c->time);
+  c->prompt = cols.text("prompt", c->prompt);
+  c->output = cols.text("output", c->output);
+  const std::string unit = cols.text("time_unit", "s", {"s", "ms", "us", "datetime"});
+  c->unit = unit == "ms" ? workload::CsvColumns::TimeUnit::kMilliseconds
+            : unit == "us" ? workload::CsvColumns::TimeUnit::kMicroseconds
+            : unit == "datetime" ? workload::CsvColumns::TimeUnit::kDatetime
+                                 : workload::CsvColumns::TimeUnit::kSeconds;
+  cols.finish();
+}
+
+// Every prompt or output length of a trace file, for an empirical token distribution.
+std::vector<std::uint32_t> trace_column(Reader& r, const std::string& file, workload::TraceFormat format,
+                                        const workload::CsvColumns& cols, bool prompt) {
+  std::vector<std::uint32_t> out;
+  try {
+    workload::TraceOptions o;
+    o.format = format;
+    o.path = file;
+    o.csv = cols;
+    o.duration_s = 1e15;
+    workload::TraceSource src(o);
+    while (src.peek_time() < workload::RequestSource::kNever) {
+      const auto q = src.pop();
+      out.push_back(prompt ? q.prompt_tokens : q.output_tokens);
+    }
+  } catch (const Error& e) {
+    r.error("file", e.what());
+  }
+  return out;
+}
+
+workload::TokenDist read_tokens(Reader r, const Scenario& s, const std::string& which, double max_default) {
   workload::TokenDist d;
-  const std::string kind = r.required_text("distribution", {"fixed", "lognormal"});
-  const double max_default = s.llm.max_context_tokens;
+  const std::string kind = r.required_text("distribution", {"fixed", "lognormal", "empirical"});
+  const bool output = which == "output";
   if (kind == "fixed") {
     d.kind = workload::TokenDist::Kind::kFixed;
-    d.value = static_cast<double>(r.required_integer("value", Range::at_least(which == "output" ? 1 : 0)));
+    d.value = static_cast<double>(r.required_integer("value", Range::at_least(output ? 1 : 0)));
   } else if (kind == "lognormal") {
     d.kind = workload::TokenDist::Kind::kLognormal;
     d.median = r.required_number("median", Range::positive());
     d.sigma = r.required_number("sigma", Range::between(0, 5));
+  } else if (kind == "empirical") {
+    // Lengths observed in a trace: {file, format, field: prompt|output, columns (csv)}.
+    d.kind = workload::TokenDist::Kind::kEmpirical;
+    const std::string file = relative_to(s.file, r.required_text("file"));
+    const auto format = read_format(r, "format", true);
+    workload::CsvColumns cols;
+    if (format == workload::TraceFormat::kCsv) read_csv_columns(r, &cols);
+    const bool prompt = r.text("field", output ? "output" : "prompt", {"prompt", "output"}) == "prompt";
+    if (format == workload::TraceFormat::kServeGen) r.error("format", "ServeGen traces carry no token counts");
+    else if (!file.empty()) d.samples = trace_column(r, file, format, cols, prompt);
+    if (d.samples.empty() && r.has("file")) r.error("file", "no token counts found");
   }
-  d.min_tokens = static_cast<std::uint32_t>(r.integer("min", which == "output" ? 1 : 1, Range::at_least(which == "output" ? 1 : 0)));
+  d.min_tokens = static_cast<std::uint32_t>(r.integer("min", 1, Range::at_least(output ? 1 : 0)));
   d.max_tokens = static_cast<std::uint32_t>(r.integer("max", static_cast<std::int64_t>(max_default), Range::at_least(1)));
   if (d.min_tokens > d.max_tokens) r.error("min", fmt::format("must not exceed max ({}), got {}", d.max_tokens, d.min_tokens));
+  r.finish();
+  return d;
+}
+
+// Seconds, as a distribution ({distribution: fixed|lognormal, ...}); reuses the token reader's shapes.
+workload::TokenDist read_duration(Reader r, double default_median) {
+  workload::TokenDist d;
+  const std::string kind = r.text("distribution", "lognormal", {"fixed", "lognormal"});
+  if (kind == "fixed") {
+    d.value = r.required_number("value", Range::non_negative());
+  } else {
+    d.kind = workload::TokenDist::Kind::kLognormal;
+    d.median = r.number("median", default_median, Range::positive());
+    d.sigma = r.number("sigma", 1.0, Range::between(0, 5));
+  }
+  d.min_tokens = 0;
+  d.max_tokens = static_cast<std::uint32_t>(r.number("max", 3600, Range::positive()));
   r.finish();
   return d;
 }
@@ -426,48 +501,113 @@ void read_profiles(std::map<std::string, std::vector<double>>* out, Diagnostics&
   root.finish();
 }
 
-void read_workload(Reader r, Scenario& s) {
-  WorkloadSpec& w = s.workload;
+// A 24-value hour-of-day profile: a preset name or 24 numbers; nullopt when the key is absent.
+std::optional<std::array<double, 24>> read_profile(Reader& r, const std::string& key,
+                                                   const std::map<std::string, std::vector<double>>& presets,
+                                                   const std::string& default_preset, std::string* name) {
+  std::vector<double> v;
+  if (r.is_list(key)) {
+    if (auto got = r.numbers(key, 24, Range::non_negative())) v = *got;
+    *name = "custom";
+  } else if (r.has(key) || !default_preset.empty()) {
+    std::vector<std::string> names;
+    for (const auto& [n, _] : presets) names.push_back(n);
+    *name = r.text(key, default_preset, names);
+    if (presets.count(*name)) v = presets.at(*name);
+  } else {
+    r.accept(key);
+    return std::nullopt;
+  }
+  if (v.empty()) return std::array<double, 24>{};
+  double sum = 0;
+  for (double x : v) sum += x;
+  if (sum <= 0) r.error(key, "needs at least one positive hour");
+  std::array<double, 24> out{};
+  std::copy(v.begin(), v.end(), out.begin());
+  return out;
+}
+
+// requests_per_day, or daily_users x queries_per_user; nullopt when neither is given.
+std::optional<double> read_demand(Reader& r) {
   const auto rpd = r.optional_number("requests_per_day", Range::non_negative());
   const auto users = r.optional_number("daily_users", Range::non_negative());
   const auto qpu = r.optional_number("queries_per_user", Range::positive());
   if (rpd && (users || qpu)) r.error("requests_per_day", "give requests_per_day or daily_users x queries_per_user, not both");
   if (users.has_value() != qpu.has_value())
     r.error(users ? "queries_per_user" : "daily_users", "daily_users and queries_per_user go together");
-  if (rpd) w.requests_per_day = *rpd;
-  else if (users && qpu) w.requests_per_day = *users * *qpu;
-  else if (!r.has("requests_per_day")) r.error("requests_per_day", "missing: give requests_per_day, or daily_users and queries_per_user");
+  if (rpd) return rpd;
+  if (users && qpu) return *users * *qpu;
+  return std::nullopt;
+}
 
-  // Hour-of-day profile: a preset name or 24 numbers.
+void read_workload(Reader r, Scenario& s) {
+  WorkloadSpec& w = s.workload;
+  w.source = r.text("source", "synthetic", {"synthetic", "trace"});
+  const bool trace = w.source == "trace";
   std::map<std::string, std::vector<double>> presets;
   read_profiles(&presets, r.diagnostics());
-  std::vector<double> profile(24, 1.0);
-  if (r.is_list("hourly_profile")) {
-    if (auto v = r.numbers("hourly_profile", 24, Range::non_negative())) profile = *v;
-    w.hourly_profile_name = "custom";
+  const double max_tokens = s.llm.max_context_tokens;
+
+  std::optional<double> total;
+  if (!trace) {
+    total = read_demand(r);
+    if (auto p = read_profile(r, "hourly_profile", presets, "servegen-m-large", &w.hourly_profile_name)) w.hourly_profile = *p;
+    if (auto dow = r.numbers("day_of_week", 7, Range::non_negative())) std::copy(dow->begin(), dow->end(), w.day_of_week.begin());
+    Reader arrival = r.child("arrival");
+    const std::string process = arrival.text("process", "poisson", {"poisson", "gamma", "weibull"});
+    w.renewal.kind = process == "poisson" ? workload::Renewal::Kind::kPoisson
+                     : process == "gamma" ? workload::Renewal::Kind::kGamma
+                                          : workload::Renewal::Kind::kWeibull;
+    w.renewal.cv = arrival.number("cv", 1.0, Range{0.05, 20, false, false});
+    if (process == "poisson" && arrival.has("cv") && std::fabs(w.renewal.cv - 1) > 1e-12)
+      arrival.error("cv", "a Poisson process has cv = 1; use process: gamma or weibull for another cv");
+    arrival.finish();
   } else {
-    std::vector<std::string> names;
-    for (const auto& [n, _] : presets) names.push_back(n);
-    w.hourly_profile_name = r.text("hourly_profile", "servegen-m-large", names);
-    if (presets.count(w.hourly_profile_name)) profile = presets[w.hourly_profile_name];
+    Reader t = r.child("trace", true);
+    workload::TraceOptions& o = w.trace;
+    o.format = read_format(t, "format", true);
+    o.path = relative_to(s.file, t.required_text("path"));
+    if (o.format == workload::TraceFormat::kCsv) read_csv_columns(t, &o.csv);
+    o.time_scale = t.number("time_scale", 1, Range::positive());
+    o.rate_scale = t.number("rate_scale", 1, Range{0, 1000, true, false});
+    o.start_offset_s = t.number("start_offset_s", 0, Range::non_negative());
+    o.skip_s = t.number("skip_s", 0, Range::non_negative());
+    o.loop = t.boolean("loop", false);
+    o.sample_fraction = t.number("sample_fraction", 1, Range::open_fraction());
+    o.skip_malformed = t.boolean("skip_malformed", false);
+    o.spread_same_timestamp = t.boolean("spread_same_timestamp", true);
+    t.finish();
   }
-  double sum = 0;
-  for (double v : profile) sum += v;
-  if (sum <= 0) r.error("hourly_profile", "needs at least one positive hour");
-  std::copy(profile.begin(), profile.end(), w.hourly_profile.begin());
+  // Token lengths: synthetic workloads and ServeGen traces draw them; other traces carry their own.
+  const bool draws_tokens = !trace || w.trace.format == workload::TraceFormat::kServeGen;
+  if (draws_tokens) {
+    w.prompt = read_tokens(r.child("prompt_tokens", true), s, "prompt", max_tokens);
+    w.output = read_tokens(r.child("output_tokens", true), s, "output", max_tokens);
+  } else {
+    for (const char* k : {"prompt_tokens", "output_tokens"})
+      if (r.has(k)) r.error(k, fmt::format("not used: a {} trace carries its own token counts", workload::to_string(w.trace.format)));
+      else r.accept(k);
+  }
+  if (trace) {
+    w.trace.servegen_prompt = w.prompt;
+    w.trace.servegen_output = w.output;
+    w.trace.duration_s = s.run.duration_s;
+    w.trace.seed = s.run.seed;
+  }
 
-  Reader arrival = r.child("arrival");
-  const std::string process = arrival.text("process", "poisson", {"poisson", "gamma", "weibull"});
-  w.renewal.kind = process == "poisson" ? workload::Renewal::Kind::kPoisson
-                   : process == "gamma" ? workload::Renewal::Kind::kGamma
-                                        : workload::Renewal::Kind::kWeibull;
-  w.renewal.cv = arrival.number("cv", 1.0, Range{0.05, 20, false, false});
-  if (process == "poisson" && arrival.has("cv") && std::fabs(w.renewal.cv - 1) > 1e-12)
-    arrival.error("cv", "a Poisson process has cv = 1; use process: gamma or weibull for another cv");
-  arrival.finish();
-
-  w.prompt = read_tokens(r.child("prompt_tokens", true), s, "prompt");
-  w.output = read_tokens(r.child("output_tokens", true), s, "output");
+  // Multi-turn conversations (synthetic only): closed-loop follow-ups.
+  if (r.has("conversations")) {
+    Reader c = r.child("conversations");
+    if (trace) c.error("", "conversations apply to synthetic workloads (a trace already holds every turn)");
+    w.conversations = true;
+    w.turns_mean = c.number("turns_mean", 3, Range::at_least(1));
+    w.think_time = read_duration(c.child("think_time_s"), 30);
+    w.message_tokens = c.has("message_tokens") ? read_tokens(c.child("message_tokens"), s, "prompt", max_tokens) : w.prompt;
+    if (!c.has("message_tokens")) c.accept("message_tokens");
+    c.finish();
+  } else {
+    r.accept("conversations");
+  }
 
   // User regions: where demand comes from and which network it enters.
   std::set<std::string> names;
@@ -477,13 +617,17 @@ void read_workload(Reader r, Scenario& s) {
     return std::nullopt;
   };
   auto urs = r.children("user_regions");
+  if (!trace && !total && urs.empty())
+    r.error("requests_per_day", "missing: give requests_per_day (or daily_users and queries_per_user), here or per user region");
   if (urs.empty() && !s.regions.empty()) {
     UserRegionSpec u;
     u.name = "users";
-    u.requests_per_day = w.requests_per_day;
+    u.share = 1;
+    u.requests_per_day = total.value_or(0);
     u.utc_offset_h = s.regions[0].utc_offset_h;
     u.network_region = s.regions[0].name;
     u.access_latency_ms = 2.5;
+    u.hourly_profile = w.hourly_profile;
     w.user_regions.push_back(u);
     YAML::Node res = r.resolved();
     YAML::Node item(YAML::NodeType::Map);
@@ -499,9 +643,23 @@ void read_workload(Reader r, Scenario& s) {
     UserRegionSpec u;
     u.name = ur.required_text("name");
     if (!u.name.empty() && !names.insert(u.name).second) ur.error("name", fmt::format("duplicate user region \"{}\"", u.name));
-    const double share = ur.number("share", urs.size() == 1 ? 1.0 : 0.0, Range::fraction());
-    share_sum += share;
-    u.requests_per_day = share * w.requests_per_day;
+    const auto own = trace ? std::nullopt : read_demand(ur);
+    if (trace) {
+      for (const char* k : {"requests_per_day", "daily_users", "queries_per_user"})
+        if (ur.has(k)) ur.error(k, "a trace sets the demand: give user regions a share of it");
+        else ur.accept(k);
+    }
+    if (total || trace) {
+      if (own) ur.error("requests_per_day", "the workload already sets the total demand: give this region a share of it");
+      u.share = ur.number("share", urs.size() == 1 ? 1.0 : 0.0, Range::fraction());
+      share_sum += u.share;
+      u.requests_per_day = u.share * total.value_or(0);
+    } else {
+      if (ur.has("share")) ur.error("share", "a share needs the workload's total demand (workload.requests_per_day)");
+      ur.accept("share");
+      if (!own) ur.error("requests_per_day", "missing: give this region requests_per_day, or daily_users and queries_per_user");
+      u.requests_per_day = own.value_or(0);
+    }
     u.network_region = ur.required_text("network_region");
     const auto idx = region_index(u.network_region);
     if (!u.network_region.empty() && !idx)
@@ -509,11 +667,24 @@ void read_workload(Reader r, Scenario& s) {
     u.network_region_index = idx.value_or(0);
     u.utc_offset_h = ur.number("utc_offset_h", idx ? s.regions[*idx].utc_offset_h : 0.0, Range::between(-12, 14));
     u.access_latency_ms = ur.number("access_latency_ms", 2.5, Range::non_negative());
+    std::string pname;
+    if (trace) {
+      if (ur.has("hourly_profile")) ur.error("hourly_profile", "a trace sets the arrival times");
+      ur.accept("hourly_profile");
+    } else {
+      u.hourly_profile = read_profile(ur, "hourly_profile", presets, "", &pname).value_or(w.hourly_profile);
+    }
     ur.finish();
     w.user_regions.push_back(u);
   }
-  if (!urs.empty() && std::fabs(share_sum - 1.0) > 1e-6)
+  if (!urs.empty() && (total || trace) && std::fabs(share_sum - 1.0) > 1e-6)
     r.error("user_regions", fmt::format("the shares must add up to 1, got {}", format_number(share_sum)));
+  w.requests_per_day = 0;
+  for (const auto& u : w.user_regions) w.requests_per_day += u.requests_per_day;
+  if (trace) {
+    w.trace.region_weights.clear();
+    for (const auto& u : w.user_regions) w.trace.region_weights.push_back(u.share);
+  }
   r.finish();
 }
 
@@ -540,6 +711,7 @@ void read_serving(Reader r, Scenario& s) {
   c.max_batch_size = static_cast<std::uint32_t>(r.integer("max_batch_size", 256, Range::between(1, 4096)));
   c.max_tokens_per_step = static_cast<std::uint32_t>(r.integer("max_tokens_per_step", 8192, Range::between(1, 1 << 20)));
   s.engine = r.text("engine", kDefaultEngine);
+  s.max_waiting_per_replica = static_cast<std::uint32_t>(r.integer("max_waiting_per_replica", 1000, Range::between(0, 1e9)));
   c.chunked_prefill = r.boolean("chunked_prefill", false);
   c.decode_first = r.text("priority", "prefill_first", {"prefill_first", "decode_first"}) == "decode_first";
   c.decode_first_max_wait_steps =

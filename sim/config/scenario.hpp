@@ -14,6 +14,7 @@
 #include "serving/replica.hpp"
 #include "workload/diurnal.hpp"
 #include "workload/token_sampler.hpp"
+#include "workload/trace.hpp"
 
 namespace chatdc::config {
 
@@ -70,7 +71,9 @@ struct WanLinkSpec {
 
 struct UserRegionSpec {
   std::string name;
+  double share = 1;  // of the workload's total (trace: of its requests)
   double requests_per_day = 0;
+  std::array<double, 24> hourly_profile{};  // the workload's unless the region has its own
   double utc_offset_h = 0;
   std::string network_region;
   std::uint32_t network_region_index = 0;
@@ -78,13 +81,19 @@ struct UserRegionSpec {
 };
 
 struct WorkloadSpec {
-  double requests_per_day = 0;
+  std::string source = "synthetic";  // synthetic | trace
+  workload::TraceOptions trace;      // source == trace
+  double requests_per_day = 0;       // synthetic: sum over user regions
   std::array<double, 24> hourly_profile{};
   std::string hourly_profile_name;  // preset name, or "custom"
   std::array<double, 7> day_of_week{1, 1, 1, 1, 1, 1, 1};
   workload::Renewal renewal;
   workload::TokenDist prompt;
   workload::TokenDist output;
+  bool conversations = false;  // multi-turn, closed loop
+  double turns_mean = 1;
+  workload::TokenDist think_time;      // seconds
+  workload::TokenDist message_tokens;  // new user tokens per follow-up turn
   std::vector<UserRegionSpec> user_regions;
 };
 
@@ -97,6 +106,7 @@ struct EconomicsSpec {
   double facility_capex_per_kw = 0;       // building, power, cooling: per kW of IT capacity (report currency)
   double facility_depreciation_years = 20;
   double carbon_price_per_t = 0;          // report currency per tonne CO2
+  double rent_per_gpu_hour = 0;           // > 0: rent the GPUs instead of owning them (report currency)
 };
 
 struct RoutingSpec {
@@ -120,6 +130,7 @@ struct Scenario {
   model::LlmSpec llm;
   serving::SchedulerConfig scheduler;  // kv_capacity_tokens filled per datacenter
   std::string engine = kDefaultEngine;  // serving engine: picks each GPU's efficiency profile
+  std::uint32_t max_waiting_per_replica = 1000;
   double memory_headroom_fraction = 0.1;
   std::vector<RegionSpec> regions;
   std::vector<WanLinkSpec> wan;

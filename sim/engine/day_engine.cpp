@@ -48,7 +48,8 @@ RunResult run_scenario(const config::Scenario& s, const RunOptions& opt) {
   const Platform plat = build_platform(s, a);
   a.system.one_way_s = user_latencies(plat);
 
-  workload::SyntheticSource source(a.workload);
+  config::Workload wl = config::make_workload(s, a);
+  workload::RequestSource& source = *wl.source;
   auto router = serving::make_router(a.routing, a.route_info);
   const auto mode = percentile_mode(s, source.expected_requests());
   metrics::Recorder rec(static_cast<std::uint32_t>(a.dcs.size()), mode, {s.slo.ttft_s, s.slo.tpot_s}, s.run.duration_s);
@@ -124,6 +125,7 @@ RunResult run_scenario(const config::Scenario& s, const RunOptions& opt) {
   f.arrived = sys.arrived();
   f.completed = sys.completed();
   f.rejected = sys.rejected();
+  f.dropped = sys.dropped();
   for (std::uint32_t d = 0; d < sys.dc_count(); ++d) f.routed_per_dc.push_back(sys.dc_state(d).routed);
   f.currency = s.economics.currency;
   f.clock_utc_offset_h = s.run.clock_utc_offset_h;
@@ -132,6 +134,14 @@ RunResult run_scenario(const config::Scenario& s, const RunOptions& opt) {
   f.preemptions = sys.preemptions();
   f.simgrid_activities = activities;
   f.percentiles = mode == metrics::Quantiles::Mode::kExact ? "exact" : "sketch";
+  f.workload_source = s.workload.source;
+  f.expected_requests = source.expected_requests();
+  if (wl.conversations) f.follow_ups = wl.conversations->follow_ups();
+  if (wl.trace) {
+    f.trace_skipped_malformed = wl.trace->stats().skipped_malformed;
+    f.trace_dropped_sampling = wl.trace->stats().dropped_sampling;
+    f.trace_loops = wl.trace->stats().loops;
+  }
   f.wall_s = wall_since();
   const auto summary = metrics::build_summary(f, rec, acc);
   out.add("summary.json", summary.dump(2) + "\n");

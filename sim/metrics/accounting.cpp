@@ -71,6 +71,10 @@ void Accounting::finish(double duration_s) {
     t.maintenance = fleet * s.maintenance_fraction_per_year / kDaysPerYear * days;
     t.demand_charge = t.peak_facility_power_kw * s.demand_charge_per_kw_month * days / kDaysPerMonth;
     t.carbon_cost = t.carbon_kg / 1e3 * s.carbon_price_per_t;
+    if (s.rent_per_gpu_hour > 0) {
+      t.rental = s.gpus * duration_s / kSecondsPerHour * s.rent_per_gpu_hour;
+      t.electricity_cost = t.demand_charge = t.capex_servers = t.capex_network = t.capex_facility = t.maintenance = 0;
+    }
   }
   // Leased lines: split by the traffic each datacenter put on the link, else evenly between the
   // datacenters of the link's two end regions.

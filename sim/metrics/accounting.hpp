@@ -11,6 +11,8 @@
 //   maintenance     = servers x server price x yearly fraction / 365 d x simulated days
 //   WAN             = GB carried between regions x path cost per GB + leased lines per day x days
 //   carbon cost     = carbon (t) x carbon price
+//   rental          = GPUs x hours x price per GPU-hour, replacing electricity, demand charge, capex and
+//                     maintenance (the provider's) when the scenario rents its GPUs
 // Power is taken as uniform within an epoch when a price or PUE boundary falls inside it.
 #pragma once
 #include <cstdint>
@@ -40,6 +42,7 @@ struct DcAccountingSetup {
   double facility_depreciation_years = 20;
   double demand_charge_per_kw_month = 0;
   double carbon_price_per_t = 0;
+  double rent_per_gpu_hour = 0;  // > 0: the GPUs are rented; power, capex and maintenance are the provider's
 };
 
 /// WAN traffic costs: links and, for each (user region, datacenter), the links its requests cross.
@@ -68,14 +71,14 @@ struct DcTotals {
   double it_energy_kwh = 0, it_energy_model_kwh = 0, facility_energy_kwh = 0;
   double electricity_cost = 0, carbon_kg = 0;
   double capex_servers = 0, capex_network = 0, capex_facility = 0, maintenance = 0;
-  double demand_charge = 0, wan = 0, carbon_cost = 0;
+  double demand_charge = 0, wan = 0, carbon_cost = 0, rental = 0;
   double wan_gb = 0;
   double busy_gpu_s = 0;
   double peak_utilization = 0;
   double peak_it_power_kw = 0, peak_facility_power_kw = 0;
   std::uint64_t peak_queued = 0;
   double capex() const { return capex_servers + capex_network + capex_facility; }
-  double total_cost() const { return electricity_cost + demand_charge + capex() + maintenance + wan + carbon_cost; }
+  double total_cost() const { return electricity_cost + demand_charge + capex() + maintenance + wan + carbon_cost + rental; }
 };
 
 class Accounting {

@@ -26,10 +26,11 @@ double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 // The figures shared by the total and each datacenter.
 json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpus, double simulated_s,
            const std::string& currency, const SloTargets& slo) {
+  // arrived = completed + unfinished + rejected + dropped
   json j;
-  const std::uint64_t unfinished = arrived - lat.completed - lat.rejected;
+  const std::uint64_t unfinished = arrived - lat.completed - lat.rejected - lat.dropped;
   j["requests"] = {{"arrived", arrived}, {"completed", lat.completed}, {"unfinished", unfinished},
-                   {"rejected", lat.rejected}, {"preempted", lat.preempted_requests}};
+                   {"rejected", lat.rejected}, {"dropped", lat.dropped}, {"preempted", lat.preempted_requests}};
   j["latency_s"] = {{"queue", stats(lat.queue)}, {"ttft", stats(lat.ttft)}, {"tpot", stats(lat.tpot)}, {"e2e", stats(lat.e2e)}};
   const double done = static_cast<double>(lat.completed);
   j["slo"] = {{"ttft_target_s", slo.ttft_s},
@@ -59,6 +60,7 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
                {"maintenance", t.maintenance},
                {"wan", t.wan},
                {"carbon", t.carbon_cost},
+               {"rental", t.rental},
                {"total", total},
                {"per_1k_requests", ratio(total * 1000.0, done)},
                {"per_1m_output_tokens", ratio(total * 1e6, lat.output_tokens)}};
@@ -92,6 +94,7 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.wan += t.wan;
     sum.wan_gb += t.wan_gb;
     sum.carbon_cost += t.carbon_cost;
+    sum.rental += t.rental;
     sum.busy_gpu_s += t.busy_gpu_s;
     gpus += acc.dcs()[d].gpus;
     servers += acc.dcs()[d].servers;
@@ -115,6 +118,11 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
 
   json total = block(rec.total(), f.arrived, sum, gpus, f.simulated_s, f.currency, rec.slo());
   for (auto it = total.begin(); it != total.end(); ++it) j[it.key()] = it.value();
+  j["workload"] = {{"source", f.workload_source}, {"expected_requests", f.expected_requests}, {"follow_up_turns", f.follow_ups}};
+  if (f.workload_source == "trace")
+    j["workload"]["trace"] = {{"skipped_malformed_lines", f.trace_skipped_malformed},
+                              {"dropped_by_sampling", f.trace_dropped_sampling},
+                              {"loops", f.trace_loops}};
   j["fleet"] = {{"datacenters", n_dcs}, {"servers", servers}, {"gpus", gpus}, {"replicas", replicas}};
   j["engine"] = {{"events", f.events},
                  {"steps", f.steps},

@@ -21,12 +21,16 @@ struct RunFacts {
   std::uint64_t seed = 0;
   double simulated_s = 0;
   double wall_s = 0;
-  std::uint64_t arrived = 0, completed = 0, rejected = 0;
+  std::uint64_t arrived = 0, completed = 0, rejected = 0, dropped = 0;
   std::vector<std::uint64_t> routed_per_dc;
   std::string currency = "USD";
   double clock_utc_offset_h = 0;
   std::uint64_t events = 0, steps = 0, preemptions = 0, simgrid_activities = 0;
   std::string percentiles = "exact";
+  std::string workload_source = "synthetic";
+  double expected_requests = 0;
+  std::uint64_t follow_ups = 0;
+  std::uint64_t trace_skipped_malformed = 0, trace_dropped_sampling = 0, trace_loops = 0;
 };
 
 nlohmann::ordered_json build_summary(const RunFacts& facts, Recorder& rec, const Accounting& acc);

@@ -54,6 +54,11 @@ void Recorder::on_done(const serving::RequestRecord& r) {
   for (const auto& sink : sinks_) sink(r);
 }
 
+void Recorder::on_dropped(const workload::RequestSpec&, std::uint32_t dc) {
+  ++total_.dropped;
+  ++per_dc_[dc].dropped;
+}
+
 void Recorder::on_rejected(const workload::RequestSpec&, std::uint32_t dc) {
   ++total_.rejected;
   ++per_dc_[dc].rejected;

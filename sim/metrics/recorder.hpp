@@ -27,6 +27,7 @@ struct LatencySet {
   Quantiles queue, ttft, tpot, e2e;
   std::uint64_t completed = 0;
   std::uint64_t rejected = 0;
+  std::uint64_t dropped = 0;
   std::uint64_t meet_ttft = 0, meet_tpot = 0, meet_both = 0;
   std::uint64_t preempted_requests = 0;
   double prompt_tokens = 0, output_tokens = 0;
@@ -45,6 +46,7 @@ class Recorder final : public serving::RequestObserver {
   Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo, double duration_s = 0);
   void on_done(const serving::RequestRecord& r) override;
   void on_rejected(const workload::RequestSpec& r, std::uint32_t dc) override;
+  void on_dropped(const workload::RequestSpec& r, std::uint32_t dc) override;
   /// Every finished request is also passed to each sink (WAN accounting, request logs).
   void add_sink(std::function<void(const serving::RequestRecord&)> sink) { sinks_.push_back(std::move(sink)); }
 

@@ -66,6 +66,7 @@ void ServingSystem::on_arrival(const workload::RequestSpec& r) {
     ++rejected_;
     ++dc.epoch.rejected;
     observer_.on_rejected(r, d);
+    source_.on_dropped(r.id);
     return;
   }
   const std::uint32_t pipe = r.user_region * dc_count() + d;
@@ -84,8 +85,16 @@ void ServingSystem::on_delivery(std::uint32_t pipe) {
   const std::uint32_t d = pipe % dc_count();
   Dc& dc = dcs_[d];
   const std::uint32_t local = dc.balancer->pick();
-  dc.balancer->increment(local);
   --dc.state.inflight;
+  if (dc.setup.max_waiting_per_replica > 0 &&
+      replicas_[dc.first_replica + local].waiting() >= dc.setup.max_waiting_per_replica) {
+    ++dropped_;
+    ++dc.epoch.dropped;
+    observer_.on_dropped(f.spec, d);
+    source_.on_dropped(f.spec.id);
+    return;
+  }
+  dc.balancer->increment(local);
   ++dc.state.outstanding;
   ++dc.epoch.arrivals;
 

@@ -36,6 +36,7 @@ struct PoolSetup {
   SchedulerConfig scheduler;
   model::ServerPowerSpec server_power;
   double request_overhead_s = 0;  // before a delivered request can be scheduled (engine profile)
+  std::uint32_t max_waiting_per_replica = 0;  // a request finding this many waiting is dropped (0 = no limit)
 };
 
 struct SystemSetup {
@@ -60,6 +61,9 @@ class RequestObserver {
   virtual void on_done(const RequestRecord& r) = 0;
   /// The request can never be served where it was routed (longer than the model's context or the KV cache).
   virtual void on_rejected(const workload::RequestSpec& r, std::uint32_t dc) = 0;
+  /// The request reached a datacenter whose least-loaded replica already had max_waiting_per_replica
+  /// requests waiting: dropped, as a gateway answers "429 Too Many Requests".
+  virtual void on_dropped(const workload::RequestSpec& r, std::uint32_t dc) = 0;
 };
 
 /// Live state of a datacenter, as routers see it.
@@ -88,6 +92,7 @@ struct DcEpoch {
   std::uint64_t arrivals = 0;     // delivered to the datacenter
   std::uint64_t completions = 0;
   std::uint64_t rejected = 0;
+  std::uint64_t dropped = 0;      // waiting queues full
   std::uint64_t queued = 0;       // waiting in replica queues at the epoch's end
   std::uint64_t running = 0;      // in batches at the epoch's end
   double busy_gpu_s = 0;          // GPU-seconds executing steps
@@ -120,6 +125,7 @@ class ServingSystem final : private ReplicaListener {
   std::uint64_t arrived() const { return arrived_; }
   std::uint64_t completed() const { return completed_; }
   std::uint64_t rejected() const { return rejected_; }
+  std::uint64_t dropped() const { return dropped_; }
   std::uint64_t events() const { return events_; }
   std::uint64_t steps_executed() const;
   std::uint64_t preemptions() const;
@@ -153,7 +159,7 @@ class ServingSystem final : private ReplicaListener {
   std::vector<std::deque<InFlight>> pipes_;  // [user region * dcs + dc], FIFO (constant delay)
   IndexedHeap heap_;
   std::uint32_t pipe_base_ = 0, source_id_ = 0, total_servers_ = 0;
-  std::uint64_t arrived_ = 0, completed_ = 0, rejected_ = 0, events_ = 0;
+  std::uint64_t arrived_ = 0, completed_ = 0, rejected_ = 0, dropped_ = 0, events_ = 0;
 };
 
 }  // namespace chatdc::serving

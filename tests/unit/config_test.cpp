@@ -196,3 +196,84 @@ TEST_CASE("the resolved scenario reloads to the same scenario") {
         config::resolved_yaml(a).substr(config::resolved_yaml(a).find("catalog:")));
   CHECK(b.scheduler.max_batch_size == 64);
 }
+
+TEST_CASE("workload: per-region demand, profiles, time zones, day of week") {
+  const std::string text = replace(kBase, "  requests_per_day: 1000\n",
+                                   "  day_of_week: [1, 1, 1, 1, 1, 0.5, 0.5]\n"
+                                   "  user_regions:\n"
+                                   "    - {name: east, requests_per_day: 3000, network_region: east}\n"
+                                   "    - {name: west, daily_users: 100, queries_per_user: 10, network_region: east, utc_offset_h: -5,\n"
+                                   "       hourly_profile: flat}\n");
+  const auto s = config::load_scenario(write("regions.yaml", text));
+  REQUIRE(s.workload.user_regions.size() == 2);
+  CHECK(s.workload.user_regions[0].requests_per_day == 3000);
+  CHECK(s.workload.user_regions[1].requests_per_day == 1000);
+  CHECK(s.workload.user_regions[1].utc_offset_h == -5);
+  CHECK(s.workload.user_regions[1].hourly_profile[3] == 1);
+  CHECK(s.workload.day_of_week[6] == 0.5);
+  CHECK(s.workload.requests_per_day == 4000);
+  CHECK_THAT(error_of(replace(text, "requests_per_day: 3000", "share: 0.5")), Catch::Contains("a share needs the workload's total demand"));
+}
+
+TEST_CASE("workload: a trace source, its options and what does not go with it") {
+  const std::string trace = replace(kBase,
+                                    "  requests_per_day: 1000\n  prompt_tokens: {distribution: fixed, value: 100}\n"
+                                    "  output_tokens: {distribution: fixed, value: 10}\n",
+                                    "  source: trace\n  trace: {format: azure, path: " CHATDC_SOURCE_DIR
+                                    "/workloads/traces/azure_conv_sample.csv, rate_scale: 2, loop: true}\n");
+  const auto s = config::load_scenario(write("trace.yaml", trace));
+  CHECK(s.workload.source == "trace");
+  CHECK(s.workload.trace.rate_scale == 2);
+  CHECK(s.workload.trace.duration_s == 86400);
+  const std::string in_workload = "/workloads/traces/azure_conv_sample.csv, rate_scale: 2, loop: true}\n";
+  CHECK_THAT(error_of(replace(trace, in_workload, in_workload + "  prompt_tokens: {distribution: fixed, value: 1}\n")),
+             Catch::Contains("workload.prompt_tokens: not used: a azure trace carries its own token counts"));
+  CHECK_THAT(error_of(replace(trace, "format: azure", "format: parquet")), Catch::Contains("expected one of azure, mooncake, servegen, csv"));
+  CHECK_THAT(error_of(replace(trace, "rate_scale: 2", "rate_scale: -1")), Catch::Contains("workload.trace.rate_scale"));
+  CHECK_THAT(error_of(replace(trace, in_workload, in_workload + "  conversations: {turns_mean: 2}\n")),
+             Catch::Contains("conversations apply to synthetic workloads"));
+}
+
+TEST_CASE("workload: empirical token lengths from a trace file") {
+  const std::string text = replace(kBase, "  prompt_tokens: {distribution: fixed, value: 100}\n",
+                                   "  prompt_tokens: {distribution: empirical, format: azure, file: " CHATDC_SOURCE_DIR
+                                   "/workloads/traces/azure_conv_sample.csv}\n");
+  const auto s = config::load_scenario(write("emp.yaml", text));
+  CHECK(s.workload.prompt.kind == workload::TokenDist::Kind::kEmpirical);
+  CHECK(s.workload.prompt.samples.size() == 200);
+  CHECK_THAT(error_of(replace(text, "azure_conv_sample.csv", "missing.csv")), Catch::Contains("missing.csv"));
+}
+
+TEST_CASE("regions: presets fill in what the scenario leaves out, and are validated") {
+  const std::string text = replace(kBase, "    - name: east\n      utc_offset_h: 8\n      pue: 1.25\n      carbon_kg_per_kwh: 0.55\n",
+                                   "    - name: east\n      preset: cn-west-ningxia-zhongwei\n      pue: 1.15\n");
+  const auto s = config::load_scenario(write("preset.yaml", text));
+  CHECK(s.regions[0].utc_offset_h == 8);
+  CHECK(s.regions[0].pue.at(0, 0) == 1.15);  // the scenario's value wins
+  CHECK(s.regions[0].carbon_kg_per_kwh.at(0, 0) == Approx(0.5857));
+  CHECK(s.regions[0].demand_charge_per_kw_month > 0);
+  CHECK(!s.regions[0].price_per_kwh.is_constant());  // a time-of-use tariff
+  CHECK_THAT(error_of(replace(text, "cn-west-ningxia-zhongwei", "cn-west-atlantis")),
+             Catch::Contains("unknown region preset \"cn-west-atlantis\""));
+  // Every shipped preset loads.
+  for (const char* id : {"cn-east-bth-beijing", "cn-east-bth-tianjin", "cn-east-bth-hebei-zhangjiakou", "cn-east-yrd-shanghai",
+                         "cn-east-yrd-jiangsu", "cn-east-gba-guangdong", "cn-west-ningxia-zhongwei",
+                         "cn-west-ningxia-zhongwei-dc-deal", "cn-west-guizhou-guian", "cn-west-guizhou-guian-dc-deal",
+                         "cn-west-innermongolia-horinger", "cn-west-innermongolia-horinger-dc-deal", "cn-west-gansu-qingyang",
+                         "cn-west-gansu-qingyang-dc-deal", "us-va", "us-tx", "us-or"}) {
+    INFO(id);
+    CHECK(error_of(replace(text, "cn-west-ningxia-zhongwei", id)).empty());
+  }
+}
+
+TEST_CASE("engines: a serving engine the GPU has no profile for is an error") {
+  CHECK(error_of(kBase + std::string("serving: {engine: trtllm-0.5}\n")).empty());
+  CHECK_THAT(error_of(kBase + std::string("serving: {engine: sglang-2025}\n")),
+             Catch::Contains("has no efficiency profile for serving engine \"sglang-2025\""));
+}
+
+TEST_CASE("routing: split shares name datacenters and add up to 1") {
+  CHECK(error_of(kBase + std::string("routing: {policy: split, split: {east-1: 1}}\n")).empty());
+  CHECK_THAT(error_of(kBase + std::string("routing: {policy: split, split: {east-9: 1}}\n")), Catch::Contains("\"east-9\" is not a datacenter"));
+  CHECK_THAT(error_of(kBase + std::string("routing: {policy: split, split: {east-1: 0.5}}\n")), Catch::Contains("the shares must add up to 1"));
+}

@@ -24,6 +24,7 @@ struct Sink final : serving::RequestObserver {
   std::map<std::uint64_t, serving::RequestRecord> done;
   void on_done(const serving::RequestRecord& r) override { done[r.id] = r; }
   void on_rejected(const workload::RequestSpec&, std::uint32_t) override {}
+  void on_dropped(const workload::RequestSpec&, std::uint32_t) override {}
 };
 
 // DC 0 is near the users (2 ms) with one small server; DC 1 is far (15 ms) with eight.

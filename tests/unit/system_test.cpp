@@ -28,6 +28,7 @@ struct Sink final : serving::RequestObserver {
   int rejected = 0;
   void on_done(const serving::RequestRecord& r) override { done[r.id] = r; }
   void on_rejected(const workload::RequestSpec&, std::uint32_t) override { ++rejected; }
+  void on_dropped(const workload::RequestSpec&, std::uint32_t) override {}
 };
 
 serving::SystemSetup two_dcs() {
