@@ -62,6 +62,14 @@ Assembly assemble(const Scenario& s) {
   a.routing.ttft_target_s = s.slo.ttft_s;
   a.routing.spill_margin = s.routing.spill_margin;
   a.routing.split = s.routing.split;
+  if (s.routing.policy == "slo_spillover") {
+    // Each site takes requests up to the batch whose decode step meets the TPOT target (with the same
+    // margin as the TTFT test), at the workload's mean context: prompt + half the answer.
+    const double ctx = workload::TokenSampler(s.workload.prompt).mean() + workload::TokenSampler(s.workload.output).mean() / 2;
+    for (const auto& p : a.system.dcs)
+      a.routing.slo_load_limit.push_back(
+          serving::batch_within_step_time(*p.step_model, p.scheduler.max_batch_size, ctx, s.routing.spill_margin * s.slo.tpot_s));
+  }
   a.routing.seed = s.run.seed;
 
   // WAN: the links each (user region, datacenter) pair crosses.

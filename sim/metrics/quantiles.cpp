@@ -1,45 +1,53 @@
 #include "metrics/quantiles.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
+#include <cstring>
 
 namespace chatdc::metrics {
 
-Quantiles::Quantiles(Mode mode) : mode_(mode) {
-  if (mode_ == Mode::kSketch) *this = Quantiles(kSketchRelativeError, 1e-7, 1e7);
+Quantiles::Quantiles(Mode mode) : Quantiles(mode, std::ldexp(1.0, -24), std::ldexp(1.0, 24)) {}
+
+Quantiles::Quantiles(Mode mode, double min_value, double max_value)
+    : mode_(mode), min_value_(min_value), max_value_(max_value) {
+  if (mode_ != Mode::kSketch) return;
+  std::frexp(min_value, &min_exp_);
+  std::frexp(max_value, &max_exp_);
+  buckets_.assign(static_cast<std::size_t>(max_exp_ - min_exp_ + 1) << kSubBits, 0);
 }
 
-Quantiles::Quantiles(double relative_error, double min_value, double max_value)
-    : mode_(Mode::kSketch), min_value_(min_value), max_value_(max_value) {
-  const double gamma = (1.0 + relative_error) / (1.0 - relative_error);
-  log_gamma_ = std::log(gamma);
-  offset_ = static_cast<int>(std::floor(std::log(min_value_) / log_gamma_));
-  const int last = static_cast<int>(std::ceil(std::log(max_value_) / log_gamma_));
-  buckets_.assign(static_cast<std::size_t>(last - offset_ + 1), 0);
-}
-
-int Quantiles::bucket_of(double x) const {
-  const int i = static_cast<int>(std::ceil(std::log(std::min(x, max_value_)) / log_gamma_)) - offset_;
-  return std::clamp(i, 0, static_cast<int>(buckets_.size()) - 1);
-}
-
-double Quantiles::value_of(int bucket) const {
-  const double gamma = std::exp(log_gamma_);
-  return 2.0 * std::exp((bucket + offset_) * log_gamma_) / (gamma + 1.0);
-}
-
-void Quantiles::add(double x) {
-  if (!(x >= 0)) x = 0;  // negative only through rounding noise
-  ++n_;
-  sum_ += x;
-  max_ = std::max(max_, x);
-  if (mode_ == Mode::kExact) {
-    values_.push_back(static_cast<float>(x));
-    sorted_ = false;
-  } else if (x < min_value_) {
+void Quantiles::add_to_bucket(double x) {
+  if (x < min_value_) {
     ++zeros_;
+    return;
+  }
+  if (x > max_value_) x = max_value_;
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const int exp = static_cast<int>((bits >> 52) & 0x7FF) - 1022;  // x = m * 2^exp, m in [0.5, 1)
+  const auto sub = static_cast<std::size_t>((bits >> (52 - kSubBits)) & ((1u << kSubBits) - 1));
+  ++buckets_[(static_cast<std::size_t>(exp - min_exp_) << kSubBits) | sub];
+}
+
+double Quantiles::value_of(std::size_t bucket) const {
+  const int exp = static_cast<int>(bucket >> kSubBits) + min_exp_;
+  const double sub = static_cast<double>(bucket & ((1u << kSubBits) - 1));
+  // Bucket [0.5 + sub/256, 0.5 + (sub+1)/256) x 2^exp: answer its midpoint.
+  return std::ldexp(0.5 + (sub + 0.5) / (2 << kSubBits), exp);
+}
+
+void Quantiles::merge(const Quantiles& o) {
+  assert(o.mode_ == mode_);
+  n_ += o.n_;
+  sum_ += o.sum_;
+  max_ = std::max(max_, o.max_);
+  if (mode_ == Mode::kExact) {
+    values_.insert(values_.end(), o.values_.begin(), o.values_.end());
   } else {
-    ++buckets_[bucket_of(x)];
+    assert(o.buckets_.size() == buckets_.size());
+    zeros_ += o.zeros_;
+    for (std::size_t i = 0; i < buckets_.size(); ++i) buckets_[i] += o.buckets_[i];
   }
 }
 
@@ -47,22 +55,22 @@ double Quantiles::quantile(double q) {
   if (n_ == 0) return 0.0;
   q = std::clamp(q, 0.0, 1.0);
   if (mode_ == Mode::kExact) {
-    if (!sorted_) {
-      std::sort(values_.begin(), values_.end());
-      sorted_ = true;
-    }
+    // Selection, not sorting: O(n) per quantile asked.
     const double pos = q * static_cast<double>(n_ - 1);
     const auto lo = static_cast<std::size_t>(std::floor(pos));
-    const std::size_t hi = std::min(lo + 1, values_.size() - 1);
+    std::nth_element(values_.begin(), values_.begin() + static_cast<std::ptrdiff_t>(lo), values_.end());
+    const double v_lo = values_[lo];
     const double frac = pos - static_cast<double>(lo);
-    return values_[lo] + frac * (static_cast<double>(values_[hi]) - values_[lo]);
+    if (frac == 0 || lo + 1 >= values_.size()) return v_lo;
+    const double v_hi = *std::min_element(values_.begin() + static_cast<std::ptrdiff_t>(lo) + 1, values_.end());
+    return v_lo + frac * (v_hi - v_lo);
   }
   const auto rank = static_cast<std::uint64_t>(std::floor(q * static_cast<double>(n_ - 1)));
   std::uint64_t seen = zeros_;
   if (rank < seen) return 0.0;
   for (std::size_t i = 0; i < buckets_.size(); ++i) {
     seen += buckets_[i];
-    if (rank < seen) return std::min(value_of(static_cast<int>(i)), max_);
+    if (rank < seen) return std::min(value_of(i), max_);
   }
   return max_;
 }

@@ -25,15 +25,39 @@ void LatencySet::add(const serving::RequestRecord& r, const SloTargets& slo) {
   meet_both += ok_ttft && ok_tpot;
 }
 
+void LatencySet::merge(const LatencySet& o) {
+  queue.merge(o.queue);
+  ttft.merge(o.ttft);
+  tpot.merge(o.tpot);
+  e2e.merge(o.e2e);
+  completed += o.completed;
+  rejected += o.rejected;
+  dropped += o.dropped;
+  meet_ttft += o.meet_ttft;
+  meet_tpot += o.meet_tpot;
+  meet_both += o.meet_both;
+  preempted_requests += o.preempted_requests;
+  prompt_tokens += o.prompt_tokens;
+  output_tokens += o.output_tokens;
+}
+
+LatencySet& Recorder::total() {
+  if (per_dc_.size() == 1) return per_dc_[0];  // nothing to merge
+  if (!merged_) {
+    for (const auto& d : per_dc_) total_.merge(d);
+    merged_ = true;
+  }
+  return total_;
+}
+
 Recorder::Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo, double duration_s)
-    : slo_(slo), total_(mode), per_dc_(dcs, LatencySet(mode)) {
+    : slo_(slo), mode_(mode), total_(mode), per_dc_(dcs, LatencySet(mode)) {
   hour_count_ = static_cast<std::size_t>(std::ceil(duration_s / 3600.0));
   hours_.resize(dcs);
   for (auto& h : hours_) h.resize(hour_count_);
 }
 
 void Recorder::on_done(const serving::RequestRecord& r) {
-  total_.add(r, slo_);
   per_dc_[r.dc].add(r, slo_);
   const auto h = static_cast<std::size_t>(r.sent_s / 3600.0);
   if (h < hour_count_) {
@@ -54,14 +78,8 @@ void Recorder::on_done(const serving::RequestRecord& r) {
   for (const auto& sink : sinks_) sink(r);
 }
 
-void Recorder::on_dropped(const workload::RequestSpec&, std::uint32_t dc) {
-  ++total_.dropped;
-  ++per_dc_[dc].dropped;
-}
+void Recorder::on_dropped(const workload::RequestSpec&, std::uint32_t dc) { ++per_dc_[dc].dropped; }
 
-void Recorder::on_rejected(const workload::RequestSpec&, std::uint32_t dc) {
-  ++total_.rejected;
-  ++per_dc_[dc].rejected;
-}
+void Recorder::on_rejected(const workload::RequestSpec&, std::uint32_t dc) { ++per_dc_[dc].rejected; }
 
 }  // namespace chatdc::metrics

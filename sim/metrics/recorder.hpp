@@ -32,11 +32,14 @@ struct LatencySet {
   std::uint64_t preempted_requests = 0;
   double prompt_tokens = 0, output_tokens = 0;
   void add(const serving::RequestRecord& r, const SloTargets& slo);
+  void merge(const LatencySet& o);
 };
 
-/// Latency of the requests sent in one hour at one datacenter (sketches: 1% relative error).
+/// Latency of the requests sent in one hour at one datacenter (sketches: kSketchRelativeError).
 struct HourStats {
-  HourStats() : ttft(0.01, 1e-4, 1e5), tpot(0.01, 1e-4, 1e5), e2e(0.01, 1e-4, 1e5) {}
+  static constexpr double kMin = 1.0 / 8192, kMax = 131072;  // ~0.1 ms .. ~36 h
+  HourStats()
+      : ttft(Quantiles::Mode::kSketch, kMin, kMax), tpot(Quantiles::Mode::kSketch, kMin, kMax), e2e(Quantiles::Mode::kSketch, kMin, kMax) {}
   Quantiles ttft, tpot, e2e;
   std::uint64_t completed = 0, meet_both = 0;
 };
@@ -50,7 +53,8 @@ class Recorder final : public serving::RequestObserver {
   /// Every finished request is also passed to each sink (WAN accounting, request logs).
   void add_sink(std::function<void(const serving::RequestRecord&)> sink) { sinks_.push_back(std::move(sink)); }
 
-  LatencySet& total() { return total_; }
+  /// All datacenters together (merged on first use after the run).
+  LatencySet& total();
   LatencySet& dc(std::uint32_t d) { return per_dc_[d]; }
   const SloTargets& slo() const { return slo_; }
   /// Per datacenter and hour of the run in which the requests were sent; nullptr for an empty hour.
@@ -59,7 +63,9 @@ class Recorder final : public serving::RequestObserver {
 
  private:
   SloTargets slo_;
+  Quantiles::Mode mode_;
   LatencySet total_;
+  bool merged_ = false;
   std::vector<LatencySet> per_dc_;
   std::size_t hour_count_ = 0;
   std::vector<std::vector<std::unique_ptr<HourStats>>> hours_;  // [dc][hour]

@@ -179,7 +179,7 @@ std::uint32_t Replica::top_valid() {
 }
 
 void Replica::start_run(double now) {
-  run_ = RunMath(&profiles_.at(batch_), decode_context(), static_cast<double>(batch_));
+  run_.reset(&profiles_.at(batch_), decode_context(), static_cast<double>(batch_));
   std::uint64_t n = slots_[top_valid()].finish_step - step_counter_;
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
     const double room = cfg_.kv_capacity_tokens - prefill_reserved_ - decode_kv();

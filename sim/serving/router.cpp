@@ -70,7 +70,9 @@ std::uint32_t SloSpilloverRouter::route(const workload::RequestSpec& r, const Se
   double fallback_ttft = 0;
   for (std::size_t k = 0; k < order.size(); ++k) {
     const double p = predicted_ttft_s(r.user_region, order[k], sys);
-    if (p <= margin_ * target_s_) return order[k];
+    const bool room = load_limit_.empty() || load_limit_[order[k]] <= 0 ||
+                      load_per_replica(sys.dc_state(order[k])) < load_limit_[order[k]];
+    if (p <= margin_ * target_s_ && room) return order[k];
     if (k == 0 || p < fallback_ttft) {
       fallback = order[k];
       fallback_ttft = p;
@@ -91,6 +93,25 @@ std::uint32_t SplitRouter::route(const workload::RequestSpec&, const ServingSyst
   return static_cast<std::uint32_t>(std::min<std::size_t>(it - cumulative_.begin(), cumulative_.size() - 1));
 }
 
+std::uint32_t batch_within_step_time(const model::StepModel& m, std::uint32_t max_batch, double context_per_seq, double step_s) {
+  std::uint32_t lo = 1, hi = max_batch;  // step time grows with the batch: bisect
+  auto fits = [&](std::uint32_t b) {
+    model::StepShape s;
+    s.decode_seqs = b;
+    s.decode_context_tokens = b * context_per_seq;
+    return m.cost(s).time_s <= step_s;
+  };
+  if (!fits(1)) return 1;
+  while (lo < hi) {
+    const std::uint32_t mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid))
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
 std::unique_ptr<Router> make_router(const RoutingConfig& cfg, std::vector<RouteInfo> info) {
   if (cfg.policy == "nearest") return std::make_unique<NearestRouter>();
   if (cfg.policy == "least_loaded") return std::make_unique<LeastLoadedRouter>();
@@ -98,7 +119,8 @@ std::unique_ptr<Router> make_router(const RoutingConfig& cfg, std::vector<RouteI
     return std::make_unique<CostRouter>(CostRouter::Signal::kPrice, std::move(info), cfg.max_load_per_replica);
   if (cfg.policy == "lowest_carbon")
     return std::make_unique<CostRouter>(CostRouter::Signal::kCarbon, std::move(info), cfg.max_load_per_replica);
-  if (cfg.policy == "slo_spillover") return std::make_unique<SloSpilloverRouter>(cfg.ttft_target_s, cfg.spill_margin);
+  if (cfg.policy == "slo_spillover")
+    return std::make_unique<SloSpilloverRouter>(cfg.ttft_target_s, cfg.spill_margin, cfg.slo_load_limit);
   if (cfg.policy == "split") return std::make_unique<SplitRouter>(cfg.split, cfg.seed);
   throw Error("unknown routing policy \"" + cfg.policy + "\"");
 }

@@ -6,7 +6,9 @@
 //   lowest_carbon  lowest grid carbon intensity now (x PUE)                    } load per replica is at
 //                                                                              } the capacity guard
 //   slo_spillover  nearest, unless its predicted TTFT (round trip + observed server TTFT) breaks the
-//                  target; then the next nearest that meets it (none: the lowest prediction)
+//                  target, or its load per replica reaches the batch size whose decode step would
+//                  break the TPOT target (from its step model); then the next nearest that meets both
+//                  (none: the lowest predicted TTFT)
 //   split          fixed shares per datacenter, drawn at random (seeded)
 // Every policy is a pure function of the request, the time and the DcState of each datacenter.
 #pragma once
@@ -16,6 +18,7 @@
 
 #include "core/rng.hpp"
 #include "model/daily_curve.hpp"
+#include "model/step_model.hpp"
 #include "serving/system.hpp"
 
 namespace chatdc::serving {
@@ -34,6 +37,7 @@ struct RoutingConfig {
   double ttft_target_s = 2.0;        // slo_spillover
   double spill_margin = 0.8;         // slo_spillover: spill when the prediction exceeds margin x target
   std::vector<double> split;         // split: share per datacenter
+  std::vector<double> slo_load_limit;  // slo_spillover: requests per replica each datacenter takes (0 = none)
   std::uint64_t seed = 1;
 };
 
@@ -62,13 +66,15 @@ class CostRouter final : public Router {
 
 class SloSpilloverRouter final : public Router {
  public:
-  SloSpilloverRouter(double ttft_target_s, double margin) : target_s_(ttft_target_s), margin_(margin) {}
+  SloSpilloverRouter(double ttft_target_s, double margin, std::vector<double> load_limit = {})
+      : target_s_(ttft_target_s), margin_(margin), load_limit_(std::move(load_limit)) {}
   std::uint32_t route(const workload::RequestSpec& r, const ServingSystem& sys) override;
   /// The TTFT the router expects for user region u at datacenter d.
   static double predicted_ttft_s(std::uint32_t u, std::uint32_t d, const ServingSystem& sys);
 
  private:
   double target_s_, margin_;
+  std::vector<double> load_limit_;
 };
 
 class SplitRouter final : public Router {
@@ -80,6 +86,10 @@ class SplitRouter final : public Router {
   std::vector<double> cumulative_;
   Rng rng_;
 };
+
+/// The largest batch (<= max_batch) whose decode step, at `context_per_seq` tokens each, takes at most
+/// `step_s`; at least 1.
+std::uint32_t batch_within_step_time(const model::StepModel& m, std::uint32_t max_batch, double context_per_seq, double step_s);
 
 /// The router a scenario asks for; info has one entry per datacenter.
 std::unique_ptr<Router> make_router(const RoutingConfig& cfg, std::vector<RouteInfo> info);

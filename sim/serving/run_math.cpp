@@ -8,74 +8,74 @@ namespace chatdc::serving {
 
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// Sum over j in [lo, hi) of a + b*(c0 + B*j).
-double affine_sum(const model::Affine& f, double c0, double B, double lo, double hi) {
-  const double n = hi - lo;
-  if (n <= 0) return 0.0;
-  return n * (f.a + f.b * c0) + f.b * B * (lo + hi - 1.0) * n * 0.5;
-}
 }  // namespace
 
-void RunMath::piece_range(std::size_t p, double* lo, double* hi) const {
-  const auto& pieces = prof_->pieces;
-  *lo = p == 0 ? 0.0 : std::max(0.0, std::ceil((pieces[p].context_from - c0_) / b_));
-  *hi = p + 1 < pieces.size() ? std::max(0.0, std::ceil((pieces[p + 1].context_from - c0_) / b_)) : kInf;
+void RunMath::reset(const model::DecodeProfile* prof, double c0, double b) {
+  seg_.clear();
+  const auto& pieces = prof->pieces;
+  for (std::size_t p = 0; p < pieces.size(); ++p) {
+    const double lo = p == 0 ? 0.0 : std::max(0.0, std::ceil((pieces[p].context_from - c0) / b));
+    const double hi = p + 1 < pieces.size() ? std::max(0.0, std::ceil((pieces[p + 1].context_from - c0) / b)) : kInf;
+    if (hi <= lo) continue;
+    const auto& f = pieces[p];
+    seg_.push_back({lo, hi, f.time_s.a + f.time_s.b * c0, f.time_s.b * b, f.energy_j.a + f.energy_j.b * c0, f.energy_j.b * b});
+  }
 }
 
-double RunMath::sum(std::uint64_t n, bool energy) const {
-  const double dn = static_cast<double>(n);
+double RunMath::sum(double n, bool energy) const {
   double total = 0.0;
-  for (std::size_t p = 0; p < prof_->pieces.size(); ++p) {
-    double lo, hi;
-    piece_range(p, &lo, &hi);
-    hi = std::min(hi, dn);
-    if (hi <= lo) continue;
-    const auto& piece = prof_->pieces[p];
-    total += affine_sum(energy ? piece.energy_j : piece.time_s, c0_, b_, lo, hi);
+  for (const Segment& s : seg_) {
+    if (n <= s.lo) break;
+    const double hi = std::min(s.hi, n);
+    total += energy ? part(s.e0, s.e1, s.lo, hi) : part(s.t0, s.t1, s.lo, hi);
   }
   return total;
+}
+
+const RunMath::Segment& RunMath::segment_of(double j) const {
+  for (const Segment& s : seg_)
+    if (j < s.hi) return s;
+  return seg_.back();
+}
+
+double RunMath::step_time(std::uint64_t j) const {
+  const Segment& s = segment_of(static_cast<double>(j));
+  return s.t0 + s.t1 * static_cast<double>(j);
+}
+
+double RunMath::step_energy(std::uint64_t j) const {
+  const Segment& s = segment_of(static_cast<double>(j));
+  return s.e0 + s.e1 * static_cast<double>(j);
 }
 
 std::uint64_t RunMath::steps_within(double tau) const {
   if (tau <= 0) return 0;
   double cum = 0.0;
-  double k = 0.0;
-  for (std::size_t p = 0; p < prof_->pieces.size(); ++p) {
-    double lo, hi;
-    piece_range(p, &lo, &hi);
-    if (hi <= lo) continue;
-    const auto& f = prof_->pieces[p].time_s;
-    if (hi != kInf) {
-      const double whole = affine_sum(f, c0_, b_, lo, hi);
-      if (cum + whole <= tau) {
-        cum += whole;
-        k = hi;
-        continue;
-      }
+  for (const Segment& s : seg_) {
+    const double whole = s.hi == kInf ? kInf : part(s.t0, s.t1, s.lo, s.hi);
+    if (cum + whole <= tau) {
+      cum += whole;
+      continue;
     }
-    // Solve m*alpha + beta*m*(m-1)/2 <= rem for the largest whole m inside this piece.
+    // Largest m with part(lo, lo + m) <= rem: m * alpha + beta * m (m - 1) / 2 <= rem.
     const double rem = tau - cum;
-    const double alpha = f.a + f.b * (c0_ + b_ * lo);
-    const double beta = f.b * b_;
+    const double alpha = s.t0 + s.t1 * s.lo, beta = s.t1;
     double m;
     if (std::fabs(beta) < 1e-300) {
       m = std::floor(rem / alpha);
     } else {
       const double h = alpha - 0.5 * beta;
-      const double disc = std::max(0.0, h * h + 2.0 * beta * rem);
-      m = std::floor((-h + std::sqrt(disc)) / beta);
+      m = std::floor((-h + std::sqrt(std::max(0.0, h * h + 2.0 * beta * rem))) / beta);
     }
     if (!(m >= 0)) m = 0;
-    if (hi != kInf) m = std::min(m, hi - lo);
-    k = lo + m;
-    break;
+    if (s.hi != kInf) m = std::min(m, s.hi - s.lo);
+    // Settle rounding against the same partial sums time_of() uses (at most a step either way).
+    auto t = [&](double mm) { return cum + part(s.t0, s.t1, s.lo, s.lo + mm); };
+    while (m > 0 && t(m) > tau) m -= 1;
+    while ((s.hi == kInf || m < s.hi - s.lo) && t(m + 1) <= tau) m += 1;
+    return static_cast<std::uint64_t>(s.lo + m);
   }
-  // Make the answer exactly consistent with time_of() despite rounding.
-  auto n = static_cast<std::uint64_t>(k);
-  while (time_of(n + 1) <= tau) ++n;
-  while (n > 0 && time_of(n) > tau) --n;
-  return n;
+  return static_cast<std::uint64_t>(seg_.empty() ? 0.0 : seg_.back().hi);
 }
 
 }  // namespace chatdc::serving

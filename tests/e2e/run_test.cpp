@@ -40,6 +40,19 @@ TEST_CASE("requests are conserved: arrived = completed + unfinished + rejected, 
     arrived += q["arrived"].get<long>();
   }
   CHECK(arrived == r["arrived"].get<long>());
+  // Percentiles are ordered in every latency block, in total and per datacenter.
+  auto ordered = [](const json& block) {
+    for (const char* m : {"queue", "ttft", "tpot", "e2e"}) {
+      const auto& q = block["latency_s"][m];
+      INFO(m);
+      CHECK(q["p50"].get<double>() <= q["p90"].get<double>());
+      CHECK(q["p90"].get<double>() <= q["p99"].get<double>());
+      CHECK(q["p99"].get<double>() <= q["max"].get<double>() + 1e-9);
+      CHECK(q["mean"].get<double>() <= q["max"].get<double>() + 1e-9);
+    }
+  };
+  ordered(s);
+  for (const auto& d : s["datacenters"]) ordered(d);
 }
 
 TEST_CASE("the same seed gives a byte-identical summary apart from wall time") {
