@@ -144,6 +144,7 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.start_weekday = static_cast<int>(std::find(kWeekdays.begin(), kWeekdays.end(), wd) - kWeekdays.begin());
   run.output_dir = r.text("output_dir", "results/" + s.name);
   run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
+  run.engine = r.text("engine", "day", {"day", "fine"});
   r.finish();
 }
 

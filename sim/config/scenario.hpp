@@ -26,6 +26,7 @@ struct RunSpec {
   int start_weekday = 0;          // weekday of the run's first day (0 = Monday)
   std::string output_dir;
   std::string percentiles = "auto";  // auto | exact | sketch
+  std::string engine = "day";        // day (closed-form, one SimGrid wake-up per period) | fine (SimGrid events per request)
 };
 
 struct NetworkSpec {

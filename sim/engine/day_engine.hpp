@@ -31,8 +31,8 @@ struct RunResult {
   nlohmann::ordered_json summary;
 };
 
-/// Simulates the scenario and writes summary.json, timeline.csv and scenario.resolved.yaml.
-/// One SimGrid simulation per process: call once.
+/// Simulates the scenario with its engine (run.engine: day or fine) and writes summary.json,
+/// timeline.csv, hourly.csv and scenario.resolved.yaml. One SimGrid simulation per process: call once.
 RunResult run_scenario(const config::Scenario& s, const RunOptions& options);
 
 }  // namespace chatdc::engine

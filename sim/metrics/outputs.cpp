@@ -124,7 +124,8 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
                               {"dropped_by_sampling", f.trace_dropped_sampling},
                               {"loops", f.trace_loops}};
   j["fleet"] = {{"datacenters", n_dcs}, {"servers", servers}, {"gpus", gpus}, {"replicas", replicas}};
-  j["engine"] = {{"events", f.events},
+  j["engine"] = {{"name", f.engine},
+                 {"events", f.events},
                  {"steps", f.steps},
                  {"preemptions", f.preemptions},
                  {"simgrid_activities", f.simgrid_activities},

@@ -25,6 +25,7 @@ struct RunFacts {
   std::vector<std::uint64_t> routed_per_dc;
   std::string currency = "USD";
   double clock_utc_offset_h = 0;
+  std::string engine = "day";
   std::uint64_t events = 0, steps = 0, preemptions = 0, simgrid_activities = 0;
   std::string percentiles = "exact";
   std::string workload_source = "synthetic";

@@ -322,6 +322,13 @@ double Replica::energy_at(double t) const {
   return run_.energy_of(k) + into / run_.step_time(k) * run_.step_energy(k);
 }
 
+double Replica::current_power_w(double idle_w) const {
+  if (activity_ == Activity::kIdle) return idle_w;
+  const double span = act_end_ - act_start_;
+  if (span <= 0) return idle_w;
+  return (activity_ == Activity::kStep ? step_cost_.energy_j : run_.energy_of(run_steps_)) / span;
+}
+
 void Replica::accrue(double t) {
   if (activity_ == Activity::kIdle || t <= acc_t_) return;
   const double e = energy_at(t);

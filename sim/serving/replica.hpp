@@ -99,6 +99,8 @@ class Replica {
   double take_busy_s();
   double take_energy_j();
 
+  /// Power (W, all GPUs of the replica) of the current step or run, on average; idle_w when idle.
+  double current_power_w(double idle_w) const;
   std::uint32_t id() const { return id_; }
   std::uint32_t waiting() const { return static_cast<std::uint32_t>(waiting_.size()); }
   std::uint32_t running() const { return batch_ + static_cast<std::uint32_t>(prefilling_.size()); }

@@ -29,6 +29,7 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     dc.balancer = std::make_unique<LeastOutstanding>(n);
     dc.state.replicas = n;
     total_servers_ += dc.setup.servers;
+    server_dc_.insert(server_dc_.end(), dc.setup.servers, d);
   }
   pipes_.resize(static_cast<std::size_t>(setup_.user_regions) * n_dcs);
   pipe_base_ = n_replicas;
@@ -56,7 +57,7 @@ void ServingSystem::advance_to(double t) {
   }
 }
 
-void ServingSystem::on_arrival(const workload::RequestSpec& r) {
+std::optional<std::uint32_t> ServingSystem::admit(const workload::RequestSpec& r) {
   ++arrived_;
   const std::uint32_t d = router_.route(r, *this);
   Dc& dc = dcs_[d];
@@ -67,22 +68,13 @@ void ServingSystem::on_arrival(const workload::RequestSpec& r) {
     ++dc.epoch.rejected;
     observer_.on_rejected(r, d);
     source_.on_dropped(r.id);
-    return;
+    return std::nullopt;
   }
-  const std::uint32_t pipe = r.user_region * dc_count() + d;
-  auto& q = pipes_[pipe];
-  q.push_back({r, r.time_s + setup_.one_way_s[r.user_region][d] + dc.setup.request_overhead_s});
-  if (q.size() == 1) heap_.update(pipe_base_ + pipe, q.front().deliver_s);
   ++dc.state.inflight;
+  return d;
 }
 
-void ServingSystem::on_delivery(std::uint32_t pipe) {
-  auto& q = pipes_[pipe];
-  const InFlight f = q.front();
-  q.pop_front();
-  heap_.update(pipe_base_ + pipe, q.empty() ? IndexedHeap::kNever : q.front().deliver_s);
-
-  const std::uint32_t d = pipe % dc_count();
+std::optional<std::uint32_t> ServingSystem::assign(const workload::RequestSpec& r, std::uint32_t d) {
   Dc& dc = dcs_[d];
   const std::uint32_t local = dc.balancer->pick();
   --dc.state.inflight;
@@ -90,24 +82,62 @@ void ServingSystem::on_delivery(std::uint32_t pipe) {
       replicas_[dc.first_replica + local].waiting() >= dc.setup.max_waiting_per_replica) {
     ++dropped_;
     ++dc.epoch.dropped;
-    observer_.on_dropped(f.spec, d);
-    source_.on_dropped(f.spec.id);
-    return;
+    observer_.on_dropped(r, d);
+    source_.on_dropped(r.id);
+    return std::nullopt;
   }
   dc.balancer->increment(local);
   ++dc.state.outstanding;
   ++dc.epoch.arrivals;
+  return dc.first_replica + local;
+}
 
+Job ServingSystem::job_for(const workload::RequestSpec& r, double delivered_s) {
   Job job;
-  job.id = f.spec.id;
-  job.sent_s = f.spec.time_s;
-  job.delivered_s = f.deliver_s;
-  job.prompt_tokens = f.spec.prompt_tokens;
-  job.output_tokens = f.spec.output_tokens;
-  job.tag = f.spec.user_region;
-  const std::uint32_t rid = dc.first_replica + local;
-  replicas_[rid].deliver(job, f.deliver_s);
-  heap_.update(rid, replicas_[rid].next_event_time());
+  job.id = r.id;
+  job.sent_s = r.time_s;
+  job.delivered_s = delivered_s;
+  job.prompt_tokens = r.prompt_tokens;
+  job.output_tokens = r.output_tokens;
+  job.tag = r.user_region;
+  return job;
+}
+
+void ServingSystem::on_arrival(const workload::RequestSpec& r) {
+  const auto d = admit(r);
+  if (!d) return;
+  const std::uint32_t pipe = r.user_region * dc_count() + *d;
+  auto& q = pipes_[pipe];
+  q.push_back({r, r.time_s + setup_.one_way_s[r.user_region][*d] + dcs_[*d].setup.request_overhead_s});
+  if (q.size() == 1) heap_.update(pipe_base_ + pipe, q.front().deliver_s);
+}
+
+void ServingSystem::on_delivery(std::uint32_t pipe) {
+  auto& q = pipes_[pipe];
+  const InFlight f = q.front();
+  q.pop_front();
+  heap_.update(pipe_base_ + pipe, q.empty() ? IndexedHeap::kNever : q.front().deliver_s);
+  const auto rid = assign(f.spec, pipe % dc_count());
+  if (!rid) return;
+  replicas_[*rid].deliver(job_for(f.spec, f.deliver_s), f.deliver_s);
+  heap_.update(*rid, replicas_[*rid].next_event_time());
+}
+
+std::uint32_t ServingSystem::replica_server(std::uint32_t id) const {
+  const Dc& dc = dcs_[replica_dc_[id]];
+  return dc.first_server + (id - dc.first_replica) / static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+}
+
+double ServingSystem::server_power_w(std::uint32_t server) const {
+  const std::uint32_t d = server_dc_[server];
+  const Dc& dc = dcs_[d];
+  const PoolSetup& p = dc.setup;
+  const int tp = p.step_model->gpus();
+  const double idle = p.step_model->idle_power_w();
+  double gpu_w = (p.gpus_per_server - p.replicas_per_server * tp) * idle;
+  const std::uint32_t first = dc.first_replica + (server - dc.first_server) * static_cast<std::uint32_t>(p.replicas_per_server);
+  for (int k = 0; k < p.replicas_per_server; ++k) gpu_w += replicas_[first + k].current_power_w(tp * idle);
+  return p.server_power.server_energy_j(gpu_w, 1.0);
 }
 
 void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double t) {
@@ -120,6 +150,7 @@ void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double
     st.server_ttft_s = w * st.server_ttft_s + (1 - w) * sample;
   }
   st.server_ttft_time_s = t;
+  if (sink_) sink_->on_first_token(replica, job, t);
 }
 
 void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
@@ -130,7 +161,10 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   ++dc.epoch.completions;
   dc.epoch.output_tokens += job.output_tokens;
   ++completed_;
-
+  if (sink_) {
+    sink_->on_complete(replica, job, times);
+    return;
+  }
   const double back = setup_.one_way_s[job.tag][d];
   RequestRecord r;
   r.id = job.id;

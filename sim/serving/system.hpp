@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,15 @@ struct DcState {
 
 class ServingSystem;
 
+/// Where completed requests go when an external driver carries the answers itself (fine-grained
+/// engine): times are at the replica; the driver adds the network and records them.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  virtual void on_first_token(std::uint32_t replica, const Job& job, double t) = 0;
+  virtual void on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) = 0;
+};
+
 class Router {
  public:
   virtual ~Router() = default;
@@ -113,6 +123,24 @@ class ServingSystem final : private ReplicaListener {
 
   /// Process every event at or before t.
   void advance_to(double t);
+
+  // External drivers (the fine-grained engine) make the same decisions one at a time instead of
+  // calling advance_to():
+  /// Routing and admission of a request sent at r.time_s: its datacenter, or nullopt when rejected.
+  std::optional<std::uint32_t> admit(const workload::RequestSpec& r);
+  /// The request reaches datacenter d: the replica it goes to, or nullopt when dropped.
+  std::optional<std::uint32_t> assign(const workload::RequestSpec& r, std::uint32_t d);
+  /// The job a replica is handed for request r delivered at `delivered_s`.
+  static Job job_for(const workload::RequestSpec& r, double delivered_s);
+  Replica& replica(std::uint32_t id) { return replicas_[id]; }
+  std::uint32_t replica_count() const { return static_cast<std::uint32_t>(replicas_.size()); }
+  std::uint32_t replica_dc(std::uint32_t id) const { return replica_dc_[id]; }
+  /// Global index of the server holding replica `id`.
+  std::uint32_t replica_server(std::uint32_t id) const;
+  /// IT power (W) of global server `server` right now, from its replicas' current activities.
+  double server_power_w(std::uint32_t server) const;
+  /// Answers go to `sink` instead of being recorded with fixed network delays.
+  void set_response_sink(ResponseSink* sink) { sink_ = sink; }
   /// Account busy time and energy up to t1 and report the epoch [t0, t1).
   EpochReport close_epoch(double t0, double t1);
 
@@ -160,6 +188,8 @@ class ServingSystem final : private ReplicaListener {
   IndexedHeap heap_;
   std::uint32_t pipe_base_ = 0, source_id_ = 0, total_servers_ = 0;
   std::uint64_t arrived_ = 0, completed_ = 0, rejected_ = 0, dropped_ = 0, events_ = 0;
+  ResponseSink* sink_ = nullptr;
+  std::vector<std::uint32_t> server_dc_;  // global server -> datacenter
 };
 
 }  // namespace chatdc::serving

@@ -1,0 +1,242 @@
+// Engine (SimGrid): the fine-grained engine. Every request is a SimGrid message from its user region
+// to the datacenter's frontend (which picks the replica) and on to the replica; every answer (first
+// token, last token) is a message back. Each replica is an actor that waits for a request or for its
+// next step boundary, and sets its server's power level (pstate) whenever its activity changes.
+// The serving decisions are the same pure code as the day engine's (ServingSystem, Replica), so the
+// two engines differ only in what SimGrid adds: real transfers over the platform's links, event-level
+// power states and actor scheduling. Used to check the day engine (README "Fidelity").
+#include <simgrid/s4u.hpp>
+#include <xbt/log.h>
+
+#include <fmt/format.h>
+
+#include <deque>
+#include <exception>
+#include <limits>
+#include <unordered_map>
+
+#include "engine/run_context.hpp"
+
+namespace chatdc::engine {
+
+namespace {
+
+constexpr double kNever = std::numeric_limits<double>::infinity();
+constexpr double kFirstTokenBytes = 256;  // one streamed chunk with its framing
+
+struct RequestMsg {
+  workload::RequestSpec spec;
+};
+struct AnswerMsg {
+  bool first = false;
+  serving::Job job;
+  serving::JobTimes times;
+  std::uint32_t replica = 0, dc = 0;
+};
+
+class FineDriver final : public serving::ResponseSink {
+ public:
+  FineDriver(RunContext& ctx, std::uint64_t* activities) : ctx_(ctx), activities_(activities) {
+    const auto& sys = *ctx.sys;
+    for (std::uint32_t d = 0; d < sys.dc_count(); ++d) dc_mb_.push_back(sg4::Mailbox::by_name(fmt::format("dc-{}", d)));
+    for (std::uint32_t r = 0; r < sys.replica_count(); ++r) {
+      replica_mb_.push_back(sg4::Mailbox::by_name(fmt::format("replica-{}", r)));
+      const std::uint32_t server = sys.replica_server(r);
+      const std::uint32_t d = sys.replica_dc(r);
+      replica_host_.push_back(ctx.plat.dc_servers[d][server - sys.first_server(d)]);
+    }
+    for (std::size_t u = 0; u < ctx.plat.user_hosts.size(); ++u)
+      user_mb_.push_back(sg4::Mailbox::by_name(fmt::format("users-{}", u)));
+    bytes_per_token_ = ctx.s.wan_bytes_per_token;
+    bytes_per_request_ = ctx.s.wan_bytes_per_request;
+    mutex_ = sg4::Mutex::create();
+    wake_ = sg4::ConditionVariable::create();
+  }
+
+  void start() {
+    const auto& plat = ctx_.plat;
+    sg4::Actor::create("users", plat.user_hosts.front(), [this] { guard([this] { users(); }); });
+    for (std::uint32_t d = 0; d < dc_mb_.size(); ++d)
+      sg4::Actor::create(fmt::format("frontend-{}", d), plat.dc_servers[d].front(), [this, d] { guard([this, d] { frontend(d); }); });
+    for (std::uint32_t r = 0; r < replica_mb_.size(); ++r)
+      sg4::Actor::create(fmt::format("replica-{}", r), replica_host_[r], [this, r] { guard([this, r] { replica(r); }); });
+    for (std::uint32_t u = 0; u < user_mb_.size(); ++u)
+      sg4::Actor::create(fmt::format("receiver-{}", u), plat.user_hosts[u], [this, u] { guard([this, u] { receiver(u); }); });
+    sg4::Actor::create("sampler", plat.user_hosts.front(), [this] { guard([this] { sampler(); }); });
+  }
+
+  std::exception_ptr failure;
+
+  // Answers leave from the replica actor that produced them.
+  void on_first_token(std::uint32_t replica, const serving::Job& job, double) override {
+    user_mb_[job.tag]->put_init(new AnswerMsg{true, job, {}, replica, ctx_.sys->replica_dc(replica)}, kFirstTokenBytes)->detach();
+    ++*activities_;
+  }
+  void on_complete(std::uint32_t replica, const serving::Job& job, const serving::JobTimes& times) override {
+    const double bytes = bytes_per_request_ / 2 + job.output_tokens * bytes_per_token_;
+    user_mb_[job.tag]->put_init(new AnswerMsg{false, job, times, replica, ctx_.sys->replica_dc(replica)}, bytes)->detach();
+    ++*activities_;
+  }
+
+ private:
+  template <class F>
+  void guard(F body) {
+    try {
+      body();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+
+  // Sends each request at its send time, from its user region's endpoint.
+  void users() {
+    auto& src = *ctx_.wl.source;
+    const double end = ctx_.s.run.duration_s;
+    std::unique_lock lock(*mutex_);
+    for (;;) {
+      const double now = sg4::Engine::get_clock();
+      const double t = src.peek_time();
+      if (t > now) {
+        // Wait for the next request; answers can bring follow-up turns earlier (wake_).
+        wake_->wait_until(lock, std::min(t, end));
+        ++*activities_;
+        if (sg4::Engine::get_clock() >= end) return;
+        continue;
+      }
+      if (t >= end) return;
+      const workload::RequestSpec r = src.pop();
+      const auto dc = ctx_.sys->admit(r);
+      if (!dc) continue;
+      sg4::this_actor::set_host(ctx_.plat.user_hosts[r.user_region]);
+      dc_mb_[*dc]->put_init(new RequestMsg{r}, bytes_per_request_ / 2 + r.prompt_tokens * bytes_per_token_)->detach();
+      ++*activities_;
+    }
+  }
+
+  // Picks the replica when the request reaches the datacenter, and forwards it.
+  void frontend(std::uint32_t d) {
+    dc_mb_[d]->set_receiver(sg4::Actor::self());
+    for (;;) {
+      auto* msg = dc_mb_[d]->get<RequestMsg>();
+      ++*activities_;
+      const auto rid = ctx_.sys->assign(msg->spec, d);
+      if (!rid) {
+        delete msg;
+        continue;
+      }
+      replica_mb_[*rid]->put_init(msg, bytes_per_request_ / 2 + msg->spec.prompt_tokens * bytes_per_token_)->detach();
+      ++*activities_;
+    }
+  }
+
+  // One replica: requests become schedulable request_overhead after they arrive; between events the
+  // replica's own next step boundary is the timeout.
+  void replica(std::uint32_t rid) {
+    auto& sys = *ctx_.sys;
+    serving::Replica& rep = sys.replica(rid);
+    const double overhead = ctx_.a.system.dcs[sys.replica_dc(rid)].request_overhead_s;
+    replica_mb_[rid]->set_receiver(sg4::Actor::self());
+    std::deque<std::pair<double, workload::RequestSpec>> pending;  // (schedulable at, request)
+    RequestMsg* msg = nullptr;
+    sg4::CommPtr in = replica_mb_[rid]->get_async<RequestMsg>(&msg);
+    for (;;) {
+      const double next_event = rep.next_event_time() >= serving::Replica::kNever ? kNever : rep.next_event_time();
+      const double next_ready = pending.empty() ? kNever : pending.front().first;
+      const double next = std::min(next_event, next_ready);
+      const double now = sg4::Engine::get_clock();
+      const ssize_t idx = next == kNever ? sg4::Activity::wait_any({in}) : sg4::Activity::wait_any_for({in}, std::max(0.0, next - now));
+      ++*activities_;
+      if (idx == 0) {
+        pending.emplace_back(sg4::Engine::get_clock() + overhead, msg->spec);
+        delete msg;
+        msg = nullptr;
+        in = replica_mb_[rid]->get_async<RequestMsg>(&msg);
+        continue;
+      }
+      if (next_ready <= next_event) {
+        rep.deliver(serving::ServingSystem::job_for(pending.front().second, next_ready), next_ready);
+        pending.pop_front();
+      } else {
+        rep.on_event();
+      }
+      set_power(rid);
+    }
+  }
+
+  void set_power(std::uint32_t rid) {
+    const auto& sys = *ctx_.sys;
+    const std::uint32_t d = sys.replica_dc(rid);
+    replica_host_[rid]->set_pstate(ctx_.plat.levels[d].level_for(sys.server_power_w(sys.replica_server(rid))));
+  }
+
+  // User-side times come from the answers' arrival.
+  void receiver(std::uint32_t u) {
+    user_mb_[u]->set_receiver(sg4::Actor::self());
+    std::unordered_map<std::uint64_t, double> first_at;
+    for (;;) {
+      auto* msg = user_mb_[u]->get<AnswerMsg>();
+      ++*activities_;
+      const double now = sg4::Engine::get_clock();
+      if (msg->first) {
+        first_at[msg->job.id] = now;
+      } else {
+        serving::RequestRecord r;
+        r.id = msg->job.id;
+        r.user_region = u;
+        r.dc = msg->dc;
+        r.replica = msg->replica;
+        r.sent_s = msg->job.sent_s;
+        r.delivered_s = msg->job.delivered_s;
+        r.admitted_s = msg->times.admitted_s;
+        const auto it = first_at.find(r.id);
+        r.first_token_s = it != first_at.end() ? it->second : now;
+        if (it != first_at.end()) first_at.erase(it);
+        r.done_s = now;
+        r.prompt_tokens = msg->job.prompt_tokens;
+        r.output_tokens = msg->job.output_tokens;
+        r.preemptions = msg->times.preemptions;
+        ctx_.rec->on_done(r);
+        ctx_.wl.source->on_response(r.id, now);
+        wake_->notify_one();
+      }
+      delete msg;
+    }
+  }
+
+  // Closes each sample period: the model's epoch report beside SimGrid's energy.
+  void sampler() {
+    const double dt = ctx_.s.run.sample_period_s, end = ctx_.s.run.duration_s;
+    for (long k = 0;; ++k) {
+      const double t0 = k * dt;
+      if (t0 >= end) return;
+      const double t1 = std::min(end, (k + 1) * dt);
+      sg4::this_actor::sleep_until(t1);
+      ++*activities_;
+      const serving::EpochReport rep = ctx_.sys->close_epoch(t0, t1);
+      ctx_.acc->add_epoch(rep, ctx_.read_it_energy_j());
+      ctx_.progress(t1);
+    }
+  }
+
+  RunContext& ctx_;
+  std::uint64_t* activities_;
+  std::vector<sg4::Mailbox*> dc_mb_, replica_mb_, user_mb_;
+  std::vector<sg4::Host*> replica_host_;
+  sg4::MutexPtr mutex_;
+  sg4::ConditionVariablePtr wake_;
+  double bytes_per_token_ = 4, bytes_per_request_ = 2000;
+};
+
+}  // namespace
+
+void run_fine(RunContext& ctx, std::uint64_t* activities) {
+  FineDriver driver(ctx, activities);
+  ctx.sys->set_response_sink(&driver);
+  driver.start();
+  ctx.engine->run_until(ctx.s.run.duration_s);
+  // Actors still waiting for messages at the end are expected: no teardown warning for them.
+  xbt_log_control_set("ker_engine.thres:error");
+  if (driver.failure) std::rethrow_exception(driver.failure);
+}
+
+}  // namespace chatdc::engine

@@ -1,0 +1,129 @@
+#include "engine/run_context.hpp"
+
+#include <fmt/format.h>
+#include <simgrid/plugins/energy.h>
+#include <xbt/log.h>
+
+namespace chatdc::engine {
+
+namespace {
+metrics::Quantiles::Mode percentile_mode(const config::Scenario& s, double expected_requests) {
+  if (s.run.percentiles == "exact") return metrics::Quantiles::Mode::kExact;
+  if (s.run.percentiles == "sketch") return metrics::Quantiles::Mode::kSketch;
+  return expected_requests <= 1e7 ? metrics::Quantiles::Mode::kExact : metrics::Quantiles::Mode::kSketch;
+}
+
+std::string clock_text(double t) {
+  const auto s = static_cast<long long>(t);
+  return fmt::format("day {} {:02d}:{:02d}", s / 86400 + 1, (s % 86400) / 3600, (s % 3600) / 60);
+}
+}  // namespace
+
+RunContext::RunContext(const config::Scenario& scenario, const RunOptions& options, int power_levels)
+    : s(scenario), opt(options), wall0(std::chrono::steady_clock::now()) {
+  static int argc = 1;
+  static char name[] = "chatdc";
+  static char* argv[] = {name, nullptr};
+  engine = std::make_unique<sg4::Engine>(&argc, argv);
+  xbt_log_control_set("root.thres:warning");
+  sg4::Engine::set_config("network/model:CM02");  // LV08 would multiply latencies by 13.01 (SimGrid notes, pitfall 9)
+  sg_host_energy_plugin_init();
+
+  a = config::assemble(s);
+  plat = build_platform(s, a, power_levels);
+  a.system.one_way_s = user_latencies(plat);
+  wl = config::make_workload(s, a);
+  router = serving::make_router(a.routing, a.route_info);
+  mode = percentile_mode(s, wl.source->expected_requests());
+  rec = std::make_unique<metrics::Recorder>(static_cast<std::uint32_t>(a.dcs.size()), mode,
+                                            metrics::SloTargets{s.slo.ttft_s, s.slo.tpot_s}, s.run.duration_s);
+  sys = std::make_unique<serving::ServingSystem>(a.system, *wl.source, *router, *rec);
+  acc = std::make_unique<metrics::Accounting>(a.accounting, a.wan);
+  rec->add_sink([this](const serving::RequestRecord& r) {
+    acc->add_traffic(r.user_region, r.dc, 1.0, static_cast<double>(r.prompt_tokens) + r.output_tokens);
+  });
+  read_j.resize(plat.dc_servers.size());
+  for (std::size_t d = 0; d < plat.dc_servers.size(); ++d) read_j[d].assign(plat.dc_servers[d].size(), 0.0);
+}
+
+double RunContext::wall_s() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count(); }
+
+std::vector<double> RunContext::read_it_energy_j() {
+  sg_host_energy_update_all();
+  std::vector<double> it_j(plat.dc_servers.size(), 0.0);
+  for (std::size_t d = 0; d < plat.dc_servers.size(); ++d)
+    for (std::size_t i = 0; i < plat.dc_servers[d].size(); ++i) {
+      const double e = sg_host_get_consumed_energy(plat.dc_servers[d][i]);
+      it_j[d] += e - read_j[d][i];
+      read_j[d][i] = e;
+    }
+  return it_j;
+}
+
+void RunContext::progress(double t) {
+  if (!opt.progress || wall_s() - last_report_ < 0.5) return;
+  last_report_ = wall_s();
+  const double frac = t / s.run.duration_s;
+  fmt::print(stderr, "\r[chatdc] {} simulated ({:.0f}%), {} requests, {:.2f} M req/s, ETA {:.0f} s   ", clock_text(t),
+             100 * frac, sys->arrived(), sys->arrived() / last_report_ / 1e6, last_report_ * (1 - frac) / std::max(frac, 1e-9));
+}
+
+RunResult RunContext::finish(std::uint64_t activities) {
+  if (opt.progress) fmt::print(stderr, "\r{:80}\r", "");
+  acc->finish(s.run.duration_s);
+  metrics::StagedOutputs out(opt.output_dir.empty() ? s.run.output_dir : opt.output_dir);
+  metrics::RunFacts f;
+  f.scenario_name = s.name;
+  f.scenario_file = s.file;
+  f.seed = s.run.seed;
+  f.simulated_s = s.run.duration_s;
+  f.arrived = sys->arrived();
+  f.completed = sys->completed();
+  f.rejected = sys->rejected();
+  f.dropped = sys->dropped();
+  for (std::uint32_t d = 0; d < sys->dc_count(); ++d) f.routed_per_dc.push_back(sys->dc_state(d).routed);
+  f.currency = s.economics.currency;
+  f.clock_utc_offset_h = s.run.clock_utc_offset_h;
+  f.engine = s.run.engine;
+  f.events = sys->events();
+  f.steps = sys->steps_executed();
+  f.preemptions = sys->preemptions();
+  f.simgrid_activities = activities;
+  f.percentiles = mode == metrics::Quantiles::Mode::kExact ? "exact" : "sketch";
+  f.workload_source = s.workload.source;
+  f.expected_requests = wl.source->expected_requests();
+  if (wl.conversations) f.follow_ups = wl.conversations->follow_ups();
+  if (wl.trace) {
+    f.trace_skipped_malformed = wl.trace->stats().skipped_malformed;
+    f.trace_dropped_sampling = wl.trace->stats().dropped_sampling;
+    f.trace_loops = wl.trace->stats().loops;
+  }
+  f.wall_s = wall_s();
+  const auto summary = metrics::build_summary(f, *rec, *acc);
+  out.add("summary.json", summary.dump(2) + "\n");
+  out.add("timeline.csv", metrics::timeline_csv(*acc));
+  out.add("hourly.csv", metrics::hourly_csv(*acc, *rec));
+  out.add("scenario.resolved.yaml", config::resolved_yaml(s));
+  out.commit();
+
+  RunResult r;
+  r.output_dir = out.dir();
+  r.wall_s = wall_s();
+  r.simulated_s = s.run.duration_s;
+  r.requests = sys->arrived();
+  r.summary = summary;
+  return r;
+}
+
+RunResult run_scenario(const config::Scenario& s, const RunOptions& opt) {
+  const bool fine = s.run.engine == "fine";
+  RunContext ctx(s, opt, fine ? 1001 : 256);
+  std::uint64_t activities = 0;
+  if (fine)
+    run_fine(ctx, &activities);
+  else
+    run_day(ctx, &activities);
+  return ctx.finish(activities);
+}
+
+}  // namespace chatdc::engine
