@@ -1,10 +1,10 @@
-// Pure core: an indexed binary min-heap of event sources keyed by (time, id).
+// Pure core: an indexed 4-ary min-heap of event sources keyed by (time, id).
 //
 // Each source (a replica, a network pipe, the workload) has at most one pending "next event" time.
-// update() moves a source in O(log n); ties are broken by id, so the order of simultaneous events is
-// fixed and runs are deterministic.
+// update() moves a source in O(log4 n); ties are broken by id, so the order of simultaneous events
+// is fixed and runs are deterministic. Keys sit inline with their ids (no indirection on the hot
+// path), and the 4-ary layout halves the depth of a binary heap.
 #pragma once
-#include <cassert>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -18,64 +18,65 @@ class IndexedHeap {
   explicit IndexedHeap(std::uint32_t n = 0) { resize(n); }
 
   void resize(std::uint32_t n) {
-    key_.assign(n, kNever);
-    pos_.resize(n);
     heap_.resize(n);
+    pos_.resize(n);
     for (std::uint32_t i = 0; i < n; ++i) {
-      heap_[i] = i;
+      heap_[i] = {kNever, i};
       pos_[i] = i;
     }
   }
 
   std::uint32_t size() const { return static_cast<std::uint32_t>(heap_.size()); }
-  std::uint32_t top() const { return heap_[0]; }
-  double top_time() const { return heap_.empty() ? kNever : key_[heap_[0]]; }
-  double time_of(std::uint32_t id) const { return key_[id]; }
+  std::uint32_t top() const { return heap_[0].id; }
+  double top_time() const { return heap_.empty() ? kNever : heap_[0].t; }
+  double time_of(std::uint32_t id) const { return heap_[pos_[id]].t; }
 
   void update(std::uint32_t id, double t) {
-    const double old = key_[id];
-    key_[id] = t;
+    const std::uint32_t i = pos_[id];
+    const double old = heap_[i].t;
     if (t < old)
-      sift_up(pos_[id]);
+      sift_up(i, {t, id});
     else if (t > old)
-      sift_down(pos_[id]);
+      sift_down(i, {t, id});
   }
 
  private:
-  bool less(std::uint32_t a, std::uint32_t b) const {
-    return key_[a] < key_[b] || (key_[a] == key_[b] && a < b);
+  struct Entry {
+    double t;
+    std::uint32_t id;
+    bool operator<(const Entry& o) const { return t < o.t || (t == o.t && id < o.id); }
+  };
+  void place(std::uint32_t i, const Entry& e) {
+    heap_[i] = e;
+    pos_[e.id] = i;
   }
-  void place(std::uint32_t i, std::uint32_t id) {
-    heap_[i] = id;
-    pos_[id] = i;
-  }
-  void sift_up(std::uint32_t i) {
-    const std::uint32_t id = heap_[i];
+  void sift_up(std::uint32_t i, Entry e) {
     while (i > 0) {
-      const std::uint32_t parent = (i - 1) / 2;
-      if (!less(id, heap_[parent])) break;
+      const std::uint32_t parent = (i - 1) / 4;
+      if (!(e < heap_[parent])) break;
       place(i, heap_[parent]);
       i = parent;
     }
-    place(i, id);
+    place(i, e);
   }
-  void sift_down(std::uint32_t i) {
+  void sift_down(std::uint32_t i, Entry e) {
     const std::uint32_t n = size();
-    const std::uint32_t id = heap_[i];
     for (;;) {
-      std::uint32_t child = 2 * i + 1;
-      if (child >= n) break;
-      if (child + 1 < n && less(heap_[child + 1], heap_[child])) ++child;
-      if (!less(heap_[child], id)) break;
-      place(i, heap_[child]);
-      i = child;
+      const std::uint32_t first = 4 * i + 1;
+      if (first >= n) break;
+      std::uint32_t best = first;
+      const std::uint32_t last = first + 4 < n ? first + 4 : n;
+      for (std::uint32_t c = first + 1; c < last; ++c)
+        if (heap_[c] < heap_[best]) best = c;
+      if (!(heap_[best] < e)) break;
+      place(i, heap_[best]);
+      i = best;
     }
-    place(i, id);
+    place(i, e);
   }
 
-  std::vector<double> key_;
+  std::vector<Entry> heap_;
   std::vector<std::uint32_t> pos_;
-  std::vector<std::uint32_t> heap_;
 };
 
 }  // namespace chatdc

@@ -48,22 +48,26 @@ class Rng {
 
   double exponential(double mean) { return -mean * std::log(uniform_pos()); }
 
-  /// Standard normal by the Marsaglia polar method (the spare value is kept).
+  /// Standard normal by the ziggurat method (Marsaglia & Tsang 2000, 128 layers): one 64-bit draw
+  /// answers ~98.8% of the time; the layer index and the value use separate bits of it.
   double normal() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
+    const Ziggurat& z = ziggurat();
+    for (;;) {
+      const std::uint64_t u = next_u64();
+      const auto i = static_cast<unsigned>(u & 127);
+      const auto hz = static_cast<std::int32_t>(u >> 32);
+      const double x = hz * z.w[i];
+      if (static_cast<std::uint32_t>(hz < 0 ? -static_cast<std::int64_t>(hz) : hz) < z.k[i]) return x;
+      if (i == 0) {  // the tail beyond r, by Marsaglia's exponential method
+        double a, b;
+        do {
+          a = -std::log(uniform_pos()) / Ziggurat::kR;
+          b = -std::log(uniform_pos());
+        } while (b + b < a * a);
+        return hz > 0 ? Ziggurat::kR + a : -Ziggurat::kR - a;
+      }
+      if (z.f[i] + uniform() * (z.f[i - 1] - z.f[i]) < std::exp(-0.5 * x * x)) return x;
     }
-    double u, v, s;
-    do {
-      u = 2.0 * uniform() - 1.0;
-      v = 2.0 * uniform() - 1.0;
-      s = u * u + v * v;
-    } while (s >= 1.0 || s == 0.0);
-    const double m = std::sqrt(-2.0 * std::log(s) / s);
-    spare_ = v * m;
-    has_spare_ = true;
-    return u * m;
   }
 
   /// Gamma(shape, scale=1) by Marsaglia & Tsang (2000); shape < 1 by the boosting identity.
@@ -95,9 +99,36 @@ class Rng {
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
     return x ^ (x >> 31);
   }
+  struct Ziggurat {
+    static constexpr double kR = 3.442619855899;  // start of the tail
+    static constexpr double kV = 9.91256303526217e-3;  // area of each layer
+    std::uint32_t k[128];
+    double w[128], f[128];
+    Ziggurat() {
+      const double m = 2147483648.0;  // 2^31
+      double dn = kR, tn = kR;
+      const double q = kV / std::exp(-0.5 * dn * dn);
+      k[0] = static_cast<std::uint32_t>((dn / q) * m);
+      k[1] = 0;
+      w[0] = q / m;
+      w[127] = dn / m;
+      f[0] = 1.0;
+      f[127] = std::exp(-0.5 * dn * dn);
+      for (int i = 126; i >= 1; --i) {
+        dn = std::sqrt(-2.0 * std::log(kV / dn + std::exp(-0.5 * dn * dn)));
+        k[i + 1] = static_cast<std::uint32_t>((dn / tn) * m);
+        tn = dn;
+        f[i] = std::exp(-0.5 * dn * dn);
+        w[i] = dn / m;
+      }
+    }
+  };
+  static const Ziggurat& ziggurat() {
+    static const Ziggurat z;
+    return z;
+  }
+
   std::uint64_t s_[4]{};
-  double spare_ = 0.0;
-  bool has_spare_ = false;
 };
 
 }  // namespace chatdc

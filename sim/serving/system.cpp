@@ -45,15 +45,17 @@ void ServingSystem::advance_to(double t) {
     const std::uint32_t id = heap_.top();
     ++events_;
     if (id < pipe_base_) {
+      const std::uint64_t done = completed_;
       replicas_[id].on_event();
       heap_.update(id, replicas_[id].next_event_time());
+      // A completion may schedule a follow-up turn: the source's next time can move earlier.
+      if (completed_ != done) heap_.update(source_id_, source_.peek_time());
     } else if (id < source_id_) {
       on_delivery(id - pipe_base_);
     } else {
       on_arrival(source_.pop());
+      heap_.update(source_id_, source_.peek_time());
     }
-    // Completions may schedule follow-up turns: the source's next time can move earlier.
-    heap_.update(source_id_, source_.peek_time());
   }
 }
 
@@ -141,6 +143,8 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
 }
 
 void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double t) {
+  if (sink_) sink_->on_first_token(replica, job, t);
+  if (!setup_.track_ttft_signal) return;
   DcState& st = dcs_[replica_dc_[replica]].state;
   const double sample = t - job.delivered_s;
   if (st.server_ttft_time_s < 0) {
@@ -150,7 +154,6 @@ void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double
     st.server_ttft_s = w * st.server_ttft_s + (1 - w) * sample;
   }
   st.server_ttft_time_s = t;
-  if (sink_) sink_->on_first_token(replica, job, t);
 }
 
 void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {

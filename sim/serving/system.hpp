@@ -46,6 +46,7 @@ struct SystemSetup {
   std::vector<std::vector<double>> one_way_s;  // [user region][dc], network delay one way
   std::uint32_t max_context_tokens = 0xFFFFFFFFu;  // prompt + output above this is rejected
   double signal_half_life_s = 30;  // of DcState::server_ttft_s
+  bool track_ttft_signal = false;   // keep DcState::server_ttft_s (only latency-aware routing reads it)
 };
 
 /// What became of one request, with times as the user sees them.

@@ -45,6 +45,7 @@ serving::SystemSetup near_small_far_big() {
   s.user_regions = 1;
   s.one_way_s = {{0.002, 0.015}};
   s.max_context_tokens = 4096;
+  s.track_ttft_signal = true;
   return s;
 }
 
