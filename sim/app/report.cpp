@@ -55,7 +55,7 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
                                                                 cost["capex"].get<double>() - cost["maintenance"].get<double>()))
                            : "",
                        cur, cost["per_1k_requests"].get<double>());
-  out += fmt::format("  outputs   {}/{{summary.json, timeline.csv, scenario.resolved.yaml}}\n", r.output_dir);
+  out += fmt::format("  outputs   {}/{{summary.json, timeline.csv, hourly.csv, scenario.resolved.yaml}}\n", r.output_dir);
   return out;
 }
 

@@ -145,6 +145,8 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.output_dir = r.text("output_dir", "results/" + s.name);
   run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
   run.engine = r.text("engine", "day", {"day", "fine"});
+  run.request_log = r.text("request_log", "none", {"none", "all", "sample"});
+  run.request_log_fraction = r.number("request_log_fraction", 0.01, Range::open_fraction());
   r.finish();
 }
 

@@ -27,6 +27,8 @@ struct RunSpec {
   std::string output_dir;
   std::string percentiles = "auto";  // auto | exact | sketch
   std::string engine = "day";        // day (closed-form, one SimGrid wake-up per period) | fine (SimGrid events per request)
+  std::string request_log = "none";  // none | all | sample: requests.csv, streamed
+  double request_log_fraction = 0.01;  // sample: share of requests logged (chosen by request id)
 };
 
 struct NetworkSpec {

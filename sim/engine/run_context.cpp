@@ -4,6 +4,8 @@
 #include <simgrid/plugins/energy.h>
 #include <xbt/log.h>
 
+#include <fstream>
+
 namespace chatdc::engine {
 
 namespace {
@@ -42,6 +44,15 @@ RunContext::RunContext(const config::Scenario& scenario, const RunOptions& optio
   rec->add_sink([this](const serving::RequestRecord& r) {
     acc->add_traffic(r.user_region, r.dc, 1.0, static_cast<double>(r.prompt_tokens) + r.output_tokens);
   });
+  out = std::make_unique<metrics::StagedOutputs>(opt.output_dir.empty() ? s.run.output_dir : opt.output_dir);
+  if (s.run.request_log != "none") {
+    std::ofstream& log = out->stream("requests.csv");
+    log << metrics::kRequestLogHeader;
+    const double fraction = s.run.request_log == "all" ? 1.0 : s.run.request_log_fraction;
+    rec->add_sink([&log, fraction](const serving::RequestRecord& r) {
+      if (metrics::logged(r.id, fraction)) log << metrics::request_log_row(r);
+    });
+  }
   read_j.resize(plat.dc_servers.size());
   for (std::size_t d = 0; d < plat.dc_servers.size(); ++d) read_j[d].assign(plat.dc_servers[d].size(), 0.0);
 }
@@ -71,7 +82,7 @@ void RunContext::progress(double t) {
 RunResult RunContext::finish(std::uint64_t activities) {
   if (opt.progress) fmt::print(stderr, "\r{:80}\r", "");
   acc->finish(s.run.duration_s);
-  metrics::StagedOutputs out(opt.output_dir.empty() ? s.run.output_dir : opt.output_dir);
+  metrics::StagedOutputs& out = *this->out;
   metrics::RunFacts f;
   f.scenario_name = s.name;
   f.scenario_file = s.file;

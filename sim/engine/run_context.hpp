@@ -42,6 +42,7 @@ struct RunContext {
   std::unique_ptr<serving::ServingSystem> sys;
   std::unique_ptr<metrics::Accounting> acc;
   std::vector<std::vector<double>> read_j;  // last energy read per server
+  std::unique_ptr<metrics::StagedOutputs> out;
   double last_report_ = 0;
 };
 

@@ -163,6 +163,22 @@ std::string timeline_csv(const Accounting& acc) {
   return out;
 }
 
+std::string request_log_row(const serving::RequestRecord& r) {
+  const double tpot = r.output_tokens > 1 ? (r.done_s - r.first_token_s) / (r.output_tokens - 1) : 0.0;
+  return fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.id, r.user_region, r.dc, r.replica, r.sent_s,
+                     r.delivered_s, r.admitted_s, r.first_token_s, r.done_s, r.prompt_tokens, r.output_tokens, r.preemptions,
+                     r.admitted_s - r.delivered_s, r.first_token_s - r.sent_s, tpot, r.done_s - r.sent_s);
+}
+
+bool logged(std::uint64_t id, double fraction) {
+  if (fraction >= 1) return true;
+  std::uint64_t x = id + 0x9E3779B97F4A7C15ULL;  // splitmix64 finaliser: a uniform hash of the id
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  x ^= x >> 31;
+  return static_cast<double>(x >> 11) * 0x1.0p-53 < fraction;
+}
+
 StagedOutputs::StagedOutputs(std::string dir) : dir_(std::move(dir)) {}
 
 StagedOutputs::~StagedOutputs() {

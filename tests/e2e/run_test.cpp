@@ -122,3 +122,40 @@ TEST_CASE("plot_timeline.py draws the day into a PNG") {
   REQUIRE(p.code == 0);
   CHECK(std::filesystem::file_size(out / "timeline.png") > 10000);
 }
+
+TEST_CASE("request logs: every request, or a deterministic sample, streamed into requests.csv") {
+  const auto all = scratch("log-all"), some = scratch("log-some");
+  REQUIRE(run("run " + fixture("tiny.yaml") + " --set run.duration_h=2 --set run.request_log=all --quiet --out " + all.string()).code == 0);
+  const std::string text = slurp(all / "requests.csv");
+  CHECK(text.rfind("id,user_region,datacenter,replica,sent_s,", 0) == 0);
+  const long rows = std::count(text.begin(), text.end(), '\n') - 1;
+  CHECK(rows == summary(all)["requests"]["completed"].get<long>());
+  REQUIRE(run("run " + fixture("tiny.yaml") +
+              " --set run.duration_h=2 --set run.request_log=sample --set run.request_log_fraction=0.1 --quiet --out " + some.string())
+              .code == 0);
+  const std::string part = slurp(some / "requests.csv");
+  const long sampled = std::count(part.begin(), part.end(), '\n') - 1;
+  // Binomial(rows, 0.1): 5 standard deviations.
+  CHECK(std::fabs(sampled - 0.1 * rows) < 5 * std::sqrt(0.09 * rows));
+  CHECK(std::filesystem::directory_iterator(some) != std::filesystem::directory_iterator());
+  for (const auto& e : std::filesystem::directory_iterator(some)) CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("the fixed-memory path: a sketch day agrees with the exact day within the sketch's error bound") {
+  const auto exact = scratch("pct-exact"), sketch = scratch("pct-sketch");
+  const std::string args = "run scenarios/quickstart.yaml --set run.duration_h=12 --quiet --out ";
+  REQUIRE(run(args + exact.string() + " --set run.percentiles=exact").code == 0);
+  REQUIRE(run(args + sketch.string() + " --set run.percentiles=sketch").code == 0);
+  const json e = summary(exact), s = summary(sketch);
+  CHECK(s["engine"]["percentiles"] == "sketch");
+  CHECK(e["requests"]["completed"].get<long>() > 900000);
+  const double bound = s["engine"]["percentile_relative_error"].get<double>();
+  CHECK(bound == Approx(1.0 / 256));
+  for (const char* m : {"queue", "ttft", "tpot", "e2e"})
+    for (const char* q : {"p50", "p90", "p99"}) {
+      INFO(m << " " << q);
+      // The sketch answers the order statistic of rank floor(q (n-1)); the exact figure interpolates
+      // next to it (float storage adds 1e-7).
+      CHECK(std::fabs(s["latency_s"][m][q].get<double>() / e["latency_s"][m][q].get<double>() - 1) <= bound + 1e-4);
+    }
+}
