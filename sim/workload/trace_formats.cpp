@@ -178,10 +178,53 @@ class RecordReader {
   virtual std::uint64_t data_lines() const = 0;
 };
 
-/// Azure and generic CSV: a header row names the columns.
-class CsvReader final : public RecordReader {
+/// A reader of one record per text line: owns the file, the line count and the skip-malformed loop;
+/// the format parses a line (buf_) into a record or throws BadLine.
+class LineReader : public RecordReader {
  public:
-  CsvReader(const TraceOptions& o, TraceStats& stats) : path_(o.path), skip_(o.skip_malformed), stats_(stats) {
+  LineReader(const TraceOptions& o, TraceStats& stats) : path_(o.path), skip_(o.skip_malformed), stats_(stats) {}
+
+  bool next(TraceRecord& r) final {
+    while (std::getline(in_, buf_)) {
+      ++line_;
+      ++stats_.lines;
+      if (blank(buf_)) continue;
+      ++data_lines_;
+      try {
+        parse(r);
+        return true;
+      } catch (const BadLine&) {
+        if (!skip_) throw;
+        ++stats_.skipped_malformed;
+      }
+    }
+    return false;
+  }
+
+  const std::string& path() const final { return path_; }
+  std::uint64_t data_lines() const final { return data_lines_; }
+
+ protected:
+  /// Reopens the file at the top and resets the line counts.
+  void reopen() {
+    open_file(in_, path_);
+    line_ = 0;
+    data_lines_ = 0;
+  }
+  virtual void parse(TraceRecord& r) = 0;
+
+  std::string path_;
+  bool skip_;
+  TraceStats& stats_;
+  std::ifstream in_;
+  std::string buf_;
+  std::uint64_t line_ = 0, data_lines_ = 0;
+};
+
+/// Azure and generic CSV: a header row names the columns.
+class CsvReader final : public LineReader {
+ public:
+  CsvReader(const TraceOptions& o, TraceStats& stats) : LineReader(o, stats) {
     if (o.format == TraceFormat::kAzure) {
       names_ = {"TIMESTAMP", "ContextTokens", "GeneratedTokens"};
       unit_ = CsvColumns::TimeUnit::kDatetime;
@@ -193,9 +236,7 @@ class CsvReader final : public RecordReader {
   }
 
   void rewind() override {
-    open_file(in_, path_);
-    line_ = 0;
-    data_lines_ = 0;
+    reopen();
     have_prev_ = false;
     std::string header;
     for (;;) {
@@ -221,28 +262,8 @@ class CsvReader final : public RecordReader {
     need_ = need;
   }
 
-  bool next(TraceRecord& r) override {
-    while (std::getline(in_, buf_)) {
-      ++line_;
-      ++stats_.lines;
-      if (blank(buf_)) continue;
-      ++data_lines_;
-      try {
-        parse(r);
-        return true;
-      } catch (const BadLine&) {
-        if (!skip_) throw;
-        ++stats_.skipped_malformed;
-      }
-    }
-    return false;
-  }
-
-  const std::string& path() const override { return path_; }
-  std::uint64_t data_lines() const override { return data_lines_; }
-
  private:
-  void parse(TraceRecord& r) {
+  void parse(TraceRecord& r) override {
     split_csv(buf_, fields_);
     if (fields_.size() < need_)
       bad(path_, line_, "line", fmt::format("at least {} comma-separated fields (truncated line?)", need_),
@@ -285,16 +306,10 @@ class CsvReader final : public RecordReader {
     r.output_tokens = parse_tokens(path_, line_, names_[2], fields_[col_[2]]);
   }
 
-  std::string path_;
-  bool skip_;
-  TraceStats& stats_;
   std::array<std::string, 3> names_;
   CsvColumns::TimeUnit unit_ = CsvColumns::TimeUnit::kSeconds;
-  std::ifstream in_;
-  std::string buf_;
   std::vector<std::string_view> fields_;
   std::size_t col_[3] = {0, 0, 0}, need_ = 0;
-  std::uint64_t line_ = 0, data_lines_ = 0;
   bool have_prev_ = false;
   // The origin (first valid request) is kept across passes so that every pass has the same times.
   bool have_origin_ = false;
@@ -304,43 +319,21 @@ class CsvReader final : public RecordReader {
 };
 
 /// Mooncake JSON lines: {"timestamp": ms, "input_length": n, "output_length": n, "hash_ids": [...]}.
-class MooncakeReader final : public RecordReader {
+class MooncakeReader final : public LineReader {
  public:
-  MooncakeReader(const TraceOptions& o, TraceStats& stats) : path_(o.path), skip_(o.skip_malformed), stats_(stats) {
+  MooncakeReader(const TraceOptions& o, TraceStats& stats) : LineReader(o, stats) {
     rewind();
   }
 
   void rewind() override {
-    open_file(in_, path_);
-    line_ = 0;
-    data_lines_ = 0;
+    reopen();
     have_prev_ = false;
   }
-
-  bool next(TraceRecord& r) override {
-    while (std::getline(in_, buf_)) {
-      ++line_;
-      ++stats_.lines;
-      if (blank(buf_)) continue;
-      ++data_lines_;
-      try {
-        parse(r);
-        return true;
-      } catch (const BadLine&) {
-        if (!skip_) throw;
-        ++stats_.skipped_malformed;
-      }
-    }
-    return false;
-  }
-
-  const std::string& path() const override { return path_; }
-  std::uint64_t data_lines() const override { return data_lines_; }
 
  private:
   static std::string text_of(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-  void parse(TraceRecord& r) {
+  void parse(TraceRecord& r) override {
     // hash_ids (prefix-cache block hashes) are not used yet: the callback drops them while parsing.
     const auto drop_hashes = [](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
       return !(depth == 1 && ev == nlohmann::json::parse_event_t::key && parsed == "hash_ids");
@@ -383,12 +376,6 @@ class MooncakeReader final : public RecordReader {
     bad(path_, line_, name, "a whole number >= 1", text_of(v));
   }
 
-  std::string path_;
-  bool skip_;
-  TraceStats& stats_;
-  std::ifstream in_;
-  std::string buf_;
-  std::uint64_t line_ = 0, data_lines_ = 0;
   bool have_prev_ = false, have_origin_ = false;
   double prev_ms_ = 0, origin_ms_ = 0;
 };

@@ -5,63 +5,19 @@
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
-#include <filesystem>
-#include <fstream>
-#include <unistd.h>
 
 #include "config/assemble.hpp"
 #include "config/scenario.hpp"
 #include "engine/platform.hpp"
+#include "fixture.hpp"
 
 using namespace chatdc;
+using engine_test::make_engine;
 namespace sg4 = simgrid::s4u;
 
 namespace {
 
-const char* kTwoRegions = R"(schema_version: 1
-name: t
-model: {llm: llama-2-70b, tensor_parallel: 4}
-platform:
-  regions:
-    - name: east
-      utc_offset_h: 8
-      pue: 1.25
-      carbon_kg_per_kwh: 0.55
-      datacenters:
-        - {name: east-1, server: dgx-a100-80gb, racks: 2, servers_per_rack: 3, network: {hop_latency_us: 2}}
-    - name: west
-      utc_offset_h: 8
-      pue: 1.2
-      carbon_kg_per_kwh: 0.6
-      datacenters:
-        - {name: west-1, server: dgx-a100-80gb, racks: 1, servers_per_rack: 2, network: {hop_latency_us: 3}}
-  wan_links:
-    - {between: [east, west], latency_ms: 12}
-workload:
-  requests_per_day: 0
-  prompt_tokens: {distribution: fixed, value: 100}
-  output_tokens: {distribution: fixed, value: 10}
-  user_regions:
-    - {name: east-users, share: 1, network_region: east, access_latency_ms: 2.5}
-economics: {electricity_price_usd_per_kwh: 0.08}
-)";
-
-config::Scenario load() {
-  const auto p = std::filesystem::temp_directory_path() / ("chatdc-engine-test-" + std::to_string(::getpid()) + ".yaml");
-  std::ofstream(p) << kTwoRegions;
-  return config::load_scenario(p.string());
-}
-
-sg4::Engine* make_engine() {
-  static int argc = 1;
-  static char name[] = "engine_tests";
-  static char* argv[] = {name, nullptr};
-  auto* e = new sg4::Engine(&argc, argv);
-  xbt_log_control_set("root.thres:critical");
-  sg4::Engine::set_config("network/model:CM02");
-  sg_host_energy_plugin_init();
-  return e;
-}
+config::Scenario load() { return engine_test::load_two_regions(false); }
 
 }  // namespace
 
