@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdlib>
 
 namespace chatdc::serving {
 
@@ -167,20 +168,23 @@ void Replica::start_step(const model::StepShape& shape, double now) {
   ++steps_;
 }
 
-std::uint32_t Replica::top_valid() {
+const Replica::HeapEntry& Replica::top_valid() {
   while (!finish_heap_.empty()) {
     const HeapEntry& e = finish_heap_.top();
+    // Without preemptions every entry is live: no need to touch the sequence (a cache miss at scale).
+    if (stale_entries_ == 0) return e;
     const Seq& s = slots_[e.slot];
-    if (s.state == State::kDecoding && s.admit_order == e.admit_order) return e.slot;
+    if (s.state == State::kDecoding && s.admit_order == e.admit_order) return e;
     finish_heap_.pop();
+    --stale_entries_;
   }
   assert(false && "decode batch without a finishing sequence");
-  return 0;
+  std::abort();
 }
 
 void Replica::start_run(double now) {
   run_.reset(&profiles_.at(batch_), decode_context(), static_cast<double>(batch_));
-  std::uint64_t n = slots_[top_valid()].finish_step - step_counter_;
+  std::uint64_t n = top_valid().finish_step - step_counter_;
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
     const double room = cfg_.kv_capacity_tokens - prefill_reserved_ - decode_kv();
     n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(std::floor(room / batch_)));
@@ -276,14 +280,16 @@ void Replica::complete(std::uint32_t slot, double now) {
 void Replica::complete_due(double now) {
   while (!finish_heap_.empty()) {
     const HeapEntry e = finish_heap_.top();
-    const Seq& s = slots_[e.slot];
-    if (s.state != State::kDecoding || s.admit_order != e.admit_order) {
-      finish_heap_.pop();
-      continue;
-    }
-    assert(e.finish_step >= step_counter_);
-    if (e.finish_step > step_counter_) break;
+    if (e.finish_step > step_counter_) break;  // nothing due yet (live or stale, the top waits)
     finish_heap_.pop();
+    if (stale_entries_ > 0) {
+      const Seq& s = slots_[e.slot];
+      if (s.state != State::kDecoding || s.admit_order != e.admit_order) {
+        --stale_entries_;
+        continue;
+      }
+    }
+    assert(e.finish_step == step_counter_);
     complete(e.slot, now);
   }
 }
@@ -300,6 +306,7 @@ void Replica::preempt_one() {
     s.target = s.job.prompt_tokens + s.generated;  // recompute the prompt and every token so far
     s.prefilled = 0;
     s.state = State::kWaiting;
+    ++stale_entries_;  // its finish_heap_ entry stays behind until popped
     s.times.preemptions += 1;
     s.deadline_step = 0;  // a preempted sequence is readmitted as soon as it fits
     ++preemptions_;

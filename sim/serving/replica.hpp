@@ -149,7 +149,7 @@ class Replica {
   /// The run step index of the first boundary at or after `now` (current run).
   std::uint64_t boundary_at_or_after(double now) const;
   double energy_at(double t) const;
-  std::uint32_t top_valid();
+  const HeapEntry& top_valid();
   double decode_context() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_ + 1); }
   double decode_kv() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_); }
 
@@ -174,6 +174,7 @@ class Replica {
   double prefill_reserved_ = 0;     // KV held by admitted, not yet decoding sequences
   double reserved_total_ = 0;       // reserve policy: sum of prompt + output of admitted sequences
   std::uint64_t admit_counter_ = 0;
+  std::uint64_t stale_entries_ = 0;  // finish_heap_ entries of preempted sequences
   bool freed_ = false;  // a sequence completed at the current step boundary
 
   // Current activity.
