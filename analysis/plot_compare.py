@@ -135,10 +135,12 @@ def main(argv):
         ([100 * v for v in df["slo_attainment"].fillna(0.0)], "SLO attainment"),
         ([100 * v for v in df["gpu_utilization_mean"].fillna(0.0)], "GPU utilization, mean"),
         ([100 * v for v in df["gpu_utilization_peak"].fillna(0.0)], "GPU utilization, peak"),
-    ])
+    ] + [([100 * v for v in df[c].fillna(0.0)], legend)
+         for c, legend in (("batch_occupancy_mean", "batch slots used, mean"), ("kv_cache_mean", "KV cache used, mean"))
+         if c in df])
     ax_share.set_ylim(0, 105)
     ax_share.set_ylabel("share (%)")
-    ax_share.set_title("SLO attainment and GPU utilization", pad=40)
+    ax_share.set_title("SLO attainment and load", pad=40)
 
     rotate = len(labels) > 4 or max(len(s) for s in labels) > 12
     for ax in (ax_cost, ax_energy, ax_lat, ax_share):

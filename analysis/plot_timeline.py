@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Plot one chatdc run over the simulated day: utilization, queue and power per datacenter.
+"""Plot one chatdc run over the simulated day: arrivals, load (GPUs busy, batch slots and KV cache used),
+queue and power per datacenter.
 
 Usage: analysis/plot_timeline.py OUTDIR [--out FILE.png]
 
@@ -35,13 +36,16 @@ def main(argv):
     for name, g in tl.groupby("datacenter", sort=False):
         period = g["time_s"].diff().median() if len(g) > 1 else 1.0
         axes[0].plot(g["hours"], g["arrivals"] / period, label=name)
-        axes[1].plot(g["hours"], 100 * g["utilization"], label=name)
+        axes[1].plot(g["hours"], 100 * g["utilization"], label=f"{name} GPUs busy")
+        if "batch_occupancy" in g:
+            axes[1].plot(g["hours"], 100 * g["batch_occupancy"], linestyle="--", label=f"{name} batch slots used")
+            axes[1].plot(g["hours"], 100 * g["kv_cache_used"], linestyle=":", label=f"{name} KV cache used")
         axes[2].plot(g["hours"], g["queued"], label=f"{name} queued")
         axes[2].plot(g["hours"], g["running"], linestyle=":", label=f"{name} running")
         axes[3].plot(g["hours"], g["facility_power_kw"], label=f"{name} facility")
         axes[3].plot(g["hours"], g["it_power_kw"], linestyle=":", label=f"{name} IT")
     axes[0].set_ylabel("arrivals (req/s)")
-    axes[1].set_ylabel("GPUs busy (%)")
+    axes[1].set_ylabel("load (%)")
     axes[1].set_ylim(0, 105)
     axes[2].set_ylabel("requests")
     axes[3].set_ylabel("power (kW)")

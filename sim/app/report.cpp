@@ -34,9 +34,13 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
                      lat["ttft"]["p50"].get<double>(), lat["ttft"]["p99"].get<double>(),
                      1e3 * lat["tpot"]["p50"].get<double>(), 1e3 * lat["tpot"]["p99"].get<double>(),
                      100 * j["slo"]["attainment"].get<double>());
-  out += fmt::format("  GPUs      {} in {} servers: utilization mean {:.1f}%, peak {:.1f}%\n",
+  const auto& u = j["utilization"];
+  out += fmt::format("  GPUs      {} in {} servers: busy {:.1f}% of the time (peak {:.1f}%); batch slots used {:.1f}% "
+                     "(peak {:.1f}%), KV cache used {:.1f}% (peak {:.1f}%)\n",
                      grouped(j["fleet"]["gpus"].get<double>()), grouped(j["fleet"]["servers"].get<double>()),
-                     100 * j["utilization"]["gpu_mean"].get<double>(), 100 * j["utilization"]["gpu_peak"].get<double>());
+                     100 * u["gpu_mean"].get<double>(), 100 * u["gpu_peak"].get<double>(),
+                     100 * u["batch_occupancy_mean"].get<double>(), 100 * u["batch_occupancy_peak"].get<double>(),
+                     100 * u["kv_cache_mean"].get<double>(), 100 * u["kv_cache_peak"].get<double>());
   out += fmt::format("  energy    IT {:.2f} MWh, facility {:.2f} MWh, {:.2f} Wh per request, {:.1f} t CO2\n",
                      j["energy_kwh"]["it"].get<double>() / 1e3, j["energy_kwh"]["facility"].get<double>() / 1e3,
                      j["wh_per_request"].get<double>(), j["carbon_kg"].get<double>() / 1e3);

@@ -39,6 +39,8 @@ Assembly assemble(const Scenario& s) {
       acc.servers = p.servers;
       acc.gpus = p.servers * static_cast<std::uint32_t>(p.gpus_per_server);
       acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
+      acc.max_batch_size = p.scheduler.max_batch_size;
+      acc.kv_capacity_tokens = p.scheduler.kv_capacity_tokens;
       acc.engine = dc.gpu.engine;
       acc.server_capex = dc.server_capex;
       acc.server_max_w = dc.server.max_power_w;

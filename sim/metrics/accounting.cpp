@@ -6,6 +6,16 @@
 
 namespace chatdc::metrics {
 
+double batch_occupancy(const serving::DcEpoch& e, const DcAccountingSetup& s) {
+  const double slots = static_cast<double>(s.replicas) * s.max_batch_size;
+  return slots > 0 ? static_cast<double>(e.running) / slots : 0.0;
+}
+
+double kv_used_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s) {
+  const double cap = s.replicas * s.kv_capacity_tokens;
+  return cap > 0 ? e.kv_tokens / cap : 0.0;
+}
+
 void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<double>& it_energy_j) {
   const double dt = rep.t1 - rep.t0;
   simulated_s_ = std::max(simulated_s_, rep.t1);
@@ -37,6 +47,11 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
       tot.peak_facility_power_kw = std::max(tot.peak_facility_power_kw, row.facility_energy_kwh * kSecondsPerHour / dt);
     }
     tot.peak_queued = std::max(tot.peak_queued, rep.dcs[d].queued);
+    const double occ = batch_occupancy(rep.dcs[d], s), kv = kv_used_fraction(rep.dcs[d], s);
+    tot.batch_occupancy_s += occ * dt;
+    tot.kv_used_s += kv * dt;
+    tot.peak_batch_occupancy = std::max(tot.peak_batch_occupancy, occ);
+    tot.peak_kv_used = std::max(tot.peak_kv_used, kv);
     row.cum_facility_kwh = tot.facility_energy_kwh;
     row.cum_electricity_cost = tot.electricity_cost;
     row.cum_carbon_kg = tot.carbon_kg;

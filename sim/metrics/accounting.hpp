@@ -33,6 +33,8 @@ struct DcAccountingSetup {
   std::uint32_t servers = 0;
   std::uint32_t gpus = 0;
   std::uint32_t replicas = 0;
+  std::uint32_t max_batch_size = 0;  // sequences per replica (serving.max_batch_size)
+  double kv_capacity_tokens = 0;     // per replica
   double server_capex = 0;  // report currency
   double server_max_w = 0;  // nameplate, for facility capex per kW
   double depreciation_years = 5;
@@ -67,6 +69,10 @@ struct TimelineRow {
   double cum_facility_kwh = 0, cum_electricity_cost = 0, cum_carbon_kg = 0;
 };
 
+/// Fractions of a datacenter's batch slots and KV cache in use at the end of an epoch.
+double batch_occupancy(const serving::DcEpoch& e, const DcAccountingSetup& s);
+double kv_used_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s);
+
 struct DcTotals {
   double it_energy_kwh = 0, it_energy_model_kwh = 0, facility_energy_kwh = 0;
   double electricity_cost = 0, carbon_kg = 0;
@@ -75,6 +81,10 @@ struct DcTotals {
   double wan_gb = 0;
   double busy_gpu_s = 0;
   double peak_utilization = 0;
+  // Batch slots and KV cache in use, as fractions of the datacenter's, sampled at each period's end:
+  // time-weighted sums (fraction x s) and peaks.
+  double batch_occupancy_s = 0, kv_used_s = 0;
+  double peak_batch_occupancy = 0, peak_kv_used = 0;
   double peak_it_power_kw = 0, peak_facility_power_kw = 0;
   std::uint64_t peak_queued = 0;
   double capex() const { return capex_servers + capex_network + capex_facility; }

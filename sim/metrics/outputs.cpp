@@ -41,7 +41,12 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
   j["tokens"] = {{"prompt", lat.prompt_tokens},
                  {"output", lat.output_tokens},
                  {"output_per_s", ratio(lat.output_tokens, simulated_s)}};
-  j["utilization"] = {{"gpu_mean", ratio(t.busy_gpu_s, gpus * simulated_s)}, {"gpu_peak", t.peak_utilization}};
+  j["utilization"] = {{"gpu_mean", ratio(t.busy_gpu_s, gpus * simulated_s)},
+                      {"gpu_peak", t.peak_utilization},
+                      {"batch_occupancy_mean", ratio(t.batch_occupancy_s, simulated_s)},
+                      {"batch_occupancy_peak", t.peak_batch_occupancy},
+                      {"kv_cache_mean", ratio(t.kv_used_s, simulated_s)},
+                      {"kv_cache_peak", t.peak_kv_used}};
   j["energy_kwh"] = {{"it", t.it_energy_kwh}, {"facility", t.facility_energy_kwh}, {"it_model", t.it_energy_model_kwh}};
   j["power_kw"] = {{"it_mean", ratio(t.it_energy_kwh * kSecondsPerHour, simulated_s)},
                    {"it_peak", t.peak_it_power_kw},
@@ -78,7 +83,7 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   j["wall_s"] = f.wall_s;
 
   DcTotals sum;
-  double gpus = 0, servers = 0, replicas = 0;
+  double gpus = 0, servers = 0, replicas = 0, batch_slots = 0, kv_capacity = 0;
   for (std::uint32_t d = 0; d < acc.dcs().size(); ++d) {
     const DcTotals& t = acc.totals(d);
     sum.it_energy_kwh += t.it_energy_kwh;
@@ -99,18 +104,27 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     gpus += acc.dcs()[d].gpus;
     servers += acc.dcs()[d].servers;
     replicas += acc.dcs()[d].replicas;
+    batch_slots += static_cast<double>(acc.dcs()[d].replicas) * acc.dcs()[d].max_batch_size;
+    kv_capacity += acc.dcs()[d].replicas * acc.dcs()[d].kv_capacity_tokens;
   }
   // Fleet-wide peaks come from the timeline (the datacenters' peaks need not coincide).
   std::size_t n_dcs = acc.dcs().size();
   for (std::size_t i = 0; i < acc.rows().size(); i += n_dcs) {
-    double busy = 0, it = 0, fac = 0, dt = acc.rows()[i].t1 - acc.rows()[i].t0;
+    double busy = 0, it = 0, fac = 0, running = 0, kv = 0, dt = acc.rows()[i].t1 - acc.rows()[i].t0;
     for (std::size_t k = 0; k < n_dcs; ++k) {
       const auto& r = acc.rows()[i + k];
       busy += r.stats.busy_gpu_s;
       it += r.it_energy_kwh;
       fac += r.facility_energy_kwh;
+      running += static_cast<double>(r.stats.running);
+      kv += r.stats.kv_tokens;
     }
     if (dt <= 0) continue;
+    const double occ = ratio(running, batch_slots), kv_frac = ratio(kv, kv_capacity);
+    sum.batch_occupancy_s += occ * dt;
+    sum.kv_used_s += kv_frac * dt;
+    sum.peak_batch_occupancy = std::max(sum.peak_batch_occupancy, occ);
+    sum.peak_kv_used = std::max(sum.peak_kv_used, kv_frac);
     sum.peak_utilization = std::max(sum.peak_utilization, ratio(busy, gpus * dt));
     sum.peak_it_power_kw = std::max(sum.peak_it_power_kw, it * kSecondsPerHour / dt);
     sum.peak_facility_power_kw = std::max(sum.peak_facility_power_kw, fac * kSecondsPerHour / dt);
@@ -147,15 +161,17 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
 
 std::string timeline_csv(const Accounting& acc) {
   std::string out =
-      "time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,it_power_kw,"
+      "time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,batch_occupancy,"
+      "kv_cache_used,it_power_kw,"
       "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum\n";
   for (const TimelineRow& r : acc.rows()) {
     const auto& s = acc.dcs()[r.dc];
     const double dt = r.t1 - r.t0;
     const double busy = dt > 0 ? r.stats.busy_gpu_s / dt : 0.0;
     const double hour = std::fmod(r.t0 / kSecondsPerHour, 24.0);
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name, r.stats.arrivals,
-                       r.stats.completions, r.stats.queued, r.stats.running, busy, s.gpus ? busy / s.gpus : 0.0,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
+                       r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
+                       s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
                        dt > 0 ? r.it_energy_kwh * kSecondsPerHour / dt : 0.0,
                        dt > 0 ? r.facility_energy_kwh * kSecondsPerHour / dt : 0.0, r.pue, r.price_per_kwh,
                        r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg);

@@ -316,6 +316,16 @@ void Replica::preempt_one() {
   assert(false && "no sequence to preempt");
 }
 
+double Replica::kv_tokens_at(double t) const {
+  if (cfg_.kv_policy == KvPolicy::kReserve) return reserved_total_;
+  double kv = decode_kv() + prefill_reserved_;
+  if (activity_ == Activity::kRun && t > act_start_) {
+    const std::uint64_t done = std::min(run_steps_, run_.steps_within(t - act_start_));
+    kv += static_cast<double>(batch_) * static_cast<double>(done);
+  }
+  return kv;
+}
+
 double Replica::energy_at(double t) const {
   if (activity_ == Activity::kStep) {
     const double span = act_end_ - act_start_;

@@ -104,6 +104,10 @@ class Replica {
   std::uint32_t id() const { return id_; }
   std::uint32_t waiting() const { return static_cast<std::uint32_t>(waiting_.size()); }
   std::uint32_t running() const { return batch_ + static_cast<std::uint32_t>(prefilling_.size()); }
+  /// KV-cache tokens held at time t (next_event_time() >= t >= the last event): the admitted
+  /// sequences' prompts and the tokens decoded so far, counting the steps of the current run done by t
+  /// (reserve policy: the prompt + output reserved for every admitted sequence).
+  double kv_tokens_at(double t) const;
   std::uint64_t steps_executed() const { return steps_; }
   std::uint64_t preemptions() const { return preemptions_; }
 

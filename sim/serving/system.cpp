@@ -210,6 +210,7 @@ EpochReport ServingSystem::close_epoch(double t0, double t1) {
         e.busy_gpu_s += busy * tp;
         e.queued += r.waiting();
         e.running += r.running();
+        e.kv_tokens += r.kv_tokens_at(t1);
       }
       const double it_j = p.server_power.server_energy_j(gpu_j, dt);
       e.gpu_energy_j += gpu_j;

@@ -106,6 +106,7 @@ struct DcEpoch {
   std::uint64_t dropped = 0;      // waiting queues full
   std::uint64_t queued = 0;       // waiting in replica queues at the epoch's end
   std::uint64_t running = 0;      // in batches at the epoch's end
+  double kv_tokens = 0;           // KV-cache tokens held at the epoch's end
   double busy_gpu_s = 0;          // GPU-seconds executing steps
   double gpu_energy_j = 0;
   double it_energy_j = 0;         // servers' IT energy (model)

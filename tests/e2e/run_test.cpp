@@ -1,6 +1,11 @@
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
 #include "e2e/harness.hpp"
 
 using namespace chatdc::test;
@@ -82,6 +87,54 @@ TEST_CASE("SimGrid's energy plugin agrees with the serving model's energy within
   const double bound_kwh = 2 * (6500.0 - 1504.0) / 255 * 300 / 3.6e6;
   CHECK(std::fabs(plugin - model) <= bound_kwh);
   CHECK(plugin > 2 * 1.504 * 6);  // busier than idle
+}
+
+TEST_CASE("load: batch slots and KV cache used, per period in the timeline and as means and peaks") {
+  const auto out = scratch("load");
+  const Proc p = run("run " + fixture("tiny.yaml") + " --set serving.max_batch_size=32 --quiet --out " + out.string());
+  REQUIRE(p.code == 0);
+  const auto s = summary(out);
+  const double replicas = s["fleet"]["replicas"].get<double>();
+  const auto split = [](const std::string& line) {
+    std::vector<std::string> f;
+    for (std::size_t a = 0, b; a <= line.size(); a = b + 1) {
+      b = std::min(line.find(',', a), line.size());
+      f.push_back(line.substr(a, b - a));
+    }
+    return f;
+  };
+  std::istringstream in(slurp(out / "timeline.csv"));
+  std::string line;
+  std::getline(in, line);
+  const std::vector<std::string> header = split(line);
+  const auto col = [&](const char* name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  const std::size_t c_running = col("running"), c_occ = col("batch_occupancy"), c_kv = col("kv_cache_used");
+  REQUIRE(c_kv < header.size());
+  double occ_sum = 0, kv_sum = 0, occ_peak = 0, kv_peak = 0;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    const std::vector<std::string> f = split(line);
+    const double running = std::stod(f[c_running]), occ = std::stod(f[c_occ]), kv = std::stod(f[c_kv]);
+    CHECK(occ == Approx(running / (replicas * 32)));  // sequences in batches over the batch slots
+    CHECK(kv >= 0);
+    CHECK(kv <= 1);
+    CHECK((kv > 0) == (running > 0));  // a running sequence holds at least its prompt
+    occ_sum += occ;
+    kv_sum += kv;
+    occ_peak = std::max(occ_peak, occ);
+    kv_peak = std::max(kv_peak, kv);
+    ++rows;
+  }
+  REQUIRE(rows == 288);  // equal 300 s periods: the time-weighted mean is the plain mean
+  const auto& u = s["utilization"];
+  CHECK(u["batch_occupancy_mean"].get<double>() == Approx(occ_sum / rows).epsilon(1e-9));
+  CHECK(u["batch_occupancy_peak"].get<double>() == Approx(occ_peak).epsilon(1e-9));
+  CHECK(u["kv_cache_mean"].get<double>() == Approx(kv_sum / rows).epsilon(1e-9));
+  CHECK(u["kv_cache_peak"].get<double>() == Approx(kv_peak).epsilon(1e-9));
+  CHECK(occ_peak > 0.05);  // 100 k requests a day on 4 replicas keep batches busy
+  CHECK(s["datacenters"][0]["utilization"]["kv_cache_peak"] == u["kv_cache_peak"]);
 }
 
 TEST_CASE("outputs: timeline rows per period, resolved scenario reruns to the same summary") {

@@ -69,14 +69,20 @@ TEST_CASE("accounting: facility energy, electricity, carbon and prorated capex b
   s.server_capex = 365000;
   s.depreciation_years = 5;
   s.maintenance_fraction_per_year = 0.1;
+  s.replicas = 20;
+  s.max_batch_size = 10;
+  s.kv_capacity_tokens = 1000;
   metrics::Accounting acc({s});
-  // Two epochs of one hour: 11:00-12:00 and 12:00-13:00, 100 kWh IT each.
+  // Two epochs of one hour: 11:00-12:00 and 12:00-13:00, 100 kWh IT each; at their ends 50 and then
+  // 150 of the 200 batch slots are used, holding 4,000 and then 16,000 of the 20,000 KV tokens.
   for (int k = 0; k < 2; ++k) {
     serving::EpochReport rep;
     rep.t0 = (11 + k) * 3600.0;
     rep.t1 = rep.t0 + 3600;
     rep.dcs.resize(1);
     rep.dcs[0].busy_gpu_s = 40 * 3600.0;
+    rep.dcs[0].running = k == 0 ? 50 : 150;
+    rep.dcs[0].kv_tokens = k == 0 ? 4000 : 16000;
     acc.add_epoch(rep, {100 * 3.6e6});
   }
   acc.finish(86400);
@@ -88,4 +94,8 @@ TEST_CASE("accounting: facility energy, electricity, carbon and prorated capex b
   CHECK(t.maintenance == Approx(10 * 365000 * 0.1 / 365));
   CHECK(t.peak_utilization == Approx(0.5));
   CHECK(t.peak_it_power_kw == Approx(100));
+  CHECK(t.batch_occupancy_s == Approx((0.25 + 0.75) * 3600));  // time-weighted: mean 0.5 over the 2 h
+  CHECK(t.peak_batch_occupancy == Approx(0.75));
+  CHECK(t.kv_used_s == Approx((0.2 + 0.8) * 3600));
+  CHECK(t.peak_kv_used == Approx(0.8));
 }

@@ -104,6 +104,39 @@ TEST_CASE("one request alone: prefill step then one decode step per further toke
   CHECK(r.steps_executed() == 5);
 }
 
+TEST_CASE("KV tokens held: the prompt after prefill, plus one token per decode step done, inside a run") {
+  const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 1);
+  const serving::DecodeProfiles prof(m, 8);
+  serving::SchedulerConfig cfg;
+  cfg.max_batch_size = 8;
+  cfg.kv_capacity_tokens = 10000;
+  Log log;
+  serving::Replica r(0, m, prof, cfg, &log);
+  CHECK(r.kv_tokens_at(0) == 0);
+  Job j;
+  j.id = 1;
+  j.sent_s = j.delivered_s = 0.0;
+  j.prompt_tokens = 100;
+  j.output_tokens = 50;
+  r.deliver(j, 0.0);
+  CHECK(r.kv_tokens_at(0.0) == 100);  // admitted: its prompt is reserved while it prefills
+  r.on_event();                        // end of the prefill step: the first token; a decode run starts
+  const double t0 = log.first.at(1);
+  // Decode step k attends 101 + k tokens and writes one more.
+  double t = t0;
+  for (int k = 0; k < 10; ++k) {
+    model::StepShape dec;
+    dec.decode_seqs = 1;
+    dec.decode_context_tokens = 101 + k;
+    const double dt = m.cost(dec).time_s;
+    CHECK(r.kv_tokens_at(t + 0.5 * dt) == 100 + k);
+    t += dt;
+  }
+  CHECK(r.kv_tokens_at(t + 1e-9) == 110);
+  drive(r, {});
+  CHECK(r.kv_tokens_at(r.next_event_time()) == 0);
+}
+
 TEST_CASE("a one-token answer completes at the end of its prefill step") {
   const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 1);
   const serving::DecodeProfiles prof(m, 4);
