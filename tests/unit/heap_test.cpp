@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/indexed_heap.hpp"
+#include "core/tournament_tree.hpp"
 #include "core/rng.hpp"
 #include "serving/least_outstanding.hpp"
 
@@ -59,5 +60,23 @@ TEST_CASE("named random streams are reproducible and independent") {
     const auto x = a.next_u64();
     REQUIRE(x == b.next_u64());
     REQUIRE(x != c.next_u64());
+  }
+}
+
+TEST_CASE("tournament tree gives the indexed heap's (time, id) order under random updates") {
+  for (const std::uint32_t n : {1u, 2u, 5u, 64u, 129u}) {
+    Rng rng(11 + n);
+    IndexedHeap h(n);
+    TournamentTree t(n);
+    CHECK(t.top_time() == TournamentTree::kNever);
+    for (int i = 0; i < 20000; ++i) {
+      const auto id = static_cast<std::uint32_t>(rng.below(n));
+      const double key = rng.uniform() < 0.1 ? IndexedHeap::kNever : std::floor(rng.uniform() * 20);  // many ties
+      h.update(id, key);
+      t.update(id, key);
+      REQUIRE(t.top_time() == h.top_time());
+      if (h.top_time() != IndexedHeap::kNever) REQUIRE(t.top() == h.top());
+      REQUIRE(t.time_of(id) == key);
+    }
   }
 }
