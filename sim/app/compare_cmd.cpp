@@ -200,9 +200,11 @@ std::string describe_status(int status) {
   return "stopped";
 }
 
-/// Runs every run as `chatdc run`, at most `jobs` at a time.
-void execute(std::vector<Run>& runs, const CompareArgs& a, const fs::path& out, unsigned jobs) {
+/// Runs every run as `chatdc run`, at most `jobs` at a time, the cores shared out among them.
+void execute(std::vector<Run>& runs, const CompareArgs& a, const fs::path& out, unsigned jobs, unsigned cores) {
   const std::string exe = self_exe();
+  const auto at_once = static_cast<unsigned>(std::min<std::size_t>(jobs, runs.size()));
+  const std::string threads = fmt::format("run.threads={}", std::max(1u, cores / std::max(1u, at_once)));
   const bool progress = !a.quiet && ::isatty(2);
   std::map<pid_t, std::size_t> running;
   std::map<pid_t, std::chrono::steady_clock::time_point> started;
@@ -216,7 +218,8 @@ void execute(std::vector<Run>& runs, const CompareArgs& a, const fs::path& out, 
   while (next < runs.size() || !running.empty()) {
     while (next < runs.size() && running.size() < jobs) {
       Run& r = runs[next++];
-      std::vector<std::string> argv = {exe, "run", r.file, "--out", (out / r.folder).string(), "--quiet", "--no-progress"};
+      std::vector<std::string> argv = {exe, "run", r.file, "--out", (out / r.folder).string(), "--quiet", "--no-progress",
+                                       "--set", threads};
       for (const auto& s : a.sets) argv.insert(argv.end(), {"--set", s});
       for (const auto& s : r.overrides) argv.insert(argv.end(), {"--set", s});
       std::string err;
@@ -516,11 +519,12 @@ CLI::App* add_compare_subcommand(CLI::App& app, CompareArgs& a) {
 int cmd_compare(const CompareArgs& a) {
   std::vector<Run> runs = plan(a);
   const fs::path out = a.out.empty() ? fs::path("results") / ("compare-" + runs.front().folder) : fs::path(a.out);
-  unsigned jobs = a.jobs > 0 ? static_cast<unsigned>(a.jobs) : std::thread::hardware_concurrency();
-  if (jobs == 0) {
+  unsigned cores = std::thread::hardware_concurrency();
+  if (cores == 0) {
     const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    jobs = n > 0 ? static_cast<unsigned>(n) : 1;
+    cores = n > 0 ? static_cast<unsigned>(n) : 1;
   }
+  const unsigned jobs = a.jobs > 0 ? static_cast<unsigned>(a.jobs) : cores;
 
   std::error_code ec;
   for (const auto& r : runs) {
@@ -530,7 +534,7 @@ int cmd_compare(const CompareArgs& a) {
   // An earlier comparison in this folder no longer matches the run folders about to be rewritten.
   for (const char* f : {"comparison.csv", "comparison.md", "comparison.png"}) fs::remove(out / f, ec);
 
-  execute(runs, a, out, jobs);
+  execute(runs, a, out, jobs, cores);
 
   std::size_t failed = 0;
   for (const auto& r : runs) failed += !r.failure.empty();

@@ -59,6 +59,8 @@ Assembly assemble(const Scenario& s) {
   a.system.user_regions = static_cast<std::uint32_t>(s.workload.user_regions.size());
   a.system.signal_half_life_s = s.routing.signal_half_life_s;
   a.system.track_ttft_signal = s.routing.policy == "slo_spillover";
+  a.system.cell_replicas = s.cell_replicas;
+  a.system.threads = s.run.threads;
 
   a.routing.policy = s.routing.policy;
   a.routing.max_load_per_replica = s.routing.max_load_per_replica;

@@ -147,6 +147,7 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.engine = r.text("engine", "day", {"day", "fine"});
   run.request_log = r.text("request_log", "none", {"none", "all", "sample"});
   run.request_log_fraction = r.number("request_log_fraction", 0.01, Range::open_fraction());
+  run.threads = static_cast<unsigned>(r.integer("threads", 0, Range::between(0, 1024)));
   r.finish();
 }
 
@@ -715,6 +716,7 @@ void read_serving(Reader r, Scenario& s) {
   c.max_tokens_per_step = static_cast<std::uint32_t>(r.integer("max_tokens_per_step", 8192, Range::between(1, 1 << 20)));
   s.engine = r.text("engine", kDefaultEngine);
   s.max_waiting_per_replica = static_cast<std::uint32_t>(r.integer("max_waiting_per_replica", 1000, Range::between(0, 1e9)));
+  s.cell_replicas = static_cast<std::uint32_t>(r.integer("cell_replicas", 128, Range::between(0, 1e9)));
   c.chunked_prefill = r.boolean("chunked_prefill", false);
   c.decode_first = r.text("priority", "prefill_first", {"prefill_first", "decode_first"}) == "decode_first";
   c.decode_first_max_wait_steps =

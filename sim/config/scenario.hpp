@@ -29,6 +29,7 @@ struct RunSpec {
   std::string engine = "day";        // day (closed-form, one SimGrid wake-up per period) | fine (SimGrid events per request)
   std::string request_log = "none";  // none | all | sample: requests.csv, streamed
   double request_log_fraction = 0.01;  // sample: share of requests logged (chosen by request id)
+  unsigned threads = 0;  // for independent balancer cells (0: every hardware thread); results do not depend on it
 };
 
 struct NetworkSpec {
@@ -134,6 +135,7 @@ struct Scenario {
   serving::SchedulerConfig scheduler;  // kv_capacity_tokens filled per datacenter
   std::string engine = kDefaultEngine;  // serving engine: picks each GPU's efficiency profile
   std::uint32_t max_waiting_per_replica = 1000;
+  std::uint32_t cell_replicas = 128;  // replicas behind one least-outstanding balancer (0: the whole datacenter)
   double memory_headroom_fraction = 0.1;
   std::vector<RegionSpec> regions;
   std::vector<WanLinkSpec> wan;

@@ -15,6 +15,14 @@ class Rng {
  public:
   explicit Rng(std::uint64_t seed = 0) { reseed(seed); }
 
+  /// splitmix64: a well-mixed 64-bit hash of x (also used to spread request ids over cells).
+  static std::uint64_t splitmix(std::uint64_t x) {
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+  }
+
   /// A stream derived from a scenario seed and a stream name ("arrivals/east", "tokens").
   static Rng stream(std::uint64_t seed, std::string_view name) {
     std::uint64_t h = 1469598103934665603ULL;  // FNV-1a of the name, mixed with the seed
@@ -93,12 +101,7 @@ class Rng {
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  static std::uint64_t splitmix(std::uint64_t x) {
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-  }
+
   struct Ziggurat {
     static constexpr double kR = 3.442619855899;  // start of the tail
     static constexpr double kV = 9.91256303526217e-3;  // area of each layer

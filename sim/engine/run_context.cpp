@@ -100,6 +100,8 @@ RunResult RunContext::finish(std::uint64_t activities) {
   f.steps = sys->steps_executed();
   f.preemptions = sys->preemptions();
   f.simgrid_activities = activities;
+  for (std::uint32_t d = 0; d < sys->dc_count(); ++d) f.cells += sys->cell_count(d);
+  f.windows = sys->windowed();
   f.percentiles = mode == metrics::Quantiles::Mode::kExact ? "exact" : "sketch";
   f.workload_source = s.workload.source;
   f.expected_requests = wl.source->expected_requests();

@@ -143,6 +143,8 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
                  {"steps", f.steps},
                  {"preemptions", f.preemptions},
                  {"simgrid_activities", f.simgrid_activities},
+                 {"cells", f.cells},
+                 {"windows", f.windows},
                  {"percentiles", f.percentiles},
                  {"percentile_relative_error", f.percentiles == "sketch" ? kSketchRelativeError : 0.0}};
 

@@ -27,6 +27,8 @@ struct RunFacts {
   double clock_utc_offset_h = 0;
   std::string engine = "day";
   std::uint64_t events = 0, steps = 0, preemptions = 0, simgrid_activities = 0;
+  std::uint64_t cells = 0;  // balancer cells over all datacenters
+  bool windows = false;     // the day engine ran cells independently, window by window
   std::string percentiles = "exact";
   std::string workload_source = "synthetic";
   double expected_requests = 0;

@@ -44,6 +44,7 @@ struct RoutingConfig {
 class NearestRouter final : public Router {
  public:
   std::uint32_t route(const workload::RequestSpec& r, const ServingSystem& sys) override;
+  bool reads_live_state() const override { return false; }
 };
 
 class LeastLoadedRouter final : public Router {
@@ -57,6 +58,7 @@ class CostRouter final : public Router {
   enum class Signal { kPrice, kCarbon };
   CostRouter(Signal signal, std::vector<RouteInfo> info, double max_load_per_replica);
   std::uint32_t route(const workload::RequestSpec& r, const ServingSystem& sys) override;
+  bool reads_live_state() const override { return max_load_ > 0; }
 
  private:
   Signal signal_;
@@ -81,6 +83,7 @@ class SplitRouter final : public Router {
  public:
   SplitRouter(std::vector<double> shares, std::uint64_t seed);
   std::uint32_t route(const workload::RequestSpec& r, const ServingSystem& sys) override;
+  bool reads_live_state() const override { return false; }
 
  private:
   std::vector<double> cumulative_;

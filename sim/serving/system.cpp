@@ -4,7 +4,25 @@
 #include <cassert>
 #include <cmath>
 
+#include "core/rng.hpp"
+#include "core/task_pool.hpp"
+
 namespace chatdc::serving {
+
+DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
+  arrivals += o.arrivals;
+  completions += o.completions;
+  rejected += o.rejected;
+  dropped += o.dropped;
+  queued += o.queued;
+  running += o.running;
+  kv_tokens += o.kv_tokens;
+  busy_gpu_s += o.busy_gpu_s;
+  gpu_energy_j += o.gpu_energy_j;
+  it_energy_j += o.it_energy_j;
+  output_tokens += o.output_tokens;
+  return *this;
+}
 
 ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source, Router& router,
                              RequestObserver& observer)
@@ -20,78 +38,95 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     dc.profiles = std::make_unique<DecodeProfiles>(*dc.setup.step_model, dc.setup.scheduler.max_batch_size);
     dc.first_replica = static_cast<std::uint32_t>(replicas_.size());
     dc.first_server = total_servers_;
-    const std::uint32_t n = dc.setup.servers * static_cast<std::uint32_t>(dc.setup.replicas_per_server);
-    for (std::uint32_t i = 0; i < n; ++i) {
+    const std::uint32_t per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+    for (std::uint32_t i = 0; i < dc.setup.servers * per_server; ++i) {
       const auto id = static_cast<std::uint32_t>(replicas_.size());
       replicas_.emplace_back(id, *dc.setup.step_model, *dc.profiles, dc.setup.scheduler, static_cast<ReplicaListener*>(this));
       replica_dc_.push_back(d);
     }
-    dc.balancer = std::make_unique<LeastOutstanding>(n);
-    dc.state.replicas = n;
-    total_servers_ += dc.setup.servers;
-    server_dc_.insert(server_dc_.end(), dc.setup.servers, d);
+    // Cells of whole servers, as even as possible.
+    const std::uint32_t servers = dc.setup.servers;
+    const std::uint32_t cell_servers =
+        setup_.cell_replicas == 0 ? servers : std::max<std::uint32_t>(1, setup_.cell_replicas / per_server);
+    dc.cells = std::max<std::uint32_t>(1, (servers + cell_servers - 1) / cell_servers);
+    dc.first_cell = static_cast<std::uint32_t>(cells_.size());
+    for (std::uint32_t k = 0; k < dc.cells; ++k) {
+      const std::uint32_t s0 = static_cast<std::uint32_t>(std::uint64_t{k} * servers / dc.cells);
+      const std::uint32_t s1 = static_cast<std::uint32_t>(std::uint64_t{k + 1} * servers / dc.cells);
+      Cell& c = cells_.emplace_back();
+      c.dc = d;
+      c.first_server = dc.first_server + s0;
+      c.servers = s1 - s0;
+      c.first_replica = dc.first_replica + s0 * per_server;
+      c.replicas = c.servers * per_server;
+      c.balancer = std::make_unique<LeastOutstanding>(c.replicas);
+      c.pipes.resize(setup_.user_regions);
+      c.heap.resize(c.replicas);
+      replica_cell_.insert(replica_cell_.end(), c.replicas, static_cast<std::uint32_t>(cells_.size() - 1));
+    }
+    total_servers_ += servers;
+    server_dc_.insert(server_dc_.end(), servers, d);
   }
-  pipes_.resize(static_cast<std::size_t>(setup_.user_regions) * n_dcs);
-  pipe_base_ = n_replicas;
-  source_id_ = pipe_base_ + static_cast<std::uint32_t>(pipes_.size());
-  heap_.resize(source_id_ + 1);
-  heap_.update(source_id_, source_.peek_time());
+  source_id_ = static_cast<std::uint32_t>(cells_.size());
+  order_.resize(source_id_ + 1);
+  order_.update(source_id_, source_.peek_time());
 }
 
-void ServingSystem::advance_to(double t) {
-  for (;;) {
-    const double now = heap_.top_time();
-    if (now > t) break;
-    const std::uint32_t id = heap_.top();
-    ++events_;
-    if (id < pipe_base_) {
-      const std::uint64_t done = completed_;
-      replicas_[id].on_event();
-      heap_.update(id, replicas_[id].next_event_time());
-      // A completion may schedule a follow-up turn: the source's next time can move earlier.
-      if (completed_ != done) heap_.update(source_id_, source_.peek_time());
-    } else if (id < source_id_) {
-      on_delivery(id - pipe_base_);
-    } else {
-      on_arrival(source_.pop());
-      heap_.update(source_id_, source_.peek_time());
-    }
-  }
-}
+ServingSystem::~ServingSystem() = default;
+
+// ---- Routing and admission --------------------------------------------------------------------
 
 std::optional<std::uint32_t> ServingSystem::admit(const workload::RequestSpec& r) {
   ++arrived_;
   const std::uint32_t d = router_.route(r, *this);
   Dc& dc = dcs_[d];
-  ++dc.state.routed;
+  ++dc.routed;
   if (static_cast<std::uint64_t>(r.prompt_tokens) + r.output_tokens > setup_.max_context_tokens ||
       !replicas_[dc.first_replica].can_ever_fit(r.prompt_tokens, r.output_tokens)) {
     ++rejected_;
-    ++dc.epoch.rejected;
+    ++dc.rejected;
     observer_.on_rejected(r, d);
     source_.on_dropped(r.id);
     return std::nullopt;
   }
-  ++dc.state.inflight;
+  ++dc.admitted;
   return d;
 }
 
+std::uint32_t ServingSystem::cell_of(const workload::RequestSpec& r, std::uint32_t d) const {
+  const Dc& dc = dcs_[d];
+  if (dc.cells == 1) return dc.first_cell;
+  // The hash's high 32 bits scaled to one of the datacenter's replicas (Lemire 2019: no division),
+  // and that replica's cell: each cell gets a share of requests proportional to its replicas.
+  const std::uint64_t h = Rng::splitmix(r.id) >> 32;
+  const std::uint64_t replicas = dc.setup.servers * static_cast<std::uint64_t>(dc.setup.replicas_per_server);
+  return replica_cell_[dc.first_replica + static_cast<std::uint32_t>((h * replicas) >> 32)];
+}
+
 std::optional<std::uint32_t> ServingSystem::assign(const workload::RequestSpec& r, std::uint32_t d) {
-  Dc& dc = dcs_[d];
-  const std::uint32_t local = dc.balancer->pick();
-  --dc.state.inflight;
-  if (dc.setup.max_waiting_per_replica > 0 &&
-      replicas_[dc.first_replica + local].waiting() >= dc.setup.max_waiting_per_replica) {
-    ++dropped_;
-    ++dc.epoch.dropped;
-    observer_.on_dropped(r, d);
-    source_.on_dropped(r.id);
+  return assign_in(cells_[cell_of(r, d)], r);
+}
+
+std::optional<std::uint32_t> ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) {
+  const std::uint32_t d = c.dc;
+  const std::uint32_t local = c.balancer->pick();
+  ++c.delivered;
+  const std::uint32_t max_waiting = dcs_[d].setup.max_waiting_per_replica;
+  if (max_waiting > 0 && replicas_[c.first_replica + local].waiting() >= max_waiting) {
+    ++c.dropped;
+    ++c.epoch.dropped;
+    if (windowed_) {
+      c.drops[slot_].push_back({r, d});
+    } else {
+      observer_.on_dropped(r, d);
+      source_.on_dropped(r.id);
+    }
     return std::nullopt;
   }
-  dc.balancer->increment(local);
-  ++dc.state.outstanding;
-  ++dc.epoch.arrivals;
-  return dc.first_replica + local;
+  c.balancer->increment(local);
+  ++c.outstanding;
+  ++c.epoch.arrivals;
+  return c.first_replica + local;
 }
 
 Job ServingSystem::job_for(const workload::RequestSpec& r, double delivered_s) {
@@ -105,25 +140,224 @@ Job ServingSystem::job_for(const workload::RequestSpec& r, double delivered_s) {
   return job;
 }
 
-void ServingSystem::on_arrival(const workload::RequestSpec& r) {
-  const auto d = admit(r);
-  if (!d) return;
-  const std::uint32_t pipe = r.user_region * dc_count() + *d;
-  auto& q = pipes_[pipe];
-  q.push_back({r, r.time_s + setup_.one_way_s[r.user_region][*d] + dcs_[*d].setup.request_overhead_s});
-  if (q.size() == 1) heap_.update(pipe_base_ + pipe, q.front().deliver_s);
+DcState ServingSystem::dc_state(std::uint32_t d) const {
+  const Dc& dc = dcs_[d];
+  DcState s;
+  s.routed = dc.routed;
+  s.server_ttft_s = dc.server_ttft_s;
+  s.server_ttft_time_s = dc.server_ttft_time_s;
+  std::uint64_t delivered = 0;
+  for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) {
+    const Cell& c = cells_[k];
+    s.replicas += c.replicas;
+    s.outstanding += c.outstanding;
+    delivered += c.delivered;
+  }
+  s.inflight = dc.admitted - delivered;
+  return s;
 }
 
-void ServingSystem::on_delivery(std::uint32_t pipe) {
-  auto& q = pipes_[pipe];
-  const InFlight f = q.front();
-  q.pop_front();
-  heap_.update(pipe_base_ + pipe, q.empty() ? IndexedHeap::kNever : q.front().deliver_s);
-  const auto rid = assign(f.spec, pipe % dc_count());
+// ---- Events -------------------------------------------------------------------------------------
+
+void ServingSystem::on_arrival(const workload::RequestSpec& r) {
+  ++arrivals_;
+  const auto d = admit(r);
+  if (!d) return;
+  const std::uint32_t k = cell_of(r, *d);
+  Cell& c = cells_[k];
+  const InFlight f{r, r.time_s + setup_.one_way_s[r.user_region][*d] + dcs_[*d].setup.request_overhead_s};
+  if (windowed_) {
+    c.pipes[r.user_region].window[arrival_slot_].push_back(f);
+    return;
+  }
+  c.pipes[r.user_region].carried.push_back(f);
+  find_next_delivery(c);
+  order_.update(k, cell_time(c));
+}
+
+const ServingSystem::InFlight* ServingSystem::pipe_front(const Pipe& p) const {
+  if (!p.carried.empty()) return &p.carried.front();
+  const auto& w = p.window[slot_];
+  return p.cursor < w.size() ? &w[p.cursor] : nullptr;
+}
+
+void ServingSystem::find_next_delivery(Cell& c) const {
+  c.next_delivery_s = IndexedHeap::kNever;
+  for (std::uint32_t u = 0; u < c.pipes.size(); ++u) {
+    const InFlight* f = pipe_front(c.pipes[u]);
+    if (f && f->deliver_s < c.next_delivery_s) {
+      c.next_delivery_s = f->deliver_s;
+      c.next_pipe = u;
+    }
+  }
+}
+
+void ServingSystem::on_delivery(Cell& c) {
+  Pipe& p = c.pipes[c.next_pipe];
+  const InFlight f = *pipe_front(p);
+  if (!p.carried.empty())
+    p.carried.pop_front();
+  else
+    ++p.cursor;
+  find_next_delivery(c);
+  const auto rid = assign_in(c, f.spec);
   if (!rid) return;
   replicas_[*rid].deliver(job_for(f.spec, f.deliver_s), f.deliver_s);
-  heap_.update(*rid, replicas_[*rid].next_event_time());
+  c.heap.update(*rid - c.first_replica, replicas_[*rid].next_event_time());
 }
+
+// One event of the cell: a delivery, or a replica's step or run ending (first on a tie).
+void ServingSystem::cell_event(Cell& c) {
+  ++c.events;
+  if (c.next_delivery_s < c.heap.top_time()) {
+    on_delivery(c);
+    return;
+  }
+  const std::uint32_t id = c.heap.top();
+  Replica& r = replicas_[c.first_replica + id];
+  r.on_event();
+  c.heap.update(id, r.next_event_time());
+}
+
+void ServingSystem::advance_cell(Cell& c, double t) {
+  while (cell_time(c) <= t) cell_event(c);
+}
+
+void ServingSystem::advance_in_order(double t) {
+  for (;;) {
+    if (order_.top_time() > t) break;
+    const std::uint32_t id = order_.top();
+    if (id == source_id_) {
+      on_arrival(source_.pop());
+    } else {
+      Cell& c = cells_[id];
+      const std::uint64_t done = c.completed;
+      cell_event(c);
+      order_.update(id, cell_time(c));
+      // A completion may schedule a follow-up turn: the source's next time can move earlier.
+      if (c.completed == done) continue;
+    }
+    order_.update(source_id_, source_.peek_time());
+  }
+}
+
+// Windows run as a pipeline: while the cells run window i, one more task hands window i-1's answers
+// to the observer and routes the requests sent in window i+1 (the source and the observer are only
+// ever touched by that task, one at a time). A window never crosses t, so nothing is routed beyond it.
+void ServingSystem::advance_in_windows(double t) {
+  std::vector<double> ends;
+  for (double w = window_clock_; w < t;) ends.push_back(w = std::min(t, w + setup_.window_s));
+  if (ends.empty()) return;
+  dispatch_until(ends[0], slot_);
+  const auto n = static_cast<std::uint32_t>(cells_.size());
+  for (std::size_t i = 0; i < ends.size(); ++i) {
+    const int next = 1 - slot_;
+    workers_->run(n + 1, [&](std::uint32_t k) {
+      if (k == 0) {  // first, so that it overlaps the cells
+        if (i > 0) hand_over(next);
+        if (i + 1 < ends.size()) dispatch_until(ends[i + 1], next);
+        return;
+      }
+      Cell& c = cells_[k - 1];
+      find_next_delivery(c);  // the window's requests are in
+      advance_cell(c, ends[i]);
+      for (Pipe& p : c.pipes) {  // still on their way: carried into the next window
+        auto& w = p.window[slot_];
+        for (std::size_t j = p.cursor; j < w.size(); ++j) p.carried.push_back(w[j]);
+        w.clear();
+        p.cursor = 0;
+      }
+    });
+    slot_ = next;
+  }
+  hand_over(1 - slot_);  // the last window's
+  window_clock_ = t;
+}
+
+void ServingSystem::dispatch_until(double t, int slot) {
+  arrival_slot_ = slot;
+  while (source_.peek_time() <= t) on_arrival(source_.pop());
+}
+
+void ServingSystem::hand_over(int slot) {
+  for (Cell& c : cells_) {
+    // An open-loop source hears of answers and drops after the window: they change nothing it sends.
+    for (const RequestRecord& r : c.done[slot]) {
+      observer_.on_done(r);
+      source_.on_response(r.id, r.done_s);
+    }
+    for (const Dropped& x : c.drops[slot]) {
+      observer_.on_dropped(x.spec, x.dc);
+      source_.on_dropped(x.spec.id);
+    }
+    c.done[slot].clear();
+    c.drops[slot].clear();
+  }
+}
+
+void ServingSystem::advance_to(double t) {
+  if (!decided_) {
+    decided_ = true;
+    windowed_ = setup_.allow_windows && sink_ == nullptr && !source_.closed_loop() && !setup_.track_ttft_signal &&
+                (dcs_.size() == 1 || !router_.reads_live_state());
+    if (windowed_) workers_ = std::make_unique<TaskPool>(setup_.threads);
+  }
+  if (windowed_)
+    advance_in_windows(t);
+  else
+    advance_in_order(t);
+}
+
+// ---- Answers ------------------------------------------------------------------------------------
+
+void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double t) {
+  if (sink_) sink_->on_first_token(replica, job, t);
+  if (!setup_.track_ttft_signal) return;
+  Dc& dc = dcs_[replica_dc_[replica]];
+  const double sample = t - job.delivered_s;
+  if (dc.server_ttft_time_s < 0) {
+    dc.server_ttft_s = sample;
+  } else {
+    const double w = std::exp2(-(t - dc.server_ttft_time_s) / setup_.signal_half_life_s);
+    dc.server_ttft_s = w * dc.server_ttft_s + (1 - w) * sample;
+  }
+  dc.server_ttft_time_s = t;
+}
+
+void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
+  Cell& c = cells_[replica_cell_[replica]];
+  c.balancer->decrement(replica - c.first_replica);
+  --c.outstanding;
+  ++c.completed;
+  ++c.epoch.completions;
+  c.epoch.output_tokens += job.output_tokens;
+  if (sink_) {
+    sink_->on_complete(replica, job, times);
+    return;
+  }
+  const double back = setup_.one_way_s[job.tag][c.dc];
+  RequestRecord r;
+  r.id = job.id;
+  r.user_region = job.tag;
+  r.dc = c.dc;
+  r.replica = replica;
+  r.sent_s = job.sent_s;
+  r.delivered_s = job.delivered_s;
+  r.admitted_s = times.admitted_s;
+  r.first_token_s = times.first_token_s + back;
+  r.done_s = times.done_s + back;
+  r.prompt_tokens = job.prompt_tokens;
+  r.output_tokens = job.output_tokens;
+  r.preemptions = times.preemptions;
+  if (windowed_) {
+    c.done[slot_].push_back(r);
+    return;
+  }
+  observer_.on_done(r);
+  source_.on_response(job.id, r.done_s);
+}
+
+// ---- Servers, power and epochs ------------------------------------------------------------------
 
 std::uint32_t ServingSystem::replica_server(std::uint32_t id) const {
   const Dc& dc = dcs_[replica_dc_[id]];
@@ -142,85 +376,74 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   return p.server_power.server_energy_j(gpu_w, 1.0);
 }
 
-void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double t) {
-  if (sink_) sink_->on_first_token(replica, job, t);
-  if (!setup_.track_ttft_signal) return;
-  DcState& st = dcs_[replica_dc_[replica]].state;
-  const double sample = t - job.delivered_s;
-  if (st.server_ttft_time_s < 0) {
-    st.server_ttft_s = sample;
-  } else {
-    const double w = std::exp2(-(t - st.server_ttft_time_s) / setup_.signal_half_life_s);
-    st.server_ttft_s = w * st.server_ttft_s + (1 - w) * sample;
+void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double>& server_it_energy_j) {
+  const double dt = t1 - t0;
+  const PoolSetup& p = dcs_[c.dc].setup;
+  const int tp = p.step_model->gpus();
+  const double idle_gpu_w = p.step_model->idle_power_w();
+  const int spare_gpus = p.gpus_per_server - p.replicas_per_server * tp;
+  DcEpoch& e = c.epoch;
+  for (std::uint32_t s = 0; s < c.servers; ++s) {
+    double gpu_j = spare_gpus * idle_gpu_w * dt;
+    for (int k = 0; k < p.replicas_per_server; ++k) {
+      Replica& r = replicas_[c.first_replica + s * p.replicas_per_server + k];
+      r.accrue(t1);
+      const double busy = r.take_busy_s();
+      gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, dt - busy);
+      e.busy_gpu_s += busy * tp;
+      e.queued += r.waiting();
+      e.running += r.running();
+      e.kv_tokens += r.kv_tokens_at(t1);
+    }
+    const double it_j = p.server_power.server_energy_j(gpu_j, dt);
+    e.gpu_energy_j += gpu_j;
+    e.it_energy_j += it_j;
+    server_it_energy_j[c.first_server + s] = it_j;
   }
-  st.server_ttft_time_s = t;
-}
-
-void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
-  const std::uint32_t d = replica_dc_[replica];
-  Dc& dc = dcs_[d];
-  dc.balancer->decrement(replica - dc.first_replica);
-  --dc.state.outstanding;
-  ++dc.epoch.completions;
-  dc.epoch.output_tokens += job.output_tokens;
-  ++completed_;
-  if (sink_) {
-    sink_->on_complete(replica, job, times);
-    return;
-  }
-  const double back = setup_.one_way_s[job.tag][d];
-  RequestRecord r;
-  r.id = job.id;
-  r.user_region = job.tag;
-  r.dc = d;
-  r.replica = replica;
-  r.sent_s = job.sent_s;
-  r.delivered_s = job.delivered_s;
-  r.admitted_s = times.admitted_s;
-  r.first_token_s = times.first_token_s + back;
-  r.done_s = times.done_s + back;
-  r.prompt_tokens = job.prompt_tokens;
-  r.output_tokens = job.output_tokens;
-  r.preemptions = times.preemptions;
-  observer_.on_done(r);
-  source_.on_response(job.id, r.done_s);
 }
 
 EpochReport ServingSystem::close_epoch(double t0, double t1) {
-  const double dt = t1 - t0;
   EpochReport rep;
   rep.t0 = t0;
   rep.t1 = t1;
   rep.dcs.resize(dcs_.size());
   rep.server_it_energy_j.assign(total_servers_, 0.0);
+  const auto close = [&](std::uint32_t k) { close_cell(cells_[k], t0, t1, rep.server_it_energy_j); };
+  if (workers_)
+    workers_->run(static_cast<std::uint32_t>(cells_.size()), close);
+  else
+    for (std::uint32_t k = 0; k < cells_.size(); ++k) close(k);
   for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
     Dc& dc = dcs_[d];
-    DcEpoch& e = dc.epoch;
-    const PoolSetup& p = dc.setup;
-    const int tp = p.step_model->gpus();
-    const double idle_gpu_w = p.step_model->idle_power_w();
-    const int spare_gpus = p.gpus_per_server - p.replicas_per_server * tp;
-    for (std::uint32_t s = 0; s < p.servers; ++s) {
-      double gpu_j = spare_gpus * idle_gpu_w * dt;
-      for (int k = 0; k < p.replicas_per_server; ++k) {
-        Replica& r = replicas_[dc.first_replica + s * p.replicas_per_server + k];
-        r.accrue(t1);
-        const double busy = r.take_busy_s();
-        gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, dt - busy);
-        e.busy_gpu_s += busy * tp;
-        e.queued += r.waiting();
-        e.running += r.running();
-        e.kv_tokens += r.kv_tokens_at(t1);
-      }
-      const double it_j = p.server_power.server_energy_j(gpu_j, dt);
-      e.gpu_energy_j += gpu_j;
-      e.it_energy_j += it_j;
-      rep.server_it_energy_j[dc.first_server + s] = it_j;
+    DcEpoch& e = rep.dcs[d];
+    e.rejected = dc.rejected;
+    dc.rejected = 0;
+    for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) {
+      e += cells_[k].epoch;
+      cells_[k].epoch = DcEpoch{};
     }
-    rep.dcs[d] = e;
-    e = DcEpoch{};
   }
   return rep;
+}
+
+// ---- Totals -------------------------------------------------------------------------------------
+
+std::uint64_t ServingSystem::completed() const {
+  std::uint64_t n = 0;
+  for (const Cell& c : cells_) n += c.completed;
+  return n;
+}
+
+std::uint64_t ServingSystem::dropped() const {
+  std::uint64_t n = 0;
+  for (const Cell& c : cells_) n += c.dropped;
+  return n;
+}
+
+std::uint64_t ServingSystem::events() const {
+  std::uint64_t n = arrivals_;
+  for (const Cell& c : cells_) n += c.events;
+  return n;
 }
 
 std::uint64_t ServingSystem::steps_executed() const {

@@ -6,11 +6,23 @@
 // requests; replicas batch and serve it (Replica); the answer travels back.
 //
 // Every request is exact: arrival, admission, first token and completion times come from the
-// iteration-level replica model. Events are kept in one indexed heap of sources (replicas, network
-// pipes, the workload), so the cost per request is O(log sources) and does not grow with tokens.
+// iteration-level replica model. Each cell keeps its replicas' next events in a tournament tree and
+// its network pipes in FIFOs, so the cost per request is O(log replicas) and does not grow with tokens.
 // The engine drives it epoch by epoch: advance_to(t) then close_epoch(), which hands back the
 // energy each server drew in the epoch.
+//
+// Balancer cells: a datacenter is split into cells of whole servers holding at most cell_replicas
+// replicas each; a request reaching the datacenter goes to the cell given by a hash of its id (as an
+// L4 load balancer spreads flows over balancer instances) and, inside it, to the replica with the
+// fewest outstanding requests. Cells share nothing but the request stream, so when nothing else
+// couples them (routing across datacenters that ignores live load, an open-loop workload) the day is
+// simulated in windows of window_s: the window's requests are routed in send order, then every cell
+// runs through the window on its own, cells spread over `threads` threads, and the answers are
+// recorded in cell order. Results do not depend on the number of threads. Otherwise (closed-loop
+// conversations, load-aware routing across datacenters, an external driver) all events run in one
+// global time order; both ways give the same results (tests check this).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -18,12 +30,18 @@
 #include <string>
 #include <vector>
 
+#include "core/fifo.hpp"
 #include "core/indexed_heap.hpp"
+#include "core/tournament_tree.hpp"
 #include "model/power.hpp"
 #include "model/step_model.hpp"
 #include "serving/least_outstanding.hpp"
 #include "serving/replica.hpp"
 #include "workload/request_source.hpp"
+
+namespace chatdc {
+class TaskPool;
+}
 
 namespace chatdc::serving {
 
@@ -47,6 +65,10 @@ struct SystemSetup {
   std::uint32_t max_context_tokens = 0xFFFFFFFFu;  // prompt + output above this is rejected
   double signal_half_life_s = 30;  // of DcState::server_ttft_s
   bool track_ttft_signal = false;   // keep DcState::server_ttft_s (only latency-aware routing reads it)
+  std::uint32_t cell_replicas = 0;  // replicas per balancer cell at most (0: one cell per datacenter)
+  unsigned threads = 1;             // for independent cells (0: one per hardware thread)
+  double window_s = 10;             // independent cells are synchronised this often (simulated seconds)
+  bool allow_windows = true;        // false: always one global event order (tests compare the two)
 };
 
 /// What became of one request, with times as the user sees them.
@@ -96,10 +118,14 @@ class Router {
   virtual ~Router() = default;
   /// The datacenter for request r, sent at r.time_s.
   virtual std::uint32_t route(const workload::RequestSpec& r, const ServingSystem& system) = 0;
+  /// Whether route() reads the datacenters' live state (dc_state); if not, decisions depend only on
+  /// the request, the time and the router's own sequence, and cells can run independently.
+  virtual bool reads_live_state() const { return true; }
 };
 
 /// Per datacenter, one epoch.
 struct DcEpoch {
+  DcEpoch& operator+=(const DcEpoch& o);
   std::uint64_t arrivals = 0;     // delivered to the datacenter
   std::uint64_t completions = 0;
   std::uint64_t rejected = 0;
@@ -122,6 +148,7 @@ struct EpochReport {
 class ServingSystem final : private ReplicaListener {
  public:
   ServingSystem(SystemSetup setup, workload::RequestSource& source, Router& router, RequestObserver& observer);
+  ~ServingSystem() override;
 
   /// Process every event at or before t.
   void advance_to(double t);
@@ -148,15 +175,20 @@ class ServingSystem final : private ReplicaListener {
 
   const SystemSetup& setup() const { return setup_; }
   std::uint32_t dc_count() const { return static_cast<std::uint32_t>(dcs_.size()); }
-  const DcState& dc_state(std::uint32_t dc) const { return dcs_[dc].state; }
+  /// Live state of datacenter `dc` now.
+  DcState dc_state(std::uint32_t dc) const;
   double one_way_s(std::uint32_t user_region, std::uint32_t dc) const { return setup_.one_way_s[user_region][dc]; }
   std::uint32_t server_count() const { return total_servers_; }
   std::uint32_t first_server(std::uint32_t dc) const { return dcs_[dc].first_server; }
+  /// Balancer cells of datacenter `dc`.
+  std::uint32_t cell_count(std::uint32_t dc) const { return dcs_[dc].cells; }
+  /// Whether advance_to() runs the cells independently, window by window (decided at its first call).
+  bool windowed() const { return windowed_; }
   std::uint64_t arrived() const { return arrived_; }
-  std::uint64_t completed() const { return completed_; }
+  std::uint64_t completed() const;
   std::uint64_t rejected() const { return rejected_; }
-  std::uint64_t dropped() const { return dropped_; }
-  std::uint64_t events() const { return events_; }
+  std::uint64_t dropped() const;
+  std::uint64_t events() const;
   std::uint64_t steps_executed() const;
   std::uint64_t preemptions() const;
 
@@ -165,33 +197,76 @@ class ServingSystem final : private ReplicaListener {
     workload::RequestSpec spec;
     double deliver_s;
   };
+  /// Requests on their way from one user region to a cell, in delivery order (a constant delay keeps
+  /// send order): those carried over from earlier windows (or, in one global order, sent one by one),
+  /// then the requests routed for the current window, read in place.
+  struct Pipe {
+    Fifo<InFlight> carried;
+    std::vector<InFlight> window[2];  // by window parity
+    std::size_t cursor = 0;           // into the current window's
+  };
+  struct Dropped {
+    workload::RequestSpec spec;
+    std::uint32_t dc;
+  };
+  /// A balancer cell: whole servers of one datacenter behind one least-outstanding balancer, with its
+  /// own events. Only the cell's own thread touches it between window boundaries.
+  struct Cell {
+    std::uint32_t dc = 0, first_replica = 0, replicas = 0, first_server = 0, servers = 0;
+    std::unique_ptr<LeastOutstanding> balancer;
+    std::vector<Pipe> pipes;  // per user region
+    double next_delivery_s = IndexedHeap::kNever;
+    std::uint32_t next_pipe = 0;
+    TournamentTree heap;  // the replicas' next events
+    std::uint64_t delivered = 0, outstanding = 0, completed = 0, dropped = 0, events = 0;
+    DcEpoch epoch;
+    // Windows, by window parity: what the cell produced, handed over in cell order during the next window.
+    std::vector<RequestRecord> done[2];
+    std::vector<Dropped> drops[2];
+  };
   struct Dc {
     PoolSetup setup;
     std::unique_ptr<DecodeProfiles> profiles;
-    std::uint32_t first_replica = 0, first_server = 0;
-    std::unique_ptr<LeastOutstanding> balancer;
-    DcState state;
-    DcEpoch epoch;
+    std::uint32_t first_replica = 0, first_server = 0, first_cell = 0, cells = 1;
+    std::uint64_t routed = 0, admitted = 0, rejected = 0;
+    double server_ttft_s = 0, server_ttft_time_s = -1;
   };
 
   void on_first_token(std::uint32_t replica, const Job& job, double t) override;
   void on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) override;
   void on_arrival(const workload::RequestSpec& r);
-  void on_delivery(std::uint32_t pipe);
+  void cell_event(Cell& c);
+  static double cell_time(const Cell& c) { return std::min(c.heap.top_time(), c.next_delivery_s); }
+  const InFlight* pipe_front(const Pipe& p) const;
+  void find_next_delivery(Cell& c) const;
+  void on_delivery(Cell& c);
+  std::optional<std::uint32_t> assign_in(Cell& c, const workload::RequestSpec& r);
+  void advance_cell(Cell& c, double t);
+  void advance_in_order(double t);
+  void advance_in_windows(double t);
+  void dispatch_until(double t, int slot);
+  void hand_over(int slot);
+  void close_cell(Cell& c, double t0, double t1, std::vector<double>& server_it_energy_j);
+  std::uint32_t cell_of(const workload::RequestSpec& r, std::uint32_t dc) const;
 
   SystemSetup setup_;
   workload::RequestSource& source_;
   Router& router_;
   RequestObserver& observer_;
   std::vector<Dc> dcs_;
+  std::vector<Cell> cells_;
   std::vector<Replica> replicas_;
-  std::vector<std::uint32_t> replica_dc_;
-  std::vector<std::deque<InFlight>> pipes_;  // [user region * dcs + dc], FIFO (constant delay)
-  IndexedHeap heap_;
-  std::uint32_t pipe_base_ = 0, source_id_ = 0, total_servers_ = 0;
-  std::uint64_t arrived_ = 0, completed_ = 0, rejected_ = 0, dropped_ = 0, events_ = 0;
+  std::vector<std::uint32_t> replica_dc_, replica_cell_;
+  IndexedHeap order_;  // one global order: cells by their next event, then the workload
+  std::uint32_t source_id_ = 0, total_servers_ = 0;
+  std::uint64_t arrived_ = 0, rejected_ = 0, arrivals_ = 0;
   ResponseSink* sink_ = nullptr;
   std::vector<std::uint32_t> server_dc_;  // global server -> datacenter
+  bool decided_ = false, windowed_ = false;
+  double window_clock_ = 0;  // windows: every event at or before it is done
+  int slot_ = 0;             // windows: parity of the window the cells are running
+  int arrival_slot_ = 0;     // windows: parity of the window being routed
+  std::unique_ptr<TaskPool> workers_;  // windows only
 };
 
 }  // namespace chatdc::serving

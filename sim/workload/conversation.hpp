@@ -35,6 +35,7 @@ class ConversationSource final : public RequestSource {
   RequestSpec pop() override;
   void on_response(std::uint64_t id, double t_user_s) override;
   void on_dropped(std::uint64_t id) override;
+  bool closed_loop() const override { return true; }
   /// Conversation starts times the mean number of turns.
   double expected_requests() const override { return base_->expected_requests() * spec_.turns_mean; }
   std::uint64_t follow_ups() const { return follow_ups_; }

@@ -26,6 +26,9 @@ class RequestSource {
   virtual void on_response(std::uint64_t /*id*/, double /*t_user_s*/) {}
   /// Request `id` was rejected and will never be answered.
   virtual void on_dropped(std::uint64_t /*id*/) {}
+  /// Whether answers shape later requests: then on_response / on_dropped must come in one time order
+  /// with pop(). Otherwise they may come later than the answer (after a window of independent cells).
+  virtual bool closed_loop() const { return false; }
   /// Expected number of requests in the run, for sizing (may be approximate).
   virtual double expected_requests() const = 0;
 };

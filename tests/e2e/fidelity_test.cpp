@@ -32,6 +32,20 @@ TEST_CASE("fidelity: the day engine agrees with the fine-grained engine within 2
   agree(d, f, 0.02);
 }
 
+TEST_CASE("fidelity: with balancer cells too (the day engine then runs cells on two threads)") {
+  const auto day = scratch("fid-cells-day"), fine = scratch("fid-cells-fine");
+  const std::string args = "run " + fixture("tiny.yaml") +
+                           " --set run.duration_h=2 --set serving.cell_replicas=2 --set run.threads=2 --quiet --out ";
+  REQUIRE(run(args + day.string()).code == 0);
+  REQUIRE(run(args + fine.string() + " --set run.engine=fine").code == 0);
+  const json d = summary(day), f = summary(fine);
+  CHECK(d["engine"]["cells"] == 2);
+  CHECK(d["engine"]["windows"] == true);
+  CHECK(f["engine"]["windows"] == false);
+  CHECK(f["requests"]["arrived"] == d["requests"]["arrived"]);
+  agree(d, f, 0.02);
+}
+
 TEST_CASE("fidelity: the day engine agrees with the fine-grained engine within 2% (two regions, WAN, spill-over, conversations)") {
   const auto day = scratch("fid-day"), fine = scratch("fid-fine");
   REQUIRE(run("run " + fixture("two_regions.yaml") + " --quiet --out " + day.string()).code == 0);

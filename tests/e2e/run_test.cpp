@@ -74,6 +74,11 @@ TEST_CASE("the same seed gives a byte-identical summary apart from wall time") {
   CHECK(a.first == b.first);
   CHECK(a.second == b.second);
   CHECK(a.first != c.first);
+  // Balancer cells run on any number of threads with the same results.
+  const std::string cells = " --set serving.cell_replicas=1";
+  const auto one = once("det-t1", cells + " --set run.threads=1"), two = once("det-t2", cells + " --set run.threads=2");
+  CHECK(one == two);
+  CHECK(one.first != a.first);  // four cells of one replica: not the single balancer's day
 }
 
 TEST_CASE("SimGrid's energy plugin agrees with the serving model's energy within the power-level rounding") {

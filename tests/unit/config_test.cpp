@@ -277,3 +277,13 @@ TEST_CASE("routing: split shares name datacenters and add up to 1") {
   CHECK_THAT(error_of(kBase + std::string("routing: {policy: split, split: {east-9: 1}}\n")), Catch::Contains("\"east-9\" is not a datacenter"));
   CHECK_THAT(error_of(kBase + std::string("routing: {policy: split, split: {east-1: 0.5}}\n")), Catch::Contains("the shares must add up to 1"));
 }
+
+TEST_CASE("balancer cells and threads: defaults, and bad values named with their range") {
+  const config::Scenario s = config::load_scenario(write("cells.yaml", kBase), {});
+  CHECK(s.cell_replicas == 128);
+  CHECK(s.run.threads == 0);
+  CHECK_THAT(error_of(kBase, {"serving.cell_replicas=-4"}),
+             Catch::Contains("serving.cell_replicas: expected a whole number in [0, 1000000000], got -4"));
+  CHECK_THAT(error_of(kBase, {"run.threads=1.5"}), Catch::Contains("run.threads: expected a whole number, got \"1.5\""));
+  CHECK_THAT(error_of(kBase, {"run.threads=5000"}), Catch::Contains("run.threads: expected a whole number in [0, 1024], got 5000"));
+}

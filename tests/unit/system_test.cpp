@@ -5,6 +5,7 @@
 
 #include "model/step_model.hpp"
 #include "serving/router.hpp"
+#include "core/rng.hpp"
 #include "serving/system.hpp"
 #include "test_specs.hpp"
 
@@ -151,4 +152,121 @@ TEST_CASE("epoch energy adds up to the whole-run energy whatever the epoch lengt
   // equal when no epoch saturates.
   CHECK(a.first == Approx(c.first).epsilon(1e-9));
   CHECK(b.first == Approx(c.first).epsilon(1e-9));
+}
+
+namespace {
+
+// One datacenter of 5 servers x 4 replicas and a day's worth of random requests from two regions.
+serving::SystemSetup one_dc(std::uint32_t cell_replicas) {
+  serving::SystemSetup s = two_dcs();
+  s.dcs.resize(1);
+  s.dcs[0].servers = 5;
+  s.one_way_s = {{0.002}, {0.011}};
+  s.cell_replicas = cell_replicas;
+  return s;
+}
+
+ListSource random_requests(int n, double rate_per_s) {
+  ListSource src;
+  Rng rng(42);
+  double t = 0;
+  for (int i = 0; i < n; ++i) {
+    t += rng.exponential(1 / rate_per_s);
+    src.reqs.push_back({static_cast<std::uint64_t>(i), t, static_cast<std::uint32_t>(50 + rng.uniform() * 1500),
+                        static_cast<std::uint32_t>(1 + rng.uniform() * 300), static_cast<std::uint32_t>(i % 3 == 0)});
+  }
+  return src;
+}
+
+struct ClosedLoop final : workload::RequestSource {
+  double peek_time() override { return kNever; }
+  workload::RequestSpec pop() override { return {}; }
+  bool closed_loop() const override { return true; }
+  double expected_requests() const override { return 0; }
+};
+
+}  // namespace
+
+TEST_CASE("cells: whole servers, as even as possible; requests spread over every replica") {
+  ListSource src = random_requests(4000, 40);
+  Sink sink;
+  serving::NearestRouter router;
+  serving::ServingSystem sys(one_dc(8), src, router, sink);  // 8 replicas = 2 servers per cell
+  CHECK(sys.cell_count(0) == 3);                              // 5 servers: 1 + 2 + 2
+  CHECK(sys.dc_state(0).replicas == 20);
+  sys.advance_to(1e4);
+  REQUIRE(sink.done.size() == 4000);
+  std::map<std::uint32_t, int> per_replica;
+  for (const auto& [id, r] : sink.done) ++per_replica[r.replica];
+  CHECK(per_replica.size() == 20);
+  // Requests are spread over cells in proportion to their replicas: the one-server cell (4 of 20
+  // replicas) gets a fifth (binomial sd 25 requests; 80 is 3.2 sd).
+  int first_cell = 0;
+  for (std::uint32_t k = 0; k < 4; ++k) first_cell += per_replica[k];
+  CHECK(first_cell == Approx(800).margin(80));
+  CHECK(sys.dc_state(0).outstanding == 0);
+  CHECK(sys.dc_state(0).inflight == 0);
+}
+
+TEST_CASE("windows of independent cells give the answers of one global event order, whatever the threads") {
+  auto run = [](bool windows, unsigned threads) {
+    ListSource src = random_requests(6000, 60);
+    Sink sink;
+    serving::NearestRouter router;
+    serving::SystemSetup setup = one_dc(4);  // 5 cells of one server
+    setup.allow_windows = windows;
+    setup.threads = threads;
+    setup.window_s = 7;
+    serving::ServingSystem sys(setup, src, router, sink);
+    std::vector<double> energy;
+    for (int k = 1; k <= 20; ++k) {
+      sys.advance_to(k * 30.0);
+      const auto rep = sys.close_epoch((k - 1) * 30.0, k * 30.0);
+      energy.push_back(rep.dcs[0].it_energy_j);
+    }
+    CHECK(sys.windowed() == windows);
+    CHECK(src.responses.size() == sink.done.size());
+    return std::make_pair(sink.done, energy);
+  };
+  const auto ordered = run(false, 1), one = run(true, 1), two = run(true, 2);
+  REQUIRE(ordered.first.size() > 5500);
+  REQUIRE(one.first.size() == ordered.first.size());
+  REQUIRE(two.first.size() == ordered.first.size());
+  for (const auto& [id, r] : ordered.first) {
+    INFO("request " << id);
+    for (const auto* other : {&one.first.at(id), &two.first.at(id)}) {
+      CHECK(other->replica == r.replica);
+      CHECK(other->first_token_s == r.first_token_s);
+      CHECK(other->done_s == r.done_s);
+    }
+  }
+  for (std::size_t k = 0; k < ordered.second.size(); ++k) {
+    CHECK(one.second[k] == Approx(ordered.second[k]).epsilon(1e-12));
+    CHECK(two.second[k] == one.second[k]);
+  }
+}
+
+TEST_CASE("one global event order when answers shape later requests or routing reads live load") {
+  Sink sink;
+  {
+    ClosedLoop src;
+    serving::NearestRouter router;
+    serving::ServingSystem sys(one_dc(4), src, router, sink);
+    sys.advance_to(1);
+    CHECK_FALSE(sys.windowed());
+  }
+  {
+    ListSource src;
+    serving::LeastLoadedRouter router;
+    serving::ServingSystem sys(two_dcs(), src, router, sink);
+    sys.advance_to(1);
+    CHECK_FALSE(sys.windowed());
+  }
+  {
+    ListSource src;
+    serving::LeastLoadedRouter router;  // one datacenter: nothing to choose
+    serving::ServingSystem sys(one_dc(4), src, router, sink);
+    sys.advance_to(1);
+    CHECK(sys.windowed());
+  }
 }
