@@ -94,6 +94,7 @@ void Replica::admit(std::uint32_t slot, double now) {
 
 void Replica::schedule(double now) {
   activity_ = Activity::kIdle;
+  lead_ = false;
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
     while (batch_ > 0 && decode_kv() + prefill_reserved_ + batch_ > cfg_.kv_capacity_tokens) preempt_one();
   }
@@ -127,6 +128,7 @@ void Replica::schedule(double now) {
     if (!step_prefills_.empty()) {
       step_has_decodes_ = false;  // prefill-first: decodes pause during a prefill step
       start_step(shape, now);
+      if (cfg_.merge_steps) try_merge(now);
       return;
     }
   } else {
@@ -152,6 +154,7 @@ void Replica::schedule(double now) {
       shape.decode_context_tokens = batch_ > 0 ? decode_context() : 0.0;
       step_has_decodes_ = batch_ > 0;
       start_step(shape, now);
+      if (cfg_.merge_steps) try_merge(now);
       return;
     }
   }
@@ -201,6 +204,35 @@ void Replica::start_run(double now) {
   act_end_ = now + run_.time_of(n);
   acc_t_ = now;
   acc_e_ = 0;
+}
+
+void Replica::try_merge(double now) {
+  if (cfg_.max_run_steps != 0 || cfg_.decode_first || !waiting_.empty() || prefilling_.size() != step_prefills_.size())
+    return;
+  std::uint32_t joins = 0;  // prompts that go on decoding after the step
+  for (const std::uint32_t slot : step_prefills_) {
+    const Seq& s = slots_[slot];
+    if (s.prefilled + s.chunk != s.target) return;  // the prompt goes on in a later step
+    if (s.generated + 1 < s.job.output_tokens) ++joins;
+  }
+  if (joins == 0) return;  // the batch might empty at the step's end: no run follows for sure
+  if (cfg_.kv_policy == KvPolicy::kPreempt) {
+    // Would the step's end preempt? schedule()'s check on the state after the step, counting no
+    // completion (a stricter test: sequences completing then only free KV).
+    const double after = decode_kv() + prefill_reserved_ + (step_has_decodes_ ? batch_ : 0);
+    if (after + batch_ + joins > cfg_.kv_capacity_tokens) return;
+  }
+  const double start = act_start_, end = act_end_, energy = step_cost_.energy_j, kv = kv_tokens_at(now);
+  const std::uint32_t running_before = running();
+  finish_step(end);
+  freed_ = false;
+  start_run(end);  // what schedule(end) does with nothing waiting or prefilling
+  lead_ = true;
+  lead_start_ = start;
+  lead_energy_j_ = energy;
+  lead_kv_ = kv;
+  lead_running_ = running_before;
+  acc_t_ = start;
 }
 
 void Replica::on_event() {
@@ -318,6 +350,7 @@ void Replica::preempt_one() {
 
 double Replica::kv_tokens_at(double t) const {
   if (cfg_.kv_policy == KvPolicy::kReserve) return reserved_total_;
+  if (lead_ && t < act_start_) return lead_kv_;  // during a merged step: as before it
   double kv = decode_kv() + prefill_reserved_;
   if (activity_ == Activity::kRun && t > act_start_) {
     const std::uint64_t done = std::min(run_steps_, run_.steps_within(t - act_start_));
@@ -327,11 +360,20 @@ double Replica::kv_tokens_at(double t) const {
 }
 
 double Replica::energy_at(double t) const {
+  if (lead_) {  // a merged step, then the run
+    if (t >= act_start_) return lead_energy_j_ + run_energy_at(t);
+    const double span = act_start_ - lead_start_;
+    return span > 0 ? lead_energy_j_ * (t - lead_start_) / span : lead_energy_j_;
+  }
   if (activity_ == Activity::kStep) {
     const double span = act_end_ - act_start_;
     if (t >= act_end_ || span <= 0) return step_cost_.energy_j;
     return step_cost_.energy_j * (t - act_start_) / span;
   }
+  return run_energy_at(t);
+}
+
+double Replica::run_energy_at(double t) const {
   if (t >= act_end_) return run_.energy_of(run_steps_);
   const double tau = t - act_start_;
   const std::uint64_t k = std::min(run_.steps_within(tau), run_steps_);
@@ -341,9 +383,10 @@ double Replica::energy_at(double t) const {
 
 double Replica::current_power_w(double idle_w) const {
   if (activity_ == Activity::kIdle) return idle_w;
-  const double span = act_end_ - act_start_;
+  const double start = lead_ ? lead_start_ : act_start_, span = act_end_ - start;
   if (span <= 0) return idle_w;
-  return (activity_ == Activity::kStep ? step_cost_.energy_j : run_.energy_of(run_steps_)) / span;
+  const double lead = lead_ ? lead_energy_j_ : 0.0;
+  return (activity_ == Activity::kStep ? step_cost_.energy_j : lead + run_.energy_of(run_steps_)) / span;
 }
 
 void Replica::accrue(double t) {

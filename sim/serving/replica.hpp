@@ -42,6 +42,11 @@ struct SchedulerConfig {
   double kv_watermark_fraction = 0.01;
   double kv_capacity_tokens = 0;
   std::uint64_t max_run_steps = 0;  // 0 = unlimited (closed-form runs); 1 = one iteration at a time
+  // Process a prefill step's end when it starts, and start the decode run that follows, when only a
+  // request arriving during the step could change what follows (it then ends the run at once): one
+  // event fewer per prompt, the same timestamps. First-token and completion callbacks at the step's
+  // end then come at its start, with their true times: for callers that apply them in time order.
+  bool merge_steps = false;
 };
 
 /// A request as a replica sees it.
@@ -102,8 +107,12 @@ class Replica {
   /// Power (W, all GPUs of the replica) of the current step or run, on average; idle_w when idle.
   double current_power_w(double idle_w) const;
   std::uint32_t id() const { return id_; }
+  void set_merge_steps(bool on) { cfg_.merge_steps = on; }
   std::uint32_t waiting() const { return static_cast<std::uint32_t>(waiting_.size()); }
   std::uint32_t running() const { return batch_ + static_cast<std::uint32_t>(prefilling_.size()); }
+  /// running() as of time t (next_event_time() >= t >= the last event): during a merged prefill
+  /// step, the sequences before its end.
+  std::uint32_t running_at(double t) const { return lead_ && t < act_start_ ? lead_running_ : running(); }
   /// KV-cache tokens held at time t (next_event_time() >= t >= the last event): the admitted
   /// sequences' prompts and the tokens decoded so far, counting the steps of the current run done by t
   /// (reserve policy: the prompt + output reserved for every admitted sequence).
@@ -141,6 +150,7 @@ class Replica {
   void admit(std::uint32_t slot, double now);
   void start_step(const model::StepShape& shape, double now);
   void start_run(double now);
+  void try_merge(double now);
   void finish_step(double now);
   void finish_run(double now);
   void end_prefill(std::uint32_t slot, double now);
@@ -153,6 +163,7 @@ class Replica {
   /// The run step index of the first boundary at or after `now` (current run).
   std::uint64_t boundary_at_or_after(double now) const;
   double energy_at(double t) const;
+  double run_energy_at(double t) const;
   const HeapEntry& top_valid();
   double decode_context() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_ + 1); }
   double decode_kv() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_); }
@@ -189,6 +200,10 @@ class Replica {
   RunMath run_;
   std::uint64_t run_steps_ = 0;
   double acc_t_ = 0, acc_e_ = 0;  // accounting progress inside the activity
+  // A merged prefill step before the current run: [lead_start_, lead_end_ = act_start_).
+  bool lead_ = false;
+  double lead_start_ = 0, lead_energy_j_ = 0, lead_kv_ = 0;
+  std::uint32_t lead_running_ = 0;
 
   double busy_s_ = 0, energy_j_ = 0;
   std::uint64_t steps_ = 0, preemptions_ = 0;

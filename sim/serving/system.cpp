@@ -200,6 +200,7 @@ void ServingSystem::on_delivery(Cell& c) {
   else
     ++p.cursor;
   find_next_delivery(c);
+  finish_due(c, f.deliver_s);  // completions up to now (on a tie they come first, as replica events do)
   const auto rid = assign_in(c, f.spec);
   if (!rid) return;
   replicas_[*rid].deliver(job_for(f.spec, f.deliver_s), f.deliver_s);
@@ -252,6 +253,7 @@ void ServingSystem::advance_in_windows(double t) {
   const auto n = static_cast<std::uint32_t>(cells_.size());
   for (std::size_t i = 0; i < ends.size(); ++i) {
     const int next = 1 - slot_;
+    window_end_ = ends[i];
     workers_->run(n + 1, [&](std::uint32_t k) {
       if (k == 0) {  // first, so that it overlaps the cells
         if (i > 0) hand_over(next);
@@ -259,8 +261,16 @@ void ServingSystem::advance_in_windows(double t) {
         return;
       }
       Cell& c = cells_[k - 1];
+      if (!c.early.empty()) {
+        std::erase_if(c.early, [&](const auto& e) {
+          if (e.first > ends[i]) return false;
+          c.done[slot_].push_back(e.second);
+          return true;
+        });
+      }
       find_next_delivery(c);  // the window's requests are in
       advance_cell(c, ends[i]);
+      finish_due(c, ends[i]);
       for (Pipe& p : c.pipes) {  // still on their way: carried into the next window
         auto& w = p.window[slot_];
         for (std::size_t j = p.cursor; j < w.size(); ++j) p.carried.push_back(w[j]);
@@ -300,7 +310,13 @@ void ServingSystem::advance_to(double t) {
     decided_ = true;
     windowed_ = setup_.allow_windows && sink_ == nullptr && !source_.closed_loop() && !setup_.track_ttft_signal &&
                 (dcs_.size() == 1 || !router_.reads_live_state());
-    if (windowed_) workers_ = std::make_unique<TaskPool>(setup_.threads);
+    if (windowed_) {
+      workers_ = std::make_unique<TaskPool>(setup_.threads);
+      // Nobody acts on a first token as it happens (no driver, no latency signal): merge steps.
+      merging_ = setup_.merge_steps;
+      if (merging_)
+        for (Replica& r : replicas_) r.set_merge_steps(true);
+    }
   }
   if (windowed_)
     advance_in_windows(t);
@@ -324,13 +340,27 @@ void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double
   dc.server_ttft_time_s = t;
 }
 
-void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
-  Cell& c = cells_[replica_cell_[replica]];
-  c.balancer->decrement(replica - c.first_replica);
+void ServingSystem::finish(Cell& c, std::uint32_t local, std::uint32_t output_tokens) {
+  c.balancer->decrement(local);
   --c.outstanding;
   ++c.completed;
   ++c.epoch.completions;
-  c.epoch.output_tokens += job.output_tokens;
+  c.epoch.output_tokens += output_tokens;
+}
+
+void ServingSystem::finish_due(Cell& c, double t) {
+  while (!c.finishing.empty() && c.finishing.top().t <= t) {
+    finish(c, c.finishing.top().local, c.finishing.top().output_tokens);
+    c.finishing.pop();
+  }
+}
+
+void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
+  Cell& c = cells_[replica_cell_[replica]];
+  if (merging_)  // maybe early (a merged step): the balancer and counts learn of it at its time
+    c.finishing.push({times.done_s, replica - c.first_replica, job.output_tokens});
+  else
+    finish(c, replica - c.first_replica, job.output_tokens);
   if (sink_) {
     sink_->on_complete(replica, job, times);
     return;
@@ -350,7 +380,10 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   r.output_tokens = job.output_tokens;
   r.preemptions = times.preemptions;
   if (windowed_) {
-    c.done[slot_].push_back(r);
+    if (times.done_s > window_end_)
+      c.early.push_back({times.done_s, r});  // a merged step's end beyond the window: answer it then
+    else
+      c.done[slot_].push_back(r);
     return;
   }
   observer_.on_done(r);
@@ -382,6 +415,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
   const int tp = p.step_model->gpus();
   const double idle_gpu_w = p.step_model->idle_power_w();
   const int spare_gpus = p.gpus_per_server - p.replicas_per_server * tp;
+  finish_due(c, t1);
   DcEpoch& e = c.epoch;
   for (std::uint32_t s = 0; s < c.servers; ++s) {
     double gpu_j = spare_gpus * idle_gpu_w * dt;
@@ -392,7 +426,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
       gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, dt - busy);
       e.busy_gpu_s += busy * tp;
       e.queued += r.waiting();
-      e.running += r.running();
+      e.running += r.running_at(t1);
       e.kv_tokens += r.kv_tokens_at(t1);
     }
     const double it_j = p.server_power.server_energy_j(gpu_j, dt);

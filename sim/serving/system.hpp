@@ -27,6 +27,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,7 @@ struct SystemSetup {
   unsigned threads = 1;             // for independent cells (0: one per hardware thread)
   double window_s = 10;             // independent cells are synchronised this often (simulated seconds)
   bool allow_windows = true;        // false: always one global event order (tests compare the two)
+  bool merge_steps = true;          // with windows: Replica merge_steps (same results, fewer events)
 };
 
 /// What became of one request, with times as the user sees them.
@@ -220,8 +222,17 @@ class ServingSystem final : private ReplicaListener {
     TournamentTree heap;  // the replicas' next events
     std::uint64_t delivered = 0, outstanding = 0, completed = 0, dropped = 0, events = 0;
     DcEpoch epoch;
+    // Merged steps: completions not yet applied to the balancer and counts, earliest first (ties by
+    // replica, the order of replica events).
+    struct Finishing {
+      double t;
+      std::uint32_t local, output_tokens;
+      bool operator>(const Finishing& o) const { return t > o.t || (t == o.t && local > o.local); }
+    };
+    std::priority_queue<Finishing, std::vector<Finishing>, std::greater<>> finishing;
     // Windows, by window parity: what the cell produced, handed over in cell order during the next window.
     std::vector<RequestRecord> done[2];
+    std::vector<std::pair<double, RequestRecord>> early;  // completed by merged steps after the window
     std::vector<Dropped> drops[2];
   };
   struct Dc {
@@ -240,6 +251,8 @@ class ServingSystem final : private ReplicaListener {
   const InFlight* pipe_front(const Pipe& p) const;
   void find_next_delivery(Cell& c) const;
   void on_delivery(Cell& c);
+  void finish(Cell& c, std::uint32_t local, std::uint32_t output_tokens);
+  void finish_due(Cell& c, double t);
   std::optional<std::uint32_t> assign_in(Cell& c, const workload::RequestSpec& r);
   void advance_cell(Cell& c, double t);
   void advance_in_order(double t);
@@ -262,10 +275,11 @@ class ServingSystem final : private ReplicaListener {
   std::uint64_t arrived_ = 0, rejected_ = 0, arrivals_ = 0;
   ResponseSink* sink_ = nullptr;
   std::vector<std::uint32_t> server_dc_;  // global server -> datacenter
-  bool decided_ = false, windowed_ = false;
+  bool decided_ = false, windowed_ = false, merging_ = false;
   double window_clock_ = 0;  // windows: every event at or before it is done
   int slot_ = 0;             // windows: parity of the window the cells are running
   int arrival_slot_ = 0;     // windows: parity of the window being routed
+  double window_end_ = 0;    // windows: end of the window the cells are running
   std::unique_ptr<TaskPool> workers_;  // windows only
 };
 

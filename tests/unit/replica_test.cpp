@@ -160,8 +160,11 @@ void compare_closed_form_with_every_iteration(serving::SchedulerConfig cfg, cons
   const serving::DecodeProfiles prof(m, cfg.max_batch_size);
   Log fast_log, slow_log;
   cfg.max_run_steps = 0;
+  cfg.merge_steps = GENERATE(false, true);  // prefill steps merged into the runs after them, or not
+  INFO("merge_steps " << cfg.merge_steps);
   serving::Replica fast(0, m, prof, cfg, &fast_log);
   cfg.max_run_steps = 1;
+  cfg.merge_steps = false;
   serving::Replica slow(0, m, prof, cfg, &slow_log);
   const Drive a = drive(fast, jobs), b = drive(slow, jobs);
   REQUIRE(fast_log.done.size() == jobs.size());
