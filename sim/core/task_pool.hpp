@@ -33,8 +33,6 @@ class TaskPool {
   TaskPool(const TaskPool&) = delete;
   TaskPool& operator=(const TaskPool&) = delete;
 
-  unsigned threads() const { return static_cast<unsigned>(workers_.size()) + 1; }
-
   /// Run fn(0) .. fn(n - 1), each once, and return when all are done.
   void run(std::uint32_t n, const std::function<void(std::uint32_t)>& fn) {
     if (workers_.empty() || n <= 1) {
