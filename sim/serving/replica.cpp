@@ -187,7 +187,12 @@ const Replica::HeapEntry& Replica::top_valid() {
 
 void Replica::start_run(double now) {
   run_.reset(&profiles_.at(batch_), decode_context(), static_cast<double>(batch_));
-  std::uint64_t n = top_valid().finish_step - step_counter_;
+  const HeapEntry& first = top_valid();
+  std::uint64_t n = first.finish_step - step_counter_;
+  // The run's end completes this sequence (unless a new arrival ends the run first): fetch it now,
+  // while the cell runs other replicas, rather than stall on it then.
+  __builtin_prefetch(&slots_[first.slot]);
+  __builtin_prefetch(reinterpret_cast<const char*>(&slots_[first.slot]) + 64);
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
     const double room = cfg_.kv_capacity_tokens - prefill_reserved_ - decode_kv();
     n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(std::floor(room / batch_)));

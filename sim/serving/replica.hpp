@@ -123,7 +123,8 @@ class Replica {
  private:
   enum class Activity { kIdle, kStep, kRun };
   enum class State : std::uint8_t { kFree, kWaiting, kPrefilling, kDecoding };
-  struct Seq {
+  // Two whole cache lines: a completion touches one sequence of many, long after it was last seen.
+  struct alignas(64) Seq {
     Job job;
     JobTimes times;
     State state = State::kFree;

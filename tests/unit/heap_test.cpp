@@ -64,7 +64,7 @@ TEST_CASE("named random streams are reproducible and independent") {
 }
 
 TEST_CASE("tournament tree gives the indexed heap's (time, id) order under random updates") {
-  for (const std::uint32_t n : {1u, 2u, 5u, 64u, 129u}) {
+  for (const std::uint32_t n : {1u, 2u, 5u, 8u, 9u, 64u, 129u, 1000u}) {
     Rng rng(11 + n);
     IndexedHeap h(n);
     TournamentTree t(n);
