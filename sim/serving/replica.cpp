@@ -291,13 +291,9 @@ void Replica::join_decode(std::uint32_t slot) {
   ++batch_;
   dec_base_ += static_cast<double>(s.target) - static_cast<double>(s.join_step);
   finish_heap_.push({s.finish_step, s.admit_order, slot});
-  admit_stack_.emplace_back(slot, s.admit_order);
-  if (admit_stack_.size() > 2 * static_cast<std::size_t>(batch_) + 64) {
-    std::erase_if(admit_stack_, [&](const auto& e) {
-      const Seq& x = slots_[e.first];
-      return x.state != State::kDecoding || x.admit_order != e.second;
-    });
-  }
+  admit_stack_.push_back({s.finish_step, slot});
+  if (admit_stack_.size() > 2 * static_cast<std::size_t>(batch_) + 64)
+    std::erase_if(admit_stack_, [&](const Joined& e) { return e.finish_step <= step_counter_; });
 }
 
 void Replica::complete(std::uint32_t slot, double now) {
@@ -333,10 +329,11 @@ void Replica::complete_due(double now) {
 
 void Replica::preempt_one() {
   while (!admit_stack_.empty()) {
-    const auto [slot, order] = admit_stack_.back();
+    const Joined e = admit_stack_.back();
     admit_stack_.pop_back();
-    Seq& s = slots_[slot];
-    if (s.state != State::kDecoding || s.admit_order != order) continue;
+    if (e.finish_step <= step_counter_) continue;  // completed
+    Seq& s = slots_[e.slot];
+    assert(s.state == State::kDecoding && s.finish_step == e.finish_step);
     --batch_;
     dec_base_ -= static_cast<double>(s.target) - static_cast<double>(s.join_step);
     s.generated += static_cast<std::uint32_t>(step_counter_ - s.join_step);
@@ -347,7 +344,7 @@ void Replica::preempt_one() {
     s.times.preemptions += 1;
     s.deadline_step = 0;  // a preempted sequence is readmitted as soon as it fits
     ++preemptions_;
-    waiting_.push_front(slot);
+    waiting_.push_front(e.slot);
     return;
   }
   assert(false && "no sequence to preempt");

@@ -181,7 +181,14 @@ class Replica {
   std::vector<std::uint32_t> prefilling_;  // admitted, prompt not finished (FCFS)
   std::vector<std::uint32_t> step_prefills_;  // sequences prefilled by the current step
   std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<>> finish_heap_;
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> admit_stack_;  // (slot, admit_order), LIFO victims
+  // Decoding sequences in the order they joined, the last one the first to preempt. An entry whose
+  // finish step has passed is a completed sequence (a preempted one leaves the stack as it goes), so
+  // telling live from stale entries needs no look at the sequences.
+  struct Joined {
+    std::uint64_t finish_step;
+    std::uint32_t slot;
+  };
+  std::vector<Joined> admit_stack_;
 
   // Decode batch aggregates: KV before the step at counter S is dec_base_ + B*S.
   std::uint32_t batch_ = 0;
