@@ -48,23 +48,30 @@ void Replica::deliver(const Job& job, double now) {
       break;
     case Activity::kRun: {
       // End the run at the first step boundary at or after `now` (decode-first: that many steps later).
-      const std::uint64_t k = boundary_at_or_after(now) + (cfg_.decode_first ? cfg_.decode_first_max_wait_steps : 0);
+      double end_s;
+      std::uint64_t k = boundary_at_or_after(now, end_s);
+      if (cfg_.decode_first) {
+        k += cfg_.decode_first_max_wait_steps;
+        end_s = act_start_ + run_.time_of(k);
+      }
       s.deadline_step = step_counter_ + k;
       const bool room = running() < cfg_.max_batch_size &&
                         (!cfg_.chunked_prefill || batch_ < cfg_.max_tokens_per_step);
       if (room && k < run_steps_) {
         run_steps_ = k;
-        act_end_ = act_start_ + run_.time_of(k);
+        act_end_ = end_s;
       }
       break;
     }
   }
 }
 
-std::uint64_t Replica::boundary_at_or_after(double now) const {
+std::uint64_t Replica::boundary_at_or_after(double now, double& at_s) const {
   const double tau = now - act_start_;
   std::uint64_t k = run_.steps_within(tau);
-  if (run_.time_of(k) < tau) ++k;
+  double t = run_.time_of(k);
+  if (t < tau) t = run_.time_of(++k);
+  at_s = act_start_ + t;
   return k;
 }
 

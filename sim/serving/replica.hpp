@@ -161,8 +161,8 @@ class Replica {
   void preempt_one();
   /// Decode-first: may waiting prompts be admitted at this boundary?
   bool prefill_allowed() const;
-  /// The run step index of the first boundary at or after `now` (current run).
-  std::uint64_t boundary_at_or_after(double now) const;
+  /// The run step index of the first boundary at or after `now` (current run), and its time.
+  std::uint64_t boundary_at_or_after(double now, double& at_s) const;
   double energy_at(double t) const;
   double run_energy_at(double t) const;
   const HeapEntry& top_valid();

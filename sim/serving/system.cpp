@@ -77,20 +77,30 @@ ServingSystem::~ServingSystem() = default;
 // ---- Routing and admission --------------------------------------------------------------------
 
 std::optional<std::uint32_t> ServingSystem::admit(const workload::RequestSpec& r) {
-  ++arrived_;
   const std::uint32_t d = router_.route(r, *this);
+  const bool ok = fits(r, d);
+  tally(r, d, ok);
+  if (!ok) return std::nullopt;
+  return d;
+}
+
+bool ServingSystem::fits(const workload::RequestSpec& r, std::uint32_t d) const {
+  return static_cast<std::uint64_t>(r.prompt_tokens) + r.output_tokens <= setup_.max_context_tokens &&
+         replicas_[dcs_[d].first_replica].can_ever_fit(r.prompt_tokens, r.output_tokens);
+}
+
+void ServingSystem::tally(const workload::RequestSpec& r, std::uint32_t d, bool admitted) {
+  ++arrived_;
   Dc& dc = dcs_[d];
   ++dc.routed;
-  if (static_cast<std::uint64_t>(r.prompt_tokens) + r.output_tokens > setup_.max_context_tokens ||
-      !replicas_[dc.first_replica].can_ever_fit(r.prompt_tokens, r.output_tokens)) {
-    ++rejected_;
-    ++dc.rejected;
-    observer_.on_rejected(r, d);
-    source_.on_dropped(r.id);
-    return std::nullopt;
+  if (admitted) {
+    ++dc.admitted;
+    return;
   }
-  ++dc.admitted;
-  return d;
+  ++rejected_;
+  ++dc.rejected;
+  observer_.on_rejected(r, d);
+  source_.on_dropped(r.id);
 }
 
 std::uint32_t ServingSystem::cell_of(const workload::RequestSpec& r, std::uint32_t d) const {
@@ -104,10 +114,12 @@ std::uint32_t ServingSystem::cell_of(const workload::RequestSpec& r, std::uint32
 }
 
 std::optional<std::uint32_t> ServingSystem::assign(const workload::RequestSpec& r, std::uint32_t d) {
-  return assign_in(cells_[cell_of(r, d)], r);
+  const std::uint32_t id = assign_in(cells_[cell_of(r, d)], r);
+  if (id == kNoReplica) return std::nullopt;
+  return id;
 }
 
-std::optional<std::uint32_t> ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) {
+std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) {
   const std::uint32_t d = c.dc;
   const std::uint32_t local = c.balancer->pick();
   ++c.delivered;
@@ -121,7 +133,7 @@ std::optional<std::uint32_t> ServingSystem::assign_in(Cell& c, const workload::R
       observer_.on_dropped(r, d);
       source_.on_dropped(r.id);
     }
-    return std::nullopt;
+    return kNoReplica;
   }
   c.balancer->increment(local);
   ++c.outstanding;
@@ -162,10 +174,13 @@ DcState ServingSystem::dc_state(std::uint32_t d) const {
 void ServingSystem::on_arrival(const workload::RequestSpec& r) {
   ++arrivals_;
   const auto d = admit(r);
-  if (!d) return;
-  const std::uint32_t k = cell_of(r, *d);
+  if (d) enqueue(r, *d);
+}
+
+void ServingSystem::enqueue(const workload::RequestSpec& r, std::uint32_t d) {
+  const std::uint32_t k = cell_of(r, d);
   Cell& c = cells_[k];
-  const InFlight f{r, r.time_s + setup_.one_way_s[r.user_region][*d] + dcs_[*d].setup.request_overhead_s};
+  const InFlight f{r, r.time_s + setup_.one_way_s[r.user_region][d] + dcs_[d].setup.request_overhead_s};
   if (windowed_) {
     c.pipes[r.user_region].window[arrival_slot_].push_back(f);
     return;
@@ -201,10 +216,10 @@ void ServingSystem::on_delivery(Cell& c) {
     ++p.cursor;
   find_next_delivery(c);
   finish_due(c, f.deliver_s);  // completions up to now (on a tie they come first, as replica events do)
-  const auto rid = assign_in(c, f.spec);
-  if (!rid) return;
-  replicas_[*rid].deliver(job_for(f.spec, f.deliver_s), f.deliver_s);
-  c.heap.update(*rid - c.first_replica, replicas_[*rid].next_event_time());
+  const std::uint32_t rid = assign_in(c, f.spec);
+  if (rid == kNoReplica) return;
+  replicas_[rid].deliver(job_for(f.spec, f.deliver_s), f.deliver_s);
+  c.heap.update(rid - c.first_replica, replicas_[rid].next_event_time());
 }
 
 // One event of the cell: a delivery, or a replica's step or run ending (first on a tie).
@@ -249,7 +264,8 @@ void ServingSystem::advance_in_windows(double t) {
   std::vector<double> ends;
   for (double w = window_clock_; w < t;) ends.push_back(w = std::min(t, w + setup_.window_s));
   if (ends.empty()) return;
-  dispatch_until(ends[0], slot_);
+  tally_ahead(t);
+  dispatch_until(ends[0], slot_);  // what was not routed ahead (the first call's)
   const auto n = static_cast<std::uint32_t>(cells_.size());
   for (std::size_t i = 0; i < ends.size(); ++i) {
     const int next = 1 - slot_;
@@ -257,7 +273,10 @@ void ServingSystem::advance_in_windows(double t) {
     workers_->run(n + 1, [&](std::uint32_t k) {
       if (k == 0) {  // first, so that it overlaps the cells
         if (i > 0) hand_over(next);
-        if (i + 1 < ends.size()) dispatch_until(ends[i + 1], next);
+        if (i + 1 < ends.size())
+          dispatch_until(ends[i + 1], next);
+        else  // the next call's first window ends by ends[i] + window_s at the latest
+          route_ahead(ends[i] + setup_.window_s, next);
         return;
       }
       Cell& c = cells_[k - 1];
@@ -287,6 +306,35 @@ void ServingSystem::advance_in_windows(double t) {
 void ServingSystem::dispatch_until(double t, int slot) {
   arrival_slot_ = slot;
   while (source_.peek_time() <= t) on_arrival(source_.pop());
+}
+
+void ServingSystem::route_ahead(double t, int slot) {
+  arrival_slot_ = slot;
+  while (source_.peek_time() <= t) {
+    const workload::RequestSpec r = source_.pop();
+    const std::uint32_t d = router_.route(r, *this);  // reads no live state (windows)
+    const bool ok = fits(r, d);
+    if (ok)
+      enqueue(r, d);
+    else
+      rejected_ahead_.push_back(r);
+    routed_ahead_.push_back({r.time_s, d, !ok});
+  }
+}
+
+void ServingSystem::tally_ahead(double t) {
+  while (!routed_ahead_.empty() && routed_ahead_.front().time_s <= t) {
+    const RoutedAhead& a = routed_ahead_.front();
+    ++arrivals_;
+    if (a.rejected) {
+      tally(rejected_ahead_.front(), a.dc, false);
+      rejected_ahead_.pop_front();
+    } else {
+      workload::RequestSpec r;  // only rejections need the request itself
+      tally(r, a.dc, true);
+    }
+    routed_ahead_.pop_front();
+  }
 }
 
 void ServingSystem::hand_over(int slot) {

@@ -75,8 +75,8 @@ struct SystemSetup {
 /// What became of one request, with times as the user sees them.
 struct RequestRecord {
   std::uint64_t id = 0;
-  std::uint32_t user_region = 0, dc = 0, replica = 0;
   double sent_s = 0, delivered_s = 0, admitted_s = 0, first_token_s = 0, done_s = 0;  // first/done at the user
+  std::uint32_t user_region = 0, dc = 0, replica = 0;
   std::uint32_t prompt_tokens = 0, output_tokens = 0, preemptions = 0;
 };
 
@@ -245,6 +245,14 @@ class ServingSystem final : private ReplicaListener {
   void on_first_token(std::uint32_t replica, const Job& job, double t) override;
   void on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) override;
   void on_arrival(const workload::RequestSpec& r);
+  /// Whether request r can ever be served in datacenter d.
+  bool fits(const workload::RequestSpec& r, std::uint32_t d) const;
+  /// Count request r as arrived and routed to d, admitted or rejected.
+  void tally(const workload::RequestSpec& r, std::uint32_t d, bool admitted);
+  /// Send admitted request r on its way to datacenter d.
+  void enqueue(const workload::RequestSpec& r, std::uint32_t d);
+  void route_ahead(double t, int slot);
+  void tally_ahead(double t);
   void cell_event(Cell& c);
   static double cell_time(const Cell& c) { return std::min(c.heap.top_time(), c.next_delivery_s); }
   const InFlight* pipe_front(const Pipe& p) const;
@@ -252,7 +260,9 @@ class ServingSystem final : private ReplicaListener {
   void on_delivery(Cell& c);
   void finish(Cell& c, std::uint32_t local, std::uint32_t output_tokens);
   void finish_due(Cell& c, double t);
-  std::optional<std::uint32_t> assign_in(Cell& c, const workload::RequestSpec& r);
+  static constexpr std::uint32_t kNoReplica = 0xFFFFFFFFu;
+  /// The replica the cell's balancer sends r to, or kNoReplica when dropped.
+  std::uint32_t assign_in(Cell& c, const workload::RequestSpec& r);
   void advance_cell(Cell& c, double t);
   void advance_in_order(double t);
   void advance_in_windows(double t);
@@ -280,6 +290,17 @@ class ServingSystem final : private ReplicaListener {
   int arrival_slot_ = 0;     // windows: parity of the window being routed
   double window_end_ = 0;    // windows: end of the window the cells are running
   std::unique_ptr<TaskPool> workers_;  // windows only
+  // Windows: the first window of an advance_to() call is routed during the last window of the call
+  // before (otherwise it would run alone, before any cell can start). Its requests are counted
+  // (arrived, routed, rejected) only when a call reaches their send time, so counts and epochs are
+  // as if routed then; a request sent after the last call's end is never counted, nor delivered.
+  struct RoutedAhead {
+    double time_s;
+    std::uint32_t dc;
+    bool rejected;
+  };
+  Fifo<RoutedAhead> routed_ahead_;
+  Fifo<workload::RequestSpec> rejected_ahead_;  // the specs of the rejected ones, in the same order
 };
 
 }  // namespace chatdc::serving

@@ -224,6 +224,7 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
     setup.allow_windows = windows;
     setup.threads = threads;
     setup.window_s = 1;
+    setup.max_context_tokens = 1500;  // some are rejected
     serving::ServingSystem sys(setup, src, router, sink);
     std::vector<double> energy;
     // Short periods, each a window, and a stop while requests still arrive (6,000 in 100 s): an answer
@@ -234,7 +235,13 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
       energy.push_back(rep.dcs[0].it_energy_j);
       energy.push_back(static_cast<double>(sink.done.size()));  // answered by now: not one more
       energy.push_back(static_cast<double>(rep.dcs[0].completions));
+      // Arrivals and rejections by now, though windows route a window ahead of the call's end.
+      energy.push_back(static_cast<double>(sys.arrived()));
+      energy.push_back(static_cast<double>(rep.dcs[0].rejected));
+      energy.push_back(static_cast<double>(sys.dc_state(0).routed));
+      energy.push_back(static_cast<double>(sink.rejected));
     }
+    CHECK(sink.rejected > 0);
     CHECK(sys.windowed() == windows);
     CHECK(src.responses.size() == sink.done.size());
     events[windows] = sys.events();
