@@ -397,18 +397,33 @@ void ServingSystem::finish(Cell& c, std::uint32_t local, std::uint32_t output_to
 }
 
 void ServingSystem::finish_due(Cell& c, double t) {
-  while (!c.finishing.empty() && c.finishing.top().t <= t) {
-    finish(c, c.finishing.top().local, c.finishing.top().output_tokens);
-    c.finishing.pop();
+  auto& q = c.finishing;
+  std::size_t& head = c.finishing_head;
+  while (head < q.size() && q[head].t <= t) {
+    finish(c, q[head].local, q[head].output_tokens);
+    ++head;
+  }
+  if (head == q.size()) {
+    q.clear();
+    head = 0;
+  } else if (head >= 1024 && 2 * head >= q.size()) {  // a few always pending: keep the memory bounded
+    q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(head));
+    head = 0;
   }
 }
 
 void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
   Cell& c = cells_[replica_cell_[replica]];
-  if (merging_)  // maybe early (a merged step): the balancer and counts learn of it at its time
-    c.finishing.push({times.done_s, replica - c.first_replica, job.output_tokens});
-  else
+  if (merging_) {  // maybe early (a merged step): the balancer and counts learn of it at its time
+    const Cell::Finishing f{times.done_s, replica - c.first_replica, job.output_tokens};
+    auto& q = c.finishing;
+    q.push_back(f);
+    std::size_t i = q.size() - 1;
+    for (; i > c.finishing_head && f < q[i - 1]; --i) q[i] = q[i - 1];
+    q[i] = f;
+  } else {
     finish(c, replica - c.first_replica, job.output_tokens);
+  }
   if (sink_) {
     sink_->on_complete(replica, job, times);
     return;
