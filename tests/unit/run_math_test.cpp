@@ -12,11 +12,19 @@ model::DecodeProfile two_pieces() {
   p.pieces.push_back({5000.5, {0.0055, 1.9e-6}, {1.0, 6e-4}});
   return p;
 }
+// A measured table gives more pieces than a roofline's two.
+model::DecodeProfile four_pieces() {
+  model::DecodeProfile p = two_pieces();
+  p.pieces.push_back({6000.0, {0.004, 2.2e-6}, {0.5, 7e-4}});
+  p.pieces.push_back({6400.0, {0.001, 2.8e-6}, {0.2, 8e-4}});
+  return p;
+}
 }  // namespace
 
 TEST_CASE("run sums equal step-by-step sums across pieces") {
-  const auto prof = two_pieces();
-  for (double c0 : {0.0, 1234.0, 4990.0, 7000.0}) {
+  const auto prof = GENERATE(two_pieces(), four_pieces());
+  INFO(prof.pieces.size() << " pieces");
+  for (double c0 : {0.0, 1234.0, 4990.0, 6100.0, 7000.0}) {
     for (double b : {1.0, 7.0, 64.0}) {
       const serving::RunMath run(&prof, c0, b);
       double t = 0, e = 0;
@@ -31,7 +39,7 @@ TEST_CASE("run sums equal step-by-step sums across pieces") {
 }
 
 TEST_CASE("steps_within inverts time_of") {
-  const auto prof = two_pieces();
+  const auto prof = GENERATE(two_pieces(), four_pieces());
   Rng rng(3);
   for (int i = 0; i < 2000; ++i) {
     const serving::RunMath run(&prof, std::floor(rng.uniform() * 8000), 1 + std::floor(rng.uniform() * 100));
