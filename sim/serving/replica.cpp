@@ -196,10 +196,12 @@ void Replica::start_run(double now) {
   run_.reset(&profiles_.at(batch_), decode_context(), static_cast<double>(batch_));
   const HeapEntry& first = top_valid();
   std::uint64_t n = first.finish_step - step_counter_;
-  // The run's end completes this sequence (unless a new arrival ends the run first): fetch it now,
-  // while the cell runs other replicas, rather than stall on it then.
-  __builtin_prefetch(&slots_[first.slot]);
-  __builtin_prefetch(reinterpret_cast<const char*>(&slots_[first.slot]) + 64);
+  // The run's end completes this sequence, and maybe others of the same finish step (unless a new
+  // arrival ends the run first): fetch them now, while the cell runs other replicas, rather than
+  // stall on them then. The top's children are the next candidates.
+  prefetch_slot(first.slot);
+  for (std::size_t i = 1; i <= 4 && i < finish_heap_.size(); ++i)
+    if (finish_heap_.at(i).finish_step == first.finish_step) prefetch_slot(finish_heap_.at(i).slot);
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
     const double room = cfg_.kv_capacity_tokens - prefill_reserved_ - decode_kv();
     n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(std::floor(room / batch_)));

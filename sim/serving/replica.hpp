@@ -22,9 +22,9 @@
 #pragma once
 #include <cstdint>
 #include <deque>
-#include <queue>
 #include <vector>
 
+#include "core/quad_heap.hpp"
 #include "model/step_model.hpp"
 #include "serving/run_math.hpp"
 
@@ -138,11 +138,13 @@ class Replica {
     std::uint64_t deadline_step = 0;  // decode-first: admitted by this decode counter at the latest
   };
   struct HeapEntry {
-    std::uint64_t finish_step, admit_order;
+    std::uint64_t finish_step, admit_order;  // unique: admit_order is
     std::uint32_t slot;
-    bool operator>(const HeapEntry& o) const {
-      return finish_step > o.finish_step || (finish_step == o.finish_step && admit_order > o.admit_order);
-    }
+    struct Earlier {
+      bool operator()(const HeapEntry& a, const HeapEntry& b) const {
+        return a.finish_step < b.finish_step || (a.finish_step == b.finish_step && a.admit_order < b.admit_order);
+      }
+    };
   };
 
   std::uint32_t new_slot();
@@ -166,6 +168,10 @@ class Replica {
   double energy_at(double t) const;
   double run_energy_at(double t) const;
   const HeapEntry& top_valid();
+  void prefetch_slot(std::uint32_t slot) const {
+    __builtin_prefetch(&slots_[slot]);
+    __builtin_prefetch(reinterpret_cast<const char*>(&slots_[slot]) + 64);
+  }
   double decode_context() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_ + 1); }
   double decode_kv() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_); }
 
@@ -180,7 +186,7 @@ class Replica {
   std::deque<std::uint32_t> waiting_;
   std::vector<std::uint32_t> prefilling_;  // admitted, prompt not finished (FCFS)
   std::vector<std::uint32_t> step_prefills_;  // sequences prefilled by the current step
-  std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<>> finish_heap_;
+  QuadHeap<HeapEntry, HeapEntry::Earlier> finish_heap_;
   // Decoding sequences in the order they joined, the last one the first to preempt. An entry whose
   // finish step has passed is a completed sequence (a preempted one leaves the stack as it goes), so
   // telling live from stale entries needs no look at the sequences.

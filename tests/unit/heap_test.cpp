@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <functional>
+#include <queue>
+
 #include "core/indexed_heap.hpp"
+#include "core/quad_heap.hpp"
 #include "core/tournament_tree.hpp"
 #include "core/rng.hpp"
 #include "serving/least_outstanding.hpp"
@@ -77,6 +81,28 @@ TEST_CASE("tournament tree gives the indexed heap's (time, id) order under rando
       REQUIRE(t.top_time() == h.top_time());
       if (h.top_time() != IndexedHeap::kNever) REQUIRE(t.top() == h.top());
       REQUIRE(t.time_of(id) == key);
+    }
+  }
+}
+
+TEST_CASE("4-ary heap pops what a binary heap pops, under random pushes and pops") {
+  Rng rng(5);
+  QuadHeap<std::uint64_t, std::less<>> q;
+  std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> ref;
+  for (int i = 0; i < 50000; ++i) {
+    if (ref.empty() || rng.uniform() < 0.55) {
+      const std::uint64_t x = rng.below(1000);  // many equal values
+      q.push(x);
+      ref.push(x);
+    } else {
+      REQUIRE(q.top() == ref.top());
+      q.pop();
+      ref.pop();
+    }
+    REQUIRE(q.size() == ref.size());
+    if (!ref.empty()) {
+      REQUIRE(q.top() == ref.top());
+      for (std::size_t k = 1; k <= 4 && k < q.size(); ++k) REQUIRE(q.at(k) >= q.top());
     }
   }
 }
