@@ -13,6 +13,14 @@ class Fifo {
   std::size_t size() const { return items_.size() - head_; }
   const T& front() const { return items_[head_]; }
   void push_back(const T& x) { items_.push_back(x); }
+  /// Insert x behind every element not after it (by operator<): a queue kept sorted, cheap when
+  /// elements come nearly in order.
+  void push_sorted(const T& x) {
+    items_.push_back(x);
+    std::size_t i = items_.size() - 1;
+    for (; i > head_ && x < items_[i - 1]; --i) items_[i] = items_[i - 1];
+    items_[i] = x;
+  }
   void pop_front() {
     if (++head_ == items_.size()) {
       items_.clear();

@@ -314,25 +314,16 @@ void ServingSystem::route_ahead(double t, int slot) {
     const workload::RequestSpec r = source_.pop();
     const std::uint32_t d = router_.route(r, *this);  // reads no live state (windows)
     const bool ok = fits(r, d);
-    if (ok)
-      enqueue(r, d);
-    else
-      rejected_ahead_.push_back(r);
-    routed_ahead_.push_back({r.time_s, d, !ok});
+    if (ok) enqueue(r, d);
+    routed_ahead_.push_back({r, d, ok});
   }
 }
 
 void ServingSystem::tally_ahead(double t) {
-  while (!routed_ahead_.empty() && routed_ahead_.front().time_s <= t) {
+  while (!routed_ahead_.empty() && routed_ahead_.front().spec.time_s <= t) {
     const RoutedAhead& a = routed_ahead_.front();
     ++arrivals_;
-    if (a.rejected) {
-      tally(rejected_ahead_.front(), a.dc, false);
-      rejected_ahead_.pop_front();
-    } else {
-      workload::RequestSpec r;  // only rejections need the request itself
-      tally(r, a.dc, true);
-    }
+    tally(a.spec, a.dc, a.admitted);
     routed_ahead_.pop_front();
   }
 }
@@ -397,30 +388,16 @@ void ServingSystem::finish(Cell& c, std::uint32_t local, std::uint32_t output_to
 }
 
 void ServingSystem::finish_due(Cell& c, double t) {
-  auto& q = c.finishing;
-  std::size_t& head = c.finishing_head;
-  while (head < q.size() && q[head].t <= t) {
-    finish(c, q[head].local, q[head].output_tokens);
-    ++head;
-  }
-  if (head == q.size()) {
-    q.clear();
-    head = 0;
-  } else if (head >= 1024 && 2 * head >= q.size()) {  // a few always pending: keep the memory bounded
-    q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(head));
-    head = 0;
+  while (!c.finishing.empty() && c.finishing.front().t <= t) {
+    finish(c, c.finishing.front().local, c.finishing.front().output_tokens);
+    c.finishing.pop_front();
   }
 }
 
 void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
   Cell& c = cells_[replica_cell_[replica]];
   if (merging_) {  // maybe early (a merged step): the balancer and counts learn of it at its time
-    const Cell::Finishing f{times.done_s, replica - c.first_replica, job.output_tokens};
-    auto& q = c.finishing;
-    q.push_back(f);
-    std::size_t i = q.size() - 1;
-    for (; i > c.finishing_head && f < q[i - 1]; --i) q[i] = q[i - 1];
-    q[i] = f;
+    c.finishing.push_sorted({times.done_s, replica - c.first_replica, job.output_tokens});
   } else {
     finish(c, replica - c.first_replica, job.output_tokens);
   }

@@ -223,15 +223,14 @@ class ServingSystem final : private ReplicaListener {
     DcEpoch epoch;
     // Merged steps: completions not yet applied to the balancer and counts, earliest first (ties by
     // replica, the order of replica events).
-    // They come nearly in order (only a merged step's are early), so a sorted queue, inserted into
+    // They come nearly in order (only a merged step's are early), so a sorted FIFO, inserted into
     // from the back, costs O(1) where a heap would sift.
     struct Finishing {
       double t;
       std::uint32_t local, output_tokens;
       bool operator<(const Finishing& o) const { return t < o.t || (t == o.t && local < o.local); }
     };
-    std::vector<Finishing> finishing;
-    std::size_t finishing_head = 0;
+    Fifo<Finishing> finishing;
     // Windows, by window parity: what the cell produced, handed over in cell order during the next window.
     std::vector<RequestRecord> done[2];
     std::vector<std::pair<double, RequestRecord>> early;  // completed by merged steps after the window
@@ -298,12 +297,11 @@ class ServingSystem final : private ReplicaListener {
   // (arrived, routed, rejected) only when a call reaches their send time, so counts and epochs are
   // as if routed then; a request sent after the last call's end is never counted, nor delivered.
   struct RoutedAhead {
-    double time_s;
+    workload::RequestSpec spec;
     std::uint32_t dc;
-    bool rejected;
+    bool admitted;
   };
   Fifo<RoutedAhead> routed_ahead_;
-  Fifo<workload::RequestSpec> rejected_ahead_;  // the specs of the rejected ones, in the same order
 };
 
 }  // namespace chatdc::serving

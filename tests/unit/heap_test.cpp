@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <map>
 #include <queue>
 
+#include "core/fifo.hpp"
 #include "core/indexed_heap.hpp"
 #include "core/quad_heap.hpp"
 #include "core/tournament_tree.hpp"
@@ -104,5 +106,34 @@ TEST_CASE("4-ary heap pops what a binary heap pops, under random pushes and pops
       REQUIRE(q.top() == ref.top());
       for (std::size_t k = 1; k <= 4 && k < q.size(); ++k) REQUIRE(q.at(k) >= q.top());
     }
+  }
+}
+
+namespace {
+struct Keyed {
+  int key, seq;
+  bool operator<(const Keyed& o) const { return key < o.key; }
+};
+}  // namespace
+
+TEST_CASE("sorted FIFO pops in key order, equal keys first in first out") {
+  Rng rng(9);
+  Fifo<Keyed> q;
+  std::multimap<int, int> ref;  // equal keys keep insertion order
+  int clock = 0, seq = 0;
+  for (int i = 0; i < 100000; ++i) {
+    if (ref.empty() || rng.uniform() < 0.5) {
+      // Nearly in order: mostly now, sometimes a little ahead (as a merged step's completions).
+      const int key = clock + (rng.uniform() < 0.2 ? static_cast<int>(rng.below(50)) : 0);
+      q.push_sorted({key, seq});
+      ref.emplace(key, seq++);
+    } else {
+      REQUIRE(q.front().key == ref.begin()->first);
+      REQUIRE(q.front().seq == ref.begin()->second);
+      clock = q.front().key;
+      q.pop_front();
+      ref.erase(ref.begin());
+    }
+    REQUIRE(q.size() == ref.size());
   }
 }
