@@ -138,7 +138,7 @@ class Replica {
     std::uint64_t deadline_step = 0;  // decode-first: admitted by this decode counter at the latest
   };
   struct HeapEntry {
-    std::uint64_t finish_step, admit_order;  // unique: admit_order is
+    std::uint64_t finish_step, admit_order;  // admit_order is unique, so the order is total
     std::uint32_t slot;
     struct Earlier {
       bool operator()(const HeapEntry& a, const HeapEntry& b) const {
