@@ -313,6 +313,8 @@ const std::vector<Column>& columns() {
       {"batch_occupancy_peak", "batch slots used, peak", {"utilization", "batch_occupancy_peak"}, Kind::kPercent},
       {"kv_cache_mean", "KV cache used, mean", {"utilization", "kv_cache_mean"}, Kind::kPercent},
       {"kv_cache_peak", "KV cache used, peak", {"utilization", "kv_cache_peak"}, Kind::kPercent},
+      {"mfu_mean", "compute used (MFU), mean", {"utilization", "mfu_mean"}, Kind::kPercent},
+      {"mbu_mean", "HBM bandwidth used (MBU), mean", {"utilization", "mbu_mean"}, Kind::kPercent},
       {"it_energy_kwh", "IT energy (kWh)", {"energy_kwh", "it"}, Kind::kAmount},
       {"facility_energy_kwh", "facility energy (kWh)", {"energy_kwh", "facility"}, Kind::kAmount},
       {"wh_per_request", "facility energy per request (Wh)", {"wh_per_request"}, Kind::kAmount},

@@ -4,6 +4,7 @@
 
 #include "config/wan_paths.hpp"
 #include "model/step_model.hpp"
+#include "model/step_work.hpp"
 
 namespace chatdc::config {
 
@@ -20,7 +21,9 @@ Assembly assemble(const Scenario& s) {
       p.servers = static_cast<std::uint32_t>(dc.servers());
       p.gpus_per_server = dc.server.gpus_per_server;
       p.replicas_per_server = dc.server.gpus_per_server / dc.tensor_parallel;
-      p.step_model = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dc.tensor_parallel);
+      const auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dc.tensor_parallel);
+      p.step_model = roofline;
+      p.work_model = std::make_shared<model::StepWorkModel>(s.llm);
       p.scheduler = s.scheduler;
       p.scheduler.kv_capacity_tokens = model::kv_capacity_tokens(dc.gpu, s.llm, dc.tensor_parallel, s.memory_headroom_fraction);
       p.request_overhead_s = dc.gpu.request_overhead_ms * 1e-3;
@@ -41,6 +44,8 @@ Assembly assemble(const Scenario& s) {
       acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
       acc.max_batch_size = p.scheduler.max_batch_size;
       acc.kv_capacity_tokens = p.scheduler.kv_capacity_tokens;
+      acc.peak_flops_per_gpu = roofline->linear_peak_flops();
+      acc.hbm_bytes_per_s_per_gpu = dc.gpu.memory_bandwidth_gb_per_s * 1e9;
       acc.engine = dc.gpu.engine;
       acc.server_capex = dc.server_capex;
       acc.server_max_w = dc.server.max_power_w;

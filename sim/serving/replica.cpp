@@ -7,8 +7,13 @@
 
 namespace chatdc::serving {
 
-DecodeProfiles::DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch) : profiles_(max_batch + 1) {
+DecodeProfiles::DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch, const model::StepWorkModel* work)
+    : profiles_(max_batch + 1), work_(max_batch + 1) {
   for (std::uint32_t b = 1; b <= max_batch; ++b) profiles_[b] = model.decode_profile(b);
+  if (work) {
+    work_model_ = *work;
+    for (std::uint32_t b = 1; b <= max_batch; ++b) work_[b] = work->decode(b);
+  }
 }
 
 Replica::Replica(std::uint32_t id, const model::StepModel& model, const DecodeProfiles& profiles,
@@ -170,11 +175,13 @@ void Replica::schedule(double now) {
 
 void Replica::start_step(const model::StepShape& shape, double now) {
   step_cost_ = model_.cost(shape);
+  step_work_ = profiles_.work(shape);
   activity_ = Activity::kStep;
   act_start_ = now;
   act_end_ = now + step_cost_.time_s;
   acc_t_ = now;
   acc_e_ = 0;
+  acc_w_ = {};
   ++steps_;
 }
 
@@ -193,7 +200,8 @@ const Replica::HeapEntry& Replica::top_valid() {
 }
 
 void Replica::start_run(double now) {
-  run_.reset(&profiles_.at(batch_), decode_context(), static_cast<double>(batch_));
+  run_c0_ = decode_context();
+  run_.reset(&profiles_.at(batch_), run_c0_, static_cast<double>(batch_));
   const HeapEntry& first = top_valid();
   std::uint64_t n = first.finish_step - step_counter_;
   // The run's end completes this sequence, and maybe others of the same finish step (unless a new
@@ -218,6 +226,7 @@ void Replica::start_run(double now) {
   act_end_ = now + run_.time_of(n);
   acc_t_ = now;
   acc_e_ = 0;
+  acc_w_ = {};
 }
 
 void Replica::try_merge(double now) {
@@ -237,6 +246,7 @@ void Replica::try_merge(double now) {
     if (after + batch_ + joins > cfg_.kv_capacity_tokens) return;
   }
   const double start = act_start_, end = act_end_, energy = step_cost_.energy_j, kv = kv_tokens_at(now);
+  const model::StepWork work = step_work_;
   const std::uint32_t running_before = running();
   finish_step(end);
   freed_ = false;
@@ -244,6 +254,7 @@ void Replica::try_merge(double now) {
   lead_ = true;
   lead_start_ = start;
   lead_energy_j_ = energy;
+  lead_work_ = work;
   lead_kv_ = kv;
   lead_running_ = running_before;
   acc_t_ = start;
@@ -370,26 +381,47 @@ double Replica::kv_tokens_at(double t) const {
   return kv;
 }
 
-double Replica::energy_at(double t) const {
+namespace {
+model::StepWork scaled(const model::StepWork& w, double f) { return {w.flops * f, w.hbm_bytes * f}; }
+}  // namespace
+
+void Replica::progress_at(double t, double& energy, model::StepWork& work) const {
   if (lead_) {  // a merged step, then the run
-    if (t >= act_start_) return lead_energy_j_ + run_energy_at(t);
+    if (t >= act_start_) {
+      run_progress_at(t, energy, work);
+      energy += lead_energy_j_;
+      work += lead_work_;
+      return;
+    }
     const double span = act_start_ - lead_start_;
-    return span > 0 ? lead_energy_j_ * (t - lead_start_) / span : lead_energy_j_;
+    energy = span > 0 ? lead_energy_j_ * (t - lead_start_) / span : lead_energy_j_;
+    work = scaled(lead_work_, span > 0 ? (t - lead_start_) / span : 1.0);
+    return;
   }
   if (activity_ == Activity::kStep) {
     const double span = act_end_ - act_start_;
-    if (t >= act_end_ || span <= 0) return step_cost_.energy_j;
-    return step_cost_.energy_j * (t - act_start_) / span;
+    const bool whole = t >= act_end_ || span <= 0;
+    energy = whole ? step_cost_.energy_j : step_cost_.energy_j * (t - act_start_) / span;
+    work = scaled(step_work_, whole ? 1.0 : (t - act_start_) / span);
+    return;
   }
-  return run_energy_at(t);
+  run_progress_at(t, energy, work);
 }
 
-double Replica::run_energy_at(double t) const {
-  if (t >= act_end_) return run_.energy_of(run_steps_);
+void Replica::run_progress_at(double t, double& energy, model::StepWork& work) const {
+  const model::DecodeWork& dw = profiles_.work_at(batch_);
+  const double b = static_cast<double>(batch_);
+  if (t >= act_end_) {
+    energy = run_.energy_of(run_steps_);
+    work = dw.sum_run(run_c0_, b, static_cast<double>(run_steps_));
+    return;
+  }
   const double tau = t - act_start_;
   const std::uint64_t k = std::min(run_.steps_within(tau), run_steps_);
-  const double into = tau - run_.time_of(k);
-  return run_.energy_of(k) + into / run_.step_time(k) * run_.step_energy(k);
+  const double f = (tau - run_.time_of(k)) / run_.step_time(k);
+  energy = run_.energy_of(k) + f * run_.step_energy(k);
+  work = dw.sum_run(run_c0_, b, static_cast<double>(k));
+  work += scaled(dw.at(run_c0_ + b * static_cast<double>(k)), f);
 }
 
 double Replica::current_power_w(double idle_w) const {
@@ -402,10 +434,15 @@ double Replica::current_power_w(double idle_w) const {
 
 void Replica::accrue(double t) {
   if (activity_ == Activity::kIdle || t <= acc_t_) return;
-  const double e = energy_at(t);
+  double e;
+  model::StepWork w;
+  progress_at(t, e, w);
   energy_j_ += e - acc_e_;
+  work_.flops += w.flops - acc_w_.flops;
+  work_.hbm_bytes += w.hbm_bytes - acc_w_.hbm_bytes;
   busy_s_ += std::min(t, act_end_) - acc_t_;
   acc_e_ = e;
+  acc_w_ = w;
   acc_t_ = t;
 }
 
@@ -419,6 +456,12 @@ double Replica::take_energy_j() {
   const double e = energy_j_;
   energy_j_ = 0;
   return e;
+}
+
+model::StepWork Replica::take_work() {
+  const model::StepWork w = work_;
+  work_ = {};
+  return w;
 }
 
 }  // namespace chatdc::serving

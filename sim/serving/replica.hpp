@@ -22,10 +22,12 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "core/quad_heap.hpp"
 #include "model/step_model.hpp"
+#include "model/step_work.hpp"
 #include "serving/run_math.hpp"
 
 namespace chatdc::serving {
@@ -73,14 +75,19 @@ class ReplicaListener {
   virtual void on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) = 0;
 };
 
-/// Decode profiles for batch sizes 0..max_batch_size, shared by the replicas of one pool.
+/// Decode profiles for batch sizes 0..max_batch_size, shared by the replicas of one pool, and the
+/// work (FLOPs, HBM bytes) of steps when a work model is given (otherwise the work is zero).
 class DecodeProfiles {
  public:
-  DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch);
+  DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch, const model::StepWorkModel* work = nullptr);
   const model::DecodeProfile& at(std::uint32_t batch) const { return profiles_[batch]; }
+  const model::DecodeWork& work_at(std::uint32_t batch) const { return work_[batch]; }
+  model::StepWork work(const model::StepShape& shape) const { return work_model_ ? work_model_->work(shape) : model::StepWork{}; }
 
  private:
   std::vector<model::DecodeProfile> profiles_;
+  std::vector<model::DecodeWork> work_;
+  std::optional<model::StepWorkModel> work_model_;
 };
 
 class Replica {
@@ -100,9 +107,11 @@ class Replica {
   void on_event();
   /// Bring the busy-time and energy accounting up to t (t <= next_event_time()).
   void accrue(double t);
-  /// Busy seconds and step energy (J, all GPUs of the replica) accrued since the last take.
+  /// Busy seconds, step energy (J, all GPUs of the replica) and step work (FLOPs and HBM bytes, all
+  /// GPUs) accrued since the last take.
   double take_busy_s();
   double take_energy_j();
+  model::StepWork take_work();
 
   /// Power (W, all GPUs of the replica) of the current step or run, on average; idle_w when idle.
   double current_power_w(double idle_w) const;
@@ -165,8 +174,9 @@ class Replica {
   bool prefill_allowed() const;
   /// The run step index of the first boundary at or after `now` (current run), and its time.
   std::uint64_t boundary_at_or_after(double now, double& at_s) const;
-  double energy_at(double t) const;
-  double run_energy_at(double t) const;
+  /// Energy and work of the current activity from its start (a merged step's included) to t.
+  void progress_at(double t, double& energy, model::StepWork& work) const;
+  void run_progress_at(double t, double& energy, model::StepWork& work) const;
   const HeapEntry& top_valid();
   void prefetch_slot(std::uint32_t slot) const {
     __builtin_prefetch(&slots_[slot]);
@@ -210,16 +220,21 @@ class Replica {
   Activity activity_ = Activity::kIdle;
   double act_start_ = 0, act_end_ = 0;
   model::StepCost step_cost_{};
+  model::StepWork step_work_{};
   bool step_has_decodes_ = false;
   RunMath run_;
   std::uint64_t run_steps_ = 0;
+  double run_c0_ = 0;  // context of the run's first step
   double acc_t_ = 0, acc_e_ = 0;  // accounting progress inside the activity
+  model::StepWork acc_w_{};
   // A merged prefill step before the current run: [lead_start_, lead_end_ = act_start_).
   bool lead_ = false;
   double lead_start_ = 0, lead_energy_j_ = 0, lead_kv_ = 0;
+  model::StepWork lead_work_{};
   std::uint32_t lead_running_ = 0;
 
   double busy_s_ = 0, energy_j_ = 0;
+  model::StepWork work_{};
   std::uint64_t steps_ = 0, preemptions_ = 0;
 };
 

@@ -18,6 +18,8 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   running += o.running;
   kv_tokens += o.kv_tokens;
   busy_gpu_s += o.busy_gpu_s;
+  flops += o.flops;
+  hbm_bytes += o.hbm_bytes;
   gpu_energy_j += o.gpu_energy_j;
   it_energy_j += o.it_energy_j;
   output_tokens += o.output_tokens;
@@ -35,7 +37,8 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
   for (std::uint32_t d = 0; d < n_dcs; ++d) {
     Dc& dc = dcs_[d];
     dc.setup = setup_.dcs[d];
-    dc.profiles = std::make_unique<DecodeProfiles>(*dc.setup.step_model, dc.setup.scheduler.max_batch_size);
+    dc.profiles = std::make_unique<DecodeProfiles>(*dc.setup.step_model, dc.setup.scheduler.max_batch_size,
+                                                    dc.setup.work_model.get());
     dc.first_replica = static_cast<std::uint32_t>(replicas_.size());
     dc.first_server = total_servers_;
     const std::uint32_t per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
@@ -465,6 +468,9 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
       const double busy = r.take_busy_s();
       gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, dt - busy);
       e.busy_gpu_s += busy * tp;
+      const model::StepWork w = r.take_work();
+      e.flops += w.flops;
+      e.hbm_bytes += w.hbm_bytes;
       e.queued += r.waiting();
       e.running += r.running_at(t1);
       e.kv_tokens += r.kv_tokens_at(t1);

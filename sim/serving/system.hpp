@@ -52,6 +52,7 @@ struct PoolSetup {
   int gpus_per_server = 8;
   int replicas_per_server = 1;  // gpus_per_server / tensor_parallel
   std::shared_ptr<const model::StepModel> step_model;
+  std::shared_ptr<const model::StepWorkModel> work_model;  // FLOPs and HBM bytes of steps (none: zero)
   SchedulerConfig scheduler;
   model::ServerPowerSpec server_power;
   double request_overhead_s = 0;  // before a delivered request can be scheduled (engine profile)
@@ -135,6 +136,8 @@ struct DcEpoch {
   std::uint64_t running = 0;      // in batches at the epoch's end
   double kv_tokens = 0;           // KV-cache tokens held at the epoch's end
   double busy_gpu_s = 0;          // GPU-seconds executing steps
+  double flops = 0;               // FLOPs of the steps executed (model::StepWork)
+  double hbm_bytes = 0;           // HBM bytes the steps executed moved
   double gpu_energy_j = 0;
   double it_energy_j = 0;         // servers' IT energy (model)
   double output_tokens = 0;       // of requests completed in the epoch

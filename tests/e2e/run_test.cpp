@@ -116,8 +116,10 @@ TEST_CASE("load: batch slots and KV cache used, per period in the timeline and a
     return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
   };
   const std::size_t c_running = col("running"), c_occ = col("batch_occupancy"), c_kv = col("kv_cache_used");
+  const std::size_t c_util = col("utilization"), c_mfu = col("mfu"), c_mbu = col("mbu");
   REQUIRE(c_kv < header.size());
-  double occ_sum = 0, kv_sum = 0, occ_peak = 0, kv_peak = 0;
+  REQUIRE(c_mbu < header.size());
+  double occ_sum = 0, kv_sum = 0, occ_peak = 0, kv_peak = 0, mfu_sum = 0, mbu_sum = 0, mfu_peak = 0, mbu_peak = 0;
   int rows = 0;
   while (std::getline(in, line)) {
     const std::vector<std::string> f = split(line);
@@ -126,10 +128,20 @@ TEST_CASE("load: batch slots and KV cache used, per period in the timeline and a
     CHECK(kv >= 0);
     CHECK(kv <= 1);
     CHECK((kv > 0) == (running > 0));  // a running sequence holds at least its prompt
+    // Work done over the peaks: never more than the time the GPUs were busy.
+    const double util = std::stod(f[c_util]), mfu = std::stod(f[c_mfu]), mbu = std::stod(f[c_mbu]);
+    CHECK(mfu >= 0);
+    CHECK(mbu >= 0);
+    CHECK(mfu <= util + 1e-12);
+    CHECK(mbu <= util + 1e-12);
     occ_sum += occ;
     kv_sum += kv;
     occ_peak = std::max(occ_peak, occ);
     kv_peak = std::max(kv_peak, kv);
+    mfu_sum += mfu;
+    mbu_sum += mbu;
+    mfu_peak = std::max(mfu_peak, mfu);
+    mbu_peak = std::max(mbu_peak, mbu);
     ++rows;
   }
   REQUIRE(rows == 288);  // equal 300 s periods: the time-weighted mean is the plain mean
@@ -138,6 +150,12 @@ TEST_CASE("load: batch slots and KV cache used, per period in the timeline and a
   CHECK(u["batch_occupancy_peak"].get<double>() == Approx(occ_peak).epsilon(1e-9));
   CHECK(u["kv_cache_mean"].get<double>() == Approx(kv_sum / rows).epsilon(1e-9));
   CHECK(u["kv_cache_peak"].get<double>() == Approx(kv_peak).epsilon(1e-9));
+  CHECK(u["mfu_mean"].get<double>() == Approx(mfu_sum / rows).epsilon(1e-9));
+  CHECK(u["mfu_peak"].get<double>() == Approx(mfu_peak).epsilon(1e-9));
+  CHECK(u["mbu_mean"].get<double>() == Approx(mbu_sum / rows).epsilon(1e-9));
+  CHECK(u["mbu_peak"].get<double>() == Approx(mbu_peak).epsilon(1e-9));
+  CHECK(mbu_peak > 0);
+  CHECK(mfu_peak > 0);
   CHECK(occ_peak > 0.05);  // 100 k requests a day on 4 replicas keep batches busy
   CHECK(s["datacenters"][0]["utilization"]["kv_cache_peak"] == u["kv_cache_peak"]);
 }
