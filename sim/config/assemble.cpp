@@ -44,6 +44,7 @@ Assembly assemble(const Scenario& s) {
       acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
       acc.max_batch_size = p.scheduler.max_batch_size;
       acc.kv_capacity_tokens = p.scheduler.kv_capacity_tokens;
+      acc.prefix_block_tokens = p.scheduler.prefix_block_tokens;
       acc.peak_flops_per_gpu = roofline->linear_peak_flops();
       acc.hbm_bytes_per_s_per_gpu = dc.gpu.memory_bandwidth_gb_per_s * 1e9;
       acc.engine = dc.gpu.engine;
@@ -65,6 +66,8 @@ Assembly assemble(const Scenario& s) {
   a.system.signal_half_life_s = s.routing.signal_half_life_s;
   a.system.track_ttft_signal = s.routing.policy == "slo_spillover";
   a.system.cell_replicas = s.cell_replicas;
+  a.system.prefix_routing = s.prefix_routing;
+  a.system.prefix_routing_slack = s.prefix_routing_slack;
   a.system.threads = s.run.threads;
 
   a.routing.policy = s.routing.policy;
@@ -119,6 +122,9 @@ Assembly assemble(const Scenario& s) {
   w.output = s.workload.output;
   w.duration_s = s.run.duration_s;
   w.seed = s.run.seed;
+  w.system_prompt_tokens = s.workload.system_prompt_tokens;
+  w.system_prompt_share = s.workload.system_prompt_share;
+  w.system_prompts = s.workload.system_prompts;
   return a;
 }
 

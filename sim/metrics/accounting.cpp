@@ -16,6 +16,11 @@ double kv_used_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s) {
   return cap > 0 ? e.kv_tokens / cap : 0.0;
 }
 
+double kv_cached_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s) {
+  const double cap = s.replicas * s.kv_capacity_tokens;
+  return cap > 0 ? e.kv_cached_tokens / cap : 0.0;
+}
+
 double mfu(const serving::DcEpoch& e, const DcAccountingSetup& s, double dt) {
   const double peak = s.gpus * s.peak_flops_per_gpu * dt;
   return peak > 0 ? e.flops / peak : 0.0;
@@ -66,6 +71,11 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     tot.kv_used_s += kv * dt;
     tot.peak_batch_occupancy = std::max(tot.peak_batch_occupancy, occ);
     tot.peak_kv_used = std::max(tot.peak_kv_used, kv);
+    tot.prefix_queried_tokens += rep.dcs[d].prefix_queried_tokens;
+    tot.prefix_hit_tokens += rep.dcs[d].prefix_hit_tokens;
+    const double cached = kv_cached_fraction(rep.dcs[d], s);
+    tot.kv_cached_s += cached * dt;
+    tot.peak_kv_cached = std::max(tot.peak_kv_cached, cached);
     row.cum_facility_kwh = tot.facility_energy_kwh;
     row.cum_electricity_cost = tot.electricity_cost;
     row.cum_carbon_kg = tot.carbon_kg;

@@ -46,7 +46,7 @@ std::string hourly_csv(const Accounting& acc, Recorder& rec);
 /// requests.csv: one row per completed request (times at the user, s).
 inline constexpr const char* kRequestLogHeader =
     "id,user_region,datacenter,replica,sent_s,delivered_s,admitted_s,first_token_s,done_s,prompt_tokens,output_tokens,"
-    "preemptions,queue_s,ttft_s,tpot_s,e2e_s\n";
+    "preemptions,queue_s,ttft_s,tpot_s,e2e_s,cached_tokens\n";
 std::string request_log_row(const serving::RequestRecord& r);
 /// Whether request `id` is in a sample of `fraction` (a hash of the id: the same requests for every run).
 bool logged(std::uint64_t id, double fraction);

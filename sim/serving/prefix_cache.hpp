@@ -20,13 +20,19 @@
 // (match + acquire), then all its full blocks once its prompt is computed (publish: a block another
 // sequence published meanwhile is shared, and the sequence's duplicate freed, as SGLang does), until
 // it completes or is preempted (release: its full blocks, answer included, stay cached unreferenced).
+// A sequence's own tail (key 0) can only ever be found by itself, after a preemption: while it runs
+// its blocks are its private KV, and once it has completed they are only evictable memory, kept as a
+// count merged with the completed tails released just before it (one node, so a workload without
+// shared prefixes costs O(1) per request; which of those blocks go first cannot matter).
 // Every operation costs O(path segments), never O(tokens). Memory is bounded: a node holds at least one
 // block, so nodes <= cached blocks + live sequences.
 #pragma once
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
+
+#include "core/flat_map.hpp"
+#include "workload/request_source.hpp"
 
 namespace chatdc::serving {
 
@@ -35,6 +41,17 @@ struct PathStep {
   std::uint32_t end = 0;   // token where the segment ends (exclusive); kOpen for the tail
   std::uint32_t node = 0xFFFFFFFFu;  // while referenced: its node (else PrefixCache::kNone)
 };
+
+/// What a request's prompt shares with others (workload::RequestSpec::prefix and the system prompt's length).
+struct PromptPrefix {
+  std::uint64_t prefix = 0;
+  std::uint32_t system_prompt_tokens = 0;
+};
+
+/// The path of a prompt of `prompt_tokens` tokens: the segments it shares (a system prompt, then a
+/// conversation's history as its tail; or a trace's hashed blocks), then its own tail (key 0).
+void prompt_path(const PromptPrefix& p, std::uint32_t prompt_tokens, const workload::HashChains* chains,
+                 std::vector<PathStep>& out);
 
 /// What one sequence holds in the cache.
 struct Holding {
@@ -48,6 +65,7 @@ class PrefixCache {
  public:
   static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
   static constexpr std::uint32_t kOpen = 0xFFFFFFFFu;
+  static constexpr std::uint64_t kCompletedTails = ~std::uint64_t{0};  // key of merged completed tails
 
   explicit PrefixCache(std::uint32_t block_tokens);
   std::uint32_t block_tokens() const { return b_; }
@@ -66,7 +84,8 @@ class PrefixCache {
   /// references (created, extended, or shared when already there).
   void publish(Holding& h, std::uint32_t tokens);
   /// The sequence ends holding KV for `tokens` tokens: publishes them, then drops every reference.
-  void release(Holding& h, std::uint32_t tokens);
+  /// `returns`: it was preempted and will look for its own tail again.
+  void release(Holding& h, std::uint32_t tokens, bool returns);
   /// Evicts unreferenced blocks, least recently used first, until unreferenced() <= room.
   void evict_to(double room);
   /// unreferenced() after evict_to(room), without evicting.
@@ -74,6 +93,8 @@ class PrefixCache {
 
   double referenced() const { return referenced_; }
   double unreferenced() const { return unreferenced_; }
+  /// Tokens evicted so far.
+  double evicted() const { return evicted_; }
   std::size_t nodes() const { return nodes_.size() - free_.size(); }
   /// Checks the bookkeeping (tests): tokens of referenced and unreferenced nodes, the LRU list and the
   /// key index. Returns an empty string when consistent, else what is wrong.
@@ -97,6 +118,9 @@ class PrefixCache {
   /// The node of step i (starting at token `start`) if cached, else kNone.
   std::uint32_t find(const Holding& h, std::size_t i, std::uint32_t start) const;
   std::uint32_t create(Holding& h, std::size_t i, std::uint32_t start);
+  std::uint32_t new_node();
+  /// publish(); `own_tail`: also makes the sequence's own tail a node.
+  void publish(Holding& h, std::uint32_t tokens, bool own_tail);
   void ref(std::uint32_t n);
   void unref(std::uint32_t n);
   void lru_push_back(std::uint32_t n);
@@ -106,10 +130,35 @@ class PrefixCache {
   std::uint32_t b_;
   std::vector<Node> nodes_;
   std::vector<std::uint32_t> free_;
-  std::unordered_map<std::uint64_t, std::uint32_t> index_;  // keyed nodes
+  FlatMap64 index_;  // keyed nodes
   std::uint32_t lru_head_ = kNone, lru_tail_ = kNone;
-  double referenced_ = 0, unreferenced_ = 0;
+  double referenced_ = 0, unreferenced_ = 0, evicted_ = 0;
   std::vector<std::uint32_t> found_;  // match() -> acquire(): node per path step
+};
+
+}  // namespace chatdc::serving
+
+namespace chatdc::serving {
+
+/// Prefix-aware routing inside a balancer cell: remembers which replica last took a request sharing
+/// each key of a path (a bounded, direct-mapped table: an old entry is overwritten by a colliding new
+/// one, as production routers keep only an approximate tree of recent prefixes).
+class PrefixAffinity {
+ public:
+  static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+  explicit PrefixAffinity(std::size_t entries);
+  /// The replica that last took a request sharing the deepest shared segment of `path`, or kNone.
+  std::uint32_t lookup(const std::vector<PathStep>& path) const;
+  /// The request with this path went to `replica`.
+  void record(const std::vector<PathStep>& path, std::uint32_t replica);
+
+ private:
+  struct Entry {
+    std::uint64_t key = 0;
+    std::uint32_t replica = kNone;
+  };
+  std::size_t slot(std::uint64_t key) const;
+  std::vector<Entry> table_;
 };
 
 }  // namespace chatdc::serving

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 namespace chatdc::serving {
 
 DecodeProfiles::DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch, const model::StepWorkModel* work)
@@ -18,7 +20,9 @@ DecodeProfiles::DecodeProfiles(const model::StepModel& model, std::uint32_t max_
 
 Replica::Replica(std::uint32_t id, const model::StepModel& model, const DecodeProfiles& profiles,
                  const SchedulerConfig& config, ReplicaListener* listener)
-    : id_(id), model_(model), profiles_(profiles), cfg_(config), listener_(listener) {}
+    : id_(id), model_(model), profiles_(profiles), cfg_(config), listener_(listener) {
+  if (cfg_.prefix_block_tokens > 0) cache_ = std::make_unique<PrefixCache>(cfg_.prefix_block_tokens);
+}
 
 bool Replica::can_ever_fit(std::uint32_t prompt_tokens, std::uint32_t output_tokens) const {
   return static_cast<double>(prompt_tokens) + output_tokens <= cfg_.kv_capacity_tokens;
@@ -31,10 +35,11 @@ std::uint32_t Replica::new_slot() {
     return s;
   }
   slots_.emplace_back();
+  if (cache_) holdings_.resize(slots_.size());
   return static_cast<std::uint32_t>(slots_.size() - 1);
 }
 
-void Replica::deliver(const Job& job, double now) {
+void Replica::deliver(const Job& job, double now, const PromptPrefix& prefix) {
   const std::uint32_t slot = new_slot();
   Seq& s = slots_[slot];
   s = Seq{};
@@ -42,6 +47,11 @@ void Replica::deliver(const Job& job, double now) {
   s.state = State::kWaiting;
   s.target = job.prompt_tokens;
   waiting_.push_back(slot);
+  if (cache_) {
+    Holding& h = holdings_[slot];
+    h = Holding{std::move(h.path)};  // keeps the path's buffer
+    prompt_path(prefix, job.prompt_tokens, cfg_.hash_chains, h.path);
+  }
 
   switch (activity_) {
     case Activity::kIdle:
@@ -85,18 +95,41 @@ bool Replica::prefill_allowed() const {
   return slots_[waiting_.front()].deadline_step <= step_counter_;
 }
 
-bool Replica::kv_admissible(const Seq& s) const {
+PrefixCache::Match Replica::lookup(std::uint32_t slot) {
+  if (!cache_) return {};
+  settle();
+  return cache_->match(holdings_[slot], slots_[slot].target);
+}
+
+void Replica::release(std::uint32_t slot, double kv_tokens, bool preempted) {
+  settle();
+  Holding& h = holdings_[slot];
+  shared_total_ -= h.shared;
+  cache_->release(h, static_cast<std::uint32_t>(kv_tokens), preempted);
+}
+
+bool Replica::kv_admissible(const Seq& s, const PrefixCache::Match& m) const {
   const double cap = cfg_.kv_capacity_tokens;
+  // The cached part is shared; the nodes it pins move from cached to live.
+  const double extra = m.pinned - m.hit;
   if (cfg_.kv_policy == KvPolicy::kReserve)
-    return reserved_total_ + s.job.prompt_tokens + s.job.output_tokens <= cap;
-  const double free_after = cap - decode_kv() - prefill_reserved_ - s.target;
+    return live_kv() + s.job.prompt_tokens + s.job.output_tokens + extra <= cap;
+  const double free_after = cap - live_kv() - s.target - extra;
   if (running() == 0) return free_after >= 0;  // never let the watermark starve an empty replica
   return free_after >= cfg_.kv_watermark_fraction * cap;
 }
 
-void Replica::admit(std::uint32_t slot, double now) {
+void Replica::admit(std::uint32_t slot, double now, const PrefixCache::Match& m) {
   Seq& s = slots_[slot];
   s.state = State::kPrefilling;
+  if (cache_) {
+    cache_->acquire(holdings_[slot], m);
+    s.prefilled = m.hit;
+    shared_total_ += m.hit;
+    prefix_stats_.queried_tokens += s.target;
+    prefix_stats_.hit_tokens += m.hit;
+    if (s.times.admitted_s < 0) s.times.cached_tokens = m.hit;
+  }
   if (s.times.admitted_s < 0) s.times.admitted_s = now;
   s.admit_order = ++admit_counter_;
   prefill_reserved_ += s.target;
@@ -108,7 +141,7 @@ void Replica::schedule(double now) {
   activity_ = Activity::kIdle;
   lead_ = false;
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
-    while (batch_ > 0 && decode_kv() + prefill_reserved_ + batch_ > cfg_.kv_capacity_tokens) preempt_one();
+    while (batch_ > 0 && live_kv() + batch_ > cfg_.kv_capacity_tokens) preempt_one();
   }
 
   model::StepShape shape;
@@ -130,12 +163,14 @@ void Replica::schedule(double now) {
     while (may_prefill && !waiting_.empty() && running() < cfg_.max_batch_size) {
       const std::uint32_t slot = waiting_.front();
       const Seq& s = slots_[slot];
-      if (!step_prefills_.empty() && tokens + s.target > cfg_.max_tokens_per_step) break;
-      if (!kv_admissible(s)) break;
+      const PrefixCache::Match m = lookup(slot);
+      const std::uint32_t todo = s.target - m.hit;  // a cached prefix is not computed again
+      if (!step_prefills_.empty() && tokens + todo > cfg_.max_tokens_per_step) break;
+      if (!kv_admissible(s, m)) break;
       waiting_.pop_front();
-      admit(slot, now);
-      tokens += s.target;
-      add_chunk(slot, s.target);
+      admit(slot, now, m);
+      tokens += todo;
+      add_chunk(slot, todo);
     }
     if (!step_prefills_.empty()) {
       step_has_decodes_ = false;  // prefill-first: decodes pause during a prefill step
@@ -154,10 +189,11 @@ void Replica::schedule(double now) {
     }
     while (budget > 0 && !waiting_.empty() && running() < cfg_.max_batch_size) {
       const std::uint32_t slot = waiting_.front();
-      if (!kv_admissible(slots_[slot])) break;
+      const PrefixCache::Match m = lookup(slot);
+      if (!kv_admissible(slots_[slot], m)) break;
       waiting_.pop_front();
-      admit(slot, now);
-      const std::uint32_t chunk = std::min(slots_[slot].target, budget);
+      admit(slot, now, m);
+      const std::uint32_t chunk = std::min(slots_[slot].target - slots_[slot].prefilled, budget);
       budget -= chunk;
       add_chunk(slot, chunk);
     }
@@ -211,7 +247,7 @@ void Replica::start_run(double now) {
   for (std::size_t i = 1; i <= 4 && i < finish_heap_.size(); ++i)
     if (finish_heap_.at(i).finish_step == first.finish_step) prefetch_slot(finish_heap_.at(i).slot);
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
-    const double room = cfg_.kv_capacity_tokens - prefill_reserved_ - decode_kv();
+    const double room = cfg_.kv_capacity_tokens - live_kv();
     n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(std::floor(room / batch_)));
   }
   if (cfg_.max_run_steps > 0) n = std::min(n, cfg_.max_run_steps);
@@ -242,10 +278,11 @@ void Replica::try_merge(double now) {
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
     // Would the step's end preempt? schedule()'s check on the state after the step, counting no
     // completion (a stricter test: sequences completing then only free KV).
-    const double after = decode_kv() + prefill_reserved_ + (step_has_decodes_ ? batch_ : 0);
+    const double after = live_kv() + (step_has_decodes_ ? batch_ : 0);
     if (after + batch_ + joins > cfg_.kv_capacity_tokens) return;
   }
   const double start = act_start_, end = act_end_, energy = step_cost_.energy_j, kv = kv_tokens_at(now);
+  const double cached = cached_tokens_at(now);
   const model::StepWork work = step_work_;
   const std::uint32_t running_before = running();
   finish_step(end);
@@ -256,6 +293,7 @@ void Replica::try_merge(double now) {
   lead_energy_j_ = energy;
   lead_work_ = work;
   lead_kv_ = kv;
+  lead_cached_ = cached;
   lead_running_ = running_before;
   acc_t_ = start;
 }
@@ -290,6 +328,13 @@ void Replica::finish_run(double now) {
 
 void Replica::end_prefill(std::uint32_t slot, double now) {
   Seq& s = slots_[slot];
+  if (cache_) {  // the prompt's full blocks become cache blocks (shared with an equal copy if one is there)
+    settle();
+    Holding& h = holdings_[slot];
+    shared_total_ -= h.shared;
+    cache_->publish(h, s.target);
+    shared_total_ += h.shared;
+  }
   s.generated += 1;
   prefill_reserved_ -= s.target;
   if (s.times.first_token_s < 0) {
@@ -318,6 +363,9 @@ void Replica::join_decode(std::uint32_t slot) {
 
 void Replica::complete(std::uint32_t slot, double now) {
   Seq& s = slots_[slot];
+  if (cache_)  // its KV: the prompt (recomputed) and every answer token fed back
+    release(slot, s.state == State::kDecoding ? s.target + static_cast<double>(step_counter_ - s.join_step) : s.target,
+            false);
   s.times.done_s = now;
   listener_->on_complete(id_, s.job, s.times);
   freed_ = true;
@@ -354,6 +402,7 @@ void Replica::preempt_one() {
     if (e.finish_step <= step_counter_) continue;  // completed
     Seq& s = slots_[e.slot];
     assert(s.state == State::kDecoding && s.finish_step == e.finish_step);
+    if (cache_) release(e.slot, s.target + static_cast<double>(step_counter_ - s.join_step), true);
     --batch_;
     dec_base_ -= static_cast<double>(s.target) - static_cast<double>(s.join_step);
     s.generated += static_cast<std::uint32_t>(step_counter_ - s.join_step);
@@ -371,9 +420,9 @@ void Replica::preempt_one() {
 }
 
 double Replica::kv_tokens_at(double t) const {
-  if (cfg_.kv_policy == KvPolicy::kReserve) return reserved_total_;
+  if (cfg_.kv_policy == KvPolicy::kReserve) return live_kv();
   if (lead_ && t < act_start_) return lead_kv_;  // during a merged step: as before it
-  double kv = decode_kv() + prefill_reserved_;
+  double kv = live_kv();
   if (activity_ == Activity::kRun && t > act_start_) {
     const std::uint64_t done = std::min(run_steps_, run_.steps_within(t - act_start_));
     kv += static_cast<double>(batch_) * static_cast<double>(done);
@@ -456,6 +505,41 @@ double Replica::take_energy_j() {
   const double e = energy_j_;
   energy_j_ = 0;
   return e;
+}
+
+double Replica::cached_tokens_at(double t) const {
+  if (!cache_) return 0;
+  if (lead_ && t < act_start_) return lead_cached_;
+  return cache_->unreferenced_after(cfg_.kv_capacity_tokens - kv_tokens_at(t));
+}
+
+PrefixStats Replica::take_prefix_stats() {
+  PrefixStats p = prefix_stats_;
+  prefix_stats_ = {};
+  if (cache_) {
+    p.evicted_tokens = cache_->evicted() - evicted_taken_;
+    evicted_taken_ = cache_->evicted();
+  }
+  return p;
+}
+
+std::string Replica::check_kv() const {
+  if (!cache_) return {};
+  if (std::string why = cache_->check(); !why.empty()) return why;
+  double shared = 0;
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Seq& s = slots_[slot];
+    if (s.state == State::kFree || s.state == State::kWaiting) {
+      if (holdings_[slot].refs != 0 || holdings_[slot].shared != 0) return fmt::format("slot {} holds cache blocks", slot);
+      continue;
+    }
+    if (holdings_[slot].shared > s.target + static_cast<double>(step_counter_ - s.join_step) && s.state == State::kDecoding)
+      return fmt::format("slot {} shares more tokens than it holds", slot);
+    shared += holdings_[slot].shared;
+  }
+  if (shared != shared_total_) return fmt::format("shared tokens {} counted as {}", shared, shared_total_);
+  if (live_kv() > cfg_.kv_capacity_tokens) return fmt::format("live KV {} over the capacity", live_kv());
+  return {};
 }
 
 model::StepWork Replica::take_work() {
