@@ -235,3 +235,71 @@ TEST_CASE("the fixed-memory path: a sketch day agrees with the exact day within 
       CHECK(std::fabs(s["latency_s"][m][q].get<double>() / e["latency_s"][m][q].get<double>() - 1) <= bound + 1e-4);
     }
 }
+
+TEST_CASE("prefix caching: hit rate and tokens saved in summary.json, timeline.csv, hourly.csv and requests.csv") {
+  const auto on = scratch("prefix-on"), off = scratch("prefix-off");
+  const std::string args = "run " + fixture("tiny.yaml") +
+                           " --set run.duration_h=3 --set workload.system_prompt_tokens=600 --set workload.system_prompts=2"
+                           " --set 'workload.conversations={turns_mean: 2}' --set run.request_log=all --quiet --out ";
+  REQUIRE(run(args + on.string() + " --set serving.prefix_caching=true --set serving.prefix_routing=true").code == 0);
+  REQUIRE(run(args + off.string() + " --set serving.prefix_caching=false").code == 0);
+  const json s = summary(on), z = summary(off);
+  const auto& pc = s["prefix_cache"];
+  CHECK(pc["enabled"] == true);
+  CHECK(pc["block_tokens"] == 16);
+  CHECK(z["prefix_cache"]["enabled"] == false);
+  CHECK(z["prefix_cache"]["hit_tokens"] == 0);
+  const double hit = pc["hit_tokens"], queried = pc["queried_tokens"];
+  CHECK(pc["hit_rate"].get<double>() == Approx(hit / queried));
+  CHECK(hit > 0.2 * queried);  // system prompts on every request, histories on half
+  CHECK(s["datacenters"][0]["prefix_cache"]["hit_tokens"] == pc["hit_tokens"]);
+  // Saved prefill: the first tokens come sooner and less compute is spent.
+  CHECK(s["latency_s"]["ttft"]["p50"].get<double>() < z["latency_s"]["ttft"]["p50"].get<double>());
+  CHECK(s["utilization"]["mfu_mean"].get<double>() < z["utilization"]["mfu_mean"].get<double>());
+  // The timeline and the hours add up to the summary; live and cached KV never exceed the capacity.
+  const auto read = [](const std::filesystem::path& file, std::vector<std::string>& header) {
+    std::istringstream in(slurp(file));
+    std::string line;
+    std::vector<std::vector<std::string>> rows;
+    const auto split = [](const std::string& l) {
+      std::vector<std::string> f;
+      for (std::size_t a = 0, b; a <= l.size(); a = b + 1) {
+        b = std::min(l.find(',', a), l.size());
+        f.push_back(l.substr(a, b - a));
+      }
+      return f;
+    };
+    std::getline(in, line);
+    header = split(line);
+    while (std::getline(in, line)) rows.push_back(split(line));
+    return rows;
+  };
+  std::vector<std::string> th, hh, rh;
+  const auto col = [](const std::vector<std::string>& h, const char* name) {
+    const auto it = std::find(h.begin(), h.end(), name);
+    REQUIRE(it != h.end());
+    return static_cast<std::size_t>(it - h.begin());
+  };
+  double saved = 0, saved_hourly = 0, cached_sum = 0, cached_peak = 0, logged = 0;
+  for (const auto& r : read(on / "timeline.csv", th)) {
+    saved += std::stod(r[col(th, "prefill_tokens_saved")]);
+    const double used = std::stod(r[col(th, "kv_cache_used")]), cached = std::stod(r[col(th, "kv_cache_cached")]);
+    CHECK(cached >= 0);
+    CHECK(used + cached <= 1 + 1e-12);
+    CHECK(std::stod(r[col(th, "prefix_hit_rate")]) <= 1);
+    cached_sum += cached;
+    cached_peak = std::max(cached_peak, cached);
+  }
+  for (const auto& r : read(on / "hourly.csv", hh)) saved_hourly += std::stod(r[col(hh, "prefill_tokens_saved")]);
+  CHECK(saved == Approx(hit));
+  CHECK(saved_hourly == Approx(hit));
+  CHECK(pc["kv_cached_mean"].get<double>() == Approx(cached_sum / 36));
+  CHECK(pc["kv_cached_peak"].get<double>() == Approx(cached_peak));
+  for (const auto& r : read(on / "requests.csv", rh)) {
+    const double c = std::stod(r[col(rh, "cached_tokens")]);
+    CHECK(c < std::stod(r[col(rh, "prompt_tokens")]));
+    logged += c;
+  }
+  CHECK(logged > 0);
+  CHECK(logged <= hit);  // first admissions of completed requests, of every admission's hits
+}
