@@ -10,8 +10,11 @@
 
 namespace chatdc::serving {
 
-void prompt_path(const PromptPrefix& pp, std::uint32_t prompt_tokens, const workload::HashChains* chains,
-                 std::vector<PathStep>& out) {
+// GCC 12 sees a memmove of size 0 into the small vector's inline buffer when push_back grows it
+// (boost::container, -Wstringop-overflow): a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+void prompt_path(const PromptPrefix& pp, std::uint32_t prompt_tokens, const workload::HashChains* chains, Path& out) {
   namespace px = workload::prefix;
   // Keys by kind in the top bits, so that kinds never collide; 0 is a sequence's own tail.
   constexpr std::uint64_t kSystem = std::uint64_t{1} << 60, kConversation = std::uint64_t{2} << 60,
@@ -42,6 +45,7 @@ void prompt_path(const PromptPrefix& pp, std::uint32_t prompt_tokens, const work
   }
   out.push_back({0, PrefixCache::kOpen});  // the request's own tokens
 }
+#pragma GCC diagnostic pop
 
 PrefixAffinity::PrefixAffinity(std::size_t entries) {
   std::size_t n = 1;
@@ -53,7 +57,7 @@ std::size_t PrefixAffinity::slot(std::uint64_t key) const {
   return static_cast<std::size_t>(Rng::splitmix(key)) & (table_.size() - 1);
 }
 
-std::uint32_t PrefixAffinity::lookup(const std::vector<PathStep>& path) const {
+std::uint32_t PrefixAffinity::lookup(const Path& path) const {
   for (std::size_t i = path.size(); i-- > 0;) {
     if (path[i].key == 0) continue;
     const Entry& e = table_[slot(path[i].key)];
@@ -62,7 +66,7 @@ std::uint32_t PrefixAffinity::lookup(const std::vector<PathStep>& path) const {
   return kNone;
 }
 
-void PrefixAffinity::record(const std::vector<PathStep>& path, std::uint32_t replica) {
+void PrefixAffinity::record(const Path& path, std::uint32_t replica) {
   for (const PathStep& st : path)
     if (st.key != 0) table_[slot(st.key)] = {st.key, replica};
 }
@@ -84,6 +88,8 @@ std::uint32_t PrefixCache::find(const Holding& h, std::size_t i, std::uint32_t s
 
 PrefixCache::Match PrefixCache::match(const Holding& h, std::uint32_t tokens) {
   Match m;
+  // A prompt that shares nothing, seen for the first time: nothing to look at.
+  if (h.path.size() == 1 && h.path[0].key == 0 && h.tail_node == kNone) return m;
   found_.assign(h.path.size(), kNone);
   const std::uint32_t limit = tokens > 0 ? down(tokens - 1) : 0;  // the last token is always computed
   if (limit == 0) return m;

@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "core/flat_map.hpp"
 #include "workload/request_source.hpp"
 
@@ -42,6 +44,9 @@ struct PathStep {
   std::uint32_t node = 0xFFFFFFFFu;  // while referenced: its node (else PrefixCache::kNone)
 };
 
+/// A path: a system prompt and a conversation, or a request's own tokens, fit without allocating.
+using Path = boost::container::small_vector<PathStep, 2>;
+
 /// What a request's prompt shares with others (workload::RequestSpec::prefix and the system prompt's length).
 struct PromptPrefix {
   std::uint64_t prefix = 0;
@@ -50,12 +55,11 @@ struct PromptPrefix {
 
 /// The path of a prompt of `prompt_tokens` tokens: the segments it shares (a system prompt, then a
 /// conversation's history as its tail; or a trace's hashed blocks), then its own tail (key 0).
-void prompt_path(const PromptPrefix& p, std::uint32_t prompt_tokens, const workload::HashChains* chains,
-                 std::vector<PathStep>& out);
+void prompt_path(const PromptPrefix& p, std::uint32_t prompt_tokens, const workload::HashChains* chains, Path& out);
 
 /// What one sequence holds in the cache.
 struct Holding {
-  std::vector<PathStep> path;
+  Path path;
   std::uint32_t refs = 0;    // path steps processed by acquire/publish: those with a node are referenced
   std::uint32_t shared = 0;  // tokens of the sequence's KV that are cache blocks it references
   std::uint32_t tail_node = 0xFFFFFFFFu, tail_gen = 0;  // its own tail's node, if cached (any state)
@@ -148,9 +152,9 @@ class PrefixAffinity {
   static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
   explicit PrefixAffinity(std::size_t entries);
   /// The replica that last took a request sharing the deepest shared segment of `path`, or kNone.
-  std::uint32_t lookup(const std::vector<PathStep>& path) const;
+  std::uint32_t lookup(const Path& path) const;
   /// The request with this path went to `replica`.
-  void record(const std::vector<PathStep>& path, std::uint32_t replica);
+  void record(const Path& path, std::uint32_t replica);
 
  private:
   struct Entry {

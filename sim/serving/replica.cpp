@@ -35,7 +35,7 @@ std::uint32_t Replica::new_slot() {
     return s;
   }
   slots_.emplace_back();
-  if (cache_) holdings_.resize(slots_.size());
+  if (cache_) prefixes_.resize(slots_.size());
   return static_cast<std::uint32_t>(slots_.size() - 1);
 }
 
@@ -47,11 +47,7 @@ void Replica::deliver(const Job& job, double now, const PromptPrefix& prefix) {
   s.state = State::kWaiting;
   s.target = job.prompt_tokens;
   waiting_.push_back(slot);
-  if (cache_) {
-    Holding& h = holdings_[slot];
-    h = Holding{std::move(h.path)};  // keeps the path's buffer
-    prompt_path(prefix, job.prompt_tokens, cfg_.hash_chains, h.path);
-  }
+  if (cache_) prefixes_[slot] = prefix;
 
   switch (activity_) {
     case Activity::kIdle:
@@ -95,17 +91,38 @@ bool Replica::prefill_allowed() const {
   return slots_[waiting_.front()].deadline_step <= step_counter_;
 }
 
+Holding& Replica::holding(std::uint32_t slot) {
+  Seq& s = slots_[slot];
+  if (s.held == kNoHolding) {
+    if (!free_holdings_.empty()) {
+      s.held = free_holdings_.back();
+      free_holdings_.pop_back();
+    } else {
+      s.held = static_cast<std::uint32_t>(holdings_.size());
+      holdings_.emplace_back();
+    }
+    Holding& h = holdings_[s.held];
+    h = Holding{std::move(h.path)};  // keeps the path's buffer
+    prompt_path(prefixes_[slot], s.job.prompt_tokens, cfg_.hash_chains, h.path);
+  }
+  return holdings_[s.held];
+}
+
 PrefixCache::Match Replica::lookup(std::uint32_t slot) {
   if (!cache_) return {};
   settle();
-  return cache_->match(holdings_[slot], slots_[slot].target);
+  return cache_->match(holding(slot), slots_[slot].target);
 }
 
 void Replica::release(std::uint32_t slot, double kv_tokens, bool preempted) {
   settle();
-  Holding& h = holdings_[slot];
+  Holding& h = holding(slot);
   shared_total_ -= h.shared;
   cache_->release(h, static_cast<std::uint32_t>(kv_tokens), preempted);
+  if (!preempted) {  // done: its holding goes back (a preempted one keeps its own tail's handle)
+    free_holdings_.push_back(slots_[slot].held);
+    slots_[slot].held = kNoHolding;
+  }
 }
 
 bool Replica::kv_admissible(const Seq& s, const PrefixCache::Match& m) const {
@@ -123,7 +140,7 @@ void Replica::admit(std::uint32_t slot, double now, const PrefixCache::Match& m)
   Seq& s = slots_[slot];
   s.state = State::kPrefilling;
   if (cache_) {
-    cache_->acquire(holdings_[slot], m);
+    cache_->acquire(holding(slot), m);
     s.prefilled = m.hit;
     shared_total_ += m.hit;
     prefix_stats_.queried_tokens += s.target;
@@ -330,7 +347,7 @@ void Replica::end_prefill(std::uint32_t slot, double now) {
   Seq& s = slots_[slot];
   if (cache_) {  // the prompt's full blocks become cache blocks (shared with an equal copy if one is there)
     settle();
-    Holding& h = holdings_[slot];
+    Holding& h = holding(slot);
     shared_total_ -= h.shared;
     cache_->publish(h, s.target);
     shared_total_ += h.shared;
@@ -529,13 +546,18 @@ std::string Replica::check_kv() const {
   double shared = 0;
   for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
     const Seq& s = slots_[slot];
-    if (s.state == State::kFree || s.state == State::kWaiting) {
-      if (holdings_[slot].refs != 0 || holdings_[slot].shared != 0) return fmt::format("slot {} holds cache blocks", slot);
+    if (s.held == kNoHolding) {
+      if (s.state == State::kPrefilling || s.state == State::kDecoding) return fmt::format("slot {} has no holding", slot);
       continue;
     }
-    if (holdings_[slot].shared > s.target + static_cast<double>(step_counter_ - s.join_step) && s.state == State::kDecoding)
+    const Holding& h = holdings_[s.held];
+    if (s.state == State::kFree || s.state == State::kWaiting) {
+      if (h.refs != 0 || h.shared != 0) return fmt::format("slot {} holds cache blocks", slot);
+      continue;
+    }
+    if (s.state == State::kDecoding && h.shared > s.target + static_cast<double>(step_counter_ - s.join_step))
       return fmt::format("slot {} shares more tokens than it holds", slot);
-    shared += holdings_[slot].shared;
+    shared += h.shared;
   }
   if (shared != shared_total_) return fmt::format("shared tokens {} counted as {}", shared, shared_total_);
   if (live_kv() > cfg_.kv_capacity_tokens) return fmt::format("live KV {} over the capacity", live_kv());

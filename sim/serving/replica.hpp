@@ -176,11 +176,13 @@ class Replica {
     std::uint32_t target = 0;     // tokens to (re)compute in prefill: prompt + generated
     std::uint32_t prefilled = 0;  // of target, already in the KV cache
     std::uint32_t chunk = 0;      // tokens of target computed by the current step
+    std::uint32_t held = kNoHolding;  // prefix caching: its Holding in holdings_, if it has one
     std::uint64_t join_step = 0;  // decode counter when it joined the decode batch
     std::uint64_t finish_step = 0;
     std::uint64_t admit_order = 0;
     std::uint64_t deadline_step = 0;  // decode-first: admitted by this decode counter at the latest
   };
+  static_assert(sizeof(Seq) == 128, "a sequence fills exactly two cache lines");
   struct HeapEntry {
     std::uint64_t finish_step, admit_order;  // admit_order is unique, so the order is total
     std::uint32_t slot;
@@ -191,7 +193,10 @@ class Replica {
     };
   };
 
+  static constexpr std::uint32_t kNoHolding = 0xFFFFFFFFu;
   std::uint32_t new_slot();
+  /// Prefix caching: the Holding of the sequence in `slot`, made (with its path) when first needed.
+  Holding& holding(std::uint32_t slot);
   void schedule(double now);
   /// Whether s fits, with `hit` of its tokens cached (`pinned` of them not referenced now).
   bool kv_admissible(const Seq& s, const PrefixCache::Match& m) const;
@@ -287,7 +292,10 @@ class Replica {
 
   // Prefix caching (null when off).
   std::unique_ptr<PrefixCache> cache_;
-  std::vector<Holding> holdings_;  // by slot
+  std::vector<PromptPrefix> prefixes_;  // by slot
+  // Holdings of the sequences admitted or looked up (not every waiting one: at scale most are waiting).
+  std::vector<Holding> holdings_;
+  std::vector<std::uint32_t> free_holdings_;
   double shared_total_ = 0;        // tokens of the sequences' KV held in cache blocks they reference
   double lead_cached_ = 0;         // cached_tokens_at() before a merged step
   PrefixStats prefix_stats_;

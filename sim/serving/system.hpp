@@ -229,7 +229,7 @@ class ServingSystem final : private ReplicaListener {
     std::uint32_t dc = 0, first_replica = 0, replicas = 0, first_server = 0, servers = 0;
     std::unique_ptr<LeastOutstanding> balancer;
     std::unique_ptr<PrefixAffinity> affinity;  // prefix-aware balancing
-    std::vector<PathStep> path;                // scratch: the path of the request being assigned
+    Path path;                                 // scratch: the path of the request being assigned
     std::vector<Pipe> pipes;  // per user region
     double next_delivery_s = IndexedHeap::kNever;
     std::uint32_t next_pipe = 0;
