@@ -68,6 +68,7 @@ Assembly assemble(const Scenario& s) {
   a.system.cell_replicas = s.cell_replicas;
   a.system.prefix_routing = s.prefix_routing;
   a.system.prefix_routing_slack = s.prefix_routing_slack;
+  a.system.prefix_routing_min_match = s.prefix_routing_min_match;
   a.system.threads = s.run.threads;
 
   a.routing.policy = s.routing.policy;

@@ -763,6 +763,7 @@ void read_serving(Reader r, Scenario& s) {
   c.prefix_block_tokens = on ? block : 0;
   s.prefix_routing = r.boolean("prefix_routing", false);
   s.prefix_routing_slack = static_cast<std::uint32_t>(r.integer("prefix_routing_slack", 32, Range::between(0, 1e6)));
+  s.prefix_routing_min_match = r.number("prefix_routing_min_match", 0.5, Range::fraction());
   if (s.prefix_routing && !on)
     r.error("prefix_routing", fmt::format("routes requests to the replica caching their prefix, but prefix caching is off "
                                           "(serving.prefix_caching resolved to false for engine \"{}\"): set "

@@ -143,6 +143,7 @@ struct Scenario {
   std::uint32_t cell_replicas = 128;  // replicas behind one least-outstanding balancer (0: the whole datacenter)
   bool prefix_routing = false;        // prefix-aware balancing inside cells
   std::uint32_t prefix_routing_slack = 32;
+  double prefix_routing_min_match = 0.5;
   double memory_headroom_fraction = 0.1;
   std::vector<RegionSpec> regions;
   std::vector<WanLinkSpec> wan;

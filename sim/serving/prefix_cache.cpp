@@ -57,12 +57,16 @@ std::size_t PrefixAffinity::slot(std::uint64_t key) const {
   return static_cast<std::size_t>(Rng::splitmix(key)) & (table_.size() - 1);
 }
 
-std::uint32_t PrefixAffinity::lookup(const Path& path) const {
+std::uint32_t PrefixAffinity::lookup(const Path& path, std::uint32_t* matched_end) const {
   for (std::size_t i = path.size(); i-- > 0;) {
     if (path[i].key == 0) continue;
     const Entry& e = table_[slot(path[i].key)];
-    if (e.key == path[i].key) return e.replica;
+    if (e.key == path[i].key) {
+      *matched_end = path[i].end;
+      return e.replica;
+    }
   }
+  *matched_end = 0;
   return kNone;
 }
 

@@ -151,8 +151,9 @@ class PrefixAffinity {
  public:
   static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
   explicit PrefixAffinity(std::size_t entries);
-  /// The replica that last took a request sharing the deepest shared segment of `path`, or kNone.
-  std::uint32_t lookup(const Path& path) const;
+  /// The replica that last took a request sharing the deepest shared segment of `path` (kNone if
+  /// none), and the token where that segment ends.
+  std::uint32_t lookup(const Path& path, std::uint32_t* matched_end) const;
   /// The request with this path went to `replica`.
   void record(const Path& path, std::uint32_t replica);
 

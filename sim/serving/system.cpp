@@ -137,8 +137,10 @@ std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) 
   const bool affine = c.affinity && r.prefix != 0;
   if (affine) {
     prompt_path(prefix_of(r), r.prompt_tokens, dcs_[d].setup.scheduler.hash_chains, c.path);
-    const std::uint32_t held = c.affinity->lookup(c.path);
+    std::uint32_t matched = 0;  // the conversation's history is open-ended: it holds the prompt up to its end
+    const std::uint32_t held = c.affinity->lookup(c.path, &matched);
     if (held != PrefixAffinity::kNone &&
+        std::min(matched, r.prompt_tokens) >= setup_.prefix_routing_min_match * r.prompt_tokens &&
         c.balancer->outstanding(held) <= c.balancer->outstanding(local) + setup_.prefix_routing_slack)
       local = held;
   }

@@ -72,10 +72,12 @@ struct SystemSetup {
   bool allow_windows = true;        // false: always one global event order (tests compare the two)
   bool merge_steps = true;          // with windows: Replica merge_steps (same results, fewer events)
   // Prefix-aware balancing inside cells: a request goes to the replica that last took a request sharing
-  // its longest known prefix, unless that replica has more than prefix_routing_slack outstanding
-  // requests above the least-loaded one (then to the least-loaded, as without it).
+  // its longest known prefix, if that prefix is at least prefix_routing_min_match of its prompt and the
+  // replica has at most prefix_routing_slack outstanding requests above the least-loaded one (else to
+  // the least-loaded, as without it).
   bool prefix_routing = false;
   std::uint32_t prefix_routing_slack = 32;
+  double prefix_routing_min_match = 0.5;
 };
 
 /// What became of one request, with times as the user sees them.

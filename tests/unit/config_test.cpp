@@ -301,6 +301,9 @@ TEST_CASE("prefix caching: on by default with engines that cache by default, res
       write("pc.yaml", kBase), {"serving.prefix_caching=true", "serving.prefix_routing=true", "serving.kv_block_tokens=32"});
   CHECK(routed.prefix_routing);
   CHECK(routed.prefix_routing_slack == 32);
+  CHECK(routed.prefix_routing_min_match == 0.5);
+  CHECK_THAT(error_of(kBase, {"serving.prefix_caching=true", "serving.prefix_routing_min_match=2"}),
+             Catch::Contains("serving.prefix_routing_min_match: expected a number in [0, 1], got 2"));
   CHECK(routed.scheduler.prefix_block_tokens == 32);
   CHECK_THAT(error_of(kBase, {"serving.prefix_caching=sometimes"}),
              Catch::Contains("serving.prefix_caching: expected one of auto, true, false"));
