@@ -1,15 +1,20 @@
 // End-to-end test helpers: run the real chatdc binary and read its outputs.
 #pragma once
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "core/csv.hpp"
 
 namespace chatdc::test {
 
@@ -52,5 +57,24 @@ inline Proc run(const std::string& args, const std::string& command = CHATDC_BIN
 inline nlohmann::json summary(const std::filesystem::path& dir) { return nlohmann::json::parse(slurp(dir / "summary.json")); }
 
 inline std::string fixture(const std::string& name) { return std::string(CHATDC_SOURCE_DIR) + "/tests/fixtures/" + name; }
+
+/// The rows of a CSV file, header first.
+inline std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& p) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(slurp(p));
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    REQUIRE(chatdc::split_csv_line(line, &f));
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+/// The index of column `name` in a header row.
+inline std::size_t column(const std::vector<std::string>& header, const std::string& name) {
+  const auto it = std::find(header.begin(), header.end(), name);
+  REQUIRE(it != header.end());
+  return static_cast<std::size_t>(it - header.begin());
+}
 
 }  // namespace chatdc::test

@@ -257,47 +257,29 @@ TEST_CASE("prefix caching: hit rate and tokens saved in summary.json, timeline.c
   CHECK(s["latency_s"]["ttft"]["p50"].get<double>() < z["latency_s"]["ttft"]["p50"].get<double>());
   CHECK(s["utilization"]["mfu_mean"].get<double>() < z["utilization"]["mfu_mean"].get<double>());
   // The timeline and the hours add up to the summary; live and cached KV never exceed the capacity.
-  const auto read = [](const std::filesystem::path& file, std::vector<std::string>& header) {
-    std::istringstream in(slurp(file));
-    std::string line;
-    std::vector<std::vector<std::string>> rows;
-    const auto split = [](const std::string& l) {
-      std::vector<std::string> f;
-      for (std::size_t a = 0, b; a <= l.size(); a = b + 1) {
-        b = std::min(l.find(',', a), l.size());
-        f.push_back(l.substr(a, b - a));
-      }
-      return f;
-    };
-    std::getline(in, line);
-    header = split(line);
-    while (std::getline(in, line)) rows.push_back(split(line));
-    return rows;
-  };
-  std::vector<std::string> th, hh, rh;
-  const auto col = [](const std::vector<std::string>& h, const char* name) {
-    const auto it = std::find(h.begin(), h.end(), name);
-    REQUIRE(it != h.end());
-    return static_cast<std::size_t>(it - h.begin());
-  };
   double saved = 0, saved_hourly = 0, cached_sum = 0, cached_peak = 0, logged = 0;
-  for (const auto& r : read(on / "timeline.csv", th)) {
-    saved += std::stod(r[col(th, "prefill_tokens_saved")]);
-    const double used = std::stod(r[col(th, "kv_cache_used")]), cached = std::stod(r[col(th, "kv_cache_cached")]);
+  const auto timeline = read_csv(on / "timeline.csv");
+  const auto& th = timeline[0];
+  for (std::size_t i = 1; i < timeline.size(); ++i) {
+    const auto& r = timeline[i];
+    saved += std::stod(r[column(th, "prefill_tokens_saved")]);
+    const double used = std::stod(r[column(th, "kv_cache_used")]), cached = std::stod(r[column(th, "kv_cache_cached")]);
     CHECK(cached >= 0);
     CHECK(used + cached <= 1 + 1e-12);
-    CHECK(std::stod(r[col(th, "prefix_hit_rate")]) <= 1);
+    CHECK(std::stod(r[column(th, "prefix_hit_rate")]) <= 1);
     cached_sum += cached;
     cached_peak = std::max(cached_peak, cached);
   }
-  for (const auto& r : read(on / "hourly.csv", hh)) saved_hourly += std::stod(r[col(hh, "prefill_tokens_saved")]);
+  const auto hourly = read_csv(on / "hourly.csv");
+  for (std::size_t i = 1; i < hourly.size(); ++i) saved_hourly += std::stod(hourly[i][column(hourly[0], "prefill_tokens_saved")]);
   CHECK(saved == Approx(hit));
   CHECK(saved_hourly == Approx(hit));
   CHECK(pc["kv_cached_mean"].get<double>() == Approx(cached_sum / 36));
   CHECK(pc["kv_cached_peak"].get<double>() == Approx(cached_peak));
-  for (const auto& r : read(on / "requests.csv", rh)) {
-    const double c = std::stod(r[col(rh, "cached_tokens")]);
-    CHECK(c < std::stod(r[col(rh, "prompt_tokens")]));
+  const auto requests = read_csv(on / "requests.csv");
+  for (std::size_t i = 1; i < requests.size(); ++i) {
+    const double c = std::stod(requests[i][column(requests[0], "cached_tokens")]);
+    CHECK(c < std::stod(requests[i][column(requests[0], "prompt_tokens")]));
     logged += c;
   }
   CHECK(logged > 0);

@@ -27,20 +27,38 @@ struct Drive {
   std::uint64_t preemptions = 0;
 };
 
-// Feeds jobs (sorted by delivery time) to one replica and runs it dry.
-Drive drive(serving::Replica& r, const std::vector<Job>& jobs) {
+// Feeds jobs (sorted by delivery time, with what their prompts share if given) to one replica and runs
+// it dry, checking its KV bookkeeping after every event and, inside every step or run, that live and
+// cached KV together fit the capacity.
+Drive drive(serving::Replica& r, const std::vector<Job>& jobs, const std::vector<serving::PromptPrefix>& prefixes = {},
+            double capacity = 1e300) {
   std::size_t next = 0;
+  std::string why;
+  double last = 0;
   for (;;) {
     const double te = r.next_event_time();
     const double td = next < jobs.size() ? jobs[next].delivered_s : serving::Replica::kNever;
     if (te == serving::Replica::kNever && td == serving::Replica::kNever) break;
+    if (te != serving::Replica::kNever) {
+      for (double f : {0.3, 0.9}) {
+        const double t = last + f * (std::min(te, td) - last);
+        if (r.kv_tokens_at(t) + r.cached_tokens_at(t) > capacity) why = "live + cached KV over the capacity";
+        if (r.kv_tokens_at(t) < 0 || r.cached_tokens_at(t) < 0) why = "negative KV";
+      }
+    }
     if (td < te) {
-      r.deliver(jobs[next], td);
+      r.deliver(jobs[next], td, next < prefixes.size() ? prefixes[next] : serving::PromptPrefix{});
       ++next;
+      last = td;
     } else {
       r.on_event();
+      last = te;
     }
+    if (why.empty()) why = r.check_kv();
+    if (!why.empty()) break;
   }
+  INFO(why);
+  CHECK(why.empty());
   Drive d;
   d.busy_s = r.take_busy_s();
   d.energy_j = r.take_energy_j();
@@ -155,10 +173,17 @@ TEST_CASE("a one-token answer completes at the end of its prefill step") {
 }
 
 namespace {
+// With prefixes, prefix caching is on (16-token blocks) and its statistics must agree too, and a small
+// cache (expect_eviction) must evict.
 void compare_closed_form_with_every_iteration(serving::SchedulerConfig cfg, const std::vector<Job>& jobs,
-                                              bool expect_preemption) {
+                                              bool expect_preemption,
+                                              const std::vector<serving::PromptPrefix>& prefixes = {},
+                                              bool expect_eviction = false) {
   const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 2);
-  const serving::DecodeProfiles prof(m, cfg.max_batch_size);
+  const model::StepWorkModel w(test::hand_llm());
+  const serving::DecodeProfiles prof(m, cfg.max_batch_size, &w);
+  const bool caching = !prefixes.empty();
+  if (caching) cfg.prefix_block_tokens = 16;
   Log fast_log, slow_log;
   cfg.max_run_steps = 0;
   cfg.merge_steps = GENERATE(false, true);  // prefill steps merged into the runs after them, or not
@@ -167,7 +192,7 @@ void compare_closed_form_with_every_iteration(serving::SchedulerConfig cfg, cons
   cfg.max_run_steps = 1;
   cfg.merge_steps = false;
   serving::Replica slow(0, m, prof, cfg, &slow_log);
-  const Drive a = drive(fast, jobs), b = drive(slow, jobs);
+  const Drive a = drive(fast, jobs, prefixes, cfg.kv_capacity_tokens), b = drive(slow, jobs, prefixes, cfg.kv_capacity_tokens);
   REQUIRE(fast_log.done.size() == jobs.size());
   REQUIRE(slow_log.done.size() == jobs.size());
   for (const auto& [id, t] : slow_log.done) {
@@ -176,13 +201,36 @@ void compare_closed_form_with_every_iteration(serving::SchedulerConfig cfg, cons
     REQUIRE(f.first_token_s == Approx(t.first_token_s).epsilon(1e-9));
     REQUIRE(f.done_s == Approx(t.done_s).epsilon(1e-9));
     REQUIRE(f.preemptions == t.preemptions);
+    REQUIRE(f.cached_tokens == t.cached_tokens);
   }
   CHECK(a.energy_j == Approx(b.energy_j).epsilon(1e-9));
   CHECK(a.busy_s == Approx(b.busy_s).epsilon(1e-9));
   CHECK(fast.steps_executed() == slow.steps_executed());
   CHECK((a.preemptions > 0) == expect_preemption);
+  const auto fw = fast.take_work(), sw = slow.take_work();
+  CHECK(fw.flops == Approx(sw.flops).epsilon(1e-9));
+  CHECK(fw.hbm_bytes == Approx(sw.hbm_bytes).epsilon(1e-9));
   // The point of closed-form runs: far fewer events than iterations.
   INFO("iterations " << slow.steps_executed());
+  if (!caching) return;
+  const auto fs = fast.take_prefix_stats(), ss = slow.take_prefix_stats();
+  CHECK(fs.hit_tokens == ss.hit_tokens);
+  CHECK(fs.queried_tokens == ss.queried_tokens);
+  CHECK(fs.evicted_tokens == ss.evicted_tokens);
+  CHECK(fs.hit_tokens > 0.1 * fs.queried_tokens);     // system prompts and histories are found
+  CHECK((fs.evicted_tokens > 0) == expect_eviction);  // a small cache evicts
+  // Caching saves prefill work: the same requests without it take longer to first tokens.
+  Log off_log;
+  cfg.prefix_block_tokens = 0;
+  cfg.max_run_steps = 0;
+  serving::Replica off(0, m, prof, cfg, &off_log);
+  drive(off, jobs);
+  double ttft_on = 0, ttft_off = 0;
+  for (const auto& [id, t] : fast_log.done) {
+    ttft_on += t.first_token_s - jobs[id].sent_s;
+    ttft_off += off_log.done.at(id).first_token_s - jobs[id].sent_s;
+  }
+  CHECK(ttft_on < ttft_off);
 }
 }  // namespace
 
@@ -336,44 +384,6 @@ serving::PromptPrefix system_prompt(std::uint32_t which, std::uint32_t tokens) {
   return {workload::prefix::synthetic(which, 0), tokens};
 }
 
-// Feeds jobs with their prefixes and runs the replica dry, checking the KV bookkeeping after every event
-// and, inside every step or run, that live and cached KV together fit the capacity.
-Drive drive_checked(serving::Replica& r, const std::vector<Job>& jobs, const std::vector<serving::PromptPrefix>& prefixes,
-                    double capacity) {
-  std::size_t next = 0;
-  std::string why;
-  double last = 0;
-  for (;;) {
-    const double te = r.next_event_time();
-    const double td = next < jobs.size() ? jobs[next].delivered_s : serving::Replica::kNever;
-    if (te == serving::Replica::kNever && td == serving::Replica::kNever) break;
-    if (te != serving::Replica::kNever) {
-      for (double f : {0.3, 0.9}) {
-        const double t = last + f * (std::min(te, td) - last);
-        if (r.kv_tokens_at(t) + r.cached_tokens_at(t) > capacity) why = "live + cached KV over the capacity";
-        if (r.kv_tokens_at(t) < 0 || r.cached_tokens_at(t) < 0) why = "negative KV";
-      }
-    }
-    if (td < te) {
-      r.deliver(jobs[next], td, prefixes[next]);
-      ++next;
-      last = td;
-    } else {
-      r.on_event();
-      last = te;
-    }
-    if (why.empty()) why = r.check_kv();
-    if (!why.empty()) break;
-  }
-  INFO(why);
-  CHECK(why.empty());
-  Drive d;
-  d.busy_s = r.take_busy_s();
-  d.energy_j = r.take_energy_j();
-  d.preemptions = r.preemptions();
-  return d;
-}
-
 }  // namespace
 
 TEST_CASE("prefix caching: a cached system prompt is not prefilled again (step time and TTFT by hand)") {
@@ -398,7 +408,7 @@ TEST_CASE("prefix caching: a cached system prompt is not prefilled again (step t
   b.sent_s = b.delivered_s = 100.0;
   b.prompt_tokens = 700;
   b.output_tokens = 2;
-  drive_checked(r, {a, b}, {system_prompt(1, 512), system_prompt(1, 512)}, cfg.kv_capacity_tokens);
+  drive(r, {a, b}, {system_prompt(1, 512), system_prompt(1, 512)}, cfg.kv_capacity_tokens);
 
   model::StepShape pa;  // a: nothing cached, the whole prompt
   pa.prefill_seqs = 1;
@@ -452,102 +462,28 @@ std::pair<std::vector<Job>, std::vector<serving::PromptPrefix>> prefixed_jobs(st
   return {jobs, prefixes};
 }
 
-void compare_with_caching(serving::SchedulerConfig cfg, const std::vector<Job>& jobs,
-                          const std::vector<serving::PromptPrefix>& prefixes, bool expect_preemption,
-                          bool expect_eviction) {
-  const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 2);
-  const model::StepWorkModel w(test::hand_llm());
-  const serving::DecodeProfiles prof(m, cfg.max_batch_size, &w);
-  cfg.prefix_block_tokens = 16;
-  Log fast_log, slow_log, off_log;
-  cfg.max_run_steps = 0;
-  cfg.merge_steps = GENERATE(false, true);
-  INFO("merge_steps " << cfg.merge_steps);
-  serving::Replica fast(0, m, prof, cfg, &fast_log);
-  cfg.max_run_steps = 1;
-  cfg.merge_steps = false;
-  serving::Replica slow(0, m, prof, cfg, &slow_log);
-  const Drive a = drive_checked(fast, jobs, prefixes, cfg.kv_capacity_tokens);
-  const Drive b = drive_checked(slow, jobs, prefixes, cfg.kv_capacity_tokens);
-  REQUIRE(fast_log.done.size() == jobs.size());
-  REQUIRE(slow_log.done.size() == jobs.size());
-  for (const auto& [id, t] : slow_log.done) {
-    const JobTimes& f = fast_log.done.at(id);
-    REQUIRE(f.admitted_s == Approx(t.admitted_s).epsilon(1e-9));
-    REQUIRE(f.first_token_s == Approx(t.first_token_s).epsilon(1e-9));
-    REQUIRE(f.done_s == Approx(t.done_s).epsilon(1e-9));
-    REQUIRE(f.preemptions == t.preemptions);
-    REQUIRE(f.cached_tokens == t.cached_tokens);
-  }
-  CHECK(a.energy_j == Approx(b.energy_j).epsilon(1e-9));
-  CHECK(fast.steps_executed() == slow.steps_executed());
-  const auto fw = fast.take_work(), sw = slow.take_work();
-  CHECK(fw.flops == Approx(sw.flops).epsilon(1e-9));
-  CHECK((a.preemptions > 0) == expect_preemption);
-  const auto fs = fast.take_prefix_stats(), ss = slow.take_prefix_stats();
-  CHECK(fs.hit_tokens == ss.hit_tokens);
-  CHECK(fs.queried_tokens == ss.queried_tokens);
-  CHECK(fs.hit_tokens > 0.1 * fs.queried_tokens);  // system prompts and histories are found
-  CHECK(fs.evicted_tokens == ss.evicted_tokens);
-  CHECK((fs.evicted_tokens > 0) == expect_eviction);  // a small cache evicts
-  // Caching saves prefill work: the same requests without it take longer to first tokens.
-  cfg.prefix_block_tokens = 0;
-  cfg.max_run_steps = 0;
-  serving::Replica off(0, m, prof, cfg, &off_log);
-  drive(off, jobs);
-  double ttft_on = 0, ttft_off = 0;
-  for (const auto& [id, t] : fast_log.done) {
-    ttft_on += t.first_token_s - jobs[id].sent_s;
-    ttft_off += off_log.done.at(id).first_token_s - jobs[id].sent_s;
-  }
-  CHECK(ttft_on < ttft_off);
-}
-
 }  // namespace
 
-TEST_CASE("prefix caching: closed-form runs reproduce every iteration exactly: prefill-first") {
+TEST_CASE("prefix caching: closed-form runs reproduce every iteration exactly") {
+  // Prefill-first, chunked prefill, a full KV cache (cached blocks evicted, decodes preempted), KV
+  // reservation, decode-first.
+  const int which = GENERATE(0, 1, 2, 3, 4);
   serving::SchedulerConfig cfg;
-  cfg.max_batch_size = 16;
-  cfg.max_tokens_per_step = 4096;
-  cfg.kv_capacity_tokens = 1e6;
-  const auto [jobs, prefixes] = prefixed_jobs(11, 400, 2.0, 600, 120);
-  compare_with_caching(cfg, jobs, prefixes, false, false);
-}
-
-TEST_CASE("prefix caching: closed-form runs reproduce every iteration exactly: chunked prefill") {
-  serving::SchedulerConfig cfg;
-  cfg.max_batch_size = 16;
-  cfg.max_tokens_per_step = 256;
-  cfg.chunked_prefill = true;
-  cfg.kv_capacity_tokens = 1e6;
-  const auto [jobs, prefixes] = prefixed_jobs(12, 400, 2.0, 600, 120);
-  compare_with_caching(cfg, jobs, prefixes, false, false);
-}
-
-TEST_CASE("prefix caching: closed-form runs reproduce every iteration exactly: a full KV cache evicts and preempts") {
-  serving::SchedulerConfig cfg;
-  cfg.max_batch_size = 32;
-  cfg.kv_capacity_tokens = 8000;  // a few sequences at a time: cached blocks are evicted, decodes preempt
-  cfg.kv_watermark_fraction = 0;
-  const auto [jobs, prefixes] = prefixed_jobs(13, 300, 3.0, 400, 300);
-  compare_with_caching(cfg, jobs, prefixes, true, true);
-}
-
-TEST_CASE("prefix caching: closed-form runs reproduce every iteration exactly: KV reservation") {
-  serving::SchedulerConfig cfg;
-  cfg.max_batch_size = 32;
-  cfg.kv_capacity_tokens = 8000;
-  cfg.kv_policy = serving::KvPolicy::kReserve;
-  const auto [jobs, prefixes] = prefixed_jobs(14, 300, 3.0, 400, 300);
-  compare_with_caching(cfg, jobs, prefixes, false, true);
-}
-
-TEST_CASE("prefix caching: closed-form runs reproduce every iteration exactly: decode-first") {
-  serving::SchedulerConfig cfg;
-  cfg.max_batch_size = 16;
-  cfg.kv_capacity_tokens = 1e6;
-  cfg.decode_first = true;
-  cfg.decode_first_max_wait_steps = 10;
-  const auto [jobs, prefixes] = prefixed_jobs(15, 400, 2.0, 600, 120);
-  compare_with_caching(cfg, jobs, prefixes, false, false);
+  cfg.max_batch_size = which == 2 || which == 3 ? 32 : 16;
+  cfg.kv_capacity_tokens = which == 2 || which == 3 ? 8000 : 1e6;
+  if (which == 0) cfg.max_tokens_per_step = 4096;
+  if (which == 1) {
+    cfg.chunked_prefill = true;
+    cfg.max_tokens_per_step = 256;
+  }
+  if (which == 2) cfg.kv_watermark_fraction = 0;
+  if (which == 3) cfg.kv_policy = serving::KvPolicy::kReserve;
+  if (which == 4) {
+    cfg.decode_first = true;
+    cfg.decode_first_max_wait_steps = 10;
+  }
+  INFO("case " << which);
+  const bool small = which == 2 || which == 3;
+  const auto [jobs, prefixes] = small ? prefixed_jobs(11 + which, 300, 3.0, 400, 300) : prefixed_jobs(11 + which, 400, 2.0, 600, 120);
+  compare_closed_form_with_every_iteration(cfg, jobs, /*expect_preemption=*/which == 2, prefixes, /*expect_eviction=*/small);
 }
