@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Plot one chatdc run over the simulated day: arrivals, load (GPUs busy, batch slots and KV cache used),
-the work done against the GPUs' peaks (compute: MFU; HBM bandwidth: MBU), queue and power per datacenter.
+"""Plot one chatdc run over the simulated day: arrivals, load (GPUs busy, batch slots and KV cache used;
+with prefix caching, the KV holding cached prefixes and the prompt tokens found cached), the work done
+against the GPUs' peaks (compute: MFU; HBM bandwidth: MBU), queue and power per datacenter.
 
 Usage: analysis/plot_timeline.py OUTDIR [--out FILE.png]
 
@@ -42,6 +43,9 @@ def main(argv):
         if "batch_occupancy" in g:
             axes[1].plot(g["hours"], 100 * g["batch_occupancy"], linestyle="--", label=f"{name} batch slots used")
             axes[1].plot(g["hours"], 100 * g["kv_cache_used"], linestyle=":", label=f"{name} KV cache used")
+        if "prefix_hit_rate" in g and g["prefix_hit_rate"].max() > 0:
+            axes[1].plot(g["hours"], 100 * g["kv_cache_cached"], linestyle="-.", label=f"{name} KV cache holding cached prefixes")
+            axes[1].plot(g["hours"], 100 * g["prefix_hit_rate"], linestyle=(0, (1, 3)), label=f"{name} prompt tokens found cached")
         if has_work:
             axes[2].plot(g["hours"], 100 * g["mbu"], label=f"{name} HBM bandwidth (MBU)")
             axes[2].plot(g["hours"], 100 * g["mfu"], linestyle="--", label=f"{name} compute (MFU)")
