@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "study/feasibility.hpp"
 #include "study/points.hpp"
+#include "study/search.hpp"
 #include "study/study.hpp"
 
 using namespace chatdc;
@@ -219,4 +220,78 @@ TEST_CASE("study: the cheapest row is always a feasible one") {
   CHECK(cheapest_feasible(r) == 2);
   r[0].feasibility.feasible = r[2].feasibility.feasible = false;
   CHECK(cheapest_feasible(r) == -1);
+}
+
+namespace {
+
+/// Runs a search against P(x) = x >= threshold; returns the number of evaluations.
+std::size_t search_count(MonotoneSearch& s, const std::function<bool(std::int64_t)>& p, std::size_t parallel) {
+  std::size_t n = 0;
+  for (int rounds = 0; !s.done() && rounds < 1000; ++rounds) {
+    const auto xs = s.next(parallel);
+    REQUIRE_FALSE(xs.empty());
+    CHECK(xs.size() <= parallel);
+    for (const auto x : xs) {
+      s.record(x, p(x));
+      ++n;
+    }
+  }
+  REQUIRE(s.done());
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("search: the fewest x meeting a monotone predicate, from any start, one or several at a time") {
+  for (const std::size_t parallel : {1u, 2u, 3u})
+    for (std::int64_t t = 1; t <= 70; ++t)
+      for (const std::int64_t start : {1, 5, 40, 200}) {
+        MonotoneSearch s(1, 200, {start});
+        const auto n = search_count(s, [t](std::int64_t x) { return x >= t; }, parallel);
+        INFO("threshold " << t << ", start " << start << ", parallel " << parallel);
+        REQUIRE(s.answer());
+        CHECK(*s.answer() == t);
+        // Verified: the neighbour below was evaluated false (unless t is the lower bound).
+        if (t > 1) CHECK(s.evaluated().at(t - 1) == false);
+        CHECK(s.contradictions().empty());
+        // Galloping then bisection: about two logarithms of the distance, times the parallelism.
+        CHECK(n <= parallel * (2 * 8 + 4));
+      }
+}
+
+TEST_CASE("search: a good estimate and its neighbour below settle it in two evaluations") {
+  for (std::int64_t t = 2; t <= 50; ++t) {
+    MonotoneSearch s(1, 1000, {t, t - 1});
+    CHECK(search_count(s, [t](std::int64_t x) { return x >= t; }, 2) == 2);
+    CHECK(*s.answer() == t);
+  }
+  // An estimate two too high: 12 and 11 hold, 10 holds (the step doubles), 8 fails, 9 fails.
+  MonotoneSearch s(1, 1000, {12, 11});
+  CHECK(search_count(s, [](std::int64_t x) { return x >= 10; }, 1) == 5);
+  CHECK(*s.answer() == 10);
+}
+
+TEST_CASE("search: nothing in range, the lower bound, and a predicate that is not monotone") {
+  MonotoneSearch none(1, 64, {4});
+  search_count(none, [](std::int64_t) { return false; }, 1);
+  CHECK_FALSE(none.answer());
+  CHECK(none.evaluated().at(64) == false);
+  MonotoneSearch all(3, 64, {10}, 4);
+  search_count(all, [](std::int64_t) { return true; }, 2);
+  CHECK(*all.answer() == 3);
+  // True at 5..9 and from 20 on, false elsewhere: whatever it finds is verified against the point below,
+  // and the contradiction is reported when it saw one.
+  MonotoneSearch odd(1, 100, {30, 29});
+  odd.record(30, true);
+  odd.record(29, true);
+  odd.record(7, true);
+  odd.record(15, false);
+  const auto p = [](std::int64_t x) { return (x >= 5 && x <= 9) || x >= 20; };
+  search_count(odd, p, 1);
+  REQUIRE(odd.answer());
+  CHECK(*odd.answer() == 5);
+  CHECK(odd.evaluated().at(4) == false);
+  const auto c = odd.contradictions();
+  CHECK(std::find(c.begin(), c.end(), std::pair<std::int64_t, std::int64_t>{7, 15}) != c.end());
+  for (const auto& [a, b] : c) CHECK((a < b && p(a) && !p(b)));
 }
