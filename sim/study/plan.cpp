@@ -400,6 +400,7 @@ struct Task {
   std::size_t option = static_cast<std::size_t>(-1);
   bool single = false;  // one site alone
   std::string split_of; // "A+B" for split samples
+  std::string fixed;    // split samples: " with 2 racks at sh-1"
 };
 
 }  // namespace
@@ -453,9 +454,9 @@ bool Planner::run(PlanResult* out) {
       R.knew_answer_day_evals += x > t.lo ? 2 : 1;
       if (x == t.hi && t.single) o.notes.push_back("the answer is the top of the search range");
     } else if (failure.empty()) {
-      o.failure = t.kind == Task::Kind::kSize
-                      ? fmt::format("no fleet of up to {} {} meets the SLO over the full day", t.hi, sites_[t.var].key)
-                      : "";
+      o.failure = t.kind == Task::Kind::kSize ? fmt::format("no fleet of up to {} {} at {}{} meets the SLO over the full day",
+                                                            t.hi, sites_[t.var].key, sites_[t.var].dc, t.fixed)
+                                              : "";
     }
     for (const auto* s2 : {t.screen ? &*t.screen : nullptr, t.day ? &*t.day : nullptr}) {
       if (!s2) continue;
@@ -516,6 +517,7 @@ bool Planner::run(PlanResult* out) {
         Task t;
         t.cand = c;
         t.placement = fmt::format("split {} + {}", sites_[a].dc, sites_[b].dc);
+        t.fixed = fmt::format(" with {} {} at {}", bk, sites_[b].key, sites_[b].dc);
         t.split_of = t.placement;
         t.counts.assign(n_sites, 0);
         t.counts[b] = bk;
@@ -657,13 +659,16 @@ bool Planner::run(PlanResult* out) {
         const auto u = t.screen->answer();
         if (!u && t.kind == Task::Kind::kSize) {
           t.day.emplace(t.lo, t.hi, std::vector<std::int64_t>{t.hi}, 1);  // keeps finish_task simple
-          finish_task(t, fmt::format("no fleet of up to {} {} meets the SLO in the busiest window", t.hi, sites_[t.var].key));
+          finish_task(t, fmt::format("no fleet of up to {} {} at {}{} meets the SLO in the busiest window", t.hi,
+                                     sites_[t.var].key, sites_[t.var].dc, t.fixed));
           continue;
         }
-        // The window is the hardest part of the day, so the day's answer is usually at the window's or
-        // near it (fewer servers, more demand): the window's answer and its neighbour below come first.
+        // The busiest window is the hardest part of the day: a fleet that carries it carries the day, and
+        // the day, averaging calmer hours in, usually tolerates a little more. So the day's size is usually
+        // the window's or just below (its answer and the neighbour below come first), and the day's
+        // headroom the window's or just above (its answer and the neighbour above).
         const std::int64_t x = u ? *u : t.hi;
-        t.day.emplace(t.lo, t.hi, std::vector<std::int64_t>{x, x - 1}, 1);
+        t.day.emplace(t.lo, t.hi, std::vector<std::int64_t>{x, t.kind == Task::Kind::kSize ? x - 1 : x + 1}, 1);
         t.phase = 1;
       } else if (t.phase == 1 && t.day->done()) {
         finish_task(t, "");
