@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "study/plan.hpp"
 
@@ -71,11 +72,14 @@ std::string plan_csv(const Planner& p, const PlanResult& r) {
   std::string out = "candidate,server,tensor_parallel,engine,placement,phase";
   for (const auto& s : p.sites()) out += "," + csv_field(s.key + "_" + s.dc);
   out += ",demand_multiplier,window_start_h,meets_target,window_slo_attainment,reason,objective,objective_per_day,"
-         "chosen," +
+         "answer,chosen," +
          feasibility_csv_header();
   for (const auto& c : summary_columns()) out += std::string(",") + c.csv;
   out += ",folder\n";
   const std::size_t chosen = r.best && r.options[*r.best].eval ? *r.options[*r.best].eval : r.evals.size();
+  std::set<std::size_t> answers;
+  for (const auto& o : r.options)
+    if (o.eval) answers.insert(*o.eval);
   for (std::size_t i = 0; i < r.evals.size(); ++i) {
     const PlanEval& e = r.evals[i];
     const auto& c = p.candidates()[e.candidate];
@@ -86,10 +90,10 @@ std::string plan_csv(const Planner& p, const PlanResult& r) {
     const double obj = screen ? std::nan("") : (p.request().objective == Objective::kCost     ? per_day(e.result.summary, {"cost", "total"})
                                                 : p.request().objective == Objective::kEnergy ? per_day(e.result.summary, {"energy_kwh", "facility"})
                                                                                               : per_day(e.result.summary, {"carbon_kg"}));
-    out += fmt::format(",{},{},{},{},{},{},{},{},{}", e.multiplier, screen ? fmt::format("{}", p.window_start_h()) : "",
+    out += fmt::format(",{},{},{},{},{},{},{},{},{},{}", e.multiplier, screen ? fmt::format("{}", p.window_start_h()) : "",
                        e.meets ? 1 : 0, screen ? fmt::format("{}", e.window_attainment) : "", csv_field(e.why),
                        objective_name(p.request().objective), std::isfinite(obj) ? fmt::format("{}", obj) : "",
-                       chosen == i ? 1 : 0, feasibility_csv_values(e.result, p.study_target()));
+                       answers.count(i) ? 1 : 0, chosen == i ? 1 : 0, feasibility_csv_values(e.result, p.study_target()));
     for (const auto& col : summary_columns()) {
       const auto& v = at(e.result.summary, col.path);
       out += "," + (v.is_string() ? csv_field(v.get<std::string>()) : csv_number(v));

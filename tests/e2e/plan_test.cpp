@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -217,4 +218,75 @@ TEST_CASE("plan: bad --objective, --vary, --servers, --tp, --engine input is an 
     CHECK_THAT(p.err, Catch::Contains(c.words));
     CHECK_FALSE(fs::exists(out));
   }
+}
+
+namespace {
+
+/// Rows of plan.csv whose `answer` is 1: each placement's verified answer.
+std::vector<std::vector<std::string>> answers(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::vector<std::string>> out;
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    if (rows[i][column(rows[0], "answer")] == "1") out.push_back(rows[i]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("plan: placement across two sites: each alone, splits, the best by cost or energy, a single --vary site") {
+  const auto out = scratch("plan-two-sites");
+  const Proc p = run("plan " + fixture("two_sites.yaml") + " --no-plot --out " + out.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  auto rows = read_csv(out / "plan.csv");
+  auto h = rows[0];
+  std::set<std::string> placements;
+  for (std::size_t i = 1; i < rows.size(); ++i) placements.insert(rows[i][column(h, "placement")]);
+  CHECK(placements.count("all at sh-1"));
+  CHECK(placements.count("all at zw-1"));
+  CHECK(placements.count("split zw-1 + sh-1"));  // the cheaper site (Ningxia's tariff) with the nearer one
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i][column(h, "placement")] != "all at zw-1") continue;
+    const json s = summary(out / rows[i][column(h, "folder")]);
+    REQUIRE(s["datacenters"].size() == 1);  // Shanghai removed
+    CHECK(s["datacenters"][0]["name"] == "zw-1");
+  }
+  // The chosen plan is the feasible answer of lowest cost; every answer is feasible.
+  auto a = answers(rows);
+  REQUIRE(a.size() >= 3);
+  const std::vector<std::string>* chosen = row_where(rows, column(h, "chosen"), "1");
+  REQUIRE(chosen);
+  CHECK((*chosen)[column(h, "answer")] == "1");
+  for (const auto& r : a) {
+    CHECK(r[column(h, "feasible")] == "1");
+    CHECK(std::stod(r[column(h, "objective_per_day")]) >= std::stod((*chosen)[column(h, "objective_per_day")]));
+  }
+  CHECK_THAT(slurp(out / "plan.md"), Catch::Contains("| all at zw-1") && Catch::Contains("split zw-1 + sh-1"));
+
+  // By energy: the chosen answer uses the least facility energy a day.
+  const auto energy = scratch("plan-two-sites-energy");
+  REQUIRE(run("plan " + fixture("two_sites.yaml") + " --objective energy --no-headroom --no-plot --out " + energy.string()).code == 0);
+  rows = read_csv(energy / "plan.csv");
+  h = rows[0];
+  chosen = row_where(rows, column(h, "chosen"), "1");
+  REQUIRE(chosen);
+  CHECK((*chosen)[column(h, "objective")] == "energy");
+  for (const auto& r : answers(rows))
+    CHECK(std::stod(r[column(h, "facility_energy_kwh")]) >= std::stod((*chosen)[column(h, "facility_energy_kwh")]));
+
+  // --vary one site: only Shanghai is sized; Ningxia keeps its 2 servers in every run.
+  const auto vary = scratch("plan-two-sites-vary");
+  const Proc pv = run("plan " + fixture("two_sites.yaml") + " --vary 'platform.regions[shanghai].datacenters[sh-1].racks=1:6' " +
+                      "--no-headroom --no-plot --out " + vary.string());
+  INFO(pv.err);
+  REQUIRE(pv.code == 0);
+  rows = read_csv(vary / "plan.csv");
+  h = rows[0];
+  CHECK(std::find(h.begin(), h.end(), "racks_zw-1") == h.end());
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    CHECK(rows[i][column(h, "placement")] == "at sh-1");
+    const json s = summary(vary / rows[i][column(h, "folder")]);
+    REQUIRE(s["datacenters"].size() == 2);
+    CHECK(s["datacenters"][1]["servers"] == 2);
+  }
+  REQUIRE(row_where(rows, column(h, "chosen"), "1"));
 }
