@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -166,14 +165,7 @@ int cmd_compare(const CompareArgs& a) {
   const fs::path out = a.study.out.empty() ? fs::path("results") / ("compare-" + runs.front().folder) : fs::path(a.study.out);
 
   study::LocalExecutor exec(study::self_exe(), st.jobs, st.cores);
-  study::StudyOptions so;
-  so.out = out;
-  so.sets = a.study.sets;
-  so.rerun = a.study.rerun;
-  so.progress = !a.study.quiet && ::isatty(2);
-  so.command = "compare";
-  so.slo_target = st.slo_target;
-  study::Study s(so, exec);
+  study::Study s(study_options(a.study, st, out, "compare"), exec);
   // Everything is checked before anything runs or is written.
   const auto resolved = study::validate_all(s, runs, [&](std::size_t i) { return fmt::format("run \"{}\" ({})", runs[i].label, origin[i]); });
   const std::string currency = study::common_currency(runs, resolved);

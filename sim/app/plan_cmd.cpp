@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <filesystem>
 
@@ -54,14 +53,7 @@ int cmd_plan(const PlanArgs& a, const std::string& command_line) {
                            ? fs::path("results") / ("plan-" + study::folder_name(study::scenario_name(a.scenario)))
                            : fs::path(a.study.out);
   study::LocalExecutor exec(study::self_exe(), st.jobs, st.cores);
-  study::StudyOptions so;
-  so.out = out;
-  so.sets = a.study.sets;
-  so.rerun = a.study.rerun;
-  so.progress = !a.study.quiet && ::isatty(2);
-  so.command = "plan";
-  so.slo_target = st.slo_target;
-  study::Study s(so, exec);
+  study::Study s(study_options(a.study, st, out, "plan"), exec);
   study::Planner planner(req, s);  // checks everything before anything runs
 
   std::error_code ec;

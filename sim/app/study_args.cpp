@@ -1,6 +1,7 @@
 #include "app/study_args.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cmath>
 
@@ -34,6 +35,18 @@ StudySettings check_study_args(const StudyArgs& a) {
   s.cores = study::online_cores();
   s.jobs = a.jobs > 0 ? static_cast<unsigned>(a.jobs) : s.cores;
   return s;
+}
+
+study::StudyOptions study_options(const StudyArgs& a, const StudySettings& st, const std::filesystem::path& out,
+                                  const std::string& command) {
+  study::StudyOptions so;
+  so.out = out;
+  so.sets = a.sets;
+  so.rerun = a.rerun;
+  so.progress = !a.quiet && ::isatty(2);
+  so.command = command;
+  so.slo_target = st.slo_target;
+  return so;
 }
 
 }  // namespace chatdc::app

@@ -2,8 +2,11 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
+
+#include "study/study.hpp"
 
 namespace chatdc::app {
 
@@ -27,5 +30,9 @@ struct StudySettings {
   unsigned cores = 1;  // shared out among the runs as run.threads
 };
 StudySettings check_study_args(const StudyArgs& args);
+
+/// The study's options: out folder, --set, --rerun, progress on a terminal, the checked SLO target.
+study::StudyOptions study_options(const StudyArgs& args, const StudySettings& settings, const std::filesystem::path& out,
+                                  const std::string& command);
 
 }  // namespace chatdc::app

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -206,14 +205,7 @@ int cmd_sweep(const SweepArgs& a) {
   const fs::path out = a.study.out.empty() ? fs::path("results") / ("sweep-" + study::folder_name(study::scenario_name(a.scenario)))
                                            : fs::path(a.study.out);
   study::LocalExecutor exec(study::self_exe(), st.jobs, st.cores);
-  study::StudyOptions so;
-  so.out = out;
-  so.sets = a.study.sets;
-  so.rerun = a.study.rerun;
-  so.progress = !a.study.quiet && ::isatty(2);
-  so.command = "sweep";
-  so.slo_target = st.slo_target;
-  study::Study s(so, exec);
+  study::Study s(study_options(a.study, st, out, "sweep"), exec);
 
   // Every point is validated before anything runs or is written.
   std::vector<std::string> resolved(w.points.size()), problems;

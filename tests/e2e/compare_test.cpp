@@ -13,23 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(slurp(p));
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    REQUIRE(chatdc::split_csv_line(line, &f));
-    rows.push_back(f);
-  }
-  return rows;
-}
-
-std::size_t column(const std::vector<std::string>& header, const std::string& name) {
-  const auto it = std::find(header.begin(), header.end(), name);
-  REQUIRE(it != header.end());
-  return static_cast<std::size_t>(it - header.begin());
-}
-
 const std::string kOneHour = " --set run.duration_h=1 ";
 
 }  // namespace

@@ -19,23 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(slurp(p));
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    REQUIRE(chatdc::split_csv_line(line, &f));
-    rows.push_back(f);
-  }
-  return rows;
-}
-
-std::size_t column(const std::vector<std::string>& header, const std::string& name) {
-  const auto it = std::find(header.begin(), header.end(), name);
-  REQUIRE(it != header.end());
-  return static_cast<std::size_t>(it - header.begin());
-}
-
 // tests/fixtures/md1.yaml: every DGX A100 holds one replica serving one request at a time with fixed
 // lengths, so its service time D is deterministic; cells of one replica pick a replica by a hash of the
 // request id, which splits the Poisson stream at random: each of c replicas is an M/D/1 queue with
@@ -189,10 +172,7 @@ TEST_CASE("plan: the search finds the same minimum as an exhaustive sweep of ful
 TEST_CASE("plan: bad --objective, --vary, --servers, --tp, --engine input is an error naming the option; nothing is written") {
   const auto out = scratch("plan-bad") / "never";
   const std::string base = "plan " + fixture("md1.yaml") + " --out " + out.string() + " ";
-  struct Case {
-    std::string args, words;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<BadInput> cases = {
       {"--objective speed", "--objective \"speed\": expected cost, energy or carbon"},
       {"--vary 'serving.max_batch_size=1:8'", "--vary \"serving.max_batch_size=1:8\": the key must be a datacenter's racks"},
       {"--vary 'platform.regions[0].datacenters[0].racks=0:8'", "expected 1 <= MIN <= MAX <= 100,000, got 0:8"},
@@ -211,13 +191,7 @@ TEST_CASE("plan: bad --objective, --vary, --servers, --tp, --engine input is an 
       {"--screen-hours 13", "--screen-hours 13: expected 0 (no screening) to 12 hours"},
       {"--set serving.max_batch_size=0", "serving.max_batch_size"},
   };
-  for (const auto& c : cases) {
-    INFO(c.args);
-    const Proc p = run(base + c.args);
-    CHECK(p.code == 2);
-    CHECK_THAT(p.err, Catch::Contains(c.words));
-    CHECK_FALSE(fs::exists(out));
-  }
+  check_bad_inputs(base, cases, out);
 }
 
 namespace {

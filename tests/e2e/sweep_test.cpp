@@ -15,23 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(slurp(p));
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    REQUIRE(chatdc::split_csv_line(line, &f));
-    rows.push_back(f);
-  }
-  return rows;
-}
-
-std::size_t column(const std::vector<std::string>& header, const std::string& name) {
-  const auto it = std::find(header.begin(), header.end(), name);
-  REQUIRE(it != header.end());
-  return static_cast<std::size_t>(it - header.begin());
-}
-
 const std::string kHour = " --set run.duration_h=1 ";
 const std::string kRacks = "platform.regions[0].datacenters[0].racks";
 
@@ -74,10 +57,7 @@ TEST_CASE("sweep: a grid and zipped lists, one run per point, values applied, fi
 TEST_CASE("sweep: bad --grid, --zip, --x or --y input is an error naming the option and value; nothing runs or is written") {
   const auto out = scratch("sweep-bad") / "never";
   const std::string base = "sweep " + fixture("tiny.yaml") + kHour + "--out " + out.string() + " ";
-  struct Case {
-    std::string args, words;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<BadInput> cases = {
       {"--grid racks", "--grid \"racks\": expected KEY=V1,V2,... or KEY=START:STOP[:STEP]"},
       {"--grid '" + kRacks + "=4:1'", "STOP (1) is below START (4)"},
       {"--grid '" + kRacks + "=1:8:0'", "the step must be > 0, got 0"},
@@ -93,13 +73,7 @@ TEST_CASE("sweep: bad --grid, --zip, --x or --y input is an error naming the opt
       {"--grid run.seed=1,2 --slo-attainment 1.5", "--slo-attainment \"1.5\": expected a share in (0, 1]"},
       {"", "sweep needs at least one --grid"},
   };
-  for (const auto& c : cases) {
-    INFO(c.args);
-    const Proc p = run(base + c.args);
-    CHECK(p.code == 2);
-    CHECK_THAT(p.err, Catch::Contains(c.words));
-    CHECK_FALSE(fs::exists(out));
-  }
+  check_bad_inputs(base, cases, out);
 }
 
 TEST_CASE("sweep: a rerun resumes, running only the points whose outputs are missing") {
