@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -30,9 +31,12 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-/// A fresh, empty folder for one test.
+/// A fresh, empty folder for one test. Its name carries a hash of the source folder, so that the suites
+/// of two checkouts (worktrees) running at once do not share folders.
 inline std::filesystem::path scratch(const std::string& name) {
-  const auto d = std::filesystem::temp_directory_path() / ("chatdc-e2e-" + name);
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a 64
+  for (const char c : std::string(CHATDC_SOURCE_DIR)) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  const auto d = std::filesystem::temp_directory_path() / ("chatdc-e2e-" + std::to_string(h % 100000) + "-" + name);
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;

@@ -2,6 +2,9 @@
 // anything runs, resume.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <sstream>
 #include <vector>
@@ -16,6 +19,10 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kHour = " --set run.duration_h=1 ";
+
+std::string fmt_points(int n, int run, int done) {
+  return std::to_string(n) + " points (" + std::to_string(run) + " run, " + std::to_string(done) + " done before)";
+}
 const std::string kRacks = "platform.regions[0].datacenters[0].racks";
 
 }  // namespace
@@ -98,4 +105,34 @@ TEST_CASE("sweep: a rerun resumes, running only the points whose outputs are mis
     return o;
   };
   CHECK(strip_wall(slurp(out / "sweep.csv")) == strip_wall(before));
+}
+
+TEST_CASE("sweep: interrupted (SIGINT to its process group, as Ctrl-C), it leaves finished points usable and resumes") {
+  const auto out = scratch("sweep-interrupt");
+  const auto pidfile = out.parent_path() / (out.filename().string() + ".pid");
+  // Four points of a few seconds each, one at a time, in a process group of their own.
+  const std::string args = "sweep " + fixture("tiny.yaml") + " --set workload.requests_per_day=2e6 --grid run.seed=1,2,3,4 " +
+                           "--jobs 1 --no-plot --quiet --out " + out.string();
+  const std::string cmd = "cd '" CHATDC_SOURCE_DIR "' && setsid " CHATDC_BINARY " " + args + " >/dev/null 2>&1 & echo $! > '" +
+                          pidfile.string() + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  auto finished = [&] {
+    int n = 0;
+    for (const char* s : {"seed=1", "seed=2", "seed=3", "seed=4"}) n += fs::exists(out / s / "summary.json");
+    return n;
+  };
+  const long pid = std::stol(slurp(pidfile));
+  for (int i = 0; i < 1200 && finished() == 0; ++i) ::usleep(50000);
+  REQUIRE(finished() >= 1);
+  ::kill(static_cast<pid_t>(-pid), SIGINT);
+  for (int i = 0; i < 600 && ::kill(static_cast<pid_t>(pid), 0) == 0; ++i) ::usleep(50000);
+  const int done = finished();
+  for (const char* s : {"seed=1", "seed=2", "seed=3", "seed=4"})  // every folder whole or empty
+    if (fs::exists(out / s / "summary.json")) CHECK(fs::exists(out / s / "scenario.resolved.yaml"));
+  const Proc again = run("sweep " + fixture("tiny.yaml") + " --set workload.requests_per_day=2e6 --grid run.seed=1,2,3,4 " +
+                         "--no-plot --out " + out.string());
+  INFO(again.err);
+  REQUIRE(again.code == 0);
+  CHECK_THAT(again.out, Catch::Contains(fmt_points(4, 4 - done, done)));
+  CHECK(read_csv(out / "sweep.csv").size() == 5);
 }
