@@ -8,7 +8,10 @@
 
 namespace chatdc::config {
 
-double local_offset_s(const Scenario& s, double utc_offset_h) { return (utc_offset_h - s.run.clock_utc_offset_h) * 3600.0; }
+// Local time at run time t is t + offset: the run starts at start_h on its clock (clock_utc_offset_h).
+double local_offset_s(const Scenario& s, double utc_offset_h) {
+  return (utc_offset_h - s.run.clock_utc_offset_h + s.run.start_h) * 3600.0;
+}
 
 Assembly assemble(const Scenario& s) {
   Assembly a;

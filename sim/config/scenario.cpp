@@ -142,6 +142,7 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.clock_utc_offset_h = r.number("clock_utc_offset_h", default_offset_h, Range::between(-12, 14));
   const std::string wd = r.text("start_weekday", "monday", kWeekdays);
   run.start_weekday = static_cast<int>(std::find(kWeekdays.begin(), kWeekdays.end(), wd) - kWeekdays.begin());
+  run.start_h = r.number("start_h", 0, Range{0, 24, false, true});
   run.output_dir = r.text("output_dir", "results/" + s.name);
   run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
   run.engine = r.text("engine", "day", {"day", "fine"});
@@ -555,6 +556,7 @@ void read_workload(Reader r, Scenario& s) {
   std::optional<double> total;
   if (!trace) {
     total = read_demand(r);
+    w.demand_multiplier = r.number("demand_multiplier", 1, Range{0, 100, true, false});
     if (auto p = read_profile(r, "hourly_profile", presets, "servegen-m-large", &w.hourly_profile_name)) w.hourly_profile = *p;
     if (auto dow = r.numbers("day_of_week", 7, Range::non_negative())) std::copy(dow->begin(), dow->end(), w.day_of_week.begin());
     Reader arrival = r.child("arrival");
@@ -567,6 +569,8 @@ void read_workload(Reader r, Scenario& s) {
       arrival.error("cv", "a Poisson process has cv = 1; use process: gamma or weibull for another cv");
     arrival.finish();
   } else {
+    if (r.has("demand_multiplier")) r.error("demand_multiplier", "a trace sets the demand: scale it with workload.trace.rate_scale");
+    r.accept("demand_multiplier");
     Reader t = r.child("trace", true);
     workload::TraceOptions& o = w.trace;
     o.format = read_format(t, "format", true);
@@ -703,7 +707,10 @@ void read_workload(Reader r, Scenario& s) {
   if (!urs.empty() && (total || trace) && std::fabs(share_sum - 1.0) > 1e-6)
     r.error("user_regions", fmt::format("the shares must add up to 1, got {}", format_number(share_sum)));
   w.requests_per_day = 0;
-  for (const auto& u : w.user_regions) w.requests_per_day += u.requests_per_day;
+  for (auto& u : w.user_regions) {
+    u.requests_per_day *= w.demand_multiplier;
+    w.requests_per_day += u.requests_per_day;
+  }
   if (trace) {
     w.trace.region_weights.clear();
     for (const auto& u : w.user_regions) w.trace.region_weights.push_back(u.share);

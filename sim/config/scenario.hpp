@@ -24,6 +24,7 @@ struct RunSpec {
   std::uint64_t seed = 1;
   double clock_utc_offset_h = 0;  // the run starts at 00:00 in this time zone
   int start_weekday = 0;          // weekday of the run's first day (0 = Monday)
+  double start_h = 0;             // the run starts at this hour of its clock's day (part of a day at its true clock)
   std::string output_dir;
   std::string percentiles = "auto";  // auto | exact | sketch
   std::string engine = "day";        // day (closed-form, one SimGrid wake-up per period) | fine (SimGrid events per request)
@@ -91,6 +92,7 @@ struct WorkloadSpec {
   std::array<double, 24> hourly_profile{};
   std::string hourly_profile_name;  // preset name, or "custom"
   std::array<double, 7> day_of_week{1, 1, 1, 1, 1, 1, 1};
+  double demand_multiplier = 1;  // scales every user region's demand (a what-if; synthetic workloads)
   workload::Renewal renewal;
   workload::TokenDist prompt;
   workload::TokenDist output;

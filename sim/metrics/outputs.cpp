@@ -31,7 +31,7 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
   json j;
   const std::uint64_t unfinished = arrived - lat.completed - lat.rejected - lat.dropped;
   j["requests"] = {{"arrived", arrived}, {"completed", lat.completed}, {"unfinished", unfinished},
-                   {"rejected", lat.rejected}, {"dropped", lat.dropped}, {"preempted", lat.preempted_requests}};
+                   {"rejected", lat.rejected}, {"rejected_over_context", lat.rejected_over_context}, {"dropped", lat.dropped}, {"preempted", lat.preempted_requests}};
   j["latency_s"] = {{"queue", stats(lat.queue)}, {"ttft", stats(lat.ttft)}, {"tpot", stats(lat.tpot)}, {"e2e", stats(lat.e2e)}};
   const double done = static_cast<double>(lat.completed);
   j["slo"] = {{"ttft_target_s", slo.ttft_s},
@@ -92,6 +92,7 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   j["schema_version"] = 1;
   j["scenario"] = {{"name", f.scenario_name}, {"file", f.scenario_file}, {"seed", f.seed}};
   j["simulated_s"] = f.simulated_s;
+  j["clock_start_h"] = f.clock_start_h;
   j["wall_s"] = f.wall_s;
 
   DcTotals sum;
@@ -190,7 +191,7 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   return j;
 }
 
-std::string timeline_csv(const Accounting& acc) {
+std::string timeline_csv(const Accounting& acc, double clock_start_h) {
   std::string out =
       "time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,batch_occupancy,"
       "kv_cache_used,kv_cache_cached,prefix_hit_rate,prefill_tokens_saved,mfu,mbu,it_power_kw,"
@@ -199,7 +200,7 @@ std::string timeline_csv(const Accounting& acc) {
     const auto& s = acc.dcs()[r.dc];
     const double dt = r.t1 - r.t0;
     const double busy = dt > 0 ? r.stats.busy_gpu_s / dt : 0.0;
-    const double hour = std::fmod(r.t0 / kSecondsPerHour, 24.0);
+    const double hour = std::fmod(r.t0 / kSecondsPerHour + clock_start_h, 24.0);
     out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
                        r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
                        s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
@@ -280,7 +281,7 @@ void StagedOutputs::commit() {
 
 namespace chatdc::metrics {
 
-std::string hourly_csv(const Accounting& acc, Recorder& rec) {
+std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_h) {
   std::string out =
       "hour,clock_hour,datacenter,arrivals,completions,completed_sent,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,"
       "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,utilization,mfu,mbu,prefix_hit_rate,prefill_tokens_saved,it_energy_kwh,"
@@ -319,7 +320,8 @@ std::string hourly_csv(const Accounting& acc, Recorder& rec) {
       auto q = [&](Quantiles HourStats::*m, double p) { return st && (st->*m).count() ? (st->*m).quantile(p) : 0.0; };
       const auto& s = acc.dcs()[d];
       const double peak_f = a.span * s.gpus * s.peak_flops_per_gpu, peak_b = a.span * s.gpus * s.hbm_bytes_per_s_per_gpu;
-      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", h, h % 24, s.name,
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", h,
+                         std::fmod(static_cast<double>(h) + clock_start_h, 24.0), s.name,
                          a.arrivals, a.completions, st ? st->completed : 0, q(&HourStats::ttft, 0.5), q(&HourStats::ttft, 0.9),
                          q(&HourStats::ttft, 0.99), q(&HourStats::tpot, 0.5), q(&HourStats::tpot, 0.99),
                          q(&HourStats::e2e, 0.5), q(&HourStats::e2e, 0.99),

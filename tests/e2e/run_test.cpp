@@ -236,6 +236,35 @@ TEST_CASE("the fixed-memory path: a sketch day agrees with the exact day within 
     }
 }
 
+TEST_CASE("run.start_h: an hour of the day at its true clock (demand, tariff, timeline clock)") {
+  // two_regions: Shanghai's tariff is peak (0.946 CNY/kWh) from 10:00 to 12:00 and valley from 23:00 to 7:00.
+  const auto at10 = scratch("start-h-10"), at0 = scratch("start-h-0");
+  const std::string base = "run " + fixture("two_regions.yaml") + " --set run.duration_h=1 --quiet --out ";
+  REQUIRE(run(base + at10.string() + " --set run.start_h=10").code == 0);
+  REQUIRE(run(base + at0.string()).code == 0);
+  const json s10 = summary(at10), s0 = summary(at0);
+  CHECK(s10["clock_start_h"] == 10);
+  CHECK(s0["clock_start_h"] == 0);
+  std::istringstream tl(slurp(at10 / "timeline.csv"));
+  std::string header, first;
+  std::getline(tl, header);
+  std::getline(tl, first);
+  CHECK(first.rfind("0,10,sh-1,", 0) == 0);  // time_s 0 is 10:00 on the clock
+  CHECK_THAT(first, Catch::Contains(",0.946,"));
+  std::istringstream tl0(slurp(at0 / "timeline.csv"));
+  std::getline(tl0, header);
+  std::getline(tl0, first);
+  CHECK(first.rfind("0,0,sh-1,", 0) == 0);
+  CHECK_THAT(first, Catch::Contains(",0.348,"));
+  std::istringstream hourly(slurp(at10 / "hourly.csv"));
+  std::getline(hourly, header);
+  std::getline(hourly, first);
+  CHECK(first.rfind("0,10,", 0) == 0);
+  // ServeGen's profile weighs 10:00 by 1.05 and 00:00 by 0.99: the demand follows the clock.
+  const double a10 = s10["workload"]["expected_requests"].get<double>(), a0 = s0["workload"]["expected_requests"].get<double>();
+  CHECK(a10 / a0 == Approx(1.05 / 0.99).epsilon(0.02));
+}
+
 TEST_CASE("prefix caching: hit rate and tokens saved in summary.json, timeline.csv, hourly.csv and requests.csv") {
   const auto on = scratch("prefix-on"), off = scratch("prefix-off");
   const std::string args = "run " + fixture("tiny.yaml") +

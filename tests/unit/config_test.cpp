@@ -4,6 +4,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "config/assemble.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
 
@@ -286,6 +287,37 @@ TEST_CASE("balancer cells and threads: defaults, and bad values named with their
              Catch::Contains("serving.cell_replicas: expected a whole number in [0, 1000000000], got -4"));
   CHECK_THAT(error_of(kBase, {"run.threads=1.5"}), Catch::Contains("run.threads: expected a whole number, got \"1.5\""));
   CHECK_THAT(error_of(kBase, {"run.threads=5000"}), Catch::Contains("run.threads: expected a whole number in [0, 1024], got 5000"));
+}
+
+TEST_CASE("run.start_h: part of a day at its true clock; workload.demand_multiplier scales the demand") {
+  const std::string text = replace(kBase, "  requests_per_day: 1000\n",
+                                   "  requests_per_day: 2400\n"
+                                   "  hourly_profile: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 1, 1, 1, 1]\n");
+  // The clock follows the region (UTC+8); a run starting at 19:00 sees the 19:00 hour's weight first.
+  const auto day = config::load_scenario(write("day.yaml", text));
+  const auto evening = config::load_scenario(write("evening.yaml", text), {"run.start_h=19", "run.duration_h=2"});
+  CHECK(day.run.start_h == 0);
+  CHECK(evening.run.start_h == 19);
+  CHECK(evening.resolved["run"]["start_h"].as<double>() == 19);
+  const auto a_day = config::assemble(day), a_evening = config::assemble(evening);
+  const double per_weight = 2400.0 / 28 / 3600;  // requests/s for a weight of 1 (weights sum to 28)
+  CHECK(a_day.workload.regions[0].rate_at(19 * 3600 + 10) == Approx(5 * per_weight));
+  CHECK(a_evening.workload.regions[0].rate_at(10) == Approx(5 * per_weight));
+  CHECK(a_evening.workload.regions[0].rate_at(3600 + 10) == Approx(per_weight));
+  CHECK(a_evening.workload.regions[0].expected(0, 7200) == Approx(a_day.workload.regions[0].expected(19 * 3600, 21 * 3600)));
+  // Prices and PUE by local hour follow the same clock.
+  CHECK(a_evening.accounting[0].offset_s == Approx(a_day.accounting[0].offset_s + 19 * 3600));
+
+  const auto doubled = config::load_scenario(write("double.yaml", text), {"workload.demand_multiplier=1.5"});
+  CHECK(doubled.workload.requests_per_day == Approx(3600));
+  CHECK(doubled.workload.user_regions[0].requests_per_day == Approx(3600));
+  CHECK(doubled.resolved["workload"]["requests_per_day"].as<double>() == 2400);  // the base demand, and the multiplier
+  CHECK(doubled.resolved["workload"]["demand_multiplier"].as<double>() == 1.5);
+
+  CHECK_THAT(error_of(text, {"run.start_h=24"}), Catch::Contains("run.start_h") && Catch::Contains("24"));
+  CHECK_THAT(error_of(text, {"run.start_h=-1"}), Catch::Contains("run.start_h"));
+  CHECK_THAT(error_of(text, {"workload.demand_multiplier=0"}), Catch::Contains("workload.demand_multiplier"));
+  CHECK_THAT(error_of(text, {"workload.demand_multiplier=101"}), Catch::Contains("workload.demand_multiplier"));
 }
 
 TEST_CASE("prefix caching: on by default with engines that cache by default, resolved; bad values named") {
