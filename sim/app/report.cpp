@@ -47,6 +47,17 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
   out += fmt::format("  energy    IT {:.2f} MWh, facility {:.2f} MWh, {:.2f} Wh per request, {:.1f} t CO2\n",
                      j["energy_kwh"]["it"].get<double>() / 1e3, j["energy_kwh"]["facility"].get<double>() / 1e3,
                      j["wh_per_request"].get<double>(), j["carbon_kg"].get<double>() / 1e3);
+  if (s.operations.autoscaling.policy != operations::Policy::kNone) {
+    const auto& ps = j["power_states"];
+    const auto& h = ps["server_hours"];
+    const auto& e = ps["it_energy_kwh"];
+    out += fmt::format("  servers   {} autoscaling: server-hours serving {:.0f}, draining {:.0f}, waking {:.0f}, off {:.0f}; "
+                       "{} wake-ups; IT kWh serving {:.0f}, draining {:.0f}, waking {:.0f}, off {:.0f}\n",
+                       operations::policy_name(s.operations.autoscaling.policy), h["serving"].get<double>(),
+                       h["draining"].get<double>(), h["waking"].get<double>(), h["off"].get<double>(),
+                       grouped(ps["wake_ups"].get<double>()), e["serving"].get<double>(), e["draining"].get<double>(),
+                       e["waking"].get<double>(), e["off"].get<double>());
+  }
   if (cost["rental"].get<double>() > 0)
     out += fmt::format("  cost      {} {} = GPU rental {} (+ WAN {}, carbon {}) ({} {:.4f} per 1k requests)\n", cur,
                        grouped(cost["total"].get<double>()), grouped(cost["rental"].get<double>()),

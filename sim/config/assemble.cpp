@@ -33,6 +33,13 @@ Assembly assemble(const Scenario& s) {
       p.max_waiting_per_replica = s.max_waiting_per_replica;
       p.server_power = {dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,
                         dc.server.non_gpu_max_power_w};
+      p.local_offset_s = local_offset_s(s, region.utc_offset_h);
+      p.ops.autoscaling = s.operations.autoscaling;
+      p.ops.off_power_w = s.operations.off_power_w;
+      p.ops.wake_power_w = s.operations.wake_power_w >= 0 ? s.operations.wake_power_w : p.server_power.idle_w();
+      p.ops.boot_s = s.operations.boot_s;
+      // Every replica of the server loads the whole model (sharded over its GPUs) from the server's storage.
+      p.ops.load_s = p.replicas_per_server * s.llm.weight_bytes() / (s.operations.model_load_gb_per_s * 1e9);
       a.system.dcs.push_back(p);
 
       metrics::DcAccountingSetup acc;

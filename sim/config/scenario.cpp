@@ -816,6 +816,59 @@ void read_slo(Reader r, Scenario& s) {
   r.finish();
 }
 
+void read_operations(Reader r, Scenario& s) {
+  OperationsSpec& o = s.operations;
+  Reader a = r.child("autoscaling");
+  const std::string policy = a.text("policy", "none", {"none", "schedule", "reactive"});
+  operations::AutoscalingConfig& c = o.autoscaling;
+  c.policy = operations::parse_policy(policy.empty() ? "none" : policy);
+  if (c.policy == operations::Policy::kSchedule || a.has("schedule")) {
+    const auto f = a.numbers("schedule", 24, Range::fraction());
+    if (!f && c.policy == operations::Policy::kSchedule)
+      a.error("schedule", "the schedule policy needs 24 shares of the servers on, by local hour (0..1)");
+    if (f) std::copy(f->begin(), f->end(), c.schedule_fraction.begin());
+  }
+  if (c.policy == operations::Policy::kReactive)
+    c.target_load_per_replica = a.required_number("target_load_per_replica", Range{0, 1e5, true, false});
+  else if (a.has("target_load_per_replica"))
+    c.target_load_per_replica = a.number("target_load_per_replica", 0, Range{0, 1e5, true, false});
+  c.tolerance = a.number("tolerance", 0.1, Range{0, 1, false, true});
+  c.cooldown_s = a.number("cooldown_s", 300, Range::between(0, 86400));
+  c.min_servers = static_cast<std::uint32_t>(a.integer("min_servers", 1, Range::between(1, 1e7)));
+  c.max_servers = static_cast<std::uint32_t>(a.integer("max_servers", 0, Range::between(0, 1e7)));
+  if (c.max_servers > 0 && c.min_servers > c.max_servers)
+    a.error("min_servers", fmt::format("must not exceed max_servers ({}), got {}", c.max_servers, c.min_servers));
+  a.finish();
+
+  Reader v = r.child("servers");
+  o.off_power_w = v.number("off_power_w", 50, Range::between(0, 5000));
+  const std::string wake = v.text("wake_power_w", "idle");
+  if (wake != "idle") {
+    char* end = nullptr;
+    const double w = std::strtod(wake.c_str(), &end);
+    if (wake.empty() || *end != '\0' || !(w > 0 && w <= 50000))
+      v.error("wake_power_w", fmt::format("expected \"idle\" (the server's idle power) or watts in (0, 50000], got \"{}\"", wake));
+    else
+      o.wake_power_w = w;
+  }
+  o.boot_s = v.number("boot_s", 300, Range::between(0, 7200));
+  o.model_load_gb_per_s = v.number("model_load_gb_per_s", 7, Range{0, 1000, true, false});
+  v.finish();
+  r.finish();
+  if (o.autoscaling.policy != operations::Policy::kNone && s.run.engine == "fine")
+    r.error("autoscaling", "is not supported by run.engine: fine (use the day engine)");
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) {
+      const double idle = dc.server.gpus_per_server * dc.gpu.idle_power_w + dc.server.non_gpu_idle_power_w;
+      if (o.off_power_w >= idle)
+        v.error("off_power_w", fmt::format("must be below the idle power of datacenter {}'s servers ({} W), got {}",
+                                           dc.name, format_number(idle), format_number(o.off_power_w)));
+      if (o.wake_power_w > dc.server.max_power_w && dc.server.max_power_w > 0)
+        v.error("wake_power_w", fmt::format("must not exceed the nameplate power of datacenter {}'s servers ({} W), got {}",
+                                            dc.name, format_number(dc.server.max_power_w), format_number(o.wake_power_w)));
+    }
+}
+
 }  // namespace
 
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
@@ -857,6 +910,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   read_workload(root.child("workload", true), s);
   read_slo(root.child("slo"), s);
   read_routing(root.child("routing"), s);
+  read_operations(root.child("operations"), s);
   root.finish();
   if (!diag.empty()) throw Error(header + diag.report());
 

@@ -11,6 +11,7 @@
 #include "config/catalog.hpp"
 #include "model/daily_curve.hpp"
 #include "model/specs.hpp"
+#include "operations/autoscaling.hpp"
 #include "serving/replica.hpp"
 #include "workload/diurnal.hpp"
 #include "workload/token_sampler.hpp"
@@ -133,6 +134,15 @@ struct SloSpec {
   double tpot_s = 0.2;
 };
 
+/// Operating the fleet through the day (operations.*): power states and autoscaling, every datacenter.
+struct OperationsSpec {
+  operations::AutoscalingConfig autoscaling;
+  double off_power_w = 50;          // per server, off (BMC and power-supply standby): an assumption
+  double wake_power_w = -1;         // per server while waking; < 0: the server's idle power
+  double boot_s = 300;              // power-on to the serving engine started: an assumption
+  double model_load_gb_per_s = 7;   // weights from local NVMe (one PCIe Gen4 drive's sequential read)
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -155,6 +165,7 @@ struct Scenario {
   EconomicsSpec economics;
   RoutingSpec routing;
   SloSpec slo;
+  OperationsSpec operations;
   Catalog catalog;
   YAML::Node resolved;
 

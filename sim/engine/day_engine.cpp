@@ -22,16 +22,23 @@ void run_day(RunContext& ctx, std::uint64_t* activities) {
         const double t1 = std::min(end, (k + 1) * dt);
         ctx.sys->advance_to(t1);
         const serving::EpochReport rep = ctx.sys->close_epoch(t0, t1);
+        ctx.sys->operate(t1);  // autoscaling decides at the period's end; wakes complete at their own time
         // Power level per server for [t0, t1): the one whose wattage integrates to the model's
         // energy, carrying the rounding error into the next period.
         for (std::size_t d = 0; d < plat.dc_servers.size(); ++d) {
           const PowerLevels& lv = plat.levels[d];
           const std::uint32_t first = ctx.sys->first_server(static_cast<std::uint32_t>(d));
           for (std::size_t i = 0; i < plat.dc_servers[d].size(); ++i) {
+            sg4::Host* host = plat.dc_servers[d][i];
+            if (rep.server_off[first + i]) {  // off the whole period: SimGrid's off state draws wattage_off
+              if (host->is_on()) host->turn_off();
+              continue;
+            }
+            if (!host->is_on()) host->turn_on();
             const double want_j = rep.server_it_energy_j[first + i] + carry_j[d][i];
             const int level = lv.level_for(want_j / (t1 - t0));
             carry_j[d][i] = want_j - lv.watts(level) * (t1 - t0);
-            plat.dc_servers[d][i]->set_pstate(level);
+            host->set_pstate(level);
           }
         }
         sg4::this_actor::sleep_until(t1);

@@ -72,7 +72,8 @@ PlatformSpec describe_platform(const config::Scenario& s, const config::Assembly
     for (const auto& dc : region.datacenters) {
       const auto& pool = a.system.dcs[dc_index];
       PowerLevels lv;
-      lv.idle_w = pool.server_power.idle_w();
+      // With power states the levels reach down to the off power: a period partly off averages below idle.
+      lv.idle_w = pool.ops.enabled() ? std::min(pool.ops.off_power_w, pool.server_power.idle_w()) : pool.server_power.idle_w();
       lv.max_w = pool.server_power.max_w();
       lv.count = power_levels;
       p.levels.push_back(lv);
@@ -92,7 +93,8 @@ PlatformSpec describe_platform(const config::Scenario& s, const config::Assembly
         spec::Zone kz = zone(rack, Routing::Star);
         for (int k = 0; k < dc.servers_per_rack; ++k) {
           const std::string name = fmt::format("{}-s{}", rack, k);
-          kz.hosts.push_back({name, speeds, dc.server.gpus_per_server, watts, "0"});
+          kz.hosts.push_back({name, speeds, dc.server.gpus_per_server, watts,
+                              pool.ops.enabled() ? fmt::format("{}", pool.ops.off_power_w) : "0"});
           kz.links.push_back({name + "-nic", gbps_to_bytes(dc.network.server_gbps), hop, true});
           kz.routes.push_back({name, "", "", "", {{name + "-nic", Dir::Up}}, true});
           hosts.push_back(name);

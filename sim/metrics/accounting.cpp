@@ -56,6 +56,7 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     tot.electricity_cost += row.electricity_cost;
     tot.carbon_kg += row.carbon_kg;
     tot.busy_gpu_s += rep.dcs[d].busy_gpu_s;
+    tot.ops += rep.dcs[d];
     tot.flops += rep.dcs[d].flops;
     tot.hbm_bytes += rep.dcs[d].hbm_bytes;
     tot.peak_mfu = std::max(tot.peak_mfu, mfu(rep.dcs[d], s, dt));

@@ -102,6 +102,7 @@ struct DcTotals {
   double kv_cached_s = 0, peak_kv_cached = 0;
   double peak_it_power_kw = 0, peak_facility_power_kw = 0;
   std::uint64_t peak_queued = 0;
+  serving::DcEpoch ops;  // sums over the epochs: wake-ups, server-seconds and IT energy by power state
   double capex() const { return capex_servers + capex_network + capex_facility; }
   double total_cost() const { return electricity_cost + demand_charge + capex() + maintenance + wan + carbon_cost + rental; }
 };

@@ -60,6 +60,12 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
                        {"kv_cached_mean", ratio(t.kv_cached_s, simulated_s)},
                        {"kv_cached_peak", t.peak_kv_cached}};
   j["energy_kwh"] = {{"it", t.it_energy_kwh}, {"facility", t.facility_energy_kwh}, {"it_model", t.it_energy_model_kwh}};
+  const serving::DcEpoch& o = t.ops;
+  j["power_states"] = {{"wake_ups", o.wake_ups},
+                       {"server_hours", {{"serving", o.serving_s / kSecondsPerHour}, {"draining", o.draining_s / kSecondsPerHour},
+                                         {"waking", o.waking_s / kSecondsPerHour}, {"off", o.off_s / kSecondsPerHour}}},
+                       {"it_energy_kwh", {{"serving", o.energy_serving_j / 3.6e6}, {"draining", o.energy_draining_j / 3.6e6},
+                                          {"waking", o.energy_waking_j / 3.6e6}, {"off", o.energy_off_j / 3.6e6}}}};
   j["power_kw"] = {{"it_mean", ratio(t.it_energy_kwh * kSecondsPerHour, simulated_s)},
                    {"it_peak", t.peak_it_power_kw},
                    {"facility_mean", ratio(t.facility_energy_kwh * kSecondsPerHour, simulated_s)},
@@ -115,6 +121,7 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.carbon_cost += t.carbon_cost;
     sum.rental += t.rental;
     sum.busy_gpu_s += t.busy_gpu_s;
+    sum.ops += t.ops;
     sum.prefix_queried_tokens += t.prefix_queried_tokens;
     sum.prefix_hit_tokens += t.prefix_hit_tokens;
     if (block_tokens == 0) block_tokens = acc.dcs()[d].prefix_block_tokens;
@@ -195,13 +202,14 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
   std::string out =
       "time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,batch_occupancy,"
       "kv_cache_used,kv_cache_cached,prefix_hit_rate,prefill_tokens_saved,mfu,mbu,it_power_kw,"
-      "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum\n";
+      "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum,"
+      "servers_serving,servers_idle,servers_draining,servers_waking,servers_off,wake_ups\n";
   for (const TimelineRow& r : acc.rows()) {
     const auto& s = acc.dcs()[r.dc];
     const double dt = r.t1 - r.t0;
     const double busy = dt > 0 ? r.stats.busy_gpu_s / dt : 0.0;
     const double hour = std::fmod(r.t0 / kSecondsPerHour + clock_start_h, 24.0);
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
                        r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
                        s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
                        kv_cached_fraction(r.stats, s), ratio(r.stats.prefix_hit_tokens, r.stats.prefix_queried_tokens),
@@ -209,7 +217,9 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
                        mfu(r.stats, s, dt), mbu(r.stats, s, dt),
                        dt > 0 ? r.it_energy_kwh * kSecondsPerHour / dt : 0.0,
                        dt > 0 ? r.facility_energy_kwh * kSecondsPerHour / dt : 0.0, r.pue, r.price_per_kwh,
-                       r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg);
+                       r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg,
+                       r.stats.servers_serving, r.stats.servers_idle, r.stats.servers_draining, r.stats.servers_waking,
+                       r.stats.servers_off, r.stats.wake_ups);
   }
   return out;
 }

@@ -26,6 +26,20 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   gpu_energy_j += o.gpu_energy_j;
   it_energy_j += o.it_energy_j;
   output_tokens += o.output_tokens;
+  servers_serving += o.servers_serving;
+  servers_idle += o.servers_idle;
+  servers_draining += o.servers_draining;
+  servers_waking += o.servers_waking;
+  servers_off += o.servers_off;
+  wake_ups += o.wake_ups;
+  serving_s += o.serving_s;
+  draining_s += o.draining_s;
+  waking_s += o.waking_s;
+  off_s += o.off_s;
+  energy_serving_j += o.energy_serving_j;
+  energy_draining_j += o.energy_draining_j;
+  energy_waking_j += o.energy_waking_j;
+  energy_off_j += o.energy_off_j;
   return *this;
 }
 
@@ -41,6 +55,7 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     Dc& dc = dcs_[d];
     dc.setup = setup_.dcs[d];
     dc.setup.scheduler.hash_chains = source_.hash_chains();  // what trace prefixes refer to
+    dc.autoscaler = operations::Autoscaler(dc.setup.ops.autoscaling);
     dc.profiles = std::make_unique<DecodeProfiles>(*dc.setup.step_model, dc.setup.scheduler.max_batch_size,
                                                     dc.setup.work_model.get());
     dc.first_replica = static_cast<std::uint32_t>(replicas_.size());
@@ -71,11 +86,14 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
         c.affinity = std::make_unique<PrefixAffinity>(std::clamp<std::size_t>(std::size_t{256} * c.replicas, 1024, 1 << 20));
       c.pipes.resize(setup_.user_regions);
       c.heap.resize(c.replicas);
+      c.n_serving = c.servers;
       replica_cell_.insert(replica_cell_.end(), c.replicas, static_cast<std::uint32_t>(cells_.size() - 1));
+      server_cell_.insert(server_cell_.end(), c.servers, static_cast<std::uint32_t>(cells_.size() - 1));
     }
     total_servers_ += servers;
     server_dc_.insert(server_dc_.end(), servers, d);
   }
+  servers_.resize(total_servers_);
   source_id_ = static_cast<std::uint32_t>(cells_.size());
   order_.resize(source_id_ + 1);
   order_.update(source_id_, source_.peek_time());
@@ -248,6 +266,10 @@ void ServingSystem::on_delivery(Cell& c) {
 // One event of the cell: a delivery, or a replica's step or run ending (first on a tie).
 void ServingSystem::cell_event(Cell& c) {
   ++c.events;
+  if (c.next_wake_s <= c.next_delivery_s && c.next_wake_s <= c.heap.top_time()) {  // a server ready at t takes t's requests
+    on_wake(c);
+    return;
+  }
   if (c.next_delivery_s < c.heap.top_time()) {
     on_delivery(c);
     return;
@@ -402,17 +424,21 @@ void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double
   dc.server_ttft_time_s = t;
 }
 
-void ServingSystem::finish(Cell& c, std::uint32_t local, std::uint32_t output_tokens) {
+void ServingSystem::finish(Cell& c, std::uint32_t local, std::uint32_t output_tokens, double t) {
   c.balancer->decrement(local);
   --c.outstanding;
   ++c.completed;
   ++c.epoch.completions;
   c.epoch.output_tokens += output_tokens;
+  if (c.n_draining > 0) {  // a draining server that has finished its last request powers off now
+    const std::uint32_t server = replica_server(c.first_replica + local);
+    if (servers_[server].state == ServerState::kDraining && server_empty(c, server)) set_state(c, server, ServerState::kOff, t);
+  }
 }
 
 void ServingSystem::finish_due(Cell& c, double t) {
   while (!c.finishing.empty() && c.finishing.front().t <= t) {
-    finish(c, c.finishing.front().local, c.finishing.front().output_tokens);
+    finish(c, c.finishing.front().local, c.finishing.front().output_tokens, c.finishing.front().t);
     c.finishing.pop_front();
   }
 }
@@ -422,7 +448,7 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   if (merging_) {  // maybe early (a merged step): the balancer and counts learn of it at its time
     c.finishing.push_sorted({times.done_s, replica - c.first_replica, job.output_tokens});
   } else {
-    finish(c, replica - c.first_replica, job.output_tokens);
+    finish(c, replica - c.first_replica, job.output_tokens, times.done_s);
   }
   if (sink_) {
     sink_->on_complete(replica, job, times);
@@ -473,8 +499,8 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   return p.server_power.server_energy_j(gpu_w, 1.0);
 }
 
-void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double>& server_it_energy_j) {
-  const double dt = t1 - t0;
+void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double>& server_it_energy_j,
+                               std::vector<std::uint8_t>& server_off) {
   const PoolSetup& p = dcs_[c.dc].setup;
   const int tp = p.step_model->gpus();
   const double idle_gpu_w = p.step_model->idle_power_w();
@@ -482,12 +508,24 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
   finish_due(c, t1);
   DcEpoch& e = c.epoch;
   for (std::uint32_t s = 0; s < c.servers; ++s) {
-    double gpu_j = spare_gpus * idle_gpu_w * dt;
+    const std::uint32_t gs = c.first_server + s;
+    ServerRec& sr = servers_[gs];
+    // Time in the current state up to t1 (the seconds in earlier states are in on_s, off_s, waking_s).
+    const double in_state = t1 - std::max(sr.since, t0);
+    double on_s = sr.on_s, off_s = sr.off_s, waking_s = sr.waking_s;
+    switch (sr.state) {
+      case ServerState::kServing:
+      case ServerState::kDraining: on_s += in_state; break;
+      case ServerState::kOff: off_s += in_state; break;
+      case ServerState::kWaking: waking_s += in_state; break;
+    }
+    double gpu_j = spare_gpus * idle_gpu_w * on_s;
+    bool empty = true;
     for (int k = 0; k < p.replicas_per_server; ++k) {
       Replica& r = replicas_[c.first_replica + s * p.replicas_per_server + k];
       r.accrue(t1);
       const double busy = r.take_busy_s();
-      gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, dt - busy);
+      gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, on_s - busy);
       e.busy_gpu_s += busy * tp;
       const model::StepWork w = r.take_work();
       e.flops += w.flops;
@@ -501,11 +539,148 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
         e.prefix_queried_tokens += ps.queried_tokens;
         e.prefix_hit_tokens += ps.hit_tokens;
       }
+      if (c.balancer->outstanding(s * p.replicas_per_server + k) > 0) empty = false;
     }
-    const double it_j = p.server_power.server_energy_j(gpu_j, dt);
+    const double on_j = on_s > 0 ? p.server_power.server_energy_j(gpu_j, on_s) : 0.0;
+    const double off_j = p.ops.off_power_w * off_s, waking_j = p.ops.wake_power_w * waking_s;
+    const double it_j = on_j + off_j + waking_j;
     e.gpu_energy_j += gpu_j;
     e.it_energy_j += it_j;
-    server_it_energy_j[c.first_server + s] = it_j;
+    server_it_energy_j[gs] = it_j;
+    server_off[gs] = sr.state == ServerState::kOff && sr.since <= t0 ? 1 : 0;
+    const bool draining = sr.drained || sr.state == ServerState::kDraining;
+    (draining ? e.draining_s : e.serving_s) += on_s;
+    (draining ? e.energy_draining_j : e.energy_serving_j) += on_j;
+    e.off_s += off_s;
+    e.energy_off_j += off_j;
+    e.waking_s += waking_s;
+    e.energy_waking_j += waking_j;
+    switch (sr.state) {
+      case ServerState::kServing: ++e.servers_serving; e.servers_idle += empty ? 1 : 0; break;
+      case ServerState::kDraining: ++e.servers_draining; break;
+      case ServerState::kOff: ++e.servers_off; break;
+      case ServerState::kWaking: ++e.servers_waking; break;
+    }
+    sr.on_s = sr.off_s = sr.waking_s = 0;
+    sr.drained = false;
+  }
+}
+
+// ---- Operations: power states and autoscaling ----------------------------------------------------
+
+void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, double t) {
+  ServerRec& sr = servers_[server];
+  const double spent = t - std::max(sr.since, epoch_t0_);
+  switch (sr.state) {
+    case ServerState::kServing: sr.on_s += spent; --c.n_serving; break;
+    case ServerState::kDraining: sr.on_s += spent; sr.drained = true; --c.n_draining; break;
+    case ServerState::kOff: sr.off_s += spent; --c.n_off; break;
+    case ServerState::kWaking: sr.waking_s += spent; --c.n_waking; break;
+  }
+  switch (to) {
+    case ServerState::kServing: ++c.n_serving; break;
+    case ServerState::kDraining: ++c.n_draining; break;
+    case ServerState::kOff: ++c.n_off; break;
+    case ServerState::kWaking: ++c.n_waking; break;
+  }
+  sr.state = to;
+  sr.since = t;
+  exclude_server(c, server, to != ServerState::kServing);
+}
+
+void ServingSystem::exclude_server(Cell& c, std::uint32_t server, bool ex) {
+  const auto per = static_cast<std::uint32_t>(dcs_[c.dc].setup.replicas_per_server);
+  const std::uint32_t first = (server - c.first_server) * per;
+  for (std::uint32_t k = 0; k < per; ++k) c.balancer->set_excluded(first + k, ex);
+}
+
+bool ServingSystem::server_empty(const Cell& c, std::uint32_t server) const {
+  const auto per = static_cast<std::uint32_t>(dcs_[c.dc].setup.replicas_per_server);
+  const std::uint32_t first = (server - c.first_server) * per;
+  for (std::uint32_t k = 0; k < per; ++k)
+    if (c.balancer->outstanding(first + k) > 0) return false;
+  return true;
+}
+
+void ServingSystem::on_wake(Cell& c) {
+  const auto [t, server] = c.wakes[c.wake_next++];
+  if (c.wake_next == c.wakes.size()) {
+    c.wakes.clear();
+    c.wake_next = 0;
+  }
+  c.next_wake_s = c.wakes.empty() ? IndexedHeap::kNever : c.wakes[c.wake_next].first;
+  finish_due(c, t);
+  if (servers_[server].state == ServerState::kWaking) set_state(c, server, ServerState::kServing, t);
+}
+
+void ServingSystem::scale(std::uint32_t d, std::uint32_t target, double t) {
+  Dc& dc = dcs_[d];
+  Cell* first = &cells_[dc.first_cell];
+  Cell* last = first + dc.cells;
+  std::uint32_t available = 0;
+  for (Cell* c = first; c != last; ++c) available += c->n_serving + c->n_waking;
+  if (target == available) return;
+  // Pick the cell that keeps the datacenter's cells even: up, the fewest available; down, the most serving.
+  const auto pick = [&](auto better, auto eligible) {
+    Cell* best = nullptr;
+    for (Cell* c = first; c != last; ++c)
+      if (eligible(*c) && (!best || better(*c, *best))) best = c;
+    return best;
+  };
+  const auto avail = [](const Cell& c) { return c.n_serving + c.n_waking; };
+  const auto find = [&](const Cell& c, ServerState st, bool from_end) {
+    for (std::uint32_t i = 0; i < c.servers; ++i) {
+      const std::uint32_t s = c.first_server + (from_end ? c.servers - 1 - i : i);
+      if (servers_[s].state == st) return s;
+    }
+    return c.first_server;  // not reached: the cell's count says one exists
+  };
+  for (; available < target; ++available) {
+    // A draining server serves again at once; otherwise an off server wakes (boot and model load).
+    Cell* c = pick([&](const Cell& a, const Cell& b) { return avail(a) < avail(b); },
+                   [](const Cell& a) { return a.n_draining + a.n_off > 0; });
+    if (!c) break;
+    if (c->n_draining > 0) {
+      set_state(*c, find(*c, ServerState::kDraining, false), ServerState::kServing, t);
+      continue;
+    }
+    const std::uint32_t s = find(*c, ServerState::kOff, false);
+    set_state(*c, s, ServerState::kWaking, t);
+    const double at = t + dc.setup.ops.wake_s();
+    c->wakes.emplace_back(at, s);  // every wake of a datacenter takes as long: the list stays in time order
+    c->next_wake_s = c->wakes[c->wake_next].first;
+    ++c->epoch.wake_ups;
+    ++wake_ups_;
+    order_.update(static_cast<std::uint32_t>(c - cells_.data()), cell_time(*c));
+  }
+  for (; available > target; --available) {
+    // Drain a serving server of the cell with the most, never a cell's last one: every cell keeps serving.
+    Cell* c = pick([&](const Cell& a, const Cell& b) { return a.n_serving > b.n_serving; },
+                   [](const Cell& a) { return a.n_serving > 1; });
+    if (!c) break;
+    const std::uint32_t s = find(*c, ServerState::kServing, true);
+    set_state(*c, s, ServerState::kDraining, t);
+    if (server_empty(*c, s)) set_state(*c, s, ServerState::kOff, t);
+  }
+}
+
+void ServingSystem::operate(double t) {
+  for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
+    const Dc& dc = dcs_[d];
+    const operations::ServerOps& ops = dc.setup.ops;  // dc.autoscaler holds the same policy
+    if (!ops.enabled()) continue;
+    for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) finish_due(cells_[k], t);
+    operations::Observation o;
+    o.t = t;
+    const auto hour = [&](double at) { return std::fmod(std::fmod((at + dc.setup.local_offset_s) / 3600.0, 24.0) + 24.0, 24.0); };
+    o.local_hour = hour(t);
+    o.local_hour_ahead = hour(t + ops.wake_s());
+    o.servers = dc.setup.servers;
+    for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) o.available += cells_[k].n_serving + cells_[k].n_waking;
+    o.replicas_per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+    const DcState st = dc_state(d);
+    o.load_requests = static_cast<double>(st.outstanding + st.inflight);
+    scale(d, dcs_[d].autoscaler.decide(o), t);
   }
 }
 
@@ -515,7 +690,8 @@ EpochReport ServingSystem::close_epoch(double t0, double t1) {
   rep.t1 = t1;
   rep.dcs.resize(dcs_.size());
   rep.server_it_energy_j.assign(total_servers_, 0.0);
-  const auto close = [&](std::uint32_t k) { close_cell(cells_[k], t0, t1, rep.server_it_energy_j); };
+  rep.server_off.assign(total_servers_, 0);
+  const auto close = [&](std::uint32_t k) { close_cell(cells_[k], t0, t1, rep.server_it_energy_j, rep.server_off); };
   if (workers_)
     workers_->run(static_cast<std::uint32_t>(cells_.size()), close);
   else
@@ -530,6 +706,7 @@ EpochReport ServingSystem::close_epoch(double t0, double t1) {
       cells_[k].epoch = DcEpoch{};
     }
   }
+  epoch_t0_ = t1;
   return rep;
 }
 

@@ -35,6 +35,7 @@
 #include "core/tournament_tree.hpp"
 #include "model/power.hpp"
 #include "model/step_model.hpp"
+#include "operations/autoscaling.hpp"
 #include "serving/least_outstanding.hpp"
 #include "serving/replica.hpp"
 #include "workload/request_source.hpp"
@@ -57,6 +58,8 @@ struct PoolSetup {
   model::ServerPowerSpec server_power;
   double request_overhead_s = 0;  // before a delivered request can be scheduled (engine profile)
   std::uint32_t max_waiting_per_replica = 0;  // a request finding this many waiting is dropped (0 = no limit)
+  operations::ServerOps ops;  // power states and autoscaling (policy none: every server serves all day)
+  double local_offset_s = 0;  // local time of the datacenter minus run time (schedules by local hour)
 };
 
 struct SystemSetup {
@@ -152,13 +155,24 @@ struct DcEpoch {
   double gpu_energy_j = 0;
   double it_energy_j = 0;         // servers' IT energy (model)
   double output_tokens = 0;       // of requests completed in the epoch
+  // Server power states (operations): servers in each state at the epoch's end (idle: serving and
+  // holding no request), wake-ups begun, server-seconds and IT energy by state over the epoch.
+  std::uint64_t servers_serving = 0, servers_idle = 0, servers_draining = 0, servers_waking = 0, servers_off = 0;
+  std::uint64_t wake_ups = 0;
+  double serving_s = 0, draining_s = 0, waking_s = 0, off_s = 0;
+  double energy_serving_j = 0, energy_draining_j = 0, energy_waking_j = 0, energy_off_j = 0;
 };
 
 struct EpochReport {
   double t0 = 0, t1 = 0;
   std::vector<DcEpoch> dcs;
   std::vector<double> server_it_energy_j;  // every server of every datacenter, in pool order
+  std::vector<std::uint8_t> server_off;    // 1: the server was off for the whole epoch
 };
+
+/// A server's power state (operations). Serving servers take requests; draining ones finish what they
+/// hold, then power off; waking ones boot and load the model, then serve.
+enum class ServerState : std::uint8_t { kServing, kDraining, kOff, kWaking };
 
 class ServingSystem final : private ReplicaListener {
  public:
@@ -188,6 +202,12 @@ class ServingSystem final : private ReplicaListener {
   void set_response_sink(ResponseSink* sink) { sink_ = sink; }
   /// Account busy time and energy up to t1 and report the epoch [t0, t1).
   EpochReport close_epoch(double t0, double t1);
+  /// Autoscaling: every datacenter with a policy decides, at t, how many servers should be available,
+  /// and its servers are woken or drained accordingly (call between advance_to(t) and later events).
+  void operate(double t);
+  ServerState server_state(std::uint32_t server) const { return servers_[server].state; }
+  /// Wake-ups begun so far, over every datacenter.
+  std::uint64_t wake_ups() const { return wake_ups_; }
 
   const SystemSetup& setup() const { return setup_; }
   std::uint32_t dc_count() const { return static_cast<std::uint32_t>(dcs_.size()); }
@@ -235,6 +255,11 @@ class ServingSystem final : private ReplicaListener {
     std::vector<Pipe> pipes;  // per user region
     double next_delivery_s = IndexedHeap::kNever;
     std::uint32_t next_pipe = 0;
+    // Operations: wakes completing, in time order (the next at wakes[wake_next]), and servers by state.
+    std::vector<std::pair<double, std::uint32_t>> wakes;  // (time, global server)
+    std::size_t wake_next = 0;
+    double next_wake_s = IndexedHeap::kNever;
+    std::uint32_t n_serving = 0, n_draining = 0, n_off = 0, n_waking = 0;
     TournamentTree heap;  // the replicas' next events
     std::uint64_t delivered = 0, outstanding = 0, completed = 0, dropped = 0, events = 0;
     DcEpoch epoch;
@@ -259,6 +284,14 @@ class ServingSystem final : private ReplicaListener {
     std::uint32_t first_replica = 0, first_server = 0, first_cell = 0, cells = 1;
     std::uint64_t routed = 0, admitted = 0, rejected = 0;
     double server_ttft_s = 0, server_ttft_time_s = -1;
+    operations::Autoscaler autoscaler;
+  };
+  /// A server's power state and the seconds it spent in each during the current epoch.
+  struct ServerRec {
+    ServerState state = ServerState::kServing;
+    bool drained = false;  // was draining during the epoch
+    double since = 0;      // in its state since
+    double on_s = 0, off_s = 0, waking_s = 0;
   };
 
   void on_first_token(std::uint32_t replica, const Job& job, double t) override;
@@ -273,11 +306,17 @@ class ServingSystem final : private ReplicaListener {
   void route_ahead(double t, int slot);
   void tally_ahead(double t);
   void cell_event(Cell& c);
-  static double cell_time(const Cell& c) { return std::min(c.heap.top_time(), c.next_delivery_s); }
+  static double cell_time(const Cell& c) { return std::min({c.heap.top_time(), c.next_delivery_s, c.next_wake_s}); }
   const InFlight* pipe_front(const Pipe& p) const;
   void find_next_delivery(Cell& c) const;
   void on_delivery(Cell& c);
-  void finish(Cell& c, std::uint32_t local, std::uint32_t output_tokens);
+  void finish(Cell& c, std::uint32_t local, std::uint32_t output_tokens, double t);
+  // Operations.
+  void set_state(Cell& c, std::uint32_t server, ServerState to, double t);
+  void exclude_server(Cell& c, std::uint32_t server, bool ex);
+  bool server_empty(const Cell& c, std::uint32_t server) const;
+  void on_wake(Cell& c);
+  void scale(std::uint32_t d, std::uint32_t target, double t);
   void finish_due(Cell& c, double t);
   static constexpr std::uint32_t kNoReplica = 0xFFFFFFFFu;
   /// The replica the cell's balancer sends r to, or kNoReplica when dropped.
@@ -287,7 +326,7 @@ class ServingSystem final : private ReplicaListener {
   void advance_in_windows(double t);
   void dispatch_until(double t, int slot);
   void hand_over(int slot);
-  void close_cell(Cell& c, double t0, double t1, std::vector<double>& server_it_energy_j);
+  void close_cell(Cell& c, double t0, double t1, std::vector<double>& server_it_energy_j, std::vector<std::uint8_t>& server_off);
   std::uint32_t cell_of(const workload::RequestSpec& r, std::uint32_t dc) const;
 
   SystemSetup setup_;
@@ -303,6 +342,10 @@ class ServingSystem final : private ReplicaListener {
   std::uint64_t arrived_ = 0, rejected_ = 0, arrivals_ = 0;
   ResponseSink* sink_ = nullptr;
   std::vector<std::uint32_t> server_dc_;  // global server -> datacenter
+  std::vector<std::uint32_t> server_cell_;  // global server -> cell
+  std::vector<ServerRec> servers_;
+  double epoch_t0_ = 0;       // start of the epoch being run
+  std::uint64_t wake_ups_ = 0;
   bool decided_ = false, windowed_ = false, merging_ = false;
   double window_clock_ = 0;  // windows: every event at or before it is done
   int slot_ = 0;             // windows: parity of the window the cells are running
