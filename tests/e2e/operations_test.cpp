@@ -1,0 +1,103 @@
+// Operations end to end: a diurnal day of the western datacenter (scenarios/west-operations.yaml at a
+// tenth of its scale) always on, scheduled and reactively scaled; bad operations input.
+#include <cmath>
+
+#include "e2e/harness.hpp"
+
+using namespace chatdc::test;
+using json = nlohmann::json;
+
+namespace {
+const std::string kSmall =
+    " --set workload.requests_per_day=2e6 --set 'platform.regions[ningxia].datacenters[zw-1].racks=5'"
+    " --set 'platform.regions[ningxia].datacenters[zw-1].servers_per_rack=1' --set operations.autoscaling.min_servers=1 --quiet";
+
+json day(const std::string& policy, const std::filesystem::path& out, const std::string& extra = "") {
+  const Proc p = run("run scenarios/west-operations.yaml" + kSmall + " --set operations.autoscaling.policy=" + policy + extra +
+                     " --out " + out.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  return summary(out);
+}
+}  // namespace
+
+TEST_CASE("operations: scheduled and reactive scaling save energy on a diurnal day, keep the SLO and lose no request") {
+  const auto base = scratch("ops-always-on");
+  const auto sched = scratch("ops-schedule");
+  const auto react = scratch("ops-reactive");
+  const json a = day("none", base), s = day("schedule", sched), r = day("reactive", react);
+  const double servers = a["fleet"]["servers"].get<double>();
+  for (const json* j : {&a, &s, &r}) {
+    const auto& q = (*j)["requests"];
+    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
+                                          q["dropped"].get<long>());
+    CHECK(q["dropped"].get<long>() == 0);
+    CHECK(q["arrived"].get<long>() == a["requests"]["arrived"].get<long>());  // the same requests
+    CHECK((*j)["slo"]["attainment"].get<double>() >= 0.99);
+    // Server-hours by state add up to the fleet's, and IT energy by state to the model's IT energy.
+    const auto& ps = (*j)["power_states"];
+    double hours = 0, kwh = 0;
+    for (const char* k : {"serving", "draining", "waking", "off"}) {
+      hours += ps["server_hours"][k].get<double>();
+      kwh += ps["it_energy_kwh"][k].get<double>();
+    }
+    CHECK(hours == Approx(servers * 24).epsilon(1e-9));
+    CHECK(kwh == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(1e-9));
+    // SimGrid's plugin (hosts off for whole periods, power levels down to the off power) agrees with the model.
+    CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  }
+  const double e0 = a["energy_kwh"]["it"].get<double>();
+  CHECK(a["power_states"]["wake_ups"].get<long>() == 0);
+  CHECK(s["energy_kwh"]["it"].get<double>() < 0.93 * e0);
+  CHECK(r["energy_kwh"]["it"].get<double>() < 0.95 * e0);
+  CHECK(s["power_states"]["server_hours"]["off"].get<double>() > 10);
+  CHECK(r["power_states"]["wake_ups"].get<long>() > 0);
+  CHECK(s["cost"]["electricity"].get<double>() < a["cost"]["electricity"].get<double>());
+
+  // The timeline counts servers by state at every period's end.
+  const auto t = read_csv(sched / "timeline.csv");
+  const auto& h = t[0];
+  const std::size_t cs = column(h, "servers_serving"), cd = column(h, "servers_draining"), cw = column(h, "servers_waking"),
+                    co = column(h, "servers_off"), ci = column(h, "servers_idle");
+  long min_serving = 1 << 30, max_off = 0;
+  for (std::size_t i = 1; i < t.size(); ++i) {
+    const long n = std::stol(t[i][cs]) + std::stol(t[i][cd]) + std::stol(t[i][cw]) + std::stol(t[i][co]);
+    CHECK(n == static_cast<long>(servers));
+    CHECK(std::stol(t[i][ci]) <= std::stol(t[i][cs]));
+    min_serving = std::min(min_serving, std::stol(t[i][cs]));
+    max_off = std::max(max_off, std::stol(t[i][co]));
+  }
+  CHECK(min_serving >= 1);
+  CHECK(max_off >= 2);
+
+  // Deterministic by seed, and independent of the number of threads.
+  const auto again = scratch("ops-reactive-again");
+  json r2 = day("reactive", again, " --set run.threads=1");
+  json r1 = r;
+  r1.erase("wall_s");
+  r2.erase("wall_s");
+  r1["scenario"].erase("file");
+  r2["scenario"].erase("file");
+  CHECK(r1 == r2);
+}
+
+TEST_CASE("operations: bad input names the key, the value and what is expected") {
+  const auto never = scratch("ops-bad") / "never";
+  const std::string base = "run scenarios/west-operations.yaml --quiet --out " + never.string() + " --set ";
+  check_bad_inputs(base, {{"operations.autoscaling.policy=predictive-ish", "operations.autoscaling.policy"},
+                          {"operations.autoscaling.polcy=reactive", "polcy"},
+                          {"operations.autoscaling.min_servers=10 --set operations.autoscaling.max_servers=4",
+                           "must not exceed max_servers (4), got 10"},
+                          {"operations.autoscaling.schedule=[1,1,1]", "operations.autoscaling.schedule"},
+                          {"operations.autoscaling.tolerance=1", "operations.autoscaling.tolerance"},
+                          {"operations.servers.boot_s=90000", "operations.servers.boot_s"},
+                          {"operations.servers.model_load_gb_per_s=0", "operations.servers.model_load_gb_per_s"},
+                          {"operations.servers.off_power_w=4000", "below the idle power"},
+                          {"operations.servers.wake_power_w=hot", "expected \"idle\""},
+                          {"operations.autoscaling.policy=reactive --set run.engine=fine", "run.engine: fine"}},
+                   never);
+  // reactive without its target
+  const Proc p = run("run tests/fixtures/tiny.yaml --quiet --out " + never.string() + " --set operations.autoscaling.policy=reactive");
+  CHECK(p.code == 2);
+  CHECK_THAT(p.err, Catch::Contains("operations.autoscaling.target_load_per_replica"));
+}
