@@ -159,6 +159,10 @@ class Replica {
   double cached_tokens_at(double t) const;
   PrefixStats take_prefix_stats();
   bool prefix_caching() const { return cache_ != nullptr; }
+  /// Empties the prefix cache of an idle replica (its server powers off); no-op without caching.
+  void drop_cache() {
+    if (cache_) cache_->evict_to(0);
+  }
   /// Checks the prefix cache's bookkeeping and that live + cached KV fit the capacity (tests).
   std::string check_kv() const;
   std::uint64_t steps_executed() const { return steps_; }

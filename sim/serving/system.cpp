@@ -157,7 +157,7 @@ std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) 
     prompt_path(prefix_of(r), r.prompt_tokens, dcs_[d].setup.scheduler.hash_chains, c.path);
     std::uint32_t matched = 0;  // the conversation's history is open-ended: it holds the prompt up to its end
     const std::uint32_t held = c.affinity->lookup(c.path, &matched);
-    if (held != PrefixAffinity::kNone &&
+    if (held != PrefixAffinity::kNone && !c.balancer->excluded(held) &&
         std::min(matched, r.prompt_tokens) >= setup_.prefix_routing_min_match * r.prompt_tokens &&
         c.balancer->outstanding(held) <= c.balancer->outstanding(local) + setup_.prefix_routing_slack)
       local = held;
@@ -586,6 +586,11 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
   sr.state = to;
   sr.since = t;
   exclude_server(c, server, to != ServerState::kServing);
+  if (to == ServerState::kOff) {  // powered off: GPU memory, and the prefixes cached in it, are lost
+    const auto per = static_cast<std::uint32_t>(dcs_[c.dc].setup.replicas_per_server);
+    const std::uint32_t first = c.first_replica + (server - c.first_server) * per;
+    for (std::uint32_t k = 0; k < per; ++k) replicas_[first + k].drop_cache();
+  }
 }
 
 void ServingSystem::exclude_server(Cell& c, std::uint32_t server, bool ex) {
