@@ -49,6 +49,8 @@ Assembly assemble(const Scenario& s) {
       acc.pue = region.pue;
       acc.price_per_kwh = region.price_per_kwh;
       acc.carbon_kg_per_kwh = region.carbon_kg_per_kwh;
+      acc.green_share = region.green_share;
+      acc.green_certificate_per_kwh = region.green_certificate_per_kwh;
       acc.servers = p.servers;
       acc.gpus = p.servers * static_cast<std::uint32_t>(p.gpus_per_server);
       acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server);

@@ -215,6 +215,12 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
     region.pue = read_daily(rr, "pue", Range::between(1, 5), true).value_or(model::DailyCurve::constant(1));
     region.carbon_kg_per_kwh =
         read_daily(rr, "carbon_kg_per_kwh", Range::between(0, 2), true).value_or(model::DailyCurve::constant(0));
+    region.green_share = rr.number("green_share", 0, Range::fraction());
+    const auto green_price = read_money(rr, "green_certificate", "_per_kwh", s.economics, Range::between(0, 1));
+    if (region.green_share > 0 && !green_price)
+      rr.error("green_share", fmt::format("{} of the supply is green: give its price, green_certificate_cny_per_kwh or "
+                                          "green_certificate_usd_per_kwh (0 if the tariff includes it)", format_number(region.green_share)));
+    region.green_certificate_per_kwh = green_price.value_or(0);
 
     // Electricity: the region's tariff, else economics.electricity_price_*.
     Reader tariff = rr.child("tariff");

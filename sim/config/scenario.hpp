@@ -63,6 +63,8 @@ struct RegionSpec {
   model::DailyCurve pue;
   model::DailyCurve carbon_kg_per_kwh;
   model::DailyCurve price_per_kwh;  // report currency
+  double green_share = 0;              // of the supply, by green contracts or certificates (market-based carbon)
+  double green_certificate_per_kwh = 0;  // report currency, on the green share
   std::vector<DatacenterSpec> datacenters;
 };
 

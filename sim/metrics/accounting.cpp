@@ -49,12 +49,16 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     row.facility_energy_kwh = row.it_energy_kwh * row.pue;
     row.electricity_cost = row.facility_energy_kwh * row.price_per_kwh;
     row.carbon_kg = row.facility_energy_kwh * row.carbon_kg_per_kwh;
+    row.carbon_market_kg = row.carbon_kg * (1 - s.green_share);
 
     tot.it_energy_kwh += row.it_energy_kwh;
     tot.it_energy_model_kwh += j_to_kwh(rep.dcs[d].it_energy_j);
     tot.facility_energy_kwh += row.facility_energy_kwh;
     tot.electricity_cost += row.electricity_cost;
     tot.carbon_kg += row.carbon_kg;
+    tot.carbon_market_kg += row.carbon_market_kg;
+    tot.green_energy_kwh += row.facility_energy_kwh * s.green_share;
+    tot.green_certificates += row.facility_energy_kwh * s.green_share * s.green_certificate_per_kwh;
     tot.busy_gpu_s += rep.dcs[d].busy_gpu_s;
     tot.ops += rep.dcs[d];
     tot.flops += rep.dcs[d].flops;
@@ -80,6 +84,7 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     row.cum_facility_kwh = tot.facility_energy_kwh;
     row.cum_electricity_cost = tot.electricity_cost;
     row.cum_carbon_kg = tot.carbon_kg;
+    row.cum_carbon_market_kg = tot.carbon_market_kg;
     rows_.push_back(row);
   }
 }

@@ -30,6 +30,8 @@ struct DcAccountingSetup {
   std::string engine;  // serving engine profile
   double offset_s = 0;  // local time of the datacenter minus run time
   model::DailyCurve pue, price_per_kwh, carbon_kg_per_kwh;
+  double green_share = 0;               // of the supply: market-based carbon counts only the rest
+  double green_certificate_per_kwh = 0;  // report currency, on the green share of facility energy
   std::uint32_t servers = 0;
   std::uint32_t gpus = 0;
   std::uint32_t replicas = 0;
@@ -69,6 +71,8 @@ struct TimelineRow {
   double facility_energy_kwh = 0;
   double pue = 0, price_per_kwh = 0, carbon_kg_per_kwh = 0;
   double electricity_cost = 0, carbon_kg = 0;
+  double carbon_market_kg = 0;  // market-based: the green share emits nothing, the rest the grid average
+  double cum_carbon_market_kg = 0;
   double cum_facility_kwh = 0, cum_electricity_cost = 0, cum_carbon_kg = 0;
 };
 
@@ -85,6 +89,7 @@ double mbu(const serving::DcEpoch& e, const DcAccountingSetup& s, double dt);
 struct DcTotals {
   double it_energy_kwh = 0, it_energy_model_kwh = 0, facility_energy_kwh = 0;
   double electricity_cost = 0, carbon_kg = 0;
+  double carbon_market_kg = 0, green_energy_kwh = 0, green_certificates = 0;
   double capex_servers = 0, capex_network = 0, capex_facility = 0, maintenance = 0;
   double demand_charge = 0, wan = 0, carbon_cost = 0, rental = 0;
   double wan_gb = 0;
@@ -104,7 +109,9 @@ struct DcTotals {
   std::uint64_t peak_queued = 0;
   serving::DcEpoch ops;  // sums over the epochs: wake-ups, server-seconds and IT energy by power state
   double capex() const { return capex_servers + capex_network + capex_facility; }
-  double total_cost() const { return electricity_cost + demand_charge + capex() + maintenance + wan + carbon_cost + rental; }
+  double total_cost() const {
+    return electricity_cost + green_certificates + demand_charge + capex() + maintenance + wan + carbon_cost + rental;
+  }
 };
 
 class Accounting {

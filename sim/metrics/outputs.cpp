@@ -71,10 +71,13 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
                    {"facility_mean", ratio(t.facility_energy_kwh * kSecondsPerHour, simulated_s)},
                    {"facility_peak", t.peak_facility_power_kw}};
   j["carbon_kg"] = t.carbon_kg;
+  j["carbon_kg_market"] = t.carbon_market_kg;
+  j["green_energy_kwh"] = t.green_energy_kwh;
   j["wan_gb"] = t.wan_gb;
   const double total = t.total_cost();
   j["cost"] = {{"currency", currency},
                {"electricity", t.electricity_cost},
+               {"green_certificates", t.green_certificates},
                {"demand_charge", t.demand_charge},
                {"capex", t.capex()},
                {"capex_servers", t.capex_servers},
@@ -111,6 +114,9 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.facility_energy_kwh += t.facility_energy_kwh;
     sum.electricity_cost += t.electricity_cost;
     sum.carbon_kg += t.carbon_kg;
+    sum.carbon_market_kg += t.carbon_market_kg;
+    sum.green_energy_kwh += t.green_energy_kwh;
+    sum.green_certificates += t.green_certificates;
     sum.capex_servers += t.capex_servers;
     sum.capex_network += t.capex_network;
     sum.capex_facility += t.capex_facility;
@@ -203,13 +209,13 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
       "time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,batch_occupancy,"
       "kv_cache_used,kv_cache_cached,prefix_hit_rate,prefill_tokens_saved,mfu,mbu,it_power_kw,"
       "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum,"
-      "servers_serving,servers_idle,servers_draining,servers_waking,servers_off,wake_ups\n";
+      "servers_serving,servers_idle,servers_draining,servers_waking,servers_off,wake_ups,carbon_kg_market_cum\n";
   for (const TimelineRow& r : acc.rows()) {
     const auto& s = acc.dcs()[r.dc];
     const double dt = r.t1 - r.t0;
     const double busy = dt > 0 ? r.stats.busy_gpu_s / dt : 0.0;
     const double hour = std::fmod(r.t0 / kSecondsPerHour + clock_start_h, 24.0);
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
                        r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
                        s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
                        kv_cached_fraction(r.stats, s), ratio(r.stats.prefix_hit_tokens, r.stats.prefix_queried_tokens),
@@ -219,7 +225,7 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
                        dt > 0 ? r.facility_energy_kwh * kSecondsPerHour / dt : 0.0, r.pue, r.price_per_kwh,
                        r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg,
                        r.stats.servers_serving, r.stats.servers_idle, r.stats.servers_draining, r.stats.servers_waking,
-                       r.stats.servers_off, r.stats.wake_ups);
+                       r.stats.servers_off, r.stats.wake_ups, r.cum_carbon_market_kg);
   }
   return out;
 }

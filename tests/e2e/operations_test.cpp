@@ -101,3 +101,32 @@ TEST_CASE("operations: bad input names the key, the value and what is expected")
   CHECK(p.code == 2);
   CHECK_THAT(p.err, Catch::Contains("operations.autoscaling.target_load_per_replica"));
 }
+
+TEST_CASE("green power: a preset's green share gives market-based carbon beside location-based, and its certificates' cost") {
+  const auto out = scratch("green");
+  const Proc p = run("run scenarios/west-operations.yaml --quiet --set run.duration_h=1 --set workload.requests_per_day=1e6"
+                     " --set 'platform.regions[ningxia].preset=cn-west-innermongolia-horinger' --out " + out.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const double fac = s["energy_kwh"]["facility"].get<double>();
+  CHECK(s["carbon_kg"].get<double>() == Approx(fac * 0.6849).epsilon(1e-9));
+  CHECK(s["carbon_kg_market"].get<double>() == Approx(fac * 0.6849 * (1 - 0.8457)).epsilon(1e-9));
+  CHECK(s["green_energy_kwh"].get<double>() == Approx(fac * 0.8457).epsilon(1e-9));
+  CHECK(s["cost"]["green_certificates"].get<double>() == Approx(fac * 0.8457 * 0.00231).epsilon(1e-9));
+  const auto t = read_csv(out / "timeline.csv");
+  CHECK(std::stod(t.back()[column(t[0], "carbon_kg_market_cum")]) == Approx(s["carbon_kg_market"].get<double>()).epsilon(1e-9));
+  // A region without a green share has market = location.
+  const auto plain = scratch("green-none");
+  REQUIRE(run("run tests/fixtures/tiny.yaml --quiet --set run.duration_h=1 --out " + plain.string()).code == 0);
+  const json q = summary(plain);
+  CHECK(q["carbon_kg_market"].get<double>() == Approx(q["carbon_kg"].get<double>()).epsilon(1e-12));
+
+  const auto never = scratch("green-bad") / "never";
+  check_bad_inputs("run tests/fixtures/tiny.yaml --quiet --out " + never.string() + " --set ",
+                   {{"'platform.regions[east].green_share=0.5'", "green_certificate_cny_per_kwh"},
+                    {"'platform.regions[east].green_share=1.5'", "platform.regions[0].green_share"},
+                    {"'platform.regions[east].green_share=0.5' --set 'platform.regions[east].green_certificate_usd_per_kwh=3'",
+                     "green_certificate_usd_per_kwh"}},
+                   never);
+}

@@ -99,3 +99,28 @@ TEST_CASE("accounting: facility energy, electricity, carbon and prorated capex b
   CHECK(t.kv_used_s == Approx((0.2 + 0.8) * 3600));
   CHECK(t.peak_kv_used == Approx(0.8));
 }
+
+TEST_CASE("green power: market-based carbon counts only the supply not covered by green contracts; certificates cost extra") {
+  metrics::DcAccountingSetup s;
+  s.name = "horinger";
+  s.pue = model::DailyCurve::constant(1.2);
+  s.price_per_kwh = model::DailyCurve::constant(0.35);
+  s.carbon_kg_per_kwh = model::DailyCurve::constant(0.6849);
+  s.green_share = 0.8457;
+  s.green_certificate_per_kwh = 0.00231;
+  metrics::Accounting acc({s});
+  serving::EpochReport rep;
+  rep.t0 = 0;
+  rep.t1 = 3600;
+  rep.dcs.resize(1);
+  acc.add_epoch(rep, {1000 * 3.6e6});  // 1,000 kWh IT
+  acc.finish(3600);
+  const auto& t = acc.totals(0);
+  CHECK(t.facility_energy_kwh == Approx(1200));
+  CHECK(t.carbon_kg == Approx(1200 * 0.6849));                       // location-based: the grid average
+  CHECK(t.carbon_market_kg == Approx(1200 * 0.6849 * (1 - 0.8457)));  // market-based
+  CHECK(t.green_energy_kwh == Approx(1200 * 0.8457));
+  CHECK(t.green_certificates == Approx(1200 * 0.8457 * 0.00231));
+  CHECK(t.total_cost() == Approx(t.electricity_cost + t.green_certificates));
+  CHECK(acc.rows().back().cum_carbon_market_kg == Approx(t.carbon_market_kg));
+}
