@@ -10,6 +10,7 @@
 #include "serving/least_outstanding.hpp"
 #include "serving/router.hpp"
 #include "serving/system.hpp"
+#include "test_sources.hpp"
 #include "test_specs.hpp"
 
 using namespace chatdc;
@@ -17,21 +18,8 @@ using operations::Policy;
 
 namespace {
 
-struct ListSource final : workload::RequestSource {
-  std::vector<workload::RequestSpec> reqs;
-  std::size_t next = 0;
-  double peek_time() override { return next < reqs.size() ? reqs[next].time_s : kNever; }
-  workload::RequestSpec pop() override { return reqs[next++]; }
-  double expected_requests() const override { return static_cast<double>(reqs.size()); }
-};
-
-struct Sink final : serving::RequestObserver {
-  std::map<std::uint64_t, serving::RequestRecord> done;
-  int rejected = 0, dropped = 0;
-  void on_done(const serving::RequestRecord& r) override { done[r.id] = r; }
-  void on_rejected(const workload::RequestSpec&, std::uint32_t) override { ++rejected; }
-  void on_dropped(const workload::RequestSpec&, std::uint32_t) override { ++dropped; }
-};
+using test::ListSource;
+using test::Sink;
 
 // One datacenter of `servers` servers, one TP2 replica each (6 spare GPUs), no network delay.
 serving::SystemSetup one_dc(std::uint32_t servers, std::uint32_t max_batch) {
@@ -50,6 +38,16 @@ serving::SystemSetup one_dc(std::uint32_t servers, std::uint32_t max_batch) {
   s.one_way_s = {{0.0}};
   s.max_context_tokens = 4096;
   return s;
+}
+
+operations::ServerOps ops_of(Policy policy, double off_w, double wake_w, double boot_s, double load_s) {
+  operations::ServerOps o;
+  o.autoscaling.policy = policy;
+  o.off_power_w = off_w;
+  o.wake_power_w = wake_w;
+  o.boot_s = boot_s;
+  o.load_s = load_s;
+  return o;
 }
 
 // Drives a system as the day engine does: advance, close the period, decide.
@@ -160,14 +158,9 @@ TEST_CASE("a schedule's off, waking and serving hours give the energy by hand, a
   src.reqs.push_back({2, wake_at, 2000, 200, 0});
   src.reqs.push_back({3, 9000, 2000, 200, 0});  // alone, for the reference TTFT
   auto setup = one_dc(2, 1);
-  auto& ops = setup.dcs[0].ops;
-  ops.autoscaling.policy = Policy::kSchedule;
+  auto& ops = setup.dcs[0].ops = ops_of(Policy::kSchedule, 20, 500, 100, 50);
   ops.autoscaling.schedule_fraction.fill(1.0);
   ops.autoscaling.schedule_fraction[0] = ops.autoscaling.schedule_fraction[1] = 0.5;
-  ops.off_power_w = 20;
-  ops.wake_power_w = 500;
-  ops.boot_s = 100;
-  ops.load_s = 50;
   Sink sink;
   serving::NearestRouter router;
   serving::ServingSystem sys(setup, src, router, sink);
@@ -223,14 +216,9 @@ TEST_CASE("a schedule's off, waking and serving hours give the energy by hand, a
 TEST_CASE("an idle schedule's energy is exact by hand: off, waking and idle power times their seconds") {
   ListSource src;  // no requests
   auto setup = one_dc(4, 8);
-  auto& ops = setup.dcs[0].ops;
-  ops.autoscaling.policy = Policy::kSchedule;
+  auto& ops = setup.dcs[0].ops = ops_of(Policy::kSchedule, 30, 1200, 240, 0);
   ops.autoscaling.schedule_fraction.fill(0.25);  // one of four servers on, all day
   ops.autoscaling.schedule_fraction[2] = 1.0;    // all four from 02:00 to 03:00
-  ops.off_power_w = 30;
-  ops.wake_power_w = 1200;
-  ops.boot_s = 240;
-  ops.load_s = 0;
   setup.dcs[0].local_offset_s = 0;
   Sink sink;
   serving::NearestRouter router;
@@ -271,14 +259,9 @@ TEST_CASE("reactive scaling drains without losing a request, and windows give on
     auto setup = one_dc(8, 16);
     setup.cell_replicas = 4;  // two cells: each keeps one server serving
     setup.allow_windows = windows;
-    auto& ops = setup.dcs[0].ops;
-    ops.autoscaling.policy = Policy::kReactive;
+    auto& ops = setup.dcs[0].ops = ops_of(Policy::kReactive, 30, 1480, 200, 25);
     ops.autoscaling.target_load_per_replica = 4;
     ops.autoscaling.cooldown_s = 120;
-    ops.off_power_w = 30;
-    ops.wake_power_w = 1480;
-    ops.boot_s = 200;
-    ops.load_s = 25;
     Sink sink;
     serving::NearestRouter router;
     serving::ServingSystem sys(setup, src, router, sink);

@@ -6,26 +6,15 @@
 #include "model/step_model.hpp"
 #include "serving/router.hpp"
 #include "serving/system.hpp"
+#include "test_sources.hpp"
 #include "test_specs.hpp"
 
 using namespace chatdc;
 
 namespace {
 
-struct ListSource final : workload::RequestSource {
-  std::vector<workload::RequestSpec> reqs;
-  std::size_t next = 0;
-  double peek_time() override { return next < reqs.size() ? reqs[next].time_s : kNever; }
-  workload::RequestSpec pop() override { return reqs[next++]; }
-  double expected_requests() const override { return static_cast<double>(reqs.size()); }
-};
-
-struct Sink final : serving::RequestObserver {
-  std::map<std::uint64_t, serving::RequestRecord> done;
-  void on_done(const serving::RequestRecord& r) override { done[r.id] = r; }
-  void on_rejected(const workload::RequestSpec&, std::uint32_t) override {}
-  void on_dropped(const workload::RequestSpec&, std::uint32_t) override {}
-};
+using test::ListSource;
+using test::Sink;
 
 // DC 0 is near the users (2 ms) with one small server; DC 1 is far (15 ms) with eight.
 serving::SystemSetup near_small_far_big() {
