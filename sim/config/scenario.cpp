@@ -703,7 +703,7 @@ void read_model(Reader r, Scenario& s, std::optional<int>* tp) {
       s.llm = s.catalog.llms.at(llm);
     }
   }
-  static const std::vector<std::string> kDt = {"fp32", "fp16", "bf16", "fp8", "int8", "int4"};
+  const auto& kDt = model::dtype_names();
   model::parse_dtype(r.text("weight_dtype", model::dtype_name(s.llm.weight_dtype), kDt), &s.llm.weight_dtype);
   model::parse_dtype(r.text("kv_dtype", model::dtype_name(s.llm.kv_dtype), kDt), &s.llm.kv_dtype);
   if (auto t = r.optional_integer("tensor_parallel", Range::between(1, 64))) *tp = static_cast<int>(*t);
