@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <array>
+#include <fstream>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +14,9 @@
 #include "model/calibration.hpp"
 #include "model/step_model.hpp"
 #include "model/step_table.hpp"
+#include "model/pack.hpp"
+#include "serving/pack_calibration.hpp"
+#include "core/task_pool.hpp"
 
 namespace chatdc::app {
 
@@ -48,6 +54,49 @@ model::StepShape decode(int batch, double ctx) {
   s.decode_seqs = static_cast<std::uint32_t>(batch);
   s.decode_context_tokens = batch * ctx;
   return s;
+}
+
+
+// A calibration pack CSV (the modern-engines schema) has a config_id column; the 2023 table does not.
+bool is_pack_file(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw Error(fmt::format("{}: cannot open the calibration file", file));
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty() && line[0] != '#') return line.rfind("config_id", 0) == 0 || line.find(",config_id,") != std::string::npos;
+  return false;
+}
+
+nlohmann::ordered_json profile_json(const model::GpuSpec& g) {
+  return {{"roofline", g.roofline == model::GpuSpec::Roofline::kKernel ? "kernel" : "step"},
+          {"chunked_prefill", g.chunked_prefill},
+          {"compute", g.compute_efficiency},
+          {"compute_fp8", g.compute_efficiency_fp8},
+          {"compute_fp4", g.compute_efficiency_fp4},
+          {"memory", g.memory_efficiency},
+          {"kv_memory", g.kv_memory_efficiency},
+          {"attention_compute", g.attention_compute_efficiency},
+          {"moe_compute", g.moe_compute_efficiency},
+          {"layer_overhead_us", g.layer_overhead_us},
+          {"allreduce_latency_us", g.allreduce_latency_us},
+          {"interconnect", g.interconnect_efficiency},
+          {"step_overhead_ms", g.step_overhead_ms},
+          {"per_sequence_overhead_us", g.per_sequence_overhead_us},
+          {"cpu_overlap", g.cpu_overlap},
+          {"request_overhead_ms", g.request_overhead_ms}};
+}
+
+std::string profile_yaml(const std::string& gpu, const std::string& engine, const model::GpuSpec& g) {
+  return fmt::format(
+      "  {}:\n    efficiency:\n      {}:\n        roofline: kernel\n        chunked_prefill: {}\n        compute: {:.4f}\n"
+      "        compute_fp8: {:.4f}\n        compute_fp4: {:.4f}\n        memory: {:.4f}\n        kv_memory: {:.4f}\n"
+      "        attention_compute: {:.4f}\n        moe_compute: {:.4f}\n        layer_overhead_us: {:.2f}\n"
+      "        allreduce_latency_us: {:.2f}\n        interconnect: {:.4f}\n        step_overhead_ms: {:.3f}\n"
+      "        per_sequence_overhead_us: {:.2f}\n        cpu_overlap: {:.4f}\n        request_overhead_ms: {:.3f}\n",
+      gpu, engine, g.chunked_prefill ? "true" : "false", g.compute_efficiency, g.compute_efficiency_fp8,
+      g.compute_efficiency_fp4, g.memory_efficiency, g.kv_memory_efficiency, g.attention_compute_efficiency,
+      g.moe_compute_efficiency, g.layer_overhead_us, g.allreduce_latency_us, g.interconnect_efficiency, g.step_overhead_ms,
+      g.per_sequence_overhead_us, g.cpu_overlap, g.request_overhead_ms);
 }
 
 }  // namespace
@@ -146,9 +195,7 @@ int cmd_model(const ModelArgs& a) {
   return 0;
 }
 
-int cmd_calibrate(const CalibrateArgs& a) {
-  const config::Catalog cat = load(a.catalog_dir);
-  const std::string file = a.file.empty() ? cat.dir + "/calibration.csv" : a.file;
+void calibrate_table(const CalibrateArgs& a, const config::Catalog& cat, const std::string& file, nlohmann::ordered_json* out) {
   const auto rows = model::load_calibration(file);
   std::map<std::pair<std::string, std::string>, std::vector<model::FitCase>> by_gpu;  // (gpu, engine) -> rows
   for (const auto& r : rows) {
@@ -162,8 +209,10 @@ int cmd_calibrate(const CalibrateArgs& a) {
     if (!r.weight_dtype.empty()) model::parse_dtype(r.weight_dtype, &llm.weight_dtype);
     by_gpu[{r.gpu, r.engine}].push_back({r, llm});
   }
-  if (by_gpu.empty()) throw Error(fmt::format("{}: no rows for GPU \"{}\"", file, a.gpu));
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  if (by_gpu.empty()) {
+    if (!a.gpu.empty()) return;
+    throw Error(fmt::format("{}: no rows", file));
+  }
   for (const auto& [key, cases] : by_gpu) {
     const auto& [gid, engine] = key;
     const model::GpuSpec start = *config::gpu_for_engine(cat, gid, engine);
@@ -174,7 +223,7 @@ int cmd_calibrate(const CalibrateArgs& a) {
     for (const auto& c : cases) {
       const double p = model::predict(c.row, model::RooflineStepModel(g, c.llm, c.row.tp), g.request_overhead_ms * 1e-3);
       const double err = p / c.row.measured - 1;
-      out.push_back({{"gpu", gid}, {"engine", engine}, {"llm", c.row.llm}, {"tp", c.row.tp}, {"batch", c.row.batch},
+      out->push_back({{"gpu", gid}, {"engine", engine}, {"llm", c.row.llm}, {"tp", c.row.tp}, {"batch", c.row.batch},
                      {"prompt_tokens", c.row.prompt_tokens}, {"output_tokens", c.row.output_tokens},
                      {"metric", c.row.metric}, {"measured", c.row.measured}, {"predicted", p}, {"error", err},
                      {"source", c.row.source}});
@@ -191,6 +240,202 @@ int cmd_calibrate(const CalibrateArgs& a) {
                  gid, engine, g.compute_efficiency, g.memory_efficiency, g.attention_compute_efficiency, g.kv_memory_efficiency,
                  g.gemm_half_tokens, g.allreduce_hop_latency_us,
                  g.step_overhead_ms, g.request_overhead_ms, g.per_sequence_overhead_us, g.serial_fraction, g.interconnect_efficiency);
+  }
+}
+
+
+namespace {
+
+std::string pct(double v) { return fmt::format("{:.1f}%", 100 * v); }
+
+struct CellKey {
+  std::string engine, gpu, llm;
+  bool operator<(const CellKey& o) const { return std::tie(engine, gpu, llm) < std::tie(o.engine, o.gpu, o.llm); }
+};
+
+// Acceptance thresholds (issue 12): median |error| on the test split, cells with >= 30 configurations.
+constexpr double kTpotLimit = 0.10, kTtftLimit = 0.15, kThroughputLimit = 0.10;
+constexpr std::size_t kCellMinConfigs = 30;
+
+}  // namespace
+
+void calibrate_pack(const CalibrateArgs& a, const config::Catalog& cat, const std::string& file, nlohmann::ordered_json* out) {
+  const auto configs = model::load_pack(file);
+  const serving::PackScope scope = serving::scope_pack(configs, cat.gpu_engines, cat.llms);
+  TaskPool pool(static_cast<unsigned>(std::max(0, a.threads)));
+  const serving::PackAssumptions assumptions;
+
+  std::vector<const serving::PackCase*> cases;
+  for (const auto& c : scope.cases)
+    if ((a.gpu.empty() || c.gpu_id == a.gpu) && (a.engine.empty() || c.profile == a.engine)) cases.push_back(&c);
+
+  // Profiles: the catalog's, or refitted per (GPU, engine) on the fit split.
+  std::map<std::pair<std::string, std::string>, model::GpuSpec> profiles;
+  for (const auto* c : cases) profiles.emplace(std::make_pair(c->gpu_id, c->profile), *config::gpu_for_engine(cat, c->gpu_id, c->profile));
+  if (a.fit) {
+    for (auto& [key, g] : profiles) {
+      std::vector<const serving::PackCase*> train;
+      for (const auto* c : cases)
+        if (c->gpu_id == key.first && c->profile == key.second && !c->test) train.push_back(c);
+      if (train.empty()) continue;
+      const serving::PackFit f = serving::fit_pack_profile(g, train, pool, assumptions, a.replica_evaluations);
+      g = f.gpu;
+      if (!a.json)
+        fmt::print(stderr, "fitted {} x {} on {} configurations ({} evaluations, objective {:.4f})\n", key.first, key.second,
+                   train.size(), f.evaluations, f.objective);
+    }
+  }
+  const auto preds = serving::predict_cases(
+      cases, [&](const serving::PackCase& c) -> const model::GpuSpec& { return profiles.at({c.gpu_id, c.profile}); }, pool,
+      assumptions);
+
+  // Errors by (engine, GPU[, LLM]) x metric x split.
+  struct Cell {
+    std::size_t configs = 0, test_configs = 0;
+    std::map<serving::PackMetric, std::array<std::vector<double>, 2>> abs;  // [fit, test]
+  };
+  std::map<CellKey, Cell> cells, models;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = *cases[i];
+    const auto errs = serving::case_errors(c, preds[i]);
+    for (auto* m : {&cells, &models}) {
+      Cell& cell = (*m)[{c.profile, c.gpu_id, m == &models ? c.llm_id : ""}];
+      ++cell.configs;
+      cell.test_configs += c.test;
+      for (const auto& [metric, e] : errs) cell.abs[metric][c.test ? 1 : 0].push_back(std::fabs(e));
+    }
+    if (out) {
+      nlohmann::ordered_json j = {{"config_id", c.config->config_id}, {"line", c.config->line}, {"engine", c.profile},
+                                  {"gpu", c.gpu_id}, {"llm", c.llm_id}, {"split", c.test ? "test" : "fit"},
+                                  {"tp", c.par.tp}, {"ep", c.par.ep}, {"dp", c.par.dp},
+                                  {"weight_dtype", model::dtype_name(c.llm.weight_dtype)},
+                                  {"kv_dtype", model::dtype_name(c.llm.kv_dtype)},
+                                  {"input_tokens", *c.config->input_tokens}, {"output_tokens", *c.config->output_tokens},
+                                  {"load", c.offline ? "offline" : "closed_loop"}, {"concurrency", c.concurrency},
+                                  {"fits", preds[i].ok}};
+      if (!c.offline) {
+        j["ttft_ms"] = {{"measured", c.ttft_ms}, {"predicted", preds[i].ttft_ms}};
+        j["tpot_ms"] = {{"measured", c.tpot_ms}, {"predicted", preds[i].tpot_ms}};
+      }
+      j["output_tok_s"] = {{"measured", c.output_tok_s}, {"predicted", preds[i].output_tok_s}};
+      (*out)["configurations"].push_back(j);
+    }
+  }
+  const std::vector<serving::PackMetric> shown = {serving::PackMetric::kTpot, serving::PackMetric::kTtftLow,
+                                                  serving::PackMetric::kThroughputHigh, serving::PackMetric::kTtftHigh,
+                                                  serving::PackMetric::kThroughputLow};
+  auto cell_json = [&](const CellKey& k, const Cell& cell) {
+    nlohmann::ordered_json j = {{"engine", k.engine}, {"gpu", k.gpu}};
+    if (!k.llm.empty()) j["llm"] = k.llm;
+    j["configurations"] = cell.configs;
+    j["test_configurations"] = cell.test_configs;
+    for (const auto m : shown) {
+      const auto it = cell.abs.find(m);
+      if (it == cell.abs.end()) continue;
+      for (int split = 0; split < 2; ++split) {
+        const auto st = serving::error_stats(it->second[split]);
+        j[serving::metric_name(m)][split ? "test" : "fit"] = {{"n", st.n}, {"median", st.median}, {"p90", st.p90}};
+      }
+    }
+    return j;
+  };
+  std::map<std::string, std::size_t> reasons;
+  for (const auto& o : scope.out) ++reasons[o.reason];
+  if (out) {
+    (*out)["file"] = file;
+    (*out)["configurations"];
+    (*out)["in_scope"] = scope.cases.size();
+    for (const auto& [r, n] : reasons) (*out)["out_of_scope"][r] = n;
+    for (const auto& [k, cell] : cells) (*out)["cells"].push_back(cell_json(k, cell));
+    for (const auto& [k, cell] : models) (*out)["cells_by_llm"].push_back(cell_json(k, cell));
+    if (a.out_of_scope)
+      for (const auto& o : scope.out)
+        (*out)["out_of_scope_configurations"].push_back(
+            {{"config_id", o.config->config_id}, {"line", o.config->line}, {"reason", o.reason}, {"detail", o.detail}});
+    for (const auto& [key, g] : profiles) (*out)["profiles"][key.first][key.second] = profile_json(g);
+    return;
+  }
+  std::size_t test_total = 0;
+  for (const auto& c : scope.cases) test_total += c.test;
+  fmt::print("{}: {} configurations; {} in scope of the single-replica model ({} fit, {} test split: FNV-1a 64 of "
+             "config_id mod 5 == 0), {} out of scope\n",
+             file, configs.size(), scope.cases.size(), scope.cases.size() - test_total, test_total, scope.out.size());
+  fmt::print("out of scope, by reason:\n");
+  for (const auto& [r, n] : reasons) fmt::print("  {:>6}  {}\n", n, r);
+  if (a.out_of_scope)
+    for (const auto& o : scope.out)
+      fmt::print("    {}:{} {}: {}{}\n", file, o.config->line, o.config->config_id, o.reason, o.detail.empty() ? "" : " (" + o.detail + ")");
+  fmt::print("\n|predicted / measured - 1|, median / p90 (configurations), fit split | test split{}\n",
+             a.fit ? " (profiles refitted on the fit split)" : " (the catalog's profiles)");
+  auto print_cells = [&](const std::map<CellKey, Cell>& m) {
+    fmt::print("{:<7} {:<15} {:<16} {:>5}", "engine", "GPU", "LLM", "cfgs");
+    for (const auto metric : shown) fmt::print("  {:<33}", serving::metric_name(metric));
+    fmt::print("\n");
+    for (const auto& [k, cell] : m) {
+      fmt::print("{:<7} {:<15} {:<16} {:>5}", k.engine, k.gpu, k.llm.empty() ? "all" : k.llm, cell.configs);
+      for (const auto metric : shown) {
+        const auto it = cell.abs.find(metric);
+        if (it == cell.abs.end()) {
+          fmt::print("  {:<33}", "-");
+          continue;
+        }
+        const auto f = serving::error_stats(it->second[0]), t = serving::error_stats(it->second[1]);
+        auto cellstr = [](const serving::ErrorStats& st) {
+          return st.n ? fmt::format("{:.0f}/{:.0f}({})", 100 * st.median, 100 * st.p90, st.n) : std::string("-");
+        };
+        fmt::print("  {:<16}|{:<16}", cellstr(f), cellstr(t));
+      }
+      fmt::print("\n");
+    }
+  };
+  print_cells(cells);
+  if (a.by_model) {
+    fmt::print("\n");
+    print_cells(models);
+  }
+  // Acceptance: cells with >= 30 configurations in scope, on the test split.
+  fmt::print("\nacceptance on the test split (cells with >= {} configurations: TPOT <= {}, TTFT at concurrency <= 8 <= {}, "
+             "throughput at concurrency >= 64 <= {}, as median |error|):\n",
+             kCellMinConfigs, pct(kTpotLimit), pct(kTtftLimit), pct(kThroughputLimit));
+  for (const auto& [k, cell] : cells) {
+    if (cell.configs < kCellMinConfigs) continue;
+    std::vector<std::string> misses;
+    auto check = [&](serving::PackMetric m, double limit) {
+      const auto it = cell.abs.find(m);
+      if (it == cell.abs.end() || it->second[1].empty()) return;
+      const auto st = serving::error_stats(it->second[1]);
+      if (st.median > limit) misses.push_back(fmt::format("{} {} > {}", serving::metric_name(m), pct(st.median), pct(limit)));
+    };
+    check(serving::PackMetric::kTpot, kTpotLimit);
+    check(serving::PackMetric::kTtftLow, kTtftLimit);
+    check(serving::PackMetric::kThroughputHigh, kThroughputLimit);
+    fmt::print("  {:<7} {:<15} {}\n", k.engine, k.gpu, misses.empty() ? "meets all three" : "MISSES: " + fmt::format("{}", fmt::join(misses, "; ")));
+  }
+  if (a.fit) {
+    fmt::print("\nfitted profiles for platforms/gpus.yaml:\n");
+    for (const auto& [key, g] : profiles) fmt::print("{}", profile_yaml(key.first, key.second, g));
+  }
+}
+
+int cmd_calibrate(const CalibrateArgs& a) {
+  const config::Catalog cat = load(a.catalog_dir);
+  std::vector<std::string> files = a.files;
+  if (files.empty()) files = {cat.dir + "/calibration.csv", cat.dir + "/calibration/pack-subset.csv"};
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& file : files) {
+    const bool pack = is_pack_file(file);
+    if (!a.json && files.size() > 1) fmt::print("== {} ==\n", file);
+    if (pack) {
+      nlohmann::ordered_json j;
+      calibrate_pack(a, cat, file, a.json ? &j : nullptr);
+      if (a.json) out["packs"].push_back(j);
+    } else {
+      if (!a.engine.empty()) continue;
+      nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+      calibrate_table(a, cat, file, &rows);
+      if (a.json) out["tables"].push_back({{"file", file}, {"rows", rows}});
+    }
+    if (!a.json && files.size() > 1) fmt::print("\n");
   }
   if (a.json) fmt::print("{}\n", out.dump(2));
   return 0;

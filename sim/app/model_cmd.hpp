@@ -2,6 +2,7 @@
 // (the step model against published measurements, optionally refitting efficiencies).
 #pragma once
 #include <string>
+#include <vector>
 
 namespace chatdc::app {
 
@@ -23,9 +24,14 @@ int cmd_model(const ModelArgs& a);
 
 struct CalibrateArgs {
   std::string catalog_dir;
-  std::string file;  // default: <catalog_dir>/calibration.csv
-  std::string gpu;   // only this GPU
+  std::vector<std::string> files;  // default: <catalog_dir>/calibration.csv and <catalog_dir>/calibration/pack-subset.csv
+  std::string gpu;     // only this GPU
+  std::string engine;  // only this engine profile (pack files)
   bool fit = false;
+  bool by_model = false;      // pack files: one line per (engine, GPU, LLM)
+  bool out_of_scope = false;  // pack files: list every configuration out of scope with its reason
+  int threads = 0;            // 0 = all cores
+  int replica_evaluations = 150;  // --fit: refinement steps through the replica scheduler
   bool json = false;
 };
 int cmd_calibrate(const CalibrateArgs& a);

@@ -98,14 +98,16 @@ void RooflineStepModel::init_kernels() {
   k.bw_kv = gpu_.memory_bandwidth_gb_per_s * 1e9 * gpu_.kv_memory_efficiency;
   const double link = gpu_.interconnect_gb_per_s * 1e9 * gpu_.interconnect_efficiency;
   if (par_.tp > 1) {
-    k.allreduce_fixed_s = 2.0 * L * 2.0 * (tp - 1) * gpu_.allreduce_hop_latency_us * 1e-6;
+    // Two all-reduces per layer, each a fixed latency (one-shot kernels under CUDA graphs) plus a ring's
+    // 2 (tp - 1) / tp of the activations over the link.
+    k.allreduce_fixed_s = 2.0 * L * gpu_.allreduce_latency_us * 1e-6;
     k.allreduce_s_per_token = 2.0 * L * 2.0 * (tp - 1) * h * 2.0 / (tp * link);
   }
   if (par_.dp > 1 && par_.ep > 1 && llm_.is_moe()) {
     // Dispatch and combine per MoE layer; a GPU sends and receives its tokens' hidden states for the
     // (ep - 1) / ep of their experts that live elsewhere.
     const double Lm = llm_.moe_layer_count();
-    k.alltoall_fixed_s = 2.0 * Lm * (ep - 1) * gpu_.allreduce_hop_latency_us * 1e-6;
+    k.alltoall_fixed_s = 2.0 * Lm * gpu_.allreduce_latency_us * 1e-6;
     k.alltoall_s_per_assignment = 2.0 * Lm * h * 2.0 * (ep - 1) / ep / ep / link;
   }
   k.layers_s = L * gpu_.layer_overhead_us * 1e-6;
@@ -145,8 +147,11 @@ RooflineStepModel::Kernels RooflineStepModel::kernels(const StepShape& s) const 
   const double attn_peak = attn_peak_flops_ * gpu_.attention_compute_efficiency;
   if (c_eff > 0) out.decode_attention_s = roof(k.attn_flops_per_pair * c_eff / dp / attn_peak, c_eff / dp * k.kv_bytes_per_token / k.bw_kv);
   if (s.prefill_tokens > 0) {
+    // A prefill attention kernel over a prompt of L tokens runs at L / (L + n_half) of its efficiency
+    // (the kernel tables): FLOPs x (1 + n_half / L) = 4 d (L^2 / 2 + n_half L / 2), i.e. n_half / 2 extra pairs per token.
     const double pairs = (1.0 - k.swa_share) * s.prefill_attention_pairs +
-                         k.swa_share * std::min(s.prefill_attention_pairs, s.prefill_tokens * k.swa_tokens);
+                         k.swa_share * std::min(s.prefill_attention_pairs, s.prefill_tokens * k.swa_tokens) +
+                         0.5 * gpu_.attention_half_tokens * s.prefill_tokens;
     out.prefill_attention_s = roof(k.attn_flops_per_pair * pairs / dp / attn_peak,
                                    s.prefill_context_tokens / dp * k.kv_bytes_per_token / k.bw_kv);
   }

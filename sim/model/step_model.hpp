@@ -91,7 +91,7 @@ struct Parallelism {
 /// bytes / achieved bandwidth) and they run one after the other: dense linear layers, the output
 /// head, grouped expert GEMMs (expected distinct experts read, expected busiest GPU's tokens
 /// computed), decode attention (KV read), prefill attention (FLOPs), tensor-parallel all-reduces,
-/// expert-parallel all-to-alls and a fixed time per layer. The CPU's scheduling time overlaps the
+/// expert-parallel all-to-alls (each a fixed latency plus bytes over the link) and a fixed time per layer. The CPU's scheduling time overlaps the
 /// GPU's by cpu_overlap: step = gpu + cpu - overlap * min(gpu, cpu).
 /// Equations, units and sources: README, "Step time".
 class RooflineStepModel final : public StepModel {

@@ -114,8 +114,8 @@ TEST_CASE("kernel roofline: tensor parallelism splits the weights and adds two a
   const model::RooflineStepModel m(kernel_gpu(), test::hand_llm(), 4);
   const auto k = m.kernels(decode(8, 8000));
   CHECK(k.dense_s == Approx((kDense * 2 / 4 + 8 * kKv / 4) / 1.6e12).epsilon(1e-12));
-  // 2 all-reduces x 40 layers x 2 (tp - 1) hops of 10 us + 8 tokens x 5120 x 2 B / (4 x 300 GB/s).
-  CHECK(k.allreduce_s == Approx(2 * 40 * 2 * 3 * (10e-6 + 8 * 5120 * 2.0 / (4 * 300e9))).epsilon(1e-12));
+  // 2 all-reduces x 40 layers, each 5 us + 2 (tp - 1) / tp x 8 tokens x 5120 x 2 B over 300 GB/s.
+  CHECK(k.allreduce_s == Approx(2 * 40 * (5e-6 + 2 * 3 / 4.0 * 8 * 5120 * 2.0 / 300e9)).epsilon(1e-12));
   CHECK(k.decode_attention_s == Approx(8000 * kKv / 4 / 1.6e12).epsilon(1e-12));
 }
 
