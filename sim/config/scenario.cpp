@@ -319,6 +319,16 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       if (!dr.has("server_capex_usd") && !dr.has("server_capex_cny"))
         dr.set_resolved(s.economics.currency == "USD" ? "server_capex_usd" : "server_capex_cny", format_number(dc.server_capex));
       dc.network = read_network(dr.child("network"), dc.server.nic_gbps);
+      if (auto table = dr.optional_text("step_table")) {
+        dc.step_table_file = relative_to(dr.document().file, *table);
+        dc.step_table_where = dr.where("step_table");
+        dr.set_resolved("step_table", fs::absolute(dc.step_table_file).lexically_normal().string());
+        try {
+          dc.step_table = std::make_shared<const model::StepTable>(model::load_step_table(dc.step_table_file));
+        } catch (const Error& e) {
+          dr.error("step_table", e.what());
+        }
+      }
       dr.finish();
 
       if (known && !s.llm.id.empty()) {
@@ -326,7 +336,8 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
           dr.error("tensor_parallel", fmt::format("a replica must fit in one server: {} has {} GPUs, got tensor_parallel {}",
                                                   dc.server_id, dc.server.gpus_per_server, dc.tensor_parallel));
         } else {
-          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, dc.tensor_parallel, s.memory_headroom_fraction);
+          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, model::Parallelism{dc.tensor_parallel, 1, 1},
+                                                      s.memory_headroom_fraction);
           if (kv < s.llm.max_context_tokens)
             dr.error("tensor_parallel",
                      fmt::format("{} ({} weights, {:.0f} GB) leaves room for {:.0f} KV tokens on {} x {} with {:.0f}% memory "
@@ -717,23 +728,68 @@ void read_serving(Reader r, Scenario& s) {
   s.engine = r.text("engine", kDefaultEngine);
   s.max_waiting_per_replica = static_cast<std::uint32_t>(r.integer("max_waiting_per_replica", 1000, Range::between(0, 1e9)));
   s.cell_replicas = static_cast<std::uint32_t>(r.integer("cell_replicas", 128, Range::between(0, 1e9)));
-  c.chunked_prefill = r.boolean("chunked_prefill", false);
+  // The default is the engine's own scheduling (its profiles' chunked_prefill), known once the
+  // datacenters' GPUs are: see finish_serving().
+  s.chunked_prefill_given = r.has("chunked_prefill");
+  if (s.chunked_prefill_given) c.chunked_prefill = r.boolean("chunked_prefill", false);
+  s.serving_resolved = r.resolved();
+  s.serving_where = r.where();
   c.decode_first = r.text("priority", "prefill_first", {"prefill_first", "decode_first"}) == "decode_first";
   c.decode_first_max_wait_steps =
       static_cast<std::uint64_t>(r.integer("decode_first_max_wait_steps", 20, Range::between(0, 1e6)));
-  if (c.decode_first && c.chunked_prefill)
-    r.error("priority", "decode_first applies to prefill-only steps; with chunked_prefill every step already mixes "
-                        "decodes and prompt chunks");
   c.kv_policy = r.text("kv_policy", "preempt", {"preempt", "reserve"}) == "preempt" ? serving::KvPolicy::kPreempt
                                                                                     : serving::KvPolicy::kReserve;
   c.kv_watermark_fraction = r.number("kv_watermark_fraction", 0.01, Range::between(0, 0.5));
   s.memory_headroom_fraction = r.number("memory_headroom_fraction", 0.1, Range{0, 1, false, true});
   const std::string fidelity = r.text("decode_runs", "closed_form", {"closed_form", "every_iteration"});
   c.max_run_steps = fidelity == "every_iteration" ? 1 : 0;
-  if (c.chunked_prefill && c.max_tokens_per_step < c.max_batch_size)
-    r.error("max_tokens_per_step", fmt::format("with chunked prefill the token budget must cover a full decode batch "
-                                               "(max_batch_size = {}), got {}", c.max_batch_size, c.max_tokens_per_step));
   r.finish();
+}
+
+// After the platform: serving.chunked_prefill defaults to the engine's scheduling, and the checks
+// that depend on it.
+void finish_serving(Scenario& s, Diagnostics& diag) {
+  auto& c = s.scheduler;
+  if (!s.chunked_prefill_given) {
+    for (const auto& reg : s.regions)
+      if (!reg.datacenters.empty()) {
+        c.chunked_prefill = reg.datacenters.front().gpu.chunked_prefill;
+        break;
+      }
+    s.serving_resolved["chunked_prefill"] = c.chunked_prefill;
+  }
+  const std::string how = s.chunked_prefill_given ? "serving.chunked_prefill is true"
+                                                  : fmt::format("serving.engine {} schedules chunked prefill", s.engine);
+  if (c.decode_first && c.chunked_prefill)
+    diag.add(s.serving_where, "serving.priority",
+             fmt::format("decode_first applies to prefill-only steps, but {}: every step already mixes decodes and prompt "
+                         "chunks (set serving.chunked_prefill: false for decode_first)", how));
+  if (c.chunked_prefill && c.max_tokens_per_step < c.max_batch_size)
+    diag.add(s.serving_where, "serving.max_tokens_per_step",
+             fmt::format("{}, so the token budget must cover a full decode batch (max_batch_size = {}), got {}", how,
+                         c.max_batch_size, c.max_tokens_per_step));
+}
+
+// Measured step-time tables may be used up to kStepTableReach times beyond their measurements.
+void check_step_tables(const Scenario& s, Diagnostics& diag) {
+  const double prompt_max = std::min<double>(s.workload.prompt.max_tokens, s.llm.max_context_tokens);
+  const double output_max = std::min<double>(s.workload.output.max_tokens, s.llm.max_context_tokens);
+  const double context = std::min<double>(prompt_max + output_max, s.llm.max_context_tokens);
+  const double prefill = std::max<double>(s.scheduler.max_tokens_per_step, s.scheduler.chunked_prefill ? 0.0 : prompt_max);
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) {
+      if (!dc.step_table) continue;
+      try {
+        model::check_step_table_reach(
+            *dc.step_table, s.scheduler.max_batch_size, context, prefill,
+            fmt::format("serving.max_batch_size {}", s.scheduler.max_batch_size),
+            fmt::format("the longest sequence {:.0f} tokens (prompt + output maxima, within the LLM's context)", context),
+            fmt::format("a prefill step of up to {:.0f} tokens (serving.max_tokens_per_step{})", prefill,
+                        s.scheduler.chunked_prefill ? "" : ", or one whole prompt"));
+      } catch (const Error& e) {
+        diag.add(dc.step_table_where, "step_table", e.what());
+      }
+    }
 }
 
 void read_routing(Reader r, Scenario& s) {
@@ -813,6 +869,10 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   read_slo(root.child("slo"), s);
   read_routing(root.child("routing"), s);
   root.finish();
+  if (diag.empty()) {
+    finish_serving(s, diag);
+    check_step_tables(s, diag);
+  }
   if (!diag.empty()) throw Error(header + diag.report());
 
   // The resolved scenario carries the catalog entries it used, so it reruns identically.

@@ -36,9 +36,10 @@ PackScope scope_pack(const std::vector<model::PackConfig>& configs,
   for (const auto& c : configs) {
     auto out = [&](std::string why) { s.out.push_back({&c, std::move(why)}); };
     {
-      std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", c.engine, c.engine_version, c.gpu, c.tp, c.pp, c.ep, c.dp,
-                                    c.model, c.weight_dtype, c.kv_dtype, c.input_tokens.value_or(0), c.output_tokens.value_or(0),
-                                    c.load_type, c.concurrency_text);
+      std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", c.engine, c.engine_version, c.gpu,
+                                    c.serving_mode, c.gpus_per_replica.value_or(0), c.tp, c.pp, c.ep, c.dp, c.model, c.weight_dtype,
+                                    c.kv_dtype, c.input_tokens.value_or(0), c.output_tokens.value_or(0), c.load_type,
+                                    c.concurrency_text, c.max_batch.value_or(0), c.spec_decoding);
       for (const auto& [m, v] : c.metrics) key += fmt::format("|{}={}", m, v);
       const auto [it, fresh] = seen.emplace(key, c.config_id);
       if (!fresh) {
