@@ -731,7 +731,10 @@ void read_serving(Reader r, Scenario& s) {
   // The default is the engine's own scheduling (its profiles' chunked_prefill), known once the
   // datacenters' GPUs are: see finish_serving().
   s.chunked_prefill_given = r.has("chunked_prefill");
-  if (s.chunked_prefill_given) c.chunked_prefill = r.boolean("chunked_prefill", false);
+  if (s.chunked_prefill_given)
+    c.chunked_prefill = r.boolean("chunked_prefill", false);
+  else
+    r.set_resolved("chunked_prefill", false);  // holds the key's place; finish_serving() writes the engine's value
   s.serving_resolved = r.resolved();
   s.serving_where = r.where();
   c.decode_first = r.text("priority", "prefill_first", {"prefill_first", "decode_first"}) == "decode_first";
