@@ -8,6 +8,7 @@ vLLM's kernels; see that folder's README) and fits, per GPU:
                   per dtype (bf16, fp8), on n, k >= 2048
   decode attn     t = t0 + t_b x batch + KV bytes / (BW x eff_kv)      (KV bytes = batch x context x 2 x kv_heads x head_dim x b_kv)
   prefill attn    t = t0 + FLOPs / (peak_bf16 x eff_a) x (1 + n_half / isl)   (FLOPs = 4 heads head_dim batch isl^2 / 2)
+  grouped experts t = t0 + max(FLOPs x (1 + n_half x touched / assignments) / (peak x eff_c), touched bytes / (BW x eff_m))
   all-reduce      t = latency + 2 (n - 1) / n x bytes / (link x eff)   (vLLM custom all-reduce under CUDA graphs)
 
 and prints them with the median and p90 of |fit / measured - 1|. These are the starting values and
@@ -85,6 +86,29 @@ def prefill_attention():
         print(f"  {gpu:9} eff_a {r.x[1]:.3f}  t0 {r.x[0]:5.1f} us  n_half {r.x[2]:5.0f} tokens   {errors(r.fun)}")
 
 
+def moe():
+    m = pd.read_csv(os.path.join(PEROP, "moe.csv"))
+    m = m[((m.distribution == "balanced") | (m.gpu == "a100_sxm")) & (m.moe_ep_size == 1)]
+    wb = {"bfloat16": 2, "fp8": 1, "fp8_block": 1}
+    print("grouped expert GEMMs: t = t0 + max(FLOPs x (1 + n_half x experts touched / assignments) / (peak x eff_c), "
+          "bytes of touched experts / (BW x eff_m))")
+    for (gpu, dt), x in m.groupby(["gpu", "moe_dtype"]):
+        E, k, T = x.num_experts, x.topk, x.num_tokens
+        touched = E * (1 - (1 - k / E) ** T)
+        by = touched * 3.0 * x.hidden_size * x.inter_size * wb[dt]
+        fl = 2.0 * 3 * x.hidden_size * x.inter_size * T * k
+        pk = PEAK[(gpu, "fp8" if dt != "bfloat16" and (gpu, "fp8") in PEAK else "bfloat16")] * 1e12
+        bw = BW[gpu] * 1e9
+
+        def res(p):
+            t = p[0] * 1e-6 + np.maximum(fl * (1 + p[3] * touched / (T * k)) / (pk * p[1]), by / (bw * p[2]))
+            return np.log(t / (x.latency_ms * 1e-3))
+
+        r = least_squares(res, [20, 0.3, 0.6, 32], bounds=([0, 0.01, 0.05, 0], [500, 1, 1, 2000]))
+        print(f"  {gpu:9} {dt:9} eff_c {r.x[1]:.3f}  eff_m {r.x[2]:.3f}  t0 {r.x[0]:5.1f} us  n_half {r.x[3]:5.1f} tokens "
+              f"per expert   {errors(r.fun)}")
+
+
 def allreduce():
     c = pd.read_csv(os.path.join(PEROP, "custom_allreduce.csv"))
     c = c[(c.backend == "vllm_graph") & (c.message_size <= 64e6)]
@@ -105,4 +129,5 @@ if __name__ == "__main__":
     gemm()
     decode_attention()
     prefill_attention()
+    moe()
     allreduce()

@@ -63,12 +63,15 @@ int main(int argc, char** argv) {
   chatdc::app::ModelArgs ma;
   model->add_option("--gpu", ma.gpu, "GPU id (platforms/gpus.yaml)")->required();
   model->add_option("--llm", ma.llm, "LLM id (platforms/llms.yaml)")->required();
-  model->add_option("--tp", ma.tp, "tensor-parallel degree (GPUs per replica)")->capture_default_str();
+  model->add_option("--tp", ma.tp, "tensor-parallel degree (GPUs per attention group)")->capture_default_str();
+  model->add_option("--ep", ma.ep, "expert parallelism: routed experts spread over this many of the replica's GPUs")
+      ->capture_default_str();
+  model->add_option("--dp", ma.dp, "attention data-parallel groups (a replica has tp x dp GPUs)")->capture_default_str();
   model->add_option("--batch", ma.batch, "sequences in the batch")->capture_default_str();
   model->add_option("--prompt", ma.prompt, "prompt tokens per sequence")->capture_default_str();
   model->add_option("--output", ma.output, "output tokens per sequence")->capture_default_str();
-  model->add_option("--engine", ma.engine, "serving engine whose efficiency profile to use (default: vllm-2023)");
-  model->add_option("--weight-dtype", ma.weight_dtype, "fp16, bf16, fp8, int8, int4 (default: the LLM's)");
+  model->add_option("--engine", ma.engine, "serving engine whose efficiency profile to use (default: vllm)");
+  model->add_option("--weight-dtype", ma.weight_dtype, "fp32, fp16, bf16, fp8, int8, int4, fp4, mxfp4 (default: the LLM's)");
   model->add_option("--kv-dtype", ma.kv_dtype, "KV-cache dtype (default: the LLM's)");
   model->add_option("--headroom", ma.headroom, "GPU memory fraction kept free")->capture_default_str();
   model->add_flag("--max-batch", ma.max_batch, "use the largest batch whose KV cache fits (throughput)");

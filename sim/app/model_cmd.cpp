@@ -78,6 +78,10 @@ nlohmann::ordered_json profile_json(const model::GpuSpec& g) {
           {"attention_compute", g.attention_compute_efficiency},
           {"moe_compute", g.moe_compute_efficiency},
           {"layer_overhead_us", g.layer_overhead_us},
+          {"moe_layer_overhead_us", g.moe_layer_overhead_us},
+          {"moe_half_tokens", g.moe_half_tokens},
+          {"attention_half_tokens", g.attention_half_tokens},
+          {"basis", g.basis},
           {"allreduce_latency_us", g.allreduce_latency_us},
           {"interconnect", g.interconnect_efficiency},
           {"step_overhead_ms", g.step_overhead_ms},
@@ -90,12 +94,14 @@ std::string profile_yaml(const std::string& gpu, const std::string& engine, cons
   return fmt::format(
       "  {}:\n    efficiency:\n      {}:\n        roofline: kernel\n        chunked_prefill: {}\n        compute: {:.4f}\n"
       "        compute_fp8: {:.4f}\n        compute_fp4: {:.4f}\n        memory: {:.4f}\n        kv_memory: {:.4f}\n"
-      "        attention_compute: {:.4f}\n        moe_compute: {:.4f}\n        layer_overhead_us: {:.2f}\n"
+      "        attention_compute: {:.4f}\n        attention_half_tokens: {:.0f}\n        moe_compute: {:.4f}\n"
+      "        moe_half_tokens: {:.1f}\n        layer_overhead_us: {:.2f}\n        moe_layer_overhead_us: {:.2f}\n"
       "        allreduce_latency_us: {:.2f}\n        interconnect: {:.4f}\n        step_overhead_ms: {:.3f}\n"
       "        per_sequence_overhead_us: {:.2f}\n        cpu_overlap: {:.4f}\n        request_overhead_ms: {:.3f}\n",
       gpu, engine, g.chunked_prefill ? "true" : "false", g.compute_efficiency, g.compute_efficiency_fp8,
       g.compute_efficiency_fp4, g.memory_efficiency, g.kv_memory_efficiency, g.attention_compute_efficiency,
-      g.moe_compute_efficiency, g.layer_overhead_us, g.allreduce_latency_us, g.interconnect_efficiency, g.step_overhead_ms,
+      g.attention_half_tokens, g.moe_compute_efficiency, g.moe_half_tokens, g.layer_overhead_us, g.moe_layer_overhead_us,
+      g.allreduce_latency_us, g.interconnect_efficiency, g.step_overhead_ms,
       g.per_sequence_overhead_us, g.cpu_overlap, g.request_overhead_ms);
 }
 
@@ -110,24 +116,36 @@ int cmd_model(const ModelArgs& a) {
                                   config::engines_of(cat, a.gpu)));
   model::GpuSpec gpu = *g;
   model::LlmSpec llm = find(cat.llms, a.llm, "LLM");
+  const std::string dtypes = fmt::format("{}", fmt::join(model::dtype_names(), ", "));
   if (!a.weight_dtype.empty() && !model::parse_dtype(a.weight_dtype, &llm.weight_dtype))
-    throw Error(fmt::format("--weight-dtype: expected fp32, fp16, bf16, fp8, int8 or int4, got \"{}\"", a.weight_dtype));
+    throw Error(fmt::format("--weight-dtype: expected one of {}, got \"{}\"", dtypes, a.weight_dtype));
   if (!a.kv_dtype.empty() && !model::parse_dtype(a.kv_dtype, &llm.kv_dtype))
-    throw Error(fmt::format("--kv-dtype: expected fp32, fp16, bf16, fp8, int8 or int4, got \"{}\"", a.kv_dtype));
-  if (a.tp < 1 || a.batch < 1 || a.prompt < 1 || a.output < 1)
-    throw Error("--tp, --batch, --prompt and --output must be >= 1");
-  const double kv = model::kv_capacity_tokens(gpu, llm, a.tp, a.headroom);
+    throw Error(fmt::format("--kv-dtype: expected one of {}, got \"{}\"", dtypes, a.kv_dtype));
+  if (a.tp < 1 || a.batch < 1 || a.prompt < 1 || a.output < 1 || a.ep < 1 || a.dp < 1)
+    throw Error("--tp, --ep, --dp, --batch, --prompt and --output must be >= 1");
+  const model::Parallelism par{a.tp, a.ep, a.dp};
+  if (par.gpus() % a.ep != 0 || (llm.is_moe() && llm.experts % a.ep != 0) || (!llm.is_moe() && a.ep > 1))
+    throw Error(fmt::format("--ep {}: expert parallelism needs a mixture-of-experts LLM and must divide its experts ({}) and "
+                            "the replica's tp x dp = {} GPUs", a.ep, llm.experts, par.gpus()));
+  const double kv = model::kv_capacity_tokens(gpu, llm, par, a.headroom);
   if (kv < a.prompt + a.output)
     throw Error(fmt::format("{} ({}, {:.1f} GB of weights) leaves room for {:.0f} KV tokens on {} x {}: not even one "
                             "sequence of {} tokens fits; raise --tp or quantise (--weight-dtype)",
-                            llm.id, model::dtype_name(llm.weight_dtype), llm.weight_bytes() / 1e9, std::max(0.0, kv), a.tp,
-                            gpu.name, a.prompt + a.output));
+                            llm.id, model::dtype_name(llm.weight_dtype), llm.weight_bytes() / 1e9, std::max(0.0, kv),
+                            par.gpus(), gpu.name, a.prompt + a.output));
   const int fits = static_cast<int>(kv / (a.prompt + a.output));
   const int batch = a.max_batch ? fits : a.batch;
+  const int gpus = par.gpus();
 
-  auto roof = std::make_shared<model::RooflineStepModel>(gpu, llm, a.tp);
+  auto roof = std::make_shared<model::RooflineStepModel>(gpu, llm, par);
   std::unique_ptr<model::StepModel> table;
-  if (!a.table.empty()) table = std::make_unique<model::TableStepModel>(model::load_step_table(a.table), roof);
+  if (!a.table.empty()) {
+    model::StepTable t = model::load_step_table(a.table);
+    model::check_step_table_reach(t, batch, a.prompt + a.output, static_cast<double>(batch) * a.prompt,
+                                  fmt::format("--batch {}", batch), fmt::format("--prompt + --output = {}", a.prompt + a.output),
+                                  fmt::format("a prefill of --batch x --prompt = {} tokens", batch * a.prompt));
+    table = std::make_unique<model::TableStepModel>(std::move(t), roof);
+  }
   const model::StepModel& m = table ? *table : static_cast<const model::StepModel&>(*roof);
 
   const model::StepCost pre = m.cost(prefill(batch, a.prompt));
@@ -138,37 +156,54 @@ int cmd_model(const ModelArgs& a) {
     e_dec += c.energy_j;
   }
   const double tpot = a.output > 1 ? t_dec / (a.output - 1) : 0.0;
-  const double dec_power = t_dec > 0 ? e_dec / t_dec / a.tp : 0.0;
-  const double tokens_per_s = tpot > 0 ? batch / tpot : 0.0;
+  const double dec_power = t_dec > 0 ? e_dec / t_dec / gpus : 0.0;
+  // Two throughputs (README "chatdc model"): decoding only (batch / TPOT), and an offline batch with
+  // its prefill (batch x output tokens / end-to-end time), what offline benchmarks report.
+  const double decode_tokens_per_s = tpot > 0 ? batch / tpot : 0.0;
+  const double req_s = gpu.request_overhead_ms * 1e-3;
+  const double e2e = req_s + pre.time_s + t_dec;
+  const double offline_tokens_per_s = static_cast<double>(batch) * a.output / e2e;
   const double j_per_token = (pre.energy_j + e_dec) / (static_cast<double>(batch) * a.output);
-  const model::StepCost mid = m.cost(decode(batch, a.prompt + 1.0 + a.output / 2.0));
+  const model::StepShape mid_shape = decode(batch, a.prompt + 1.0 + a.output / 2.0);
+  const model::StepCost mid = m.cost(mid_shape);
+  const bool kernel = !table && gpu.roofline == model::GpuSpec::Roofline::kKernel;
+  const auto k = roof->kernels(mid_shape);
 
   nlohmann::ordered_json j;
   j["gpu"] = gpu.id;
   j["llm"] = llm.id;
   j["tensor_parallel"] = a.tp;
+  j["expert_parallel"] = a.ep;
+  j["attention_data_parallel"] = a.dp;
+  j["gpus"] = gpus;
   j["engine"] = gpu.engine;
-  j["step_model"] = table ? "table" : "roofline";
+  j["profile_basis"] = gpu.basis;
+  j["step_model"] = table ? "table" : kernel ? "kernel roofline" : "step roofline";
   j["weight_dtype"] = model::dtype_name(llm.weight_dtype);
   j["kv_dtype"] = model::dtype_name(llm.kv_dtype);
-  j["weights_gb_per_gpu"] = llm.weight_bytes() / a.tp / 1e9;
+  j["weights_gb_per_gpu"] = llm.weight_bytes() / gpus / 1e9;
   j["kv_capacity_tokens"] = kv;
   j["max_batch_that_fits"] = fits;
   j["batch"] = batch;
   j["prompt_tokens"] = a.prompt;
   j["output_tokens"] = a.output;
-  const double req_s = gpu.request_overhead_ms * 1e-3;
   j["request_overhead_s"] = req_s;
   j["ttft_s"] = req_s + pre.time_s;
   j["tpot_s"] = tpot;
-  j["e2e_s"] = req_s + pre.time_s + t_dec;
-  j["output_tokens_per_s"] = tokens_per_s;
-  j["output_tokens_per_s_per_gpu"] = tokens_per_s / a.tp;
-  j["prefill_power_w_per_gpu"] = pre.energy_j / pre.time_s / a.tp;
+  j["e2e_s"] = e2e;
+  j["decode_tokens_per_s"] = decode_tokens_per_s;
+  j["offline_tokens_per_s"] = offline_tokens_per_s;
+  j["output_tokens_per_s"] = decode_tokens_per_s;  // = decode_tokens_per_s (kept for scripts)
+  j["output_tokens_per_s_per_gpu"] = decode_tokens_per_s / gpus;
+  j["prefill_power_w_per_gpu"] = pre.energy_j / pre.time_s / gpus;
   j["decode_power_w_per_gpu"] = dec_power;
   j["energy_j_per_output_token"] = j_per_token;
   j["energy_wh_per_request"] = (pre.energy_j + e_dec) / batch / 3600.0;
-  if (!table) {
+  if (kernel) {
+    j["decode_kernels_s"] = {{"linear", k.dense_s},       {"output_head", k.head_s},       {"experts", k.experts_s},
+                             {"attention", k.decode_attention_s}, {"allreduce", k.allreduce_s}, {"alltoall", k.alltoall_s},
+                             {"layer_latency", k.layers_s}, {"gpu", k.gpu_s}, {"cpu", k.cpu_s}, {"step", k.time_s}};
+  } else if (!table) {
     j["prefill_breakdown_s"] = {{"compute", pre.compute_s}, {"memory", pre.memory_s}, {"comm", pre.comm_s}, {"overhead", pre.overhead_s}};
     j["decode_breakdown_s"] = {{"compute", mid.compute_s}, {"memory", mid.memory_s}, {"comm", mid.comm_s}, {"overhead", mid.overhead_s}};
   }
@@ -176,19 +211,29 @@ int cmd_model(const ModelArgs& a) {
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  fmt::print("{} on {} x {} (tensor parallel), weights {} ({:.1f} GB per GPU), KV {}, {} step model, engine {}\n",
-             llm.name, a.tp, gpu.name, model::dtype_name(llm.weight_dtype), llm.weight_bytes() / a.tp / 1e9,
-             model::dtype_name(llm.kv_dtype), table ? "measured-table" : "roofline", gpu.engine);
+  const std::string layout = a.ep > 1 || a.dp > 1 ? fmt::format("tp {} x dp {}, ep {}", a.tp, a.dp, a.ep) : "tensor parallel";
+  fmt::print("{} on {} x {} ({}), weights {} ({:.1f} GB per GPU), KV {}, {} step model, engine {} ({} profile)\n", llm.name,
+             gpus, gpu.name, layout, model::dtype_name(llm.weight_dtype), llm.weight_bytes() / gpus / 1e9,
+             model::dtype_name(llm.kv_dtype), table ? "measured-table" : kernel ? "kernel-roofline" : "step-roofline",
+             gpu.engine, gpu.basis);
   fmt::print("  KV cache      {:.0f} tokens: {} sequences of {} + {} tokens fit\n", kv, fits, a.prompt, a.output);
   fmt::print("  batch         {}{}\n", batch, a.max_batch ? " (the largest that fits)" : "");
   fmt::print("  TTFT          {:.1f} ms  ({:.1f} ms request overhead + one prefill step of {} x {} tokens; {:.0f} W per GPU)\n",
-             1e3 * (req_s + pre.time_s), 1e3 * req_s, batch, a.prompt, pre.energy_j / pre.time_s / a.tp);
+             1e3 * (req_s + pre.time_s), 1e3 * req_s, batch, a.prompt, pre.energy_j / pre.time_s / gpus);
   fmt::print("  TPOT          {:.2f} ms  (mean over {} decode steps; {:.0f} W per GPU)\n", 1e3 * tpot, a.output - 1, dec_power);
-  fmt::print("  throughput    {:.0f} output tokens/s per replica, {:.0f} per GPU\n", tokens_per_s, tokens_per_s / a.tp);
-  fmt::print("  end to end    {:.2f} s for {} output tokens\n", req_s + pre.time_s + t_dec, a.output);
+  fmt::print("  decode rate   {:.0f} output tokens/s per replica, {:.0f} per GPU (batch / TPOT: while decoding)\n",
+             decode_tokens_per_s, decode_tokens_per_s / gpus);
+  fmt::print("  offline rate  {:.0f} output tokens/s per replica, {:.0f} per GPU (batch x output / end to end, prefill included)\n",
+             offline_tokens_per_s, offline_tokens_per_s / gpus);
+  fmt::print("  end to end    {:.2f} s for {} output tokens\n", e2e, a.output);
   fmt::print("  energy        {:.3f} J per output token, {:.4f} Wh per request (GPUs only)\n", j_per_token,
              (pre.energy_j + e_dec) / batch / 3600.0);
-  if (!table)
+  if (kernel)
+    fmt::print("  decode step   {:.2f} ms = GPU {:.2f} (linear {:.2f}, head {:.2f}, experts {:.2f}, attention {:.2f}, all-reduce "
+               "{:.2f}, all-to-all {:.2f}, layer latency {:.2f}) with CPU {:.2f}, {:.0f}% overlapped\n",
+               1e3 * k.time_s, 1e3 * k.gpu_s, 1e3 * k.dense_s, 1e3 * k.head_s, 1e3 * k.experts_s, 1e3 * k.decode_attention_s,
+               1e3 * k.allreduce_s, 1e3 * k.alltoall_s, 1e3 * k.layers_s, 1e3 * k.cpu_s, 100 * gpu.cpu_overlap);
+  else if (!table)
     fmt::print("  decode step   {:.2f} ms = overhead {:.2f} + all-reduce {:.2f} + max(compute {:.2f}, memory {:.2f}) + "
                "serial part\n",
                1e3 * mid.time_s, 1e3 * mid.overhead_s, 1e3 * mid.comm_s, 1e3 * mid.compute_s, 1e3 * mid.memory_s);

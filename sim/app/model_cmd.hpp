@@ -10,6 +10,8 @@ struct ModelArgs {
   std::string catalog_dir;
   std::string gpu, llm;
   int tp = 1;
+  int ep = 1;  // expert parallelism (MoE)
+  int dp = 1;  // attention data-parallel groups
   int batch = 1;
   int prompt = 512;
   int output = 256;

@@ -21,14 +21,15 @@ Assembly assemble(const Scenario& s) {
       p.servers = static_cast<std::uint32_t>(dc.servers());
       p.gpus_per_server = dc.server.gpus_per_server;
       p.replicas_per_server = dc.server.gpus_per_server / dc.tensor_parallel;
-      auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dc.tensor_parallel);
+      const model::Parallelism par{dc.tensor_parallel, s.expert_parallel, 1};
+      auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, par);
       if (dc.step_table)
         p.step_model = std::make_shared<model::TableStepModel>(*dc.step_table, roofline);
       else
         p.step_model = roofline;
       p.scheduler = s.scheduler;
       p.scheduler.kv_capacity_tokens =
-          model::kv_capacity_tokens(dc.gpu, s.llm, model::Parallelism{dc.tensor_parallel, 1, 1}, s.memory_headroom_fraction);
+          model::kv_capacity_tokens(dc.gpu, s.llm, par, s.memory_headroom_fraction);
       p.request_overhead_s = dc.gpu.request_overhead_ms * 1e-3;
       p.max_waiting_per_replica = s.max_waiting_per_replica;
       p.server_power = {dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,

@@ -69,6 +69,8 @@ void read_efficiency(Reader& e, model::GpuSpec* g) {
   g->compute_efficiency_fp4 = e.number("compute_fp4", g->compute_efficiency_fp8, Range::open_fraction());
   g->moe_compute_efficiency = e.number("moe_compute", 1, Range::open_fraction());
   g->layer_overhead_us = e.number("layer_overhead_us", 0, Range::between(0, 1000));
+  g->moe_layer_overhead_us = e.number("moe_layer_overhead_us", 0, Range::between(0, 1000));
+  g->moe_half_tokens = e.number("moe_half_tokens", 0, Range::between(0, 10000));
   g->allreduce_latency_us = e.number("allreduce_latency_us", 5, Range::between(0, 1000));
   g->attention_half_tokens = e.number("attention_half_tokens", 0, Range::between(0, 100000));
   g->cpu_overlap = e.number("cpu_overlap", 0, Range::fraction());

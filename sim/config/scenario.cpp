@@ -335,8 +335,11 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
         if (dc.tensor_parallel > dc.server.gpus_per_server) {
           dr.error("tensor_parallel", fmt::format("a replica must fit in one server: {} has {} GPUs, got tensor_parallel {}",
                                                   dc.server_id, dc.server.gpus_per_server, dc.tensor_parallel));
+        } else if (dc.tensor_parallel % s.expert_parallel != 0) {
+          dr.error("tensor_parallel", fmt::format("model.expert_parallel {} must divide the replica's GPUs, got tensor_parallel {}",
+                                                  s.expert_parallel, dc.tensor_parallel));
         } else {
-          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, model::Parallelism{dc.tensor_parallel, 1, 1},
+          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, model::Parallelism{dc.tensor_parallel, s.expert_parallel, 1},
                                                       s.memory_headroom_fraction);
           if (kv < s.llm.max_context_tokens)
             dr.error("tensor_parallel",
@@ -718,6 +721,11 @@ void read_model(Reader r, Scenario& s, std::optional<int>* tp) {
   model::parse_dtype(r.text("weight_dtype", model::dtype_name(s.llm.weight_dtype), kDt), &s.llm.weight_dtype);
   model::parse_dtype(r.text("kv_dtype", model::dtype_name(s.llm.kv_dtype), kDt), &s.llm.kv_dtype);
   if (auto t = r.optional_integer("tensor_parallel", Range::between(1, 64))) *tp = static_cast<int>(*t);
+  s.expert_parallel = static_cast<int>(r.integer("expert_parallel", 1, Range::between(1, 64)));
+  if (s.expert_parallel > 1 && !s.llm.id.empty() &&
+      (!s.llm.is_moe() || s.llm.experts % s.expert_parallel != 0))
+    r.error("expert_parallel", fmt::format("needs a mixture-of-experts LLM whose experts it divides ({} has {} experts), got {}",
+                                           s.llm.id, s.llm.experts, s.expert_parallel));
   r.finish();
 }
 
@@ -775,8 +783,16 @@ void finish_serving(Scenario& s, Diagnostics& diag) {
 
 // Measured step-time tables may be used up to kStepTableReach times beyond their measurements.
 void check_step_tables(const Scenario& s, Diagnostics& diag) {
-  const double prompt_max = std::min<double>(s.workload.prompt.max_tokens, s.llm.max_context_tokens);
-  const double output_max = std::min<double>(s.workload.output.max_tokens, s.llm.max_context_tokens);
+  // The longest prompt and answer the workload can send (a trace: up to the LLM's context).
+  auto longest = [&](const workload::TokenDist& d) {
+    double m = d.max_tokens;
+    if (s.workload.source == "trace") m = s.llm.max_context_tokens;
+    else if (d.kind == workload::TokenDist::Kind::kFixed) m = std::min<double>(d.value, d.max_tokens);
+    else if (d.kind == workload::TokenDist::Kind::kEmpirical && !d.samples.empty())
+      m = std::min<double>(*std::max_element(d.samples.begin(), d.samples.end()), d.max_tokens);
+    return std::min<double>(m, s.llm.max_context_tokens);
+  };
+  const double prompt_max = longest(s.workload.prompt), output_max = longest(s.workload.output);
   const double context = std::min<double>(prompt_max + output_max, s.llm.max_context_tokens);
   const double prefill = std::max<double>(s.scheduler.max_tokens_per_step, s.scheduler.chunked_prefill ? 0.0 : prompt_max);
   for (const auto& reg : s.regions)

@@ -138,6 +138,7 @@ struct Scenario {
   std::string description;
   RunSpec run;
   model::LlmSpec llm;
+  int expert_parallel = 1;  // model.expert_parallel: routed experts spread over this many GPUs of a replica
   serving::SchedulerConfig scheduler;  // kv_capacity_tokens filled per datacenter
   std::string engine = kDefaultEngine;  // serving engine: picks each GPU's efficiency profile
   bool chunked_prefill_given = false;   // serving.chunked_prefill set (else the engine profile's)

@@ -61,6 +61,8 @@ struct GpuSpec {
   double compute_efficiency_fp4 = 0;     // achieved / FP4 peak on large FP4 GEMMs (0 = compute_efficiency_fp8)
   double moe_compute_efficiency = 0;     // grouped expert GEMMs, relative to the dense GEMM efficiency (0 = 1)
   double layer_overhead_us = 0;          // GPU time per layer per step that no roofline covers (kernel latencies)
+  double moe_layer_overhead_us = 0;      // extra per mixture-of-experts layer (router, top-k, permutes: more kernels)
+  double moe_half_tokens = 0;            // grouped GEMMs reach half their efficiency at this many tokens per expert
   double attention_half_tokens = 0;      // prefill attention runs at half its efficiency for prompts this long (Hockney n_1/2)
   double allreduce_latency_us = 5;       // fixed time of one tensor-parallel all-reduce or all-to-all (kernel roofline)
   double cpu_overlap = 0;                // share of the shorter of CPU and GPU time hidden behind the longer (async scheduling)

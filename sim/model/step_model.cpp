@@ -110,7 +110,7 @@ void RooflineStepModel::init_kernels() {
     k.alltoall_fixed_s = 2.0 * Lm * gpu_.allreduce_latency_us * 1e-6;
     k.alltoall_s_per_assignment = 2.0 * Lm * h * 2.0 * (ep - 1) / ep / ep / link;
   }
-  k.layers_s = L * gpu_.layer_overhead_us * 1e-6;
+  k.layers_s = (L * gpu_.layer_overhead_us + llm_.moe_layer_count() * gpu_.moe_layer_overhead_us) * 1e-6;
 }
 
 RooflineStepModel::Kernels RooflineStepModel::kernels(const StepShape& s) const {
@@ -140,7 +140,10 @@ RooflineStepModel::Kernels RooflineStepModel::kernels(const StepShape& s) const 
     const double mean = tokens * kk / ep;
     // The busiest GPU sets the pace: expected maximum of ep counts of a multinomial (normal approximation).
     const double load = ep > 1 ? mean + std::sqrt(mean * (1.0 - 1.0 / ep) * 2.0 * std::log(ep)) : mean;
-    out.experts_s = roof(k.expert_flops_per_assignment * load / k.expert_peak, touched * k.expert_bytes_per_expert / k.bw);
+    // Grouped GEMMs ramp with the tokens each expert gets (Hockney n_1/2 per expert, from the kernel
+    // tables): each expert touched on the GPU costs moe_half_tokens extra assignments of compute.
+    out.experts_s = roof(k.expert_flops_per_assignment * (load + gpu_.moe_half_tokens * touched) / k.expert_peak,
+                         touched * k.expert_bytes_per_expert / k.bw);
   }
   const double B = s.decode_seqs, C = s.decode_context_tokens;
   const double c_eff = (1.0 - k.swa_share) * C + k.swa_share * std::min(C, B * k.swa_tokens);

@@ -34,7 +34,7 @@ PackScope scope_pack(const std::vector<model::PackConfig>& configs,
   // in both the fit and the test split.
   std::map<std::string, std::string> seen;
   for (const auto& c : configs) {
-    auto out = [&](std::string why) { s.out.push_back({&c, std::move(why)}); };
+    auto out = [&](std::string why) { s.out.push_back({&c, std::move(why), {}}); };
     {
       std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", c.engine, c.engine_version, c.gpu,
                                     c.serving_mode, c.gpus_per_replica.value_or(0), c.tp, c.pp, c.ep, c.dp, c.model, c.weight_dtype,
@@ -170,7 +170,9 @@ namespace {
 
 SchedulerConfig scheduler_for(const PackCase& c, const model::GpuSpec& gpu, const PackAssumptions& a, double kv) {
   SchedulerConfig cfg;
-  const double cap = c.offline ? a.offline_max_batch : (c.config->max_batch ? *c.config->max_batch : c.concurrency);
+  // The source's batch cap is per attention data-parallel group (its batch_size = concurrency / dp).
+  const double cap = c.offline ? a.offline_max_batch
+                               : (c.config->max_batch ? *c.config->max_batch * c.par.dp : c.concurrency);
   cfg.max_batch_size = static_cast<std::uint32_t>(std::max(1.0, cap));
   cfg.max_tokens_per_step = std::max(a.max_tokens_per_step, cfg.max_batch_size);
   cfg.chunked_prefill = gpu.chunked_prefill;
@@ -183,7 +185,11 @@ SchedulerConfig scheduler_for(const PackCase& c, const model::GpuSpec& gpu, cons
 
 Prediction predict_case(const PackCase& c, const model::GpuSpec& gpu, const PackAssumptions& a) {
   Prediction p;
-  const double kv = model::kv_capacity_tokens(gpu, c.llm, c.par, a.memory_headroom_fraction);
+  // KV capacity is linear in the memory left for it, so TensorRT-LLM's share of the free memory is
+  // the capacity without headroom times that share.
+  const double kv = c.profile == "trtllm"
+                        ? model::kv_capacity_tokens(gpu, c.llm, c.par, 0.0) * a.trtllm_free_memory_fraction
+                        : model::kv_capacity_tokens(gpu, c.llm, c.par, a.memory_headroom_fraction);
   const double in = *c.config->input_tokens, outp = *c.config->output_tokens;
   if (kv < in + outp) return p;
   const model::RooflineStepModel m(gpu, c.llm, c.par);
@@ -265,9 +271,10 @@ struct Param {
 };
 // Physical ranges (README "Calibration"): GEMMs reach 30-90% of their peak (FP8 and FP4 kernels less
 // of theirs), weight streaming 50-95% of HBM bandwidth, KV reads 30-95%, attention 10-90%; grouped
-// expert GEMMs 5-100% of the dense efficiency; kernel latencies up to 120 us per layer; CPU time per
+// expert GEMMs 5-100% of the dense efficiency, reaching half of it at up to 200 tokens per expert;
+// kernel latencies up to 120 us per layer and 150 us more per MoE layer; CPU time per
 // step up to 30 ms and per sequence up to 0.5 ms; request overhead up to 200 ms.
-constexpr std::array<Param, 14> kParams = {{
+constexpr std::array<Param, 16> kParams = {{
     {&model::GpuSpec::compute_efficiency, 0.30, 0.90},
     {&model::GpuSpec::compute_efficiency_fp8, 0.20, 0.90},
     {&model::GpuSpec::compute_efficiency_fp4, 0.15, 0.90},
@@ -276,6 +283,8 @@ constexpr std::array<Param, 14> kParams = {{
     {&model::GpuSpec::attention_compute_efficiency, 0.10, 0.90},
     {&model::GpuSpec::moe_compute_efficiency, 0.05, 1.0},
     {&model::GpuSpec::layer_overhead_us, 0.0, 120.0},
+    {&model::GpuSpec::moe_layer_overhead_us, 0.0, 150.0},
+    {&model::GpuSpec::moe_half_tokens, 0.0, 200.0},
     {&model::GpuSpec::step_overhead_ms, 0.0, 30.0},
     {&model::GpuSpec::per_sequence_overhead_us, 0.0, 500.0},
     {&model::GpuSpec::cpu_overlap, 0.0, 1.0},

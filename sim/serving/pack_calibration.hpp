@@ -20,7 +20,10 @@ namespace chatdc::serving {
 
 /// Benchmark settings the pack does not publish (README "Calibration"): assumed the same for every engine.
 struct PackAssumptions {
-  double memory_headroom_fraction = 0.1;  // vLLM gpu_memory_utilization 0.9 (SGLang, TRT-LLM similar)
+  double memory_headroom_fraction = 0.1;  // vLLM gpu_memory_utilization 0.9, SGLang mem_fraction_static: share of all memory
+  // TensorRT-LLM's kv_cache_config.free_gpu_memory_fraction 0.9 is a share of the memory left after
+  // the weights: the KV cache gets 90% of (memory - weights), so large models fit where vLLM's do not.
+  double trtllm_free_memory_fraction = 0.9;
   std::uint32_t max_tokens_per_step = 8192;  // vLLM max_num_batched_tokens, SGLang chunked_prefill_size, TRT-LLM max_num_tokens
   std::uint32_t requests_per_client = 10;    // InferenceX sends 10 x concurrency prompts
   double inferencex_length_spread = 0.8;     // InferenceX: --random-range-ratio 0.8 (lengths uniform in [0.8 L, L])

@@ -110,6 +110,24 @@ TEST_CASE("kernel roofline: mixture of experts, by hand", "[step][kernel][moe]")
   }
 }
 
+TEST_CASE("kernel roofline: grouped GEMMs ramp with tokens per expert; MoE layers add kernel latency", "[step][kernel][moe]") {
+  auto llm = test::hand_llm();
+  llm.experts = 8;
+  llm.experts_per_token = 2;
+  llm.expert_params_b = 8;
+  llm.moe_layers = 20;  // half the 40 layers route to experts
+  auto gpu = kernel_gpu();
+  gpu.moe_half_tokens = 32;
+  gpu.moe_layer_overhead_us = 20;
+  const model::RooflineStepModel m(gpu, llm, 1);
+  // 4096 tokens touch all 8 experts: each costs 32 extra assignments of compute (Hockney n_1/2 per expert).
+  const double per_expert = 8e9 / 8;  // all MoE layers of one expert
+  const double flops = 2 * per_expert * (4096 * 2 + 32 * 8 * (1 - std::pow(0.75, 4096)));
+  CHECK(m.kernels(prefill(4096)).experts_s == Approx(flops / 1.5e14).epsilon(1e-12));
+  // Fixed time: 40 layers x 5 us + 20 MoE layers x 20 us.
+  CHECK(m.kernels(prefill(4096)).layers_s == Approx(40 * 5e-6 + 20 * 20e-6).epsilon(1e-12));
+}
+
 TEST_CASE("kernel roofline: tensor parallelism splits the weights and adds two all-reduces per layer", "[step][kernel]") {
   const model::RooflineStepModel m(kernel_gpu(), test::hand_llm(), 4);
   const auto k = m.kernels(decode(8, 8000));
