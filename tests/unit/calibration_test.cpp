@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
+#include <set>
 #include <tuple>
 #include <unistd.h>
 
@@ -259,4 +261,38 @@ TEST_CASE("calibration pack: the shipped profiles meet the acceptance on the tes
     INFO(k.engine << " x " << k.gpu << " " << serving::metric_name(k.metric) << " is listed as a miss: " << k.why);
     CHECK(serving::error_stats(it->second).median > limit);
   }
+}
+
+// Every citation tag in the catalogs resolves to a section of platforms/SOURCES.md, so a clone
+// without ../shared still shows where each number comes from.
+TEST_CASE("catalog citations resolve in platforms/SOURCES.md", "[calibration][sources]") {
+  const std::string dir = std::string(CHATDC_SOURCE_DIR) + "/platforms/";
+  std::ifstream src(dir + "SOURCES.md");
+  REQUIRE(src);
+  std::set<std::string> facts, sources;  // "## N." and "### 8.N" headings
+  const std::regex fact_heading(R"(^##+ (\d+[a-z]?)\. )"), source_heading(R"(^### (8\.\d+) )");
+  std::string line;
+  while (std::getline(src, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, source_heading)) sources.insert(m[1]);
+    else if (std::regex_search(line, m, fact_heading)) facts.insert(m[1]);
+  }
+  CHECK(facts.count("1"));
+  int tags = 0;
+  const std::regex tag(R"(\[(facts|sources) (\d+[a-z]?(?:\.\d+)?)(?=[\],; ]))");
+  for (const char* f : {"gpus.yaml", "servers.yaml", "llms.yaml", "regions.yaml", "wan_latency.yaml"}) {
+    std::ifstream in(dir + f);
+    REQUIRE(in);
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      for (std::sregex_iterator it(line.begin(), line.end(), tag), end; it != end; ++it) {
+        ++tags;
+        const std::string kind = (*it)[1], id = (*it)[2];
+        INFO(f << ":" << n << ": [" << kind << " " << id << "]");
+        CHECK((kind == "facts" ? facts : sources).count(id) == 1);
+      }
+    }
+  }
+  CHECK(tags > 100);
 }
