@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/nelder_mead.hpp"
 
 namespace chatdc::serving {
 
@@ -332,73 +333,6 @@ double objective(const model::GpuSpec& g, const std::vector<const PackCase*>& ca
   return w > 0 ? f / w : 0;
 }
 
-// Deterministic Nelder-Mead over the logistic-mapped parameters, from `x0`.
-template <class Cost>
-Vec nelder_mead(Cost cost, Vec x0, int max_evals, double step, int* evals) {
-  std::array<Vec, kN + 1> simplex;
-  std::array<double, kN + 1> f;
-  simplex[0] = x0;
-  for (int i = 0; i < kN; ++i) {
-    simplex[i + 1] = x0;
-    simplex[i + 1][i] += step;
-  }
-  for (int i = 0; i <= kN; ++i) f[i] = cost(simplex[i]);
-  *evals += kN + 1;
-  while (*evals < max_evals) {
-    std::array<int, kN + 1> order;
-    for (int i = 0; i <= kN; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return f[a] < f[b]; });
-    const int lo = order[0], hi = order[kN], second = order[kN - 1];
-    if (f[hi] - f[lo] < 1e-7) break;
-    Vec centroid{};
-    for (int i = 0; i <= kN; ++i)
-      if (i != hi)
-        for (int k = 0; k < kN; ++k) centroid[k] += simplex[i][k] / kN;
-    auto along = [&](double t) {
-      Vec v;
-      for (int k = 0; k < kN; ++k) v[k] = centroid[k] + t * (simplex[hi][k] - centroid[k]);
-      return v;
-    };
-    const Vec xr = along(-1.0);
-    const double fr = cost(xr);
-    ++*evals;
-    if (fr < f[lo]) {
-      const Vec xe = along(-2.0);
-      const double fe = cost(xe);
-      ++*evals;
-      if (fe < fr) {
-        simplex[hi] = xe;
-        f[hi] = fe;
-      } else {
-        simplex[hi] = xr;
-        f[hi] = fr;
-      }
-    } else if (fr < f[second]) {
-      simplex[hi] = xr;
-      f[hi] = fr;
-    } else {
-      const Vec xc = along(fr < f[hi] ? -0.5 : 0.5);
-      const double fc = cost(xc);
-      ++*evals;
-      if (fc < std::min(fr, f[hi])) {
-        simplex[hi] = xc;
-        f[hi] = fc;
-      } else {
-        for (int i = 0; i <= kN; ++i)
-          if (i != lo) {
-            for (int k = 0; k < kN; ++k) simplex[i][k] = simplex[lo][k] + 0.5 * (simplex[i][k] - simplex[lo][k]);
-            f[i] = cost(simplex[i]);
-            ++*evals;
-          }
-      }
-    }
-  }
-  int best = 0;
-  for (int i = 1; i <= kN; ++i)
-    if (f[i] < f[best]) best = i;
-  return simplex[best];
-}
-
 }  // namespace
 
 PackFit fit_pack_profile(const model::GpuSpec& start, const std::vector<const PackCase*>& train, TaskPool& pool,
@@ -415,7 +349,10 @@ PackFit fit_pack_profile(const model::GpuSpec& start, const std::vector<const Pa
   fit.evaluations = 1;
   double step = 1.0;
   while (fit.evaluations < replica_evaluations) {
-    const Vec x = nelder_mead(cost, best, replica_evaluations, step, &fit.evaluations);
+    NelderMeadLimits limits;
+    limits.max_evaluations = replica_evaluations;
+    limits.tolerance = 1e-7;
+    const Vec x = nelder_mead(cost, best, kN, step, limits, &fit.evaluations).first;
     const double f = cost(x);
     ++fit.evaluations;
     if (f < best_f - 1e-6) {
