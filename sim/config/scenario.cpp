@@ -910,10 +910,14 @@ void read_operations(Reader r, Scenario& s) {
       a.error("schedule", "the schedule policy needs 24 shares of the servers on, by local hour (0..1)");
     if (f) std::copy(f->begin(), f->end(), c.schedule_fraction.begin());
   }
+  a.accept("schedule");  // listed among the valid keys even when absent
   if (c.policy == operations::Policy::kReactive)
     c.target_load_per_replica = a.required_number("target_load_per_replica", Range{0, 1e5, true, false});
   else if (a.has("target_load_per_replica"))
     c.target_load_per_replica = a.number("target_load_per_replica", 0, Range{0, 1e5, true, false});
+  a.accept("target_load_per_replica");
+  if (c.policy != operations::Policy::kNone && s.run.engine == "fine")
+    a.error("policy", fmt::format("{} needs run.engine: day (the fine engine runs no autoscaling)", policy));
   c.tolerance = a.number("tolerance", 0.1, Range{0, 1, false, true});
   c.cooldown_s = a.number("cooldown_s", 300, Range::between(0, 86400));
   c.min_servers = static_cast<std::uint32_t>(a.integer("min_servers", 1, Range::between(1, 1e7)));
@@ -937,8 +941,6 @@ void read_operations(Reader r, Scenario& s) {
   o.model_load_gb_per_s = v.number("model_load_gb_per_s", 7, Range{0, 1000, true, false});
   v.finish();
   r.finish();
-  if (o.autoscaling.policy != operations::Policy::kNone && s.run.engine == "fine")
-    r.error("autoscaling", "is not supported by run.engine: fine (use the day engine)");
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters) {
       const double idle = dc.server.gpus_per_server * dc.gpu.idle_power_w + dc.server.non_gpu_idle_power_w;

@@ -94,7 +94,7 @@ TEST_CASE("operations: bad input names the key, the value and what is expected")
                           {"operations.servers.model_load_gb_per_s=0", "operations.servers.model_load_gb_per_s"},
                           {"operations.servers.off_power_w=4000", "below the idle power"},
                           {"operations.servers.wake_power_w=hot", "expected \"idle\""},
-                          {"operations.autoscaling.policy=reactive --set run.engine=fine", "run.engine: fine"}},
+                          {"operations.autoscaling.policy=reactive --set run.engine=fine", "reactive needs run.engine: day"}},
                    never);
   // reactive without its target
   const Proc p = run("run tests/fixtures/tiny.yaml --quiet --out " + never.string() + " --set operations.autoscaling.policy=reactive");
