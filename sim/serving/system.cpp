@@ -202,7 +202,7 @@ DcState ServingSystem::dc_state(std::uint32_t d) const {
   std::uint64_t delivered = 0;
   for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) {
     const Cell& c = cells_[k];
-    s.replicas += c.replicas;
+    s.replicas += c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);  // serving ones (all, without autoscaling)
     s.outstanding += c.outstanding;
     delivered += c.delivered;
   }

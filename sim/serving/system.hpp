@@ -105,7 +105,7 @@ class RequestObserver {
 
 /// Live state of a datacenter, as routers see it.
 struct DcState {
-  std::uint32_t replicas = 0;
+  std::uint32_t replicas = 0;     // serving (with autoscaling, not those draining, off or waking)
   std::uint64_t routed = 0;       // requests the router sent here
   std::uint64_t inflight = 0;     // sent, not yet delivered
   std::uint64_t outstanding = 0;  // delivered, not yet completed
