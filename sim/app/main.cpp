@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "app/compare_cmd.hpp"
@@ -14,6 +15,7 @@
 #include "app/plan_cmd.hpp"
 #include "app/platform_cmd.hpp"
 #include "app/report.hpp"
+#include "app/shard_cmd.hpp"
 #include "app/sweep_cmd.hpp"
 #include "app/workload_cmd.hpp"
 #include "config/scenario.hpp"
@@ -22,14 +24,28 @@
 
 namespace {
 
-int cmd_run(const std::string& file, const std::vector<std::string>& sets, const std::string& out, bool progress, bool quiet) {
+int cmd_run(const std::string& file, const std::vector<std::string>& sets, const std::string& out, bool progress, bool quiet,
+            const std::string& shard) {
   const chatdc::config::Scenario s = chatdc::config::load_scenario(file, sets);
   chatdc::engine::RunOptions opt;
   opt.output_dir = out;
   opt.progress = progress;
   opt.quiet = quiet;
+  if (!shard.empty()) {
+    std::tie(opt.shard, opt.shards) = chatdc::app::parse_shard(shard);
+    chatdc::app::check_shardable(s, opt.shards, fmt::format("--shard {}", shard));
+  }
   const auto r = chatdc::engine::run_scenario(s, opt);
-  if (!quiet) fmt::print("{}", chatdc::app::short_report(s, r));
+  if (opt.shards > 0) {
+    if (!quiet)
+      fmt::print("chatdc: {} — shard {}/{} (cells {}..{}) simulated in {:.2f} s wall ({} requests); outputs {}/{{shard.cbor, "
+                 "scenario.resolved.yaml}}: merge all {} with `chatdc merge`\n",
+                 s.name, opt.shard, opt.shards, r.first_cell, r.last_cell - 1, r.wall_s, chatdc::app::grouped(static_cast<double>(r.requests)),
+                 r.output_dir, opt.shards);
+    std::fflush(stdout);
+    return 0;
+  }
+  if (!quiet) fmt::print("{}", chatdc::app::short_report(s.name, r));
   std::fflush(stdout);
   chatdc::app::warn_about(r);
   return 0;
@@ -56,6 +72,10 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   run->add_flag("--no-progress", no_progress, "No progress line on stderr (the default when stderr is not a terminal)");
   run->add_flag("--quiet,-q", quiet, "Print nothing on success");
+  std::string shard;
+  run->add_option("--shard", shard,
+                  "Simulate shard I of N of the day (I from 0): a share of the balancer cells and their requests, written as "
+                  "shard.cbor for `chatdc merge` (needs cells that run apart: README \"Sharded days\")");
 
   auto log = spdlog::stderr_color_st("chatdc");
   log->set_pattern("chatdc: %^%l%$: %v");
@@ -105,6 +125,8 @@ int main(int argc, char** argv) {
   auto* sweep = chatdc::app::add_sweep_subcommand(app, swp);
   chatdc::app::PlanArgs pln;
   auto* plan = chatdc::app::add_plan_subcommand(app, pln);
+  chatdc::app::MergeArgs mg;
+  auto* merge = chatdc::app::add_merge_subcommand(app, mg);
   chatdc::app::PlatformArgs pa;
   auto* platform = chatdc::app::add_platform_subcommand(app, pa);
 
@@ -114,7 +136,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet);
+    if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet, shard);
+    if (*merge) return chatdc::app::cmd_merge(mg);
     if (*model) return chatdc::app::cmd_model(ma);
     if (*calibrate) return chatdc::app::cmd_calibrate(ca);
     if (*wl) return chatdc::app::cmd_workload(wa);

@@ -64,6 +64,7 @@ Assembly assemble(const Scenario& s) {
   a.system.track_ttft_signal = s.routing.policy == "slo_spillover";
   a.system.cell_replicas = s.cell_replicas;
   a.system.threads = s.run.threads;
+  a.system.server_detail = s.run.timeline_detail != "datacenter";
 
   a.routing.policy = s.routing.policy;
   a.routing.max_load_per_replica = s.routing.max_load_per_replica;
