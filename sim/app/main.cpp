@@ -16,9 +16,11 @@
 #include "app/platform_cmd.hpp"
 #include "app/report.hpp"
 #include "app/shard_cmd.hpp"
+#include "app/study_args.hpp"
 #include "app/sweep_cmd.hpp"
 #include "app/workload_cmd.hpp"
 #include "config/scenario.hpp"
+#include "study/slurm_executor.hpp"
 #include "core/error.hpp"
 #include "engine/day_engine.hpp"
 
@@ -77,6 +79,14 @@ int main(int argc, char** argv) {
                   "Simulate shard I of N of the day (I from 0): a share of the balancer cells and their requests, written as "
                   "shard.cbor for `chatdc merge` (needs cells that run apart: README \"Sharded days\")");
 
+  int shards = 0;
+  run->add_option("--shards", shards,
+                  "Split the day into N shards run by --executor (slurm: one array task each; local: processes here), "
+                  "then merge them into the output folder (README \"Sharded days\")");
+  chatdc::app::StudyArgs run_exec;
+  chatdc::app::add_executor_options(run, run_exec);
+  run_exec.quiet = false;
+
   auto log = spdlog::stderr_color_st("chatdc");
   log->set_pattern("chatdc: %^%l%$: %v");
   spdlog::set_default_logger(log);
@@ -129,6 +139,16 @@ int main(int argc, char** argv) {
   auto* merge = chatdc::app::add_merge_subcommand(app, mg);
   chatdc::app::PlatformArgs pa;
   auto* platform = chatdc::app::add_platform_subcommand(app, pa);
+  auto* collect = app.add_subcommand("collect", "Write the tables of a compare or sweep submitted with --executor slurm "
+                                                "--no-wait, from the runs its Slurm tasks finished.");
+  std::string collect_dir;
+  collect->add_option("dir", collect_dir, "The study's output folder")->required();
+  auto* slurm_task = app.add_subcommand("slurm-task", "(run by a Slurm array task of --executor slurm)");
+  slurm_task->group("");
+  std::string task_points, task_index;
+  slurm_task->add_option("points", task_points)->required();
+  slurm_task->add_option("index", task_index)->required();
+  chatdc::app::set_invocation(argc, argv);
 
   try {
     app.parse(argc, argv);
@@ -136,8 +156,16 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    if (*run && (shards != 0 || run_exec.executor != "local")) {
+      if (!shard.empty()) throw chatdc::Error("--shard I/N and --shards N: one shard of a day, or all of them, not both");
+      if (shards == 0) throw chatdc::Error(fmt::format("--executor {}: `chatdc run` needs --shards N with it", run_exec.executor));
+      run_exec.quiet = quiet;
+      return chatdc::app::cmd_run_sharded(scenario, sets, out, shards, run_exec);
+    }
     if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet, shard);
     if (*merge) return chatdc::app::cmd_merge(mg);
+    if (*collect) return chatdc::app::cmd_collect(collect_dir);
+    if (*slurm_task) return chatdc::study::run_slurm_task(task_points, task_index);
     if (*model) return chatdc::app::cmd_model(ma);
     if (*calibrate) return chatdc::app::cmd_calibrate(ca);
     if (*wl) return chatdc::app::cmd_workload(wa);

@@ -15,6 +15,7 @@
 #include "engine/day_engine.hpp"
 #include "metrics/shard.hpp"
 #include "serving/router.hpp"
+#include "study/executor.hpp"
 
 namespace chatdc::app {
 
@@ -153,7 +154,8 @@ void merge_details(const metrics::MergedRun& m, const std::vector<const metrics:
 
 }  // namespace
 
-std::string merge_into(const std::vector<std::string>& dirs, const std::string& out_dir, double extra_wall_s) {
+std::string merge_into(const std::vector<std::string>& dirs, const std::string& out_dir, double extra_wall_s,
+                       const std::string& resolved) {
   const auto wall0 = std::chrono::steady_clock::now();
   std::vector<metrics::ShardState> shards;
   std::vector<std::string> files;
@@ -208,7 +210,9 @@ std::string merge_into(const std::vector<std::string>& dirs, const std::string& 
   out.add("summary.json", summary.dump(2) + "\n");
   out.add("timeline.csv", metrics::timeline_csv(*m.acc, m.facts.clock_start_h));
   out.add("hourly.csv", metrics::hourly_csv(*m.acc, *m.rec, m.facts.clock_start_h, m.facts.user_regions));
-  {
+  if (!resolved.empty()) {
+    out.add("scenario.resolved.yaml", resolved);
+  } else {
     std::ifstream in(folder[0] / "scenario.resolved.yaml", std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -230,6 +234,52 @@ std::string merge_into(const std::vector<std::string>& dirs, const std::string& 
   text += fmt::format("chatdc merge: merged {} shards in {:.2f} s wall\n", ordered.size(), merge_s);
   warn_about(r);
   return text + short_report(m.facts.scenario_name, r);
+}
+
+int cmd_run_sharded(const std::string& file, const std::vector<std::string>& sets, const std::string& out_opt, int shards,
+                    const StudyArgs& ea) {
+  const auto wall0 = std::chrono::steady_clock::now();
+  if (shards < 1 || shards > 4096) throw Error(fmt::format("--shards {}: expected 1 to 4,096 shards", shards));
+  if (ea.no_wait) throw Error("--no-wait: `chatdc run --shards` waits for its shards to merge them");
+  const config::Scenario s = config::load_scenario(file, sets);
+  const auto n = static_cast<std::uint32_t>(shards);
+  check_shardable(s, n, fmt::format("--shards {}", shards));
+  const fs::path out = out_opt.empty() ? fs::path(s.run.output_dir) : fs::path(out_opt);
+  StudySettings st;
+  st.cores = study::online_cores();
+  st.jobs = st.cores;
+  const auto exec = make_executor(ea, st, out, "run", false);
+  std::vector<study::Job> jobs;
+  std::vector<std::string> dirs;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const fs::path d = out / "shards" / fmt::format("{}", i);
+    std::error_code ec;
+    fs::remove_all(d, ec);
+    fs::create_directories(d, ec);
+    if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", d.string(), ec.message()));
+    study::Job j;
+    j.label = fmt::format("shard {}/{}", i, n);
+    j.run_args = {file, "--out", d.string(), "--shard", fmt::format("{}/{}", i, n)};
+    for (const auto& x : sets) j.run_args.insert(j.run_args.end(), {"--set", x});
+    j.out_dir = d.string();
+    j.log = (d / "stderr.txt").string();
+    jobs.push_back(j);
+    dirs.push_back(d.string());
+  }
+  std::string failed;
+  exec->run(jobs, [&](std::size_t i, const study::Outcome& o) {
+    if (o.state == study::Outcome::State::kSucceeded) return;
+    failed += fmt::format("\n  {}: {}; last lines of {}:", jobs[i].label, o.failure, jobs[i].log);
+    for (const auto& l : o.stderr_tail) failed += "\n    " + l;
+  });
+  if (!failed.empty()) throw Error(fmt::format("the day's shards did not all finish; nothing merged:{}", failed));
+  const double shards_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  // The resolved scenario as this process read it (the shards' carry the executor's run.threads).
+  const std::string text = merge_into(dirs, out.string(), 0, config::resolved_yaml(s));
+  if (!ea.quiet)
+    fmt::print("chatdc run: {} shards ran with the {} executor in {:.2f} s wall\n{}", n, exec->name(), shards_s, text);
+  std::fflush(stdout);
+  return 0;
 }
 
 int cmd_merge(const MergeArgs& a) {

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "app/study_args.hpp"
 #include "config/scenario.hpp"
 
 namespace chatdc::app {
@@ -32,6 +33,13 @@ int cmd_merge(const MergeArgs& args);
 
 /// Merges shard folders into `out` (the outputs one process would have written). Returns the summary's
 /// short report. Throws chatdc::Error for shards that do not fit together.
-std::string merge_into(const std::vector<std::string>& shard_dirs, const std::string& out, double extra_wall_s = 0);
+/// `resolved`: the scenario.resolved.yaml to write (default: shard 0's).
+std::string merge_into(const std::vector<std::string>& shard_dirs, const std::string& out, double extra_wall_s = 0,
+                       const std::string& resolved = "");
+
+/// `chatdc run SCENARIO --shards N [--executor slurm ...]`: runs the N shards of the day (one Slurm array
+/// task each, or local processes), then merges them into the output folder (shards in OUT/shards/I).
+int cmd_run_sharded(const std::string& file, const std::vector<std::string>& sets, const std::string& out, int shards,
+                    const StudyArgs& exec_args);
 
 }  // namespace chatdc::app
