@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # chatdc set-up on Debian 12 (run as root, or with the packages already installed).
 #   ./setup.sh quickstart   install, build (Release), simulate scenarios/quickstart.yaml for a day, plot it
-#   ./setup.sh test         install (with Slurm and munge), build (Release), run the whole test suite (ctest);
+#   ./setup.sh test         install (with Slurm, munge, chromium), build (Release), run the whole test suite (ctest);
 #                           the Slurm tests start a single-node cluster (tests/slurm/cluster.sh) and stop it
 #   ./setup.sh build        install and build only
 set -euo pipefail
@@ -9,8 +9,9 @@ cd "$(dirname "$0")"
 
 PACKAGES=(g++ make cmake pkg-config libsimgrid-dev libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
           catch2 libcli11-dev nlohmann-json3-dev python3 python3-pandas python3-matplotlib)
-# The test suite also runs a real single-node Slurm cluster (tests/slurm/cluster.sh; skipped when not root).
-TEST_PACKAGES=(slurm-wlm munge)
+# The test suite also runs a real single-node Slurm cluster (tests/slurm/cluster.sh; skipped when not root)
+# and loads the HTML report in headless Chromium.
+TEST_PACKAGES=(slurm-wlm munge chromium)
 BUILD_DIR=${CHATDC_BUILD_DIR:-build}
 JOBS=$(nproc 2>/dev/null || echo 2)
 

@@ -1,3 +1,4 @@
+#include "app/html_report.hpp"
 #include "app/compare_cmd.hpp"
 
 #include <fmt/format.h>
@@ -193,6 +194,7 @@ int cmd_compare(const CompareArgs& a) {
     if (!png.empty()) staged["comparison.png"] = png;
   }
   study::commit_files(out, files, staged);
+  if (a.study.html) write_html_report(out);
 
   std::size_t infeasible = 0;
   for (const auto& r : res) infeasible += !r.feasibility.feasible;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/compare_cmd.hpp"
+#include "app/html_report.hpp"
 #include "app/model_cmd.hpp"
 #include "app/plan_cmd.hpp"
 #include "app/platform_cmd.hpp"
@@ -27,7 +28,7 @@
 namespace {
 
 int cmd_run(const std::string& file, const std::vector<std::string>& sets, const std::string& out, bool progress, bool quiet,
-            const std::string& shard) {
+            const std::string& shard, bool html) {
   const chatdc::config::Scenario s = chatdc::config::load_scenario(file, sets);
   chatdc::engine::RunOptions opt;
   opt.output_dir = out;
@@ -48,6 +49,10 @@ int cmd_run(const std::string& file, const std::vector<std::string>& sets, const
     return 0;
   }
   if (!quiet) fmt::print("{}", chatdc::app::short_report(s.name, r));
+  if (html) {
+    const auto f = chatdc::app::write_html_report(r.output_dir);
+    if (!quiet) fmt::print("  report    {}\n", f.string());
+  }
   std::fflush(stdout);
   chatdc::app::warn_about(r);
   return 0;
@@ -79,6 +84,8 @@ int main(int argc, char** argv) {
                   "Simulate shard I of N of the day (I from 0): a share of the balancer cells and their requests, written as "
                   "shard.cbor for `chatdc merge` (needs cells that run apart: README \"Sharded days\")");
 
+  bool html = false;
+  run->add_flag("--html", html, "Also write report.html: a self-contained report of the run (as `chatdc report`)");
   int shards = 0;
   run->add_option("--shards", shards,
                   "Split the day into N shards run by --executor (slurm: one array task each; local: processes here), "
@@ -143,6 +150,11 @@ int main(int argc, char** argv) {
                                                 "--no-wait, from the runs its Slurm tasks finished.");
   std::string collect_dir;
   collect->add_option("dir", collect_dir, "The study's output folder")->required();
+  auto* report = app.add_subcommand("report", "Write one self-contained HTML report (inline SVG plots and styles, no "
+                                              "network) of a run's or a study's output folder.");
+  std::string report_dir, report_out;
+  report->add_option("dir", report_dir, "A run's output folder (summary.json), or a compare, sweep or plan folder")->required();
+  report->add_option("--out,-o", report_out, "The HTML file (default: DIR/report.html)");
   auto* slurm_task = app.add_subcommand("slurm-task", "(run by a Slurm array task of --executor slurm)");
   slurm_task->group("");
   std::string task_points, task_index;
@@ -162,8 +174,13 @@ int main(int argc, char** argv) {
       run_exec.quiet = quiet;
       return chatdc::app::cmd_run_sharded(scenario, sets, out, shards, run_exec);
     }
-    if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet, shard);
+    if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet, shard, html);
     if (*merge) return chatdc::app::cmd_merge(mg);
+    if (*report) {
+      const auto f = chatdc::app::write_html_report(report_dir, report_out);
+      fmt::print("chatdc report: {}\n", f.string());
+      return 0;
+    }
     if (*collect) return chatdc::app::cmd_collect(collect_dir);
     if (*slurm_task) return chatdc::study::run_slurm_task(task_points, task_index);
     if (*model) return chatdc::app::cmd_model(ma);

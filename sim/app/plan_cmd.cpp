@@ -1,3 +1,4 @@
+#include "app/html_report.hpp"
 #include "app/plan_cmd.hpp"
 
 #include <fmt/format.h>
@@ -81,6 +82,7 @@ int cmd_plan(const PlanArgs& a, const std::string& command_line) {
     if (!png.empty()) staged["plan.png"] = png;
   }
   study::commit_files(out, files, staged);
+  if (a.study.html) write_html_report(out);
   if (!a.study.quiet) {
     fmt::print("{}", study::plan_text(planner, r, out.string()));
     std::fflush(stdout);

@@ -28,6 +28,7 @@ void add_study_options(CLI::App* c, StudyArgs& a, const std::string& out_help) {
                 "TPOT target (default 0.99)");
   c->add_flag("--rerun", a.rerun, "Run every point again, even those whose outputs exist for the same resolved scenario");
   c->add_flag("--no-plot", a.no_plot, "Do not draw the PNG");
+  c->add_flag("--html", a.html, "Also write report.html: a self-contained report of the study (as `chatdc report`)");
   c->add_flag("--quiet,-q", a.quiet, "Print nothing on success");
   add_executor_options(c, a);
 }

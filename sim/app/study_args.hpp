@@ -18,6 +18,7 @@ struct StudyArgs {
   std::string slo_attainment = "0.99";  // SLO attainment a feasible run reaches
   bool rerun = false;                   // run again even if a run's outputs exist
   bool no_plot = false;                 // skip the PNG (it takes Python a few seconds)
+  bool html = false;                    // also write report.html (chatdc report)
   bool quiet = false;
   // Where the runs go: local (default) or slurm (one job array), and the Slurm job's settings.
   std::string executor = "local";

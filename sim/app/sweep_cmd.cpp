@@ -1,3 +1,4 @@
+#include "app/html_report.hpp"
 #include "app/sweep_cmd.hpp"
 
 #include <fmt/format.h>
@@ -249,6 +250,7 @@ int cmd_sweep(const SweepArgs& a) {
     if (!png.empty()) staged["sweep.png"] = png;
   }
   study::commit_files(out, files, staged);
+  if (a.study.html) write_html_report(out);
 
   if (!a.study.quiet) print_summary(w, res, currency, out, s);
   std::size_t infeasible = 0;
