@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """Plot one chatdc run over the simulated day: arrivals, load (GPUs busy, batch slots and KV cache used),
-queue and power per datacenter.
+queue, power and latency (TTFT and TPOT p99 by hour sent, against the SLO) per datacenter, one colour per
+datacenter in every panel.
 
 Usage: analysis/plot_timeline.py OUTDIR [--out FILE.png]
 
-Reads OUTDIR/timeline.csv (written by `chatdc run`) and writes OUTDIR/timeline.png unless --out is given.
+Reads OUTDIR/timeline.csv, hourly.csv and summary.json (written by `chatdc run`) and writes OUTDIR/timeline.png unless --out is given.
 Needs Debian's python3-pandas and python3-matplotlib.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -32,24 +34,47 @@ def main(argv):
         sys.exit(f"plot_timeline: {path}: no rows")
     tl["hours"] = tl["time_s"] / 3600.0
 
-    fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
-    for name, g in tl.groupby("datacenter", sort=False):
+    hourly_path = os.path.join(args.outdir, "hourly.csv")
+    hourly = pd.read_csv(hourly_path) if os.path.isfile(hourly_path) else None
+    if hourly is not None and "user_region" in hourly:
+        hourly = hourly[hourly["user_region"] == "all"]
+    slo = {}
+    summary_path = os.path.join(args.outdir, "summary.json")
+    if os.path.isfile(summary_path):
+        with open(summary_path) as f:
+            slo = json.load(f).get("slo", {})
+
+    fig, axes = plt.subplots(5, 1, figsize=(10, 13.5), sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (name, g) in enumerate(tl.groupby("datacenter", sort=False)):
+        c = colours[k % len(colours)]  # one colour per datacenter in every panel
         period = g["time_s"].diff().median() if len(g) > 1 else 1.0
-        axes[0].plot(g["hours"], g["arrivals"] / period, label=name)
-        axes[1].plot(g["hours"], 100 * g["utilization"], label=f"{name} GPUs busy")
+        axes[0].plot(g["hours"], g["arrivals"] / period, color=c, label=name)
+        axes[1].plot(g["hours"], 100 * g["utilization"], color=c, label=f"{name} GPUs busy")
         if "batch_occupancy" in g:
-            axes[1].plot(g["hours"], 100 * g["batch_occupancy"], linestyle="--", label=f"{name} batch slots used")
-            axes[1].plot(g["hours"], 100 * g["kv_cache_used"], linestyle=":", label=f"{name} KV cache used")
-        axes[2].plot(g["hours"], g["queued"], label=f"{name} queued")
-        axes[2].plot(g["hours"], g["running"], linestyle=":", label=f"{name} running")
-        axes[3].plot(g["hours"], g["facility_power_kw"], label=f"{name} facility")
-        axes[3].plot(g["hours"], g["it_power_kw"], linestyle=":", label=f"{name} IT")
+            axes[1].plot(g["hours"], 100 * g["batch_occupancy"], color=c, linestyle="--", label=f"{name} batch slots used")
+            axes[1].plot(g["hours"], 100 * g["kv_cache_used"], color=c, linestyle=":", label=f"{name} KV cache used")
+        axes[2].plot(g["hours"], g["queued"], color=c, label=f"{name} queued")
+        axes[2].plot(g["hours"], g["running"], color=c, linestyle=":", label=f"{name} running")
+        axes[3].plot(g["hours"], g["facility_power_kw"], color=c, label=f"{name} facility")
+        axes[3].plot(g["hours"], g["it_power_kw"], color=c, linestyle=":", label=f"{name} IT")
+        if hourly is not None:
+            h = hourly[hourly["datacenter"] == name]
+            x = h["hour"] + 0.5  # the middle of the hour the requests were sent in
+            axes[4].plot(x, h["ttft_p99_s"], marker="o", markersize=3, color=c, label=f"{name} TTFT p99")
+            axes[4].plot(x, h["tpot_p99_s"], marker="o", markersize=3, color=c, linestyle=":", label=f"{name} TPOT p99")
+    if "ttft_target_s" in slo:
+        axes[4].axhline(slo["ttft_target_s"], color="black", linestyle="--", linewidth=1, label="TTFT SLO")
+    if "tpot_target_s" in slo:
+        axes[4].axhline(slo["tpot_target_s"], color="black", linestyle="-.", linewidth=1, label="TPOT SLO")
+    axes[4].set_ylabel("latency (s, log)")
+    axes[4].set_yscale("log")
     axes[0].set_ylabel("arrivals (req/s)")
     axes[1].set_ylabel("load (%)")
     axes[1].set_ylim(0, 105)
     axes[2].set_ylabel("requests")
     axes[3].set_ylabel("power (kW)")
-    axes[3].set_xlabel("simulated time (h, run clock)")
+    axes[4].set_xlabel("simulated time (h, run clock)")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")
