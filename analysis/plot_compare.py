@@ -145,7 +145,8 @@ def main(argv):
         ([100 * v for v in df["gpu_utilization_mean"].fillna(0.0)], "GPU utilization, mean"),
         ([100 * v for v in df["gpu_utilization_peak"].fillna(0.0)], "GPU utilization, peak"),
     ] + [([100 * v for v in df[c].fillna(0.0)], legend)
-         for c, legend in (("batch_occupancy_mean", "batch slots used, mean"), ("kv_cache_mean", "KV cache used, mean"))
+         for c, legend in (("batch_occupancy_mean", "batch slots used, mean"), ("kv_cache_mean", "KV cache used, mean"),
+                           ("mfu_mean", "compute (MFU), mean"), ("mbu_mean", "HBM bandwidth (MBU), mean"))
          if c in df])
     ax_share.set_ylim(0, 105)
     ax_share.set_ylabel("share (%)")

@@ -97,6 +97,11 @@ struct WorkloadSpec {
   workload::Renewal renewal;
   workload::TokenDist prompt;
   workload::TokenDist output;
+  // Shared system prompts (synthetic): a share of the requests start with one of `system_prompts`
+  // distinct system prompts of system_prompt_tokens tokens, before their own prompt tokens.
+  std::uint32_t system_prompt_tokens = 0;
+  double system_prompt_share = 1;
+  std::uint32_t system_prompts = 1;
   bool conversations = false;  // multi-turn, closed loop
   double turns_mean = 1;
   workload::TokenDist think_time;      // seconds
@@ -139,6 +144,9 @@ struct Scenario {
   std::string engine = kDefaultEngine;  // serving engine: picks each GPU's efficiency profile
   std::uint32_t max_waiting_per_replica = 1000;
   std::uint32_t cell_replicas = 128;  // replicas behind one least-outstanding balancer (0: the whole datacenter)
+  bool prefix_routing = false;        // prefix-aware balancing inside cells
+  std::uint32_t prefix_routing_slack = 32;
+  double prefix_routing_min_match = 0.5;
   double memory_headroom_fraction = 0.1;
   std::vector<RegionSpec> regions;
   std::vector<WanLinkSpec> wan;

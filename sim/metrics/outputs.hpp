@@ -52,7 +52,7 @@ std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_
 /// requests.csv: one row per completed request (times at the user, s), regions and datacenters by name.
 inline constexpr const char* kRequestLogHeader =
     "id,user_region,datacenter,replica,sent_s,delivered_s,admitted_s,first_token_s,done_s,prompt_tokens,output_tokens,"
-    "preemptions,queue_s,ttft_s,tpot_s,e2e_s\n";
+    "preemptions,queue_s,ttft_s,tpot_s,e2e_s,cached_tokens\n";
 std::string request_log_row(const serving::RequestRecord& r, const std::vector<std::string>& user_regions,
                             const std::vector<std::string>& datacenters);
 /// Whether request `id` is in a sample of `fraction` (a hash of the id: the same requests for every run).

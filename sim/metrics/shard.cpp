@@ -17,15 +17,17 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int kShardSchema = 1;
-constexpr std::size_t kEpochWords = 11;
+constexpr int kShardSchema = 2;
+constexpr std::size_t kEpochWords = 16;
 
 std::uint64_t bits(double x) { return std::bit_cast<std::uint64_t>(x); }
 double real(std::uint64_t w) { return std::bit_cast<double>(w); }
 
 void put_epoch(const serving::DcEpoch& e, std::vector<std::uint64_t>* w) {
   w->insert(w->end(), {e.arrivals, e.completions, e.rejected, e.dropped, e.queued, e.running, bits(e.kv_tokens),
-                       bits(e.busy_gpu_s), bits(e.gpu_energy_j), bits(e.it_energy_j), bits(e.output_tokens)});
+                       bits(e.busy_gpu_s), bits(e.gpu_energy_j), bits(e.it_energy_j), bits(e.output_tokens),
+                       bits(e.kv_cached_tokens), bits(e.prefix_queried_tokens), bits(e.prefix_hit_tokens), bits(e.flops),
+                       bits(e.hbm_bytes)});
 }
 
 serving::DcEpoch get_epoch(const std::uint64_t* p) {
@@ -41,6 +43,11 @@ serving::DcEpoch get_epoch(const std::uint64_t* p) {
   e.gpu_energy_j = real(p[8]);
   e.it_energy_j = real(p[9]);
   e.output_tokens = real(p[10]);
+  e.kv_cached_tokens = real(p[11]);
+  e.prefix_queried_tokens = real(p[12]);
+  e.prefix_hit_tokens = real(p[13]);
+  e.flops = real(p[14]);
+  e.hbm_bytes = real(p[15]);
   return e;
 }
 
@@ -147,12 +154,13 @@ json setup_json(const ShardSetup& s) {
                        {"pue", curve_json(a.pue)},
                        {"price", curve_json(a.price_per_kwh)},
                        {"carbon", curve_json(a.carbon_kg_per_kwh)},
-                       {"counts", {a.servers, a.gpus, a.replicas, a.max_batch_size}},
+                       {"counts", {a.servers, a.gpus, a.replicas, a.max_batch_size, a.prefix_block_tokens}},
                        {"reals",
                         {bits(a.offset_s), bits(a.kv_capacity_tokens), bits(a.server_capex), bits(a.server_max_w),
                          bits(a.depreciation_years), bits(a.maintenance_fraction_per_year), bits(a.network_capex_fraction),
                          bits(a.facility_capex_per_kw), bits(a.facility_depreciation_years), bits(a.demand_charge_per_kw_month),
-                         bits(a.carbon_price_per_t), bits(a.rent_per_gpu_hour)}}});
+                         bits(a.carbon_price_per_t), bits(a.rent_per_gpu_hour), bits(a.peak_flops_per_gpu),
+                         bits(a.hbm_bytes_per_s_per_gpu)}}});
   json links = json::array();
   for (const auto& l : s.wan.links) links.push_back(json{{"reals", {bits(l.cost_per_gb), bits(l.cost_per_day)}}, {"end_dcs", l.end_dcs}});
   json cells = json::array();
@@ -179,11 +187,12 @@ ShardSetup setup_of(const json& j) {
     a.carbon_kg_per_kwh = curve_of(d.at("carbon"));
     const auto c = d.at("counts").get<std::vector<std::uint32_t>>();
     const auto r = d.at("reals").get<std::vector<std::uint64_t>>();
-    if (c.size() != 4 || r.size() != 12) throw std::runtime_error("datacenter setup");
+    if (c.size() != 5 || r.size() != 14) throw std::runtime_error("datacenter setup");
     a.servers = c[0];
     a.gpus = c[1];
     a.replicas = c[2];
     a.max_batch_size = c[3];
+    a.prefix_block_tokens = c[4];
     a.offset_s = real(r[0]);
     a.kv_capacity_tokens = real(r[1]);
     a.server_capex = real(r[2]);
@@ -196,6 +205,8 @@ ShardSetup setup_of(const json& j) {
     a.demand_charge_per_kw_month = real(r[9]);
     a.carbon_price_per_t = real(r[10]);
     a.rent_per_gpu_hour = real(r[11]);
+    a.peak_flops_per_gpu = real(r[12]);
+    a.hbm_bytes_per_s_per_gpu = real(r[13]);
     s.accounting.push_back(std::move(a));
   }
   const json& w = j.at("wan");

@@ -63,6 +63,7 @@ TraceSource::TraceSource(TraceOptions o)
   const auto scan = detail::scan_trace(o_, cutoff_played_s);
   expected_ = std::max(0.0, scan.expected_requests) * o_.rate_scale * o_.sample_fraction;
   stream_ = detail::make_played_stream(o_, stats_, scan, cutoff_played_s);
+  if (scan.chains && !scan.chains->empty()) chains_ = scan.chains;
   have_cur_ = stream_->next(cur_);
   if (have_cur_) have_nxt_ = stream_->next(nxt_);
 }
@@ -100,6 +101,7 @@ void TraceSource::expand() {
         for (double x : u) {
           auto c = cur_;
           c.t_s = cur_.t_s + x * gap;
+          c.prefix = 0;  // another user's request like it: its prompt is its own
           ready_.push_back(c);
         }
       }
@@ -132,6 +134,7 @@ bool TraceSource::fill_head() {
     head_.time_s = t;
     head_.prompt_tokens = p.prompt_tokens;
     head_.output_tokens = std::max<std::uint32_t>(1, p.output_tokens);
+    head_.prefix = p.prefix;
     if (region_cum_.size() > 1) {
       const double x = region_rng_.uniform() * region_cum_.back();
       const auto it = std::upper_bound(region_cum_.begin(), region_cum_.end(), x);

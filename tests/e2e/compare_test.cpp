@@ -28,7 +28,7 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
   const auto& h = rows[0];
   CHECK(h.front() == "label");
   CHECK(h.back() == "wall_s");
-  CHECK(h.size() == 44);
+  CHECK(h.size() == 47);
   for (const auto& r : rows) CHECK(r.size() == h.size());
   CHECK(rows[1][0] == "tiny");
   CHECK(rows[2][0] == "small-batch");
@@ -40,6 +40,7 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
     CHECK(std::stod(rows[i][column(h, "cost_total")]) == s["cost"]["total"].get<double>());
     CHECK(std::stod(rows[i][column(h, "facility_energy_kwh")]) == s["energy_kwh"]["facility"].get<double>());
     CHECK(std::stod(rows[i][column(h, "kv_cache_mean")]) == s["utilization"]["kv_cache_mean"].get<double>());
+    CHECK(std::stod(rows[i][column(h, "mbu_mean")]) == s["utilization"]["mbu_mean"].get<double>());
     CHECK(rows[i][column(h, "requests_arrived")] == std::to_string(s["requests"]["arrived"].get<long>()));
     CHECK(std::filesystem::exists(out / rows[i][0] / "stderr.txt"));
   }

@@ -59,14 +59,18 @@ TEST_CASE("shards: three shards merged equal one process, byte for byte (exact p
   CHECK(total > 10000);
 }
 
-TEST_CASE("shards: two shards merged equal one process with percentile sketches and per-server detail", "[e2e][shard]") {
+TEST_CASE("shards: two shards merged equal one process with percentile sketches, per-server detail and prefix caching",
+          "[e2e][shard]") {
   const auto d = scratch("shard-sketch");
-  const std::string s = kSites + "--set run.percentiles=sketch --set run.timeline_detail=server ";
+  const std::string s = kSites + "--set run.percentiles=sketch --set run.timeline_detail=server --set serving.prefix_caching=true "
+                                 "--set serving.prefix_routing=true --set workload.system_prompt_tokens=1500 "
+                                 "--set workload.system_prompt_share=1 --set workload.system_prompts=4 ";
   REQUIRE(run("run " + s + "-q -o " + (d / "one").string()).code == 0);
   for (int i = 0; i < 2; ++i)
     REQUIRE(run("run " + s + fmt::format("-q --shard {}/2 -o {}", i, (d / fmt::format("s{}", i)).string())).code == 0);
   REQUIRE(run("merge -q " + (d / "s0").string() + " " + (d / "s1").string() + " -o " + (d / "merged").string()).code == 0);
   require_same_day(d / "one", d / "merged", {"timeline.csv", "hourly.csv", "timeline_servers.csv", "scenario.resolved.yaml"});
+  CHECK(chatdc::test::summary(d / "merged")["prefix_cache"]["hit_tokens"].get<double>() > 0);
 }
 
 TEST_CASE("shards: what cannot be split or merged is an error that writes nothing", "[e2e][shard]") {
