@@ -17,14 +17,14 @@ std::string grouped(double v) {
   return (n < 0 ? "-" : "") + out;
 }
 
-std::string short_report(const config::Scenario& s, const engine::RunResult& r) {
+std::string short_report(const std::string& name, const engine::RunResult& r) {
   const auto& j = r.summary;
   const auto& lat = j["latency_s"];
   const auto& cost = j["cost"];
   const std::string cur = cost["currency"].get<std::string>();
   std::string out;
   out += fmt::format("chatdc: {} — {:.1f} h simulated in {:.2f} s wall ({} requests, {:.2f} M requests per wall-second)\n",
-                     s.name, r.simulated_s / 3600.0, r.wall_s, grouped(static_cast<double>(r.requests)),
+                     name, r.simulated_s / 3600.0, r.wall_s, grouped(static_cast<double>(r.requests)),
                      r.wall_s > 0 ? r.requests / r.wall_s / 1e6 : 0.0);
   out += fmt::format("  requests  {} arrived, {} completed, {} unfinished, {} rejected, {} dropped\n",
                      grouped(j["requests"]["arrived"].get<double>()), grouped(j["requests"]["completed"].get<double>()),
@@ -52,16 +52,16 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
                                        j["carbon_kg_market"].get<double>() / 1e3,
                                        100 * j["green_energy_kwh"].get<double>() / j["energy_kwh"]["facility"].get<double>())
                          : "");
-  if (s.operations.autoscaling.policy != operations::Policy::kNone) {
+  {
     const auto& ps = j["power_states"];
     const auto& h = ps["server_hours"];
     const auto& e = ps["it_energy_kwh"];
-    out += fmt::format("  servers   {} autoscaling: server-hours serving {:.0f}, draining {:.0f}, waking {:.0f}, off {:.0f}; "
-                       "{} wake-ups; IT kWh serving {:.0f}, draining {:.0f}, waking {:.0f}, off {:.0f}\n",
-                       operations::policy_name(s.operations.autoscaling.policy), h["serving"].get<double>(),
-                       h["draining"].get<double>(), h["waking"].get<double>(), h["off"].get<double>(),
-                       grouped(ps["wake_ups"].get<double>()), e["serving"].get<double>(), e["draining"].get<double>(),
-                       e["waking"].get<double>(), e["off"].get<double>());
+    if (h["draining"].get<double>() + h["waking"].get<double>() + h["off"].get<double>() > 0)  // servers were scaled
+      out += fmt::format("  servers   server-hours serving {:.0f}, draining {:.0f}, waking {:.0f}, off {:.0f}; {} wake-ups; "
+                         "IT kWh serving {:.0f}, draining {:.0f}, waking {:.0f}, off {:.0f}\n",
+                         h["serving"].get<double>(), h["draining"].get<double>(), h["waking"].get<double>(),
+                         h["off"].get<double>(), grouped(ps["wake_ups"].get<double>()), e["serving"].get<double>(),
+                         e["draining"].get<double>(), e["waking"].get<double>(), e["off"].get<double>());
   }
   if (cost["rental"].get<double>() > 0)
     out += fmt::format("  cost      {} {} = GPU rental {} (+ WAN {}, carbon {}) ({} {:.4f} per 1k requests)\n", cur,
@@ -78,7 +78,9 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
                                                                 cost["capex"].get<double>() - cost["maintenance"].get<double>()))
                            : "",
                        cur, cost["per_1k_requests"].get<double>());
-  out += fmt::format("  outputs   {}/{{summary.json, timeline.csv, hourly.csv, scenario.resolved.yaml}}\n", r.output_dir);
+  std::string files = "summary.json, timeline.csv, hourly.csv, scenario.resolved.yaml";
+  for (const auto& f : r.extra_files) files += ", " + f;
+  out += fmt::format("  outputs   {}/{{{}}}\n", r.output_dir, files);
   return out;
 }
 

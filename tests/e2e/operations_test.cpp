@@ -96,6 +96,11 @@ TEST_CASE("operations: bad input names the key, the value and what is expected")
                           {"operations.servers.wake_power_w=hot", "expected \"idle\""},
                           {"operations.autoscaling.policy=reactive --set run.engine=fine", "reactive needs run.engine: day"}},
                    never);
+  // A day with autoscaling does not split into shards: its cells are scaled together.
+  const Proc sh = run("run tests/fixtures/tiny.yaml --quiet --shard 1/2 --out " + never.string() +
+                      " --set operations.autoscaling.policy=reactive --set operations.autoscaling.target_load_per_replica=8");
+  CHECK(sh.code == 2);
+  CHECK_THAT(sh.err, Catch::Contains("operations.autoscaling.policy is reactive: a datacenter's servers are scaled together"));
   // reactive without its target
   const Proc p = run("run tests/fixtures/tiny.yaml --quiet --out " + never.string() + " --set operations.autoscaling.policy=reactive");
   CHECK(p.code == 2);
