@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # chatdc set-up on Debian 12 (run as root, or with the packages already installed).
 #   ./setup.sh quickstart   install, build (Release), simulate scenarios/quickstart.yaml for a day, plot it
-#   ./setup.sh test         install, build (Release), run the whole test suite (ctest)
+#   ./setup.sh test         install (with Slurm, munge, chromium), build (Release), run the whole test suite (ctest);
+#                           the Slurm tests start a single-node cluster (tests/slurm/cluster.sh) and stop it
 #   ./setup.sh build        install and build only
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(g++ make cmake pkg-config libsimgrid-dev libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
           catch2 libcli11-dev nlohmann-json3-dev python3 python3-pandas python3-matplotlib)
+# The test suite also runs a real single-node Slurm cluster (tests/slurm/cluster.sh; skipped when not root)
+# and loads the HTML report in headless Chromium.
+TEST_PACKAGES=(slurm-wlm munge chromium)
 BUILD_DIR=${CHATDC_BUILD_DIR:-build}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_packages() {
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -41,7 +45,7 @@ case "${1:-}" in
     /usr/bin/python3 analysis/plot_timeline.py results/quickstart
     ;;
   test)
-    install_packages
+    install_packages "${TEST_PACKAGES[@]}"
     build
     ctest --test-dir "$BUILD_DIR" -j "$JOBS" --output-on-failure
     ;;

@@ -1,3 +1,4 @@
+#include "app/html_report.hpp"
 #include "app/compare_cmd.hpp"
 
 #include <fmt/format.h>
@@ -164,8 +165,8 @@ int cmd_compare(const CompareArgs& a) {
   const std::vector<Point> runs = points_of(a, &origin);
   const fs::path out = a.study.out.empty() ? fs::path("results") / ("compare-" + runs.front().folder) : fs::path(a.study.out);
 
-  study::LocalExecutor exec(study::self_exe(), st.jobs, st.cores);
-  study::Study s(study_options(a.study, st, out, "compare"), exec);
+  const auto exec = make_executor(a.study, st, out, "compare", true);
+  study::Study s(study_options(a.study, st, out, "compare"), *exec);
   // Everything is checked before anything runs or is written.
   const auto resolved = study::validate_all(s, runs, [&](std::size_t i) { return fmt::format("run \"{}\" ({})", runs[i].label, origin[i]); });
   const std::string currency = study::common_currency(runs, resolved);
@@ -177,6 +178,7 @@ int cmd_compare(const CompareArgs& a) {
   for (const char* f : {"comparison.csv", "comparison.md", "comparison.png"}) fs::remove(out / f, ec);
 
   const auto res = s.run(runs, resolved);
+  if (const int rc = pending_exit(a.study, s, runs, res, out, "compare"); rc >= 0) return rc;
   const std::string failed = study::failure_report(s, runs, res);
   if (!failed.empty()) {
     fmt::print(stderr, "chatdc: error: {}; no comparison written\n", failed);
@@ -192,6 +194,7 @@ int cmd_compare(const CompareArgs& a) {
     if (!png.empty()) staged["comparison.png"] = png;
   }
   study::commit_files(out, files, staged);
+  if (a.study.html) write_html_report(out);
 
   std::size_t infeasible = 0;
   for (const auto& r : res) infeasible += !r.feasibility.feasible;

@@ -7,29 +7,52 @@
 
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "app/compare_cmd.hpp"
+#include "app/html_report.hpp"
 #include "app/model_cmd.hpp"
 #include "app/plan_cmd.hpp"
 #include "app/platform_cmd.hpp"
 #include "app/report.hpp"
+#include "app/shard_cmd.hpp"
+#include "app/study_args.hpp"
 #include "app/sweep_cmd.hpp"
 #include "app/workload_cmd.hpp"
 #include "config/scenario.hpp"
+#include "study/slurm_executor.hpp"
 #include "core/error.hpp"
 #include "engine/day_engine.hpp"
 
 namespace {
 
-int cmd_run(const std::string& file, const std::vector<std::string>& sets, const std::string& out, bool progress, bool quiet) {
+int cmd_run(const std::string& file, const std::vector<std::string>& sets, const std::string& out, bool progress, bool quiet,
+            const std::string& shard, bool html) {
   const chatdc::config::Scenario s = chatdc::config::load_scenario(file, sets);
   chatdc::engine::RunOptions opt;
   opt.output_dir = out;
   opt.progress = progress;
   opt.quiet = quiet;
+  if (!shard.empty()) {
+    std::tie(opt.shard, opt.shards) = chatdc::app::parse_shard(shard);
+    chatdc::app::check_shardable(s, opt.shards, fmt::format("--shard {}", shard));
+  }
   const auto r = chatdc::engine::run_scenario(s, opt);
-  if (!quiet) fmt::print("{}", chatdc::app::short_report(s, r));
+  if (opt.shards > 0) {
+    if (!quiet)
+      fmt::print("chatdc: {} — shard {}/{} (cells {}..{}) simulated in {:.2f} s wall ({} requests); outputs {}/{{shard.cbor, "
+                 "scenario.resolved.yaml}}: merge all {} with `chatdc merge`\n",
+                 s.name, opt.shard, opt.shards, r.first_cell, r.last_cell - 1, r.wall_s, chatdc::app::grouped(static_cast<double>(r.requests)),
+                 r.output_dir, opt.shards);
+    std::fflush(stdout);
+    return 0;
+  }
+  if (!quiet) fmt::print("{}", chatdc::app::short_report(s.name, r));
+  if (html) {
+    const auto f = chatdc::app::write_html_report(r.output_dir);
+    if (!quiet) fmt::print("  report    {}\n", f.string());
+  }
   std::fflush(stdout);
   chatdc::app::warn_about(r);
   return 0;
@@ -56,6 +79,20 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   run->add_flag("--no-progress", no_progress, "No progress line on stderr (the default when stderr is not a terminal)");
   run->add_flag("--quiet,-q", quiet, "Print nothing on success");
+  std::string shard;
+  run->add_option("--shard", shard,
+                  "Simulate shard I of N of the day (I from 0): a share of the balancer cells and their requests, written as "
+                  "shard.cbor for `chatdc merge` (needs cells that run apart: README \"Sharded days\")");
+
+  bool html = false;
+  run->add_flag("--html", html, "Also write report.html: a self-contained report of the run (as `chatdc report`)");
+  int shards = 0;
+  run->add_option("--shards", shards,
+                  "Split the day into N shards run by --executor (slurm: one array task each; local: processes here), "
+                  "then merge them into the output folder (README \"Sharded days\")");
+  chatdc::app::StudyArgs run_exec;
+  chatdc::app::add_executor_options(run, run_exec);
+  run_exec.quiet = false;
 
   auto log = spdlog::stderr_color_st("chatdc");
   log->set_pattern("chatdc: %^%l%$: %v");
@@ -117,8 +154,25 @@ int main(int argc, char** argv) {
   auto* sweep = chatdc::app::add_sweep_subcommand(app, swp);
   chatdc::app::PlanArgs pln;
   auto* plan = chatdc::app::add_plan_subcommand(app, pln);
+  chatdc::app::MergeArgs mg;
+  auto* merge = chatdc::app::add_merge_subcommand(app, mg);
   chatdc::app::PlatformArgs pa;
   auto* platform = chatdc::app::add_platform_subcommand(app, pa);
+  auto* collect = app.add_subcommand("collect", "Write the tables of a compare or sweep submitted with --executor slurm "
+                                                "--no-wait, from the runs its Slurm tasks finished.");
+  std::string collect_dir;
+  collect->add_option("dir", collect_dir, "The study's output folder")->required();
+  auto* report = app.add_subcommand("report", "Write one self-contained HTML report (inline SVG plots and styles, no "
+                                              "network) of a run's or a study's output folder.");
+  std::string report_dir, report_out;
+  report->add_option("dir", report_dir, "A run's output folder (summary.json), or a compare, sweep or plan folder")->required();
+  report->add_option("--out,-o", report_out, "The HTML file (default: DIR/report.html)");
+  auto* slurm_task = app.add_subcommand("slurm-task", "(run by a Slurm array task of --executor slurm)");
+  slurm_task->group("");
+  std::string task_points, task_index;
+  slurm_task->add_option("points", task_points)->required();
+  slurm_task->add_option("index", task_index)->required();
+  chatdc::app::set_invocation(argc, argv);
 
   try {
     app.parse(argc, argv);
@@ -126,7 +180,21 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet);
+    if (*run && (shards != 0 || run_exec.executor != "local")) {
+      if (!shard.empty()) throw chatdc::Error("--shard I/N and --shards N: one shard of a day, or all of them, not both");
+      if (shards == 0) throw chatdc::Error(fmt::format("--executor {}: `chatdc run` needs --shards N with it", run_exec.executor));
+      run_exec.quiet = quiet;
+      return chatdc::app::cmd_run_sharded(scenario, sets, out, shards, run_exec);
+    }
+    if (*run) return cmd_run(scenario, sets, out, !no_progress && !quiet && ::isatty(2), quiet, shard, html);
+    if (*merge) return chatdc::app::cmd_merge(mg);
+    if (*report) {
+      const auto f = chatdc::app::write_html_report(report_dir, report_out);
+      fmt::print("chatdc report: {}\n", f.string());
+      return 0;
+    }
+    if (*collect) return chatdc::app::cmd_collect(collect_dir);
+    if (*slurm_task) return chatdc::study::run_slurm_task(task_points, task_index);
     if (*model) return chatdc::app::cmd_model(ma);
     if (*calibrate) return chatdc::app::cmd_calibrate(ca);
     if (*wl) return chatdc::app::cmd_workload(wa);

@@ -1,3 +1,4 @@
+#include "app/html_report.hpp"
 #include "app/plan_cmd.hpp"
 
 #include <fmt/format.h>
@@ -52,8 +53,9 @@ int cmd_plan(const PlanArgs& a, const std::string& command_line) {
   const fs::path out = a.study.out.empty()
                            ? fs::path("results") / ("plan-" + study::folder_name(study::scenario_name(a.scenario)))
                            : fs::path(a.study.out);
-  study::LocalExecutor exec(study::self_exe(), st.jobs, st.cores);
-  study::Study s(study_options(a.study, st, out, "plan"), exec);
+  if (a.study.collect) throw Error("chatdc collect: a plan waits for its Slurm jobs round by round; run the same `chatdc plan` again");
+  const auto exec = make_executor(a.study, st, out, "plan", false);
+  study::Study s(study_options(a.study, st, out, "plan"), *exec);
   study::Planner planner(req, s);  // checks everything before anything runs
 
   std::error_code ec;
@@ -80,6 +82,7 @@ int cmd_plan(const PlanArgs& a, const std::string& command_line) {
     if (!png.empty()) staged["plan.png"] = png;
   }
   study::commit_files(out, files, staged);
+  if (a.study.html) write_html_report(out);
   if (!a.study.quiet) {
     fmt::print("{}", study::plan_text(planner, r, out.string()));
     std::fflush(stdout);

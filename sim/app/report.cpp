@@ -17,14 +17,14 @@ std::string grouped(double v) {
   return (n < 0 ? "-" : "") + out;
 }
 
-std::string short_report(const config::Scenario& s, const engine::RunResult& r) {
+std::string short_report(const std::string& name, const engine::RunResult& r) {
   const auto& j = r.summary;
   const auto& lat = j["latency_s"];
   const auto& cost = j["cost"];
   const std::string cur = cost["currency"].get<std::string>();
   std::string out;
   out += fmt::format("chatdc: {} — {:.1f} h simulated in {:.2f} s wall ({} requests, {:.2f} M requests per wall-second)\n",
-                     s.name, r.simulated_s / 3600.0, r.wall_s, grouped(static_cast<double>(r.requests)),
+                     name, r.simulated_s / 3600.0, r.wall_s, grouped(static_cast<double>(r.requests)),
                      r.wall_s > 0 ? r.requests / r.wall_s / 1e6 : 0.0);
   out += fmt::format("  requests  {} arrived, {} completed, {} unfinished, {} rejected, {} dropped\n",
                      grouped(j["requests"]["arrived"].get<double>()), grouped(j["requests"]["completed"].get<double>()),
@@ -62,7 +62,9 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
                                                                 cost["capex"].get<double>() - cost["maintenance"].get<double>()))
                            : "",
                        cur, cost["per_1k_requests"].get<double>());
-  out += fmt::format("  outputs   {}/{{summary.json, timeline.csv, hourly.csv, scenario.resolved.yaml}}\n", r.output_dir);
+  std::string files = "summary.json, timeline.csv, hourly.csv, scenario.resolved.yaml";
+  for (const auto& f : r.extra_files) files += ", " + f;
+  out += fmt::format("  outputs   {}/{{{}}}\n", r.output_dir, files);
   return out;
 }
 

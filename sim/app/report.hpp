@@ -7,7 +7,7 @@
 
 namespace chatdc::app {
 
-std::string short_report(const config::Scenario& s, const engine::RunResult& r);
+std::string short_report(const std::string& name, const engine::RunResult& r);
 /// Warnings (stderr, spdlog) about results a planner should not take at face value.
 void warn_about(const engine::RunResult& r);
 /// 1234567 -> "1,234,567"; 0.5 M-style figures keep two significant decimals.

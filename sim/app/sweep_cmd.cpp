@@ -1,3 +1,4 @@
+#include "app/html_report.hpp"
 #include "app/sweep_cmd.hpp"
 
 #include <fmt/format.h>
@@ -204,8 +205,8 @@ int cmd_sweep(const SweepArgs& a) {
   const Sweep w = build(a);
   const fs::path out = a.study.out.empty() ? fs::path("results") / ("sweep-" + study::folder_name(study::scenario_name(a.scenario)))
                                            : fs::path(a.study.out);
-  study::LocalExecutor exec(study::self_exe(), st.jobs, st.cores);
-  study::Study s(study_options(a.study, st, out, "sweep"), exec);
+  const auto exec = make_executor(a.study, st, out, "sweep", true);
+  study::Study s(study_options(a.study, st, out, "sweep"), *exec);
 
   // Every point is validated before anything runs or is written.
   std::vector<std::string> resolved(w.points.size()), problems;
@@ -230,6 +231,7 @@ int cmd_sweep(const SweepArgs& a) {
   for (const char* f : {"sweep.csv", "sweep.md", "sweep.png"}) fs::remove(out / f, ec);
 
   const auto res = s.run(w.points, resolved);
+  if (const int rc = pending_exit(a.study, s, w.points, res, out, "sweep"); rc >= 0) return rc;
   const std::string failed = study::failure_report(s, w.points, res);
   if (!failed.empty()) {
     fmt::print(stderr, "chatdc: error: {}; no sweep tables written (the finished points are kept: run the same command "
@@ -248,6 +250,7 @@ int cmd_sweep(const SweepArgs& a) {
     if (!png.empty()) staged["sweep.png"] = png;
   }
   study::commit_files(out, files, staged);
+  if (a.study.html) write_html_report(out);
 
   if (!a.study.quiet) print_summary(w, res, currency, out, s);
   std::size_t infeasible = 0;

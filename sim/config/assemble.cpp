@@ -79,6 +79,7 @@ Assembly assemble(const Scenario& s) {
   a.system.prefix_routing_slack = s.prefix_routing_slack;
   a.system.prefix_routing_min_match = s.prefix_routing_min_match;
   a.system.threads = s.run.threads;
+  a.system.server_detail = s.run.timeline_detail != "datacenter";
 
   a.routing.policy = s.routing.policy;
   a.routing.max_load_per_replica = s.routing.max_load_per_replica;

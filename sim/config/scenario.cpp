@@ -148,6 +148,7 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.engine = r.text("engine", "day", {"day", "fine"});
   run.request_log = r.text("request_log", "none", {"none", "all", "sample"});
   run.request_log_fraction = r.number("request_log_fraction", 0.01, Range::open_fraction());
+  run.timeline_detail = r.text("timeline_detail", "datacenter", {"datacenter", "rack", "server"});
   run.threads = static_cast<unsigned>(r.integer("threads", 0, Range::between(0, 1024)));
   r.finish();
 }

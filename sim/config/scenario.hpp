@@ -31,6 +31,7 @@ struct RunSpec {
   std::string engine = "day";        // day (closed-form, one SimGrid wake-up per period) | fine (SimGrid events per request)
   std::string request_log = "none";  // none | all | sample: requests.csv, streamed
   double request_log_fraction = 0.01;  // sample: share of requests logged (chosen by request id)
+  std::string timeline_detail = "datacenter";  // datacenter | rack | server: timeline_racks.csv / timeline_servers.csv
   unsigned threads = 0;  // for independent balancer cells (0: every hardware thread); results do not depend on it
 };
 

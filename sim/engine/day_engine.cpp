@@ -36,7 +36,7 @@ void run_day(RunContext& ctx, std::uint64_t* activities) {
         }
         sg4::this_actor::sleep_until(t1);
         ++*activities;
-        ctx.acc->add_epoch(rep, ctx.read_it_energy_j());
+        ctx.record_epoch(rep);
         ctx.progress(t1);
       }
     } catch (...) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/scenario.hpp"
 
@@ -21,6 +22,9 @@ struct RunOptions {
   std::string output_dir;  // overrides the scenario's run.output_dir when not empty
   bool progress = false;   // progress lines on stderr
   bool quiet = false;      // no summary on stdout
+  // Shard `shard` of `shards` (shards > 0): simulate only that share of the balancer cells and write
+  // shard.cbor (metrics/shard.hpp) instead of the run's outputs; `chatdc merge` combines the shards.
+  std::uint32_t shard = 0, shards = 0;
 };
 
 struct RunResult {
@@ -28,7 +32,9 @@ struct RunResult {
   double wall_s = 0;
   double simulated_s = 0;
   std::uint64_t requests = 0;
-  nlohmann::ordered_json summary;
+  nlohmann::ordered_json summary;  // empty for a shard
+  std::uint32_t first_cell = 0, last_cell = 0;  // a shard's cells
+  std::vector<std::string> extra_files;          // written beside the four (requests.csv, timeline detail)
 };
 
 /// Simulates the scenario with its engine (run.engine: day or fine) and writes summary.json,

@@ -215,7 +215,7 @@ class FineDriver final : public serving::ResponseSink {
       sg4::this_actor::sleep_until(t1);
       ++*activities_;
       const serving::EpochReport rep = ctx_.sys->close_epoch(t0, t1);
-      ctx_.acc->add_epoch(rep, ctx_.read_it_energy_j());
+      ctx_.record_epoch(rep);
       ctx_.progress(t1);
     }
   }

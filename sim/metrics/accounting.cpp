@@ -83,23 +83,32 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
   }
 }
 
-void Accounting::add_traffic(std::uint32_t u, std::uint32_t d, double requests, double tokens) {
+void Accounting::add_traffic(std::uint32_t u, std::uint32_t d, std::uint64_t requests, std::uint64_t tokens) {
   if (wan_.path.empty() || wan_.path[u][d].empty()) return;
-  if (link_gb_.empty()) {
-    link_gb_.assign(wan_.links.size(), 0.0);
-    link_dc_gb_.assign(wan_.links.size(), std::vector<double>(dcs_.size(), 0.0));
-  }
-  const double gb = (requests * wan_.bytes_per_request + tokens * wan_.bytes_per_token) / 1e9;
-  totals_[d].wan_gb += gb;
-  for (std::uint32_t l : wan_.path[u][d]) {
-    totals_[d].wan += gb * wan_.links[l].cost_per_gb;
-    link_gb_[l] += gb;
-    link_dc_gb_[l][d] += gb;
-  }
+  if (traffic_.empty()) traffic_.assign(wan_.path.size(), std::vector<Traffic>(dcs_.size()));
+  traffic_[u][d].requests += requests;
+  traffic_[u][d].tokens += tokens;
 }
 
 void Accounting::finish(double duration_s) {
   const double days = duration_s / kSecondsPerDay;
+  // WAN traffic, per (user region, datacenter) in order.
+  if (!traffic_.empty()) {
+    link_gb_.assign(wan_.links.size(), 0.0);
+    link_dc_gb_.assign(wan_.links.size(), std::vector<double>(dcs_.size(), 0.0));
+  }
+  for (std::uint32_t u = 0; u < traffic_.size(); ++u)
+    for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
+      const Traffic& t = traffic_[u][d];
+      if (t.requests == 0 && t.tokens == 0) continue;
+      const double gb = (static_cast<double>(t.requests) * wan_.bytes_per_request + static_cast<double>(t.tokens) * wan_.bytes_per_token) / 1e9;
+      totals_[d].wan_gb += gb;
+      for (std::uint32_t l : wan_.path[u][d]) {
+        totals_[d].wan += gb * wan_.links[l].cost_per_gb;
+        link_gb_[l] += gb;
+        link_dc_gb_[l][d] += gb;
+      }
+    }
   for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
     const DcAccountingSetup& s = dcs_[d];
     DcTotals& t = totals_[d];

@@ -112,8 +112,14 @@ class Accounting {
       : dcs_(std::move(dcs)), wan_(std::move(wan)), totals_(dcs_.size()) {}
   /// One epoch: the serving model's report and the IT energy (J) per datacenter measured by the engine.
   void add_epoch(const serving::EpochReport& rep, const std::vector<double>& it_energy_j);
-  /// Requests served at datacenter d for users of region u, with their tokens (for WAN traffic).
-  void add_traffic(std::uint32_t user_region, std::uint32_t dc, double requests, double tokens);
+  /// Requests served at datacenter d for users of region u, with their tokens (for WAN traffic). Counted
+  /// as whole numbers and priced at finish(), so the order of requests does not matter.
+  void add_traffic(std::uint32_t user_region, std::uint32_t dc, std::uint64_t requests, std::uint64_t tokens);
+  /// Requests and tokens counted per [user region][dc] (for merging shards of a day).
+  struct Traffic {
+    std::uint64_t requests = 0, tokens = 0;
+  };
+  const std::vector<std::vector<Traffic>>& traffic() const { return traffic_; }
   /// Prorates capex, maintenance, demand and leased-line charges over the simulated duration.
   void finish(double duration_s);
 
@@ -125,6 +131,7 @@ class Accounting {
  private:
   std::vector<DcAccountingSetup> dcs_;
   WanAccountingSetup wan_;
+  std::vector<std::vector<Traffic>> traffic_;  // [user region][dc]
   std::vector<double> link_gb_;                // per link
   std::vector<std::vector<double>> link_dc_gb_;  // [link][dc]
   std::vector<DcTotals> totals_;

@@ -188,6 +188,18 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     dcs.push_back(o);
   }
   j["datacenters"] = dcs;
+  json regions = json::array();
+  for (std::uint32_t u = 0; u < rec.regions(); ++u) {
+    LatencySet& l = rec.region(u);
+    const double done = static_cast<double>(l.completed);
+    regions.push_back(json{
+        {"name", u < f.user_regions.size() ? f.user_regions[u] : fmt::format("region-{}", u)},
+        {"requests", {{"completed", l.completed}, {"preempted", l.preempted_requests}}},
+        {"latency_s", {{"ttft", stats(l.ttft)}, {"tpot", stats(l.tpot)}, {"e2e", stats(l.e2e)}}},
+        {"slo",
+         {{"attainment_ttft", ratio(l.meet_ttft, done)}, {"attainment_tpot", ratio(l.meet_tpot, done)}, {"attainment", ratio(l.meet_both, done)}}}});
+  }
+  j["user_regions"] = regions;
   return j;
 }
 
@@ -214,9 +226,10 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
   return out;
 }
 
-std::string request_log_row(const serving::RequestRecord& r) {
+std::string request_log_row(const serving::RequestRecord& r, const std::vector<std::string>& regions,
+                            const std::vector<std::string>& dcs) {
   const double tpot = r.output_tokens > 1 ? (r.done_s - r.first_token_s) / (r.output_tokens - 1) : 0.0;
-  return fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.id, r.user_region, r.dc, r.replica, r.sent_s,
+  return fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.id, regions.at(r.user_region), dcs.at(r.dc), r.replica, r.sent_s,
                      r.delivered_s, r.admitted_s, r.first_token_s, r.done_s, r.prompt_tokens, r.output_tokens, r.preemptions,
                      r.admitted_s - r.delivered_s, r.first_token_s - r.sent_s, tpot, r.done_s - r.sent_s, r.cached_tokens);
 }
@@ -281,9 +294,9 @@ void StagedOutputs::commit() {
 
 namespace chatdc::metrics {
 
-std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_h) {
+std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_h, const std::vector<std::string>& regions) {
   std::string out =
-      "hour,clock_hour,datacenter,arrivals,completions,completed_sent,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,"
+      "hour,clock_hour,datacenter,user_region,arrivals,completions,completed_sent,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,"
       "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,utilization,mfu,mbu,prefix_hit_rate,prefill_tokens_saved,it_energy_kwh,"
       "facility_energy_kwh,electricity_cost,"
       "carbon_kg,price_per_kwh,pue\n";
@@ -313,24 +326,28 @@ std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_
     a.price_t += r.price_per_kwh * dt;
     a.pue_t += r.pue * dt;
   }
+  // The latency columns of one hour's requests: completed_sent through slo_attainment.
+  auto latency = [](HourStats* st) {
+    auto q = [&](Quantiles HourStats::*m, double p) { return st && (st->*m).count() ? (st->*m).quantile(p) : 0.0; };
+    return fmt::format("{},{},{},{},{},{},{},{},{}", st ? st->completed : 0, q(&HourStats::ttft, 0.5), q(&HourStats::ttft, 0.9),
+                       q(&HourStats::ttft, 0.99), q(&HourStats::tpot, 0.5), q(&HourStats::tpot, 0.99), q(&HourStats::e2e, 0.5),
+                       q(&HourStats::e2e, 0.99), st && st->completed ? static_cast<double>(st->meet_both) / st->completed : 0.0);
+  };
   for (std::size_t h = 0; h < hours; ++h)
     for (std::uint32_t d = 0; d < n_dcs; ++d) {
       const Agg& a = agg[h][d];
-      HourStats* st = rec.hour(d, h);
-      auto q = [&](Quantiles HourStats::*m, double p) { return st && (st->*m).count() ? (st->*m).quantile(p) : 0.0; };
       const auto& s = acc.dcs()[d];
       const double peak_f = a.span * s.gpus * s.peak_flops_per_gpu, peak_b = a.span * s.gpus * s.hbm_bytes_per_s_per_gpu;
-      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", h,
-                         std::fmod(static_cast<double>(h) + clock_start_h, 24.0), s.name,
-                         a.arrivals, a.completions, st ? st->completed : 0, q(&HourStats::ttft, 0.5), q(&HourStats::ttft, 0.9),
-                         q(&HourStats::ttft, 0.99), q(&HourStats::tpot, 0.5), q(&HourStats::tpot, 0.99),
-                         q(&HourStats::e2e, 0.5), q(&HourStats::e2e, 0.99),
-                         st && st->completed ? static_cast<double>(st->meet_both) / st->completed : 0.0,
+      out += fmt::format("{},{},{},all,{},{},{},{},{},{},{},{},{},{},{},{},{}\n", h, std::fmod(static_cast<double>(h) + clock_start_h, 24.0),
+                         s.name, a.arrivals, a.completions, latency(rec.hour(d, h)),
                          a.span > 0 && s.gpus ? a.busy / (a.span * s.gpus) : 0.0, peak_f > 0 ? a.flops / peak_f : 0.0,
-                         peak_b > 0 ? a.bytes / peak_b : 0.0, a.queried > 0 ? a.hit / a.queried : 0.0, a.hit, a.it, a.fac,
-                         a.cost,
+                         peak_b > 0 ? a.bytes / peak_b : 0.0, a.queried > 0 ? a.hit / a.queried : 0.0, a.hit, a.it, a.fac, a.cost,
                          a.carbon, a.span > 0 ? a.price_t / a.span : 0.0, a.span > 0 ? a.pue_t / a.span : 0.0);
     }
+  for (std::size_t h = 0; h < hours; ++h)
+    for (std::uint32_t u = 0; u < rec.regions(); ++u)
+      out += fmt::format("{},{},all,{},,,{},,,,,,,,,,,\n", h, std::fmod(static_cast<double>(h) + clock_start_h, 24.0),
+                         u < regions.size() ? regions[u] : fmt::format("region-{}", u), latency(rec.region_hour(u, h)));
   return out;
 }
 

@@ -35,21 +35,26 @@ struct RunFacts {
   double expected_requests = 0;
   std::uint64_t follow_ups = 0;
   std::uint64_t trace_skipped_malformed = 0, trace_dropped_sampling = 0, trace_loops = 0;
+  std::vector<std::string> user_regions;  // names, in scenario order
 };
 
 nlohmann::ordered_json build_summary(const RunFacts& facts, Recorder& rec, const Accounting& acc);
 /// One row per sample period per datacenter; clock_hour is the hour of the run's clock zone (the run
 /// starts at clock_start_h).
 std::string timeline_csv(const Accounting& acc, double clock_start_h = 0);
-/// One row per hour of the run per datacenter: traffic, latency percentiles of the requests sent in
-/// that hour (1% sketches), SLO attainment, utilization, energy, electricity cost and carbon.
-std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_h = 0);
+/// One row per hour of the run per datacenter (user_region "all"): traffic, latency percentiles of the
+/// requests sent in that hour (sketches, ±0.39%), SLO attainment, utilization, energy, electricity cost
+/// and carbon; then one row per hour per user region (datacenter "all"): the latency of its users'
+/// requests wherever they were served (the energy columns empty).
+std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_h = 0,
+                       const std::vector<std::string>& user_regions = {});
 
-/// requests.csv: one row per completed request (times at the user, s).
+/// requests.csv: one row per completed request (times at the user, s), regions and datacenters by name.
 inline constexpr const char* kRequestLogHeader =
     "id,user_region,datacenter,replica,sent_s,delivered_s,admitted_s,first_token_s,done_s,prompt_tokens,output_tokens,"
     "preemptions,queue_s,ttft_s,tpot_s,e2e_s,cached_tokens\n";
-std::string request_log_row(const serving::RequestRecord& r);
+std::string request_log_row(const serving::RequestRecord& r, const std::vector<std::string>& user_regions,
+                            const std::vector<std::string>& datacenters);
 /// Whether request `id` is in a sample of `fraction` (a hash of the id: the same requests for every run).
 bool logged(std::uint64_t id, double fraction);
 

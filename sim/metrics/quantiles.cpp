@@ -76,3 +76,63 @@ double Quantiles::quantile(double q) {
 }
 
 }  // namespace chatdc::metrics
+
+namespace chatdc::metrics {
+
+double Quantiles::mean() const {
+  if (n_ == 0) return 0.0;
+  return static_cast<double>(std::ldexp(static_cast<long double>(sum_), -kFixedBits) / static_cast<long double>(n_));
+}
+
+void Quantiles::save(std::vector<std::uint64_t>* w, std::vector<float>* values) const {
+  std::uint64_t max_bits;
+  std::memcpy(&max_bits, &max_, sizeof max_bits);
+  w->insert(w->end(), {mode_ == Mode::kExact ? 0u : 1u, n_, static_cast<std::uint64_t>(sum_),
+                       static_cast<std::uint64_t>(sum_ >> 64), max_bits, zeros_});
+  if (mode_ == Mode::kExact) {
+    values->insert(values->end(), values_.begin(), values_.end());
+    return;
+  }
+  std::uint64_t nonzero = 0;
+  for (const auto b : buckets_) nonzero += b != 0;
+  w->push_back(nonzero);
+  for (std::size_t i = 0; i < buckets_.size(); ++i)
+    if (buckets_[i] != 0) w->insert(w->end(), {static_cast<std::uint64_t>(i), buckets_[i]});
+}
+
+bool Quantiles::add_saved(const std::vector<std::uint64_t>& w, std::size_t* pos, const std::vector<float>& values,
+                          std::size_t* value_pos) {
+  std::size_t p = *pos;
+  if (p + 6 > w.size() || w[p] != (mode_ == Mode::kExact ? 0u : 1u)) return false;
+  const std::uint64_t n = w[p + 1];
+  const Fixed sum = static_cast<Fixed>(w[p + 2]) | (static_cast<Fixed>(w[p + 3]) << 64);
+  double mx;
+  std::memcpy(&mx, &w[p + 4], sizeof mx);
+  const std::uint64_t zeros = w[p + 5];
+  p += 6;
+  if (mode_ == Mode::kExact) {
+    if (*value_pos + n > values.size()) return false;
+    values_.insert(values_.end(), values.begin() + static_cast<std::ptrdiff_t>(*value_pos),
+                   values.begin() + static_cast<std::ptrdiff_t>(*value_pos + n));
+    *value_pos += n;
+  } else {
+    if (p >= w.size()) return false;
+    const std::uint64_t nonzero = w[p++];
+    if (nonzero > buckets_.size() || p + 2 * nonzero > w.size()) return false;
+    std::uint64_t counted = zeros;
+    for (std::uint64_t k = 0; k < nonzero; ++k, p += 2) {
+      if (w[p] >= buckets_.size()) return false;
+      buckets_[w[p]] += w[p + 1];
+      counted += w[p + 1];
+    }
+    if (counted != n) return false;
+    zeros_ += zeros;
+  }
+  n_ += n;
+  sum_ += sum;
+  max_ = std::max(max_, mx);
+  *pos = p;
+  return true;
+}
+
+}  // namespace chatdc::metrics

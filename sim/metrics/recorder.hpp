@@ -34,6 +34,8 @@ struct LatencySet {
   double prompt_tokens = 0, output_tokens = 0;
   void add(const serving::RequestRecord& r, const SloTargets& slo);
   void merge(const LatencySet& o);
+  void save(std::vector<std::uint64_t>* words, std::vector<float>* values) const;
+  bool add_saved(const std::vector<std::uint64_t>& words, std::size_t* pos, const std::vector<float>& values, std::size_t* vpos);
 };
 
 /// Latency of the requests sent in one hour at one datacenter (sketches: kSketchRelativeError).
@@ -43,11 +45,12 @@ struct HourStats {
       : ttft(Quantiles::Mode::kSketch, kMin, kMax), tpot(Quantiles::Mode::kSketch, kMin, kMax), e2e(Quantiles::Mode::kSketch, kMin, kMax) {}
   Quantiles ttft, tpot, e2e;
   std::uint64_t completed = 0, meet_both = 0;
+  void add(const serving::RequestRecord& r, const SloTargets& slo);
 };
 
 class Recorder final : public serving::RequestObserver {
  public:
-  Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo, double duration_s = 0);
+  Recorder(std::uint32_t dcs, Quantiles::Mode mode, SloTargets slo, double duration_s = 0, std::uint32_t user_regions = 1);
   void on_done(const serving::RequestRecord& r) override;
   void on_rejected(const workload::RequestSpec& r, std::uint32_t dc) override;
   void on_dropped(const workload::RequestSpec& r, std::uint32_t dc) override;
@@ -59,9 +62,22 @@ class Recorder final : public serving::RequestObserver {
   /// All datacenters together (merged on first use after the run).
   LatencySet& total();
   LatencySet& dc(std::uint32_t d) { return per_dc_[d]; }
+  /// Requests of the users of region u (wherever they were served).
+  LatencySet& region(std::uint32_t u) { return per_region_[u]; }
+  std::uint32_t regions() const { return static_cast<std::uint32_t>(per_region_.size()); }
   const SloTargets& slo() const { return slo_; }
   /// Per datacenter and hour of the run in which the requests were sent; nullptr for an empty hour.
   HourStats* hour(std::uint32_t d, std::size_t h) { return h < hours_[d].size() ? hours_[d][h].get() : nullptr; }
+  /// The same per user region.
+  HourStats* region_hour(std::uint32_t u, std::size_t h) {
+    return h < region_hours_[u].size() ? region_hours_[u][h].get() : nullptr;
+  }
+
+  /// Everything recorded (per datacenter, per user region, per hour), for merging in another process:
+  /// whole-number words and latency values. add_saved() adds a saved recorder of the same shape;
+  /// false when the data is malformed. Sums are exact, so the order of merging does not matter.
+  void save(std::vector<std::uint64_t>* words, std::vector<float>* values) const;
+  bool add_saved(const std::vector<std::uint64_t>& words, const std::vector<float>& values);
   std::size_t hour_count() const { return hour_count_; }
 
  private:
@@ -73,6 +89,8 @@ class Recorder final : public serving::RequestObserver {
   std::vector<LatencySet> per_dc_;
   std::size_t hour_count_ = 0;
   std::vector<std::vector<std::unique_ptr<HourStats>>> hours_;  // [dc][hour]
+  std::vector<LatencySet> per_region_;
+  std::vector<std::vector<std::unique_ptr<HourStats>>> region_hours_;  // [user region][hour]
   std::vector<std::function<void(const serving::RequestRecord&)>> sinks_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <stdexcept>
 
 #include "core/rng.hpp"
 #include "core/task_pool.hpp"
@@ -37,6 +38,7 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
   for (const auto& p : setup_.dcs) n_replicas += p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
   replicas_.reserve(n_replicas);
   dcs_.resize(n_dcs);
+  const std::vector<CellInfo> layout = cell_layout(setup_);
   for (std::uint32_t d = 0; d < n_dcs; ++d) {
     Dc& dc = dcs_[d];
     dc.setup = setup_.dcs[d];
@@ -51,21 +53,18 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
       replicas_.emplace_back(id, *dc.setup.step_model, *dc.profiles, dc.setup.scheduler, static_cast<ReplicaListener*>(this));
       replica_dc_.push_back(d);
     }
-    // Cells of whole servers, as even as possible.
     const std::uint32_t servers = dc.setup.servers;
-    const std::uint32_t cell_servers =
-        setup_.cell_replicas == 0 ? servers : std::max<std::uint32_t>(1, setup_.cell_replicas / per_server);
-    dc.cells = std::max<std::uint32_t>(1, (servers + cell_servers - 1) / cell_servers);
     dc.first_cell = static_cast<std::uint32_t>(cells_.size());
-    for (std::uint32_t k = 0; k < dc.cells; ++k) {
-      const std::uint32_t s0 = static_cast<std::uint32_t>(std::uint64_t{k} * servers / dc.cells);
-      const std::uint32_t s1 = static_cast<std::uint32_t>(std::uint64_t{k + 1} * servers / dc.cells);
+    dc.cells = 0;
+    for (const CellInfo& info : layout) {
+      if (info.dc != d) continue;
+      ++dc.cells;
       Cell& c = cells_.emplace_back();
       c.dc = d;
-      c.first_server = dc.first_server + s0;
-      c.servers = s1 - s0;
-      c.first_replica = dc.first_replica + s0 * per_server;
-      c.replicas = c.servers * per_server;
+      c.first_server = info.first_server;
+      c.servers = info.servers;
+      c.first_replica = info.first_replica;
+      c.replicas = info.replicas;
       c.balancer = std::make_unique<LeastOutstanding>(c.replicas);
       if (setup_.prefix_routing)
         c.affinity = std::make_unique<PrefixAffinity>(std::clamp<std::size_t>(std::size_t{256} * c.replicas, 1024, 1 << 20));
@@ -77,11 +76,62 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     server_dc_.insert(server_dc_.end(), servers, d);
   }
   source_id_ = static_cast<std::uint32_t>(cells_.size());
+  sharded_ = setup_.shard_first_cell > 0 || setup_.shard_last_cell < cells_.size();
   order_.resize(source_id_ + 1);
   order_.update(source_id_, source_.peek_time());
 }
 
 ServingSystem::~ServingSystem() = default;
+
+std::vector<CellInfo> cell_layout(const SystemSetup& setup) {
+  std::vector<CellInfo> out;
+  std::uint32_t first_server = 0, first_replica = 0;
+  for (std::uint32_t d = 0; d < setup.dcs.size(); ++d) {
+    const PoolSetup& p = setup.dcs[d];
+    const auto per_server = static_cast<std::uint32_t>(p.replicas_per_server);
+    const std::uint32_t servers = p.servers;
+    const std::uint32_t cell_servers =
+        setup.cell_replicas == 0 ? servers : std::max<std::uint32_t>(1, setup.cell_replicas / per_server);
+    const std::uint32_t cells = std::max<std::uint32_t>(1, (servers + cell_servers - 1) / cell_servers);
+    for (std::uint32_t k = 0; k < cells; ++k) {
+      const auto s0 = static_cast<std::uint32_t>(std::uint64_t{k} * servers / cells);
+      const auto s1 = static_cast<std::uint32_t>(std::uint64_t{k + 1} * servers / cells);
+      out.push_back({d, first_server + s0, s1 - s0, first_replica + s0 * per_server, (s1 - s0) * per_server});
+    }
+    first_server += servers;
+    first_replica += servers * per_server;
+  }
+  return out;
+}
+
+std::pair<std::uint32_t, std::uint32_t> shard_cells(const std::vector<CellInfo>& cells, std::uint32_t shard,
+                                                    std::uint32_t shards) {
+  const auto n = static_cast<std::uint32_t>(cells.size());
+  assert(shards >= 1 && shard < shards && shards <= n);
+  // Boundary i: the first cell whose middle lies beyond i/shards of the replicas, kept so that every
+  // shard has at least one cell.
+  double total = 0;
+  for (const auto& c : cells) total += c.replicas;
+  auto boundary = [&](std::uint32_t i) -> std::uint32_t {
+    if (i == 0) return 0;
+    if (i == shards) return n;
+    const double target = total * i / shards;
+    double before = 0;
+    std::uint32_t k = 0;
+    while (k < n && before + cells[k].replicas / 2.0 < target) before += cells[k++].replicas;
+    return std::clamp(k, i, n - (shards - i));
+  };
+  // Boundaries computed one after another stay increasing: each is clamped above the one before.
+  std::uint32_t first = 0;
+  for (std::uint32_t i = 1; i <= shard; ++i) first = std::max(first + 1, boundary(i));
+  std::uint32_t last = shard + 1 == shards ? n : std::max(first + 1, boundary(shard + 1));
+  return {first, last};
+}
+
+CellInfo ServingSystem::cell_info(std::uint32_t k) const {
+  const Cell& c = cells_[k];
+  return {c.dc, c.first_server, c.servers, c.first_replica, c.replicas};
+}
 
 // ---- Routing and admission --------------------------------------------------------------------
 
@@ -195,6 +245,15 @@ DcState ServingSystem::dc_state(std::uint32_t d) const {
 // ---- Events -------------------------------------------------------------------------------------
 
 void ServingSystem::on_arrival(const workload::RequestSpec& r) {
+  if (sharded_) {  // another shard's request: routed (the router's sequence goes on), then left alone
+    const std::uint32_t d = router_.route(r, *this);
+    if (!owned(cell_of(r, d))) return;
+    ++arrivals_;
+    const bool ok = fits(r, d);
+    tally(r, d, ok);
+    if (ok) enqueue(r, d);
+    return;
+  }
   ++arrivals_;
   const auto d = admit(r);
   if (d) enqueue(r, *d);
@@ -336,6 +395,7 @@ void ServingSystem::route_ahead(double t, int slot) {
   while (source_.peek_time() <= t) {
     const workload::RequestSpec r = source_.pop();
     const std::uint32_t d = router_.route(r, *this);  // reads no live state (windows)
+    if (sharded_ && !owned(cell_of(r, d))) continue;
     const bool ok = fits(r, d);
     if (ok) enqueue(r, d);
     routed_ahead_.push_back({r, d, ok});
@@ -352,6 +412,7 @@ void ServingSystem::tally_ahead(double t) {
 }
 
 void ServingSystem::hand_over(int slot) {
+  ++hand_overs_;
   for (Cell& c : cells_) {
     // An open-loop source hears of answers and drops after the window: they change nothing it sends.
     for (const RequestRecord& r : c.done[slot]) {
@@ -380,6 +441,8 @@ void ServingSystem::advance_to(double t) {
         for (Replica& r : replicas_) r.set_merge_steps(true);
     }
   }
+  if (sharded_ && !windowed_)
+    throw std::logic_error("a shard of a day needs independent cells (windows)");
   if (windowed_)
     advance_in_windows(t);
   else
@@ -473,7 +536,8 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   return p.server_power.server_energy_j(gpu_w, 1.0);
 }
 
-void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double>& server_it_energy_j) {
+void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) {
+  const bool detail = !rep.server_busy_gpu_s.empty();
   const double dt = t1 - t0;
   const PoolSetup& p = dcs_[c.dc].setup;
   const int tp = p.step_model->gpus();
@@ -482,7 +546,8 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
   finish_due(c, t1);
   DcEpoch& e = c.epoch;
   for (std::uint32_t s = 0; s < c.servers; ++s) {
-    double gpu_j = spare_gpus * idle_gpu_w * dt;
+    double gpu_j = spare_gpus * idle_gpu_w * dt, server_busy = 0;
+    std::uint64_t server_running = 0, server_queued = 0;
     for (int k = 0; k < p.replicas_per_server; ++k) {
       Replica& r = replicas_[c.first_replica + s * p.replicas_per_server + k];
       r.accrue(t1);
@@ -492,8 +557,9 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
       const model::StepWork w = r.take_work();
       e.flops += w.flops;
       e.hbm_bytes += w.hbm_bytes;
-      e.queued += r.waiting();
-      e.running += r.running_at(t1);
+      const std::uint64_t waiting = r.waiting(), running = r.running_at(t1);
+      e.queued += waiting;
+      e.running += running;
       e.kv_tokens += r.kv_tokens_at(t1);
       if (r.prefix_caching()) {
         e.kv_cached_tokens += r.cached_tokens_at(t1);
@@ -501,11 +567,21 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
         e.prefix_queried_tokens += ps.queried_tokens;
         e.prefix_hit_tokens += ps.hit_tokens;
       }
+      if (detail) {
+        server_busy += busy * tp;
+        server_running += running;
+        server_queued += waiting;
+      }
     }
     const double it_j = p.server_power.server_energy_j(gpu_j, dt);
     e.gpu_energy_j += gpu_j;
     e.it_energy_j += it_j;
-    server_it_energy_j[c.first_server + s] = it_j;
+    rep.server_it_energy_j[c.first_server + s] = it_j;
+    if (detail) {
+      rep.server_busy_gpu_s[c.first_server + s] = server_busy;
+      rep.server_running[c.first_server + s] = server_running;
+      rep.server_queued[c.first_server + s] = server_queued;
+    }
   }
 }
 
@@ -514,8 +590,14 @@ EpochReport ServingSystem::close_epoch(double t0, double t1) {
   rep.t0 = t0;
   rep.t1 = t1;
   rep.dcs.resize(dcs_.size());
+  rep.cells.resize(cells_.size());
   rep.server_it_energy_j.assign(total_servers_, 0.0);
-  const auto close = [&](std::uint32_t k) { close_cell(cells_[k], t0, t1, rep.server_it_energy_j); };
+  if (setup_.server_detail) {
+    rep.server_busy_gpu_s.assign(total_servers_, 0.0);
+    rep.server_running.assign(total_servers_, 0);
+    rep.server_queued.assign(total_servers_, 0);
+  }
+  const auto close = [&](std::uint32_t k) { close_cell(cells_[k], t0, t1, rep); };
   if (workers_)
     workers_->run(static_cast<std::uint32_t>(cells_.size()), close);
   else
@@ -527,6 +609,7 @@ EpochReport ServingSystem::close_epoch(double t0, double t1) {
     dc.rejected = 0;
     for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) {
       e += cells_[k].epoch;
+      rep.cells[k] = cells_[k].epoch;
       cells_[k].epoch = DcEpoch{};
     }
   }

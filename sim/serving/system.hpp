@@ -28,6 +28,7 @@
 #include <optional>
 #include <queue>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/fifo.hpp"
@@ -70,6 +71,10 @@ struct SystemSetup {
   unsigned threads = 1;             // for independent cells (0: one per hardware thread)
   double window_s = 10;             // independent cells are synchronised this often (simulated seconds)
   bool allow_windows = true;        // false: always one global event order (tests compare the two)
+  // A shard of the day: only requests bound for cells [shard_first_cell, shard_last_cell) are simulated
+  // and counted (the others are routed and dropped unseen). Needs independent cells (windows).
+  std::uint32_t shard_first_cell = 0, shard_last_cell = 0xFFFFFFFFu;
+  bool server_detail = false;       // EpochReport carries per-server figures (timeline detail)
   bool merge_steps = true;          // with windows: Replica merge_steps (same results, fewer events)
   // Prefix-aware balancing inside cells: a request goes to the replica that last took a request sharing
   // its longest known prefix, if that prefix is at least prefix_routing_min_match of its prompt and the
@@ -79,6 +84,17 @@ struct SystemSetup {
   std::uint32_t prefix_routing_slack = 32;
   double prefix_routing_min_match = 0.5;
 };
+
+/// A balancer cell's place: its datacenter and its whole servers (global indices, in pool order).
+struct CellInfo {
+  std::uint32_t dc = 0, first_server = 0, servers = 0, first_replica = 0, replicas = 0;
+};
+/// The cells of every datacenter, in order: a datacenter of more than cell_replicas replicas is split into
+/// cells of whole servers, as even as possible.
+std::vector<CellInfo> cell_layout(const SystemSetup& setup);
+/// Shard `shard` of `shards` (a day split over processes): a contiguous range [first, last) of cells,
+/// balanced by replicas, never empty. Requires 0 <= shard < shards <= cells.
+std::pair<std::uint32_t, std::uint32_t> shard_cells(const std::vector<CellInfo>& cells, std::uint32_t shard, std::uint32_t shards);
 
 /// What became of one request, with times as the user sees them.
 struct RequestRecord {
@@ -156,8 +172,13 @@ struct DcEpoch {
 
 struct EpochReport {
   double t0 = 0, t1 = 0;
-  std::vector<DcEpoch> dcs;
+  std::vector<DcEpoch> dcs;    // each the sum of its cells', in cell order (rejections are the datacenter's)
+  std::vector<DcEpoch> cells;  // per cell
   std::vector<double> server_it_energy_j;  // every server of every datacenter, in pool order
+  // With SystemSetup::server_detail, per server too (else empty): GPU-seconds busy, and requests in
+  // batches and waiting at the epoch's end.
+  std::vector<double> server_busy_gpu_s;
+  std::vector<std::uint64_t> server_running, server_queued;
 };
 
 class ServingSystem final : private ReplicaListener {
@@ -198,6 +219,11 @@ class ServingSystem final : private ReplicaListener {
   std::uint32_t first_server(std::uint32_t dc) const { return dcs_[dc].first_server; }
   /// Balancer cells of datacenter `dc`.
   std::uint32_t cell_count(std::uint32_t dc) const { return dcs_[dc].cells; }
+  /// Every cell, in order (global index).
+  std::uint32_t cells() const { return static_cast<std::uint32_t>(cells_.size()); }
+  CellInfo cell_info(std::uint32_t k) const;
+  /// Hand-overs of windows' answers so far (windows): requests recorded in one hand-over come cell by cell.
+  std::uint64_t hand_overs() const { return hand_overs_; }
   /// Whether advance_to() runs the cells independently, window by window (decided at its first call).
   bool windowed() const { return windowed_; }
   std::uint64_t arrived() const { return arrived_; }
@@ -287,7 +313,7 @@ class ServingSystem final : private ReplicaListener {
   void advance_in_windows(double t);
   void dispatch_until(double t, int slot);
   void hand_over(int slot);
-  void close_cell(Cell& c, double t0, double t1, std::vector<double>& server_it_energy_j);
+  void close_cell(Cell& c, double t0, double t1, EpochReport& rep);
   std::uint32_t cell_of(const workload::RequestSpec& r, std::uint32_t dc) const;
 
   SystemSetup setup_;
@@ -303,8 +329,10 @@ class ServingSystem final : private ReplicaListener {
   std::uint64_t arrived_ = 0, rejected_ = 0, arrivals_ = 0;
   ResponseSink* sink_ = nullptr;
   std::vector<std::uint32_t> server_dc_;  // global server -> datacenter
-  bool decided_ = false, windowed_ = false, merging_ = false;
+  bool decided_ = false, windowed_ = false, merging_ = false, sharded_ = false;
+  bool owned(std::uint32_t cell) const { return cell >= setup_.shard_first_cell && cell < setup_.shard_last_cell; }
   double window_clock_ = 0;  // windows: every event at or before it is done
+  std::uint64_t hand_overs_ = 0;
   int slot_ = 0;             // windows: parity of the window the cells are running
   int arrival_slot_ = 0;     // windows: parity of the window being routed
   double window_end_ = 0;    // windows: end of the window the cells are running

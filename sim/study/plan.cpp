@@ -69,7 +69,7 @@ std::pair<double, double> window_attainment(const fs::path& dir, double from_hou
   std::istringstream in(slurp(dir / "hourly.csv"));
   std::string line;
   std::vector<std::string> f;
-  std::size_t c_hour = 0, c_done = 0, c_att = 0;
+  std::size_t c_hour = 0, c_done = 0, c_att = 0, c_region = SIZE_MAX;
   bool header = true;
   double met = 0, done = 0;
   while (std::getline(in, line)) {
@@ -80,9 +80,11 @@ std::pair<double, double> window_attainment(const fs::path& dir, double from_hou
         if (f[i] == "hour") c_hour = i;
         if (f[i] == "completed_sent") c_done = i;
         if (f[i] == "slo_attainment") c_att = i;
+        if (f[i] == "user_region") c_region = i;
       }
       continue;
     }
+    if (c_region < f.size() && f[c_region] != "all") continue;  // a user region's row: counted in the datacenters'
     double h = 0, n = 0, a = 0;
     if (f.size() <= std::max({c_hour, c_done, c_att}) || !parse_number(f[c_hour], &h) || !parse_number(f[c_done], &n) ||
         !parse_number(f[c_att], &a))
