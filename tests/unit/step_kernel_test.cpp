@@ -81,6 +81,28 @@ TEST_CASE("kernel roofline: FP8 weights halve the bytes and run at the FP8 peak 
   CHECK(m8.kernels(decode(1, 1000)).decode_attention_s == Approx(1000 * kKv / 2 / 1.6e12).epsilon(1e-12));
 }
 
+TEST_CASE("kernel roofline: FP4 weights (NVFP4, MXFP4): their bytes, the FP4 peak, or the 16-bit peak without FP4 cores",
+          "[step][kernel]") {
+  auto llm = test::hand_llm();
+  llm.weight_dtype = model::Dtype::kFp4;
+  auto gpu = kernel_gpu();
+  gpu.fp4_dense_tflops = 1200;
+  gpu.compute_efficiency_fp4 = 0.3;
+  const model::RooflineStepModel m(gpu, llm, 1);
+  // Prefill: 2 x 9.67 GFLOP per token at 30% of 1,200 TF/s.
+  CHECK(m.kernels(prefill(4096)).dense_s == Approx(2 * kDense * 4096 / (1200e12 * 0.3)).epsilon(1e-12));
+  // Decode reads 4.5 bits per NVFP4 weight (e2m1 + an FP8 scale per 16 values).
+  CHECK(m.kernels(decode(1, 100)).dense_s == Approx((kDense * 4.5 / 8 + kKv) / 1.6e12).epsilon(1e-12));
+  // MXFP4: 4.25 bits (an 8-bit scale per 32 values).
+  llm.weight_dtype = model::Dtype::kMxfp4;
+  CHECK(model::RooflineStepModel(gpu, llm, 1).kernels(decode(1, 100)).dense_s ==
+        Approx((kDense * 4.25 / 8 + kKv) / 1.6e12).epsilon(1e-12));
+  // A GPU without FP4 tensor cores (Hopper) dequantises: the 16-bit peak at the 16-bit efficiency (50% of 300 TF/s).
+  gpu.fp4_dense_tflops = 0;
+  CHECK(model::RooflineStepModel(gpu, llm, 1).kernels(prefill(4096)).dense_s ==
+        Approx(2 * kDense * 4096 / (300e12 * 0.5)).epsilon(1e-12));
+}
+
 TEST_CASE("kernel roofline: mixture of experts, by hand", "[step][kernel][moe]") {
   auto llm = test::hand_llm();
   llm.experts = 8;
