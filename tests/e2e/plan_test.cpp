@@ -169,7 +169,7 @@ TEST_CASE("plan: the search finds the same minimum as an exhaustive sweep of ful
   }
 }
 
-TEST_CASE("plan: bad --objective, --vary, --servers, --tp, --engine input is an error naming the option; nothing is written") {
+TEST_CASE("plan: bad --objective, --vary, --servers, --tp, --engine input is an error naming the option, nothing is written") {
   const auto out = scratch("plan-bad") / "never";
   const std::string base = "plan " + fixture("md1.yaml") + " --out " + out.string() + " ";
   const std::vector<BadInput> cases = {

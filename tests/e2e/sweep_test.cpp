@@ -61,7 +61,7 @@ TEST_CASE("sweep: a grid and zipped lists, one run per point, values applied, fi
   for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().filename().string().front() != '.');
 }
 
-TEST_CASE("sweep: bad --grid, --zip, --x or --y input is an error naming the option and value; nothing runs or is written") {
+TEST_CASE("sweep: bad --grid, --zip, --x or --y input is an error naming the option and value, nothing runs or is written") {
   const auto out = scratch("sweep-bad") / "never";
   const std::string base = "sweep " + fixture("tiny.yaml") + kHour + "--out " + out.string() + " ";
   const std::vector<BadInput> cases = {

@@ -55,7 +55,7 @@ TEST_CASE("multi-turn conversations add follow-up turns to a synthetic day") {
   CHECK(arrived == Approx(s["workload"]["expected_requests"].get<double>()).epsilon(0.1));
 }
 
-TEST_CASE("chatdc workload: a scenario's hours add up; a bare trace; JSON") {
+TEST_CASE("chatdc workload: a scenario's hours add up, a bare trace, JSON") {
   const Proc p = run("workload " + fixture("tiny.yaml") + " --json");
   INFO(p.err);
   REQUIRE(p.code == 0);

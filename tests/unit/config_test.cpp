@@ -336,7 +336,7 @@ TEST_CASE("model.expert_parallel: a mixture-of-experts model only, dividing the 
              Catch::Contains("model.expert_parallel 4 must divide the replica's GPUs, got tensor_parallel 2"));
 }
 
-TEST_CASE("run.start_h: part of a day at its true clock; workload.demand_multiplier scales the demand") {
+TEST_CASE("run.start_h: part of a day at its true clock, workload.demand_multiplier scales the demand") {
   const std::string text = replace(kBase, "  requests_per_day: 1000\n",
                                    "  requests_per_day: 2400\n"
                                    "  hourly_profile: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 1, 1, 1, 1]\n");
@@ -367,8 +367,8 @@ TEST_CASE("run.start_h: part of a day at its true clock; workload.demand_multipl
   CHECK_THAT(error_of(text, {"workload.demand_multiplier=101"}), Catch::Contains("workload.demand_multiplier"));
 }
 
-TEST_CASE("prefix caching: on by default with engines that cache by default, resolved; bad values named") {
-  const config::Scenario old = config::load_scenario(write("pc.yaml", kBase), {});
+TEST_CASE("prefix caching: on by default with engines that cache by default, resolved, bad values named") {
+  const config::Scenario old = config::load_scenario(write("pc.yaml", kBase), {"serving.engine=vllm-2023"});
   CHECK(old.engine == "vllm-2023");
   CHECK(old.scheduler.prefix_block_tokens == 0);  // the 2023 engines had no prefix caching
   CHECK(old.resolved["serving"]["prefix_caching"].as<std::string>() == "false");
@@ -388,14 +388,17 @@ TEST_CASE("prefix caching: on by default with engines that cache by default, res
              Catch::Contains("serving.prefix_caching: expected one of auto, true, false"));
   CHECK_THAT(error_of(kBase, {"serving.prefix_caching=true", "serving.kv_block_tokens=0"}),
              Catch::Contains("serving.kv_block_tokens: expected a whole number in [1, 4096], got 0"));
-  CHECK_THAT(error_of(kBase, {"serving.prefix_routing=true"}),
+  const config::Scenario today = config::load_scenario(write("pc.yaml", kBase), {});
+  CHECK(today.engine == "vllm");  // today's default engine caches prefixes
+  CHECK(today.resolved["serving"]["prefix_caching"].as<std::string>() == "true");
+  CHECK_THAT(error_of(kBase, {"serving.prefix_caching=false", "serving.prefix_routing=true"}),
              Catch::Contains("serving.prefix_routing: routes requests to the replica caching their prefix, but prefix "
                              "caching is off") && Catch::Contains("set serving.prefix_caching: true"));
   CHECK_THAT(error_of(kBase, {"serving.prefix_caching=true", "serving.prefix_routing_slack=-1"}),
              Catch::Contains("serving.prefix_routing_slack: expected a whole number in [0, 1000000], got -1"));
 }
 
-TEST_CASE("workload: system prompts, validated; not with traces; trace hash blocks only for Mooncake") {
+TEST_CASE("workload: system prompts, validated, not with traces, trace hash blocks only for Mooncake") {
   const config::Scenario s = config::load_scenario(
       write("sys.yaml", kBase), {"workload.system_prompt_tokens=800", "workload.system_prompt_share=0.5", "workload.system_prompts=3"});
   CHECK(s.workload.system_prompt_tokens == 800);

@@ -55,7 +55,7 @@ TEST_CASE("conversations: the number of turns is geometric with the given mean",
   CHECK(std::fabs(turns / 20000.0 - 3.0) < 0.09);
 }
 
-TEST_CASE("conversations: dropped turns end their conversation; history is clamped", "[conversations]") {
+TEST_CASE("conversations: dropped turns end their conversation, history is clamped", "[conversations]") {
   workload::ConversationSpec c;
   c.turns_mean = 1e9;
   c.think_time_s.value = 1;
@@ -74,7 +74,7 @@ TEST_CASE("conversations: dropped turns end their conversation; history is clamp
   CHECK(src.pop().prompt_tokens == 1200);  // 650 + 500 + 500 = 1650, clamped
 }
 
-TEST_CASE("conversations: turns share their history's prefix; a cut history starts another", "[conversations]") {
+TEST_CASE("conversations: turns share their history's prefix, a cut history starts another", "[conversations]") {
   namespace px = workload::prefix;
   workload::ConversationSpec c;
   c.turns_mean = 1e9;

@@ -100,7 +100,7 @@ TEST_CASE("accounting: facility energy, electricity, carbon and prorated capex b
   CHECK(t.peak_kv_used == Approx(0.8));
 }
 
-TEST_CASE("green power: market-based carbon counts only the supply not covered by green contracts; certificates cost extra") {
+TEST_CASE("green power: market-based carbon counts only the supply not covered by green contracts, certificates cost extra") {
   metrics::DcAccountingSetup s;
   s.name = "horinger";
   s.pue = model::DailyCurve::constant(1.2);

@@ -57,7 +57,7 @@ TEST_CASE("pack: engine versions are pooled into today's profiles, or given a re
   CHECK_THAT(model::engine_pool("trtllm", "0.17.0").reason, Catch::Contains("engine-builder"));
 }
 
-TEST_CASE("pack: rows group into configurations; bad rows are errors with file and line", "[pack]") {
+TEST_CASE("pack: rows group into configurations, bad rows are errors with file and line", "[pack]") {
   const std::string body =
       std::string(kHeader) +
       row("c1", "vllm,0.19.0,H,1,1,1,1,1,aggregated,m,dense,bf16,unspecified,100,10,closed_loop_concurrency,4,4,,ttft_ms,unspecified,50,x") +
@@ -172,7 +172,7 @@ TEST_CASE("benchmark: one client by hand: TTFT = overhead + prefill, TPOT = the 
   CHECK(r.output_tokens_per_s == Approx(5 / (r.ttft_s + 4 * r.tpot_s)).epsilon(1e-9));
 }
 
-TEST_CASE("benchmark: an offline run queues every request at once; lengths spread as InferenceX draws them",
+TEST_CASE("benchmark: an offline run queues every request at once, lengths spread as InferenceX draws them",
           "[pack][benchmark]") {
   auto gpu = test::hand_gpu();
   gpu.roofline = model::GpuSpec::Roofline::kKernel;

@@ -62,7 +62,7 @@ TEST_CASE("prefix cache: a hit stops at the first uncached block and leaves the 
   CHECK(c.check().empty());
 }
 
-TEST_CASE("prefix cache: sequences sharing blocks count them once; a duplicate is freed when published") {
+TEST_CASE("prefix cache: sequences sharing blocks count them once, a duplicate is freed when published") {
   PrefixCache c(16);
   Holding a = with_system(1, 64), b = with_system(1, 64);
   admit(c, a, 100);  // both admitted before either is computed: no hit
@@ -130,7 +130,7 @@ TEST_CASE("prefix cache: a conversation's next turn hits the whole history, answ
   CHECK(c.check().empty());
 }
 
-TEST_CASE("prefix cache: a preempted sequence finds its own blocks; a key elsewhere is not a match") {
+TEST_CASE("prefix cache: a preempted sequence finds its own blocks, a key elsewhere is not a match") {
   PrefixCache c(16);
   Holding x = own();
   admit(c, x, 200);

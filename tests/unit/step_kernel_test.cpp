@@ -132,7 +132,7 @@ TEST_CASE("kernel roofline: mixture of experts, by hand", "[step][kernel][moe]")
   }
 }
 
-TEST_CASE("kernel roofline: grouped GEMMs ramp with tokens per expert; MoE layers add kernel latency", "[step][kernel][moe]") {
+TEST_CASE("kernel roofline: grouped GEMMs ramp with tokens per expert, MoE layers add kernel latency", "[step][kernel][moe]") {
   auto llm = test::hand_llm();
   llm.experts = 8;
   llm.experts_per_token = 2;

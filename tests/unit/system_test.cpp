@@ -195,7 +195,7 @@ struct ClosedLoop final : workload::RequestSource {
 
 }  // namespace
 
-TEST_CASE("cells: whole servers, as even as possible; requests spread over every replica") {
+TEST_CASE("cells: whole servers, as even as possible, requests spread over every replica") {
   ListSource src = random_requests(4000, 40);
   Sink sink;
   serving::NearestRouter router;

@@ -167,7 +167,7 @@ TEST_CASE("generic csv sample: columns by name, seconds", "[trace]") {
   CHECK(v[7].time_s == Approx(4.5));
 }
 
-TEST_CASE("generic csv: millisecond, microsecond and date-time units; time is since the first row", "[trace]") {
+TEST_CASE("generic csv: millisecond, microsecond and date-time units, time is since the first row", "[trace]") {
   const auto ms = scratch("ms.csv", "id,t_ms,in,out\na,1000,10,5\nb,1250.5,20,6\nc,4000,30,7\n");
   auto o = opts(TraceFormat::kCsv, ms);
   o.csv = {"t_ms", "in", "out", workload::CsvColumns::TimeUnit::kMilliseconds};
@@ -318,7 +318,7 @@ TEST_CASE("time_scale, start_offset_s and skip_s map trace time to run time", "[
   CHECK(drain(src).size() == 9);
 }
 
-TEST_CASE("loop fills a 2-hour run; times increase strictly across the seams", "[trace]") {
+TEST_CASE("loop fills a 2-hour run, times increase strictly across the seams", "[trace]") {
   auto o = opts(TraceFormat::kAzure, samples() + "azure_conv_sample.csv");
   o.loop = true;
   o.duration_s = 7200;
