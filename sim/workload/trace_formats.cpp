@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/utf8.hpp"
 
 namespace chatdc::workload::detail {
 
@@ -33,15 +34,52 @@ class BadLine : public Error {
   using Error::Error;
 };
 
-std::string shown(std::string_view v) {
-  constexpr std::size_t kMax = 60;
-  if (v.size() <= kMax) return std::string(v);
-  return std::string(v.substr(0, kMax)) + "...";
-}
+/// Bad lines found by the validation scan: the first few messages, and how many there were.
+struct BadLines {
+  static constexpr std::size_t kMaxReported = 20;
+  std::vector<std::string> first;
+  std::uint64_t count = 0;
+  void add(std::string message) {
+    if (first.size() < kMaxReported) first.push_back(std::move(message));
+    ++count;
+  }
+};
+
+/// A field or line as shown in a message: at most 60 bytes, anything but printable ASCII as \xNN.
+std::string shown(std::string_view v) { return escaped(v, 60); }
 
 [[noreturn]] void bad(const std::string& path, std::uint64_t line, std::string_view field,
                       std::string_view expected, std::string_view got) {
   throw BadLine(fmt::format("{}:{}: {}: expected {}, got \"{}\"", path, line, field, expected, shown(got)));
+}
+
+/// Longest line a trace may have (Mooncake lines with hash_ids are a few KB).
+constexpr std::size_t kMaxLineBytes = 1 << 20;
+/// Most requests one ServeGen window may carry (rate x window length), and the largest rate of a client.
+constexpr double kMaxWindowRequests = 1e8, kMaxServeGenRate = 1e5;
+/// Largest magnitude of a time value (any unit): trace times stay finite after any subtraction.
+constexpr double kMaxTimeValue = 1e18;
+
+enum class LineRead { kOk, kEnd, kTooLong };
+
+/// Reads one line (without its newline) of at most max bytes; a longer line is skipped whole.
+LineRead read_line(std::istream& in, std::string& buf, std::size_t max) {
+  buf.clear();
+  std::streambuf* sb = in.rdbuf();
+  bool any = false, too_long = false;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      if (!any) return LineRead::kEnd;
+      break;
+    }
+    any = true;
+    if (c == '\n') break;
+    if (buf.size() >= max) too_long = true;
+    else buf.push_back(static_cast<char>(c));
+  }
+  return too_long ? LineRead::kTooLong : LineRead::kOk;
 }
 
 std::string_view trim(std::string_view s) {
@@ -151,6 +189,8 @@ void open_file(std::ifstream& in, const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(fmt::format("{}: trace file not found", path));
   if (fs::is_directory(path, ec)) throw Error(fmt::format("{}: expected a trace file, got a folder", path));
+  if (!fs::is_regular_file(path, ec))  // a device or pipe could be endless
+    throw Error(fmt::format("{}: expected a regular trace file (not a device, pipe or socket)", path));
   in.close();
   in.clear();
   in.open(path, std::ios::binary);
@@ -176,6 +216,8 @@ class RecordReader {
   virtual const std::string& path() const = 0;
   /// Data lines seen so far in this pass (header and blank lines excluded).
   virtual std::uint64_t data_lines() const = 0;
+  /// Bad lines are recorded there and skipped instead of thrown (the validation scan reports them all).
+  virtual void collect(BadLines* into) = 0;
 };
 
 /// A reader of one record per text line: owns the file, the line count and the skip-malformed loop;
@@ -185,21 +227,26 @@ class LineReader : public RecordReader {
   LineReader(const TraceOptions& o, TraceStats& stats) : path_(o.path), skip_(o.skip_malformed), stats_(stats) {}
 
   bool next(TraceRecord& r) final {
-    while (std::getline(in_, buf_)) {
+    for (LineRead got; (got = read_line(in_, buf_, kMaxLineBytes)) != LineRead::kEnd;) {
       ++line_;
       ++stats_.lines;
-      if (blank(buf_)) continue;
+      if (got == LineRead::kOk && blank(buf_)) continue;
       ++data_lines_;
       try {
+        if (got == LineRead::kTooLong)
+          bad(path_, line_, "line", fmt::format("a line of at most {} bytes", kMaxLineBytes), buf_);
         parse(r);
         return true;
-      } catch (const BadLine&) {
-        if (!skip_) throw;
-        ++stats_.skipped_malformed;
+      } catch (const BadLine& e) {
+        if (skip_) ++stats_.skipped_malformed;
+        else if (collect_) collect_->add(e.what());
+        else throw;
       }
     }
     return false;
   }
+
+  void collect(BadLines* into) final { collect_ = into; }
 
   const std::string& path() const final { return path_; }
   std::uint64_t data_lines() const final { return data_lines_; }
@@ -216,6 +263,7 @@ class LineReader : public RecordReader {
   std::string path_;
   bool skip_;
   TraceStats& stats_;
+  BadLines* collect_ = nullptr;
   std::ifstream in_;
   std::string buf_;
   std::uint64_t line_ = 0, data_lines_ = 0;
@@ -240,7 +288,10 @@ class CsvReader final : public LineReader {
     have_prev_ = false;
     std::string header;
     for (;;) {
-      if (!std::getline(in_, header)) throw Error(fmt::format("{}: no requests (the file is empty)", path_));
+      const LineRead got = read_line(in_, header, kMaxLineBytes);
+      if (got == LineRead::kEnd) throw Error(fmt::format("{}: no requests (the file is empty)", path_));
+      if (got == LineRead::kTooLong)
+        throw Error(fmt::format("{}:{}: header: expected a line of at most {} bytes", path_, line_ + 1, kMaxLineBytes));
       ++line_;
       ++stats_.lines;
       if (line_ == 1 && header.rfind("\xEF\xBB\xBF", 0) == 0) header.erase(0, 3);  // UTF-8 byte order mark
@@ -288,7 +339,7 @@ class CsvReader final : public LineReader {
       const bool s = unit_ == CsvColumns::TimeUnit::kSeconds, ms = unit_ == CsvColumns::TimeUnit::kMilliseconds;
       const double factor = s ? 1.0 : ms ? 1e-3 : 1e-6;
       double v = 0;
-      if (!to_double(tf, &v))
+      if (!to_double(tf, &v) || std::fabs(v) > kMaxTimeValue)
         bad(path_, line_, tname, s ? "a number (seconds)" : ms ? "a number (milliseconds)" : "a number (microseconds)",
             tf);
       if (have_prev_ && v < prev_v_) out_of_order();
@@ -349,7 +400,7 @@ class MooncakeReader final : public LineReader {
       return *it;
     };
     const auto& ts = field("timestamp");
-    if (!ts.is_number() || !std::isfinite(ts.get<double>()))
+    if (!ts.is_number() || !std::isfinite(ts.get<double>()) || std::fabs(ts.get<double>()) > kMaxTimeValue)
       bad(path_, line_, "timestamp", "a number (milliseconds)", text_of(ts));
     const double ms = ts.get<double>();
     if (have_prev_ && ms < prev_ms_)
@@ -426,6 +477,7 @@ class SpreadingReader final : public RecordReader {
   }
   const std::string& path() const override { return inner_->path(); }
   std::uint64_t data_lines() const override { return inner_->data_lines(); }
+  void collect(BadLines* into) override { inner_->collect(into); }
 
  private:
   std::unique_ptr<RecordReader> inner_;
@@ -500,6 +552,7 @@ class RequestPlayer final : public PlayedStream {
 enum class GapFamily { kNone, kGamma, kWeibull, kEven };
 
 struct ServeGenWindow {
+  std::uint64_t line = 0;   // of the file
   double t0_s = 0;          // window start, trace time
   double length_s = 600;    // gap to the client's next row (the last row reuses the previous length)
   double rate_per_s = 0;
@@ -533,23 +586,40 @@ class ServeGenFile {
     have_next_ = read_row(next_);
     if (have_next_) last_length_s_ = next_.t0_s - w.t0_s;
     w.length_s = last_length_s_;
+    if (w.rate_per_s * w.length_s > kMaxWindowRequests) {  // a bad row, found only once the next row gives its length
+      try {
+        bad(path_, w.line, "rate",
+            fmt::format("at most {} requests in one window (rate x window length {} s)", kMaxWindowRequests, w.length_s),
+            fmt::format("{}", w.rate_per_s));
+      } catch (const BadLine& e) {
+        if (skip_) ++stats_.skipped_malformed;
+        else if (collect_) collect_->add(e.what());
+        else throw;
+      }
+      w.rate_per_s = 0;
+    }
     return true;
   }
 
   const std::string& path() const { return path_; }
+  void collect(BadLines* into) { collect_ = into; }
 
  private:
   bool read_row(ServeGenWindow& w) {
-    while (std::getline(in_, buf_)) {
+    for (LineRead got; (got = read_line(in_, buf_, kMaxLineBytes)) != LineRead::kEnd;) {
       ++line_;
       ++stats_.lines;
-      if (blank(buf_)) continue;
+      if (got == LineRead::kOk && blank(buf_)) continue;
       try {
+        if (got == LineRead::kTooLong)
+          bad(path_, line_, "line", fmt::format("a line of at most {} bytes", kMaxLineBytes), buf_);
         parse(w);
+        w.line = line_;
         return true;
-      } catch (const BadLine&) {
-        if (!skip_) throw;
-        ++stats_.skipped_malformed;
+      } catch (const BadLine& e) {
+        if (skip_) ++stats_.skipped_malformed;
+        else if (collect_) collect_->add(e.what());
+        else throw;
       }
     }
     return false;
@@ -561,11 +631,14 @@ class ServeGenFile {
       bad(path_, line_, "line", "6 comma-separated fields: timestamp,rate,cv,pattern,shape,scale (truncated line?)",
           trim(buf_));
     w.t0_s = parse_number(path_, line_, "timestamp", f_[0], 0, "a window start in seconds >= 0");
+    if (w.t0_s > kMaxTimeValue) bad(path_, line_, "timestamp", "a window start in seconds of at most 1e18", f_[0]);
     if (have_prev_ts_ && !(w.t0_s > prev_ts_))
       bad(path_, line_, "timestamp",
           fmt::format("a window start after the previous row's {} s (rows must be sorted by time)", prev_ts_),
           f_[0]);
     w.rate_per_s = parse_number(path_, line_, "rate", f_[1], 0, "a rate in requests/s >= 0");
+    if (w.rate_per_s > kMaxServeGenRate)
+      bad(path_, line_, "rate", fmt::format("a rate in requests/s of at most {} (one client)", kMaxServeGenRate), f_[1]);
     parse_number(path_, line_, "cv", f_[2], 0, "a coefficient of variation >= 0");
     w.family = GapFamily::kNone;
     if (w.rate_per_s > 0) {
@@ -577,7 +650,7 @@ class ServeGenFile {
         bad(path_, line_, "pattern", "Gamma or Weibull (the window has a rate > 0)", f_[3]);
       }
       w.shape = parse_number(path_, line_, "shape", f_[4], 0, "a shape > 0");
-      if (!(w.shape > 0)) bad(path_, line_, "shape", "a shape > 0", f_[4]);
+      if (!(w.shape > 0) || w.shape > 1e6) bad(path_, line_, "shape", "a shape in (0, 1e6]", f_[4]);
       parse_number(path_, line_, "scale", f_[5], 0, "a scale >= 0");
     }
     prev_ts_ = w.t0_s;
@@ -587,6 +660,7 @@ class ServeGenFile {
   std::string path_;
   bool skip_;
   TraceStats& stats_;
+  BadLines* collect_ = nullptr;
   std::ifstream in_;
   std::string buf_;
   std::vector<std::string_view> f_;
@@ -752,15 +826,27 @@ std::string no_requests(const TraceOptions& o, const TraceStats& scan_stats, boo
   return fmt::format("{}: no requests{}", o.path, why);
 }
 
+/// Every bad line of a trace in one error: a first line that counts them, then one line each (the first few).
+void throw_bad_lines(const TraceOptions& o, const BadLines& b) {
+  std::string m = fmt::format("{}: {} malformed line{}{}: fix {} or set skip_malformed: true to skip and count {}", o.path,
+                              b.count, b.count == 1 ? "" : "s",
+                              b.count > b.first.size() ? fmt::format(" (the first {} below)", b.first.size()) : "",
+                              b.count == 1 ? "it" : "them", b.count == 1 ? "it" : "them");
+  for (const auto& line : b.first) m += "\n" + line;
+  throw Error(m);
+}
+
 }  // namespace
 
 TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
   TraceScan scan;
   TraceStats st;  // the scan's own counts; the replay counts again
+  BadLines bad_lines;
   if (o.format == TraceFormat::kServeGen) {
     double within = 0, after = 0, total = 0, end = 0;
     for (const auto& f : servegen_files(o.path)) {
       ServeGenFile file(f, o.skip_malformed, st);
+      file.collect(&bad_lines);
       ServeGenWindow w;
       while (file.next(w)) {
         end = std::max(end, w.t0_s + w.length_s);
@@ -769,6 +855,7 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
         total += window_requests_in(w, 0, std::numeric_limits<double>::infinity());
       }
     }
+    if (bad_lines.count > 0) throw_bad_lines(o, bad_lines);
     if (!(after > 0)) throw Error(no_requests(o, st, total > 0, end));
     scan.servegen_end_s = end;
     const double period = end - o.skip_s;
@@ -776,6 +863,7 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
     return scan;
   }
   auto reader = make_record_reader(o, st, /*spread=*/false);
+  reader->collect(&bad_lines);
   TraceRecord r;
   std::uint64_t records = 0, after = 0, within = 0;
   double first_rel = 0, last_rel = 0, last_t = 0;
@@ -789,6 +877,7 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
     ++after;
     if (rel < cutoff_s) ++within;
   }
+  if (bad_lines.count > 0) throw_bad_lines(o, bad_lines);
   if (after == 0) {
     if (reader->data_lines() == 0 && st.skipped_malformed == 0)
       throw Error(fmt::format("{}: no requests (the file has no data lines)", o.path));
