@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -24,7 +25,10 @@
 
 #include "app/report.hpp"
 #include "config/catalog.hpp"
+#include "config/reader.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
+#include "core/output_stage.hpp"
 
 extern char** environ;
 
@@ -57,13 +61,11 @@ std::string trim(const std::string& s) {
 
 /// The scenario's top-level `name`, else the file stem (the run itself reports a bad file).
 std::string scenario_name(const std::string& file) {
-  try {
-    const YAML::Node doc = YAML::LoadFile(file);
-    if (doc.IsMap()) {
-      const YAML::Node n = doc["name"];
-      if (n && n.IsScalar() && !trim(n.Scalar()).empty()) return trim(n.Scalar());
-    }
-  } catch (const std::exception&) {
+  config::Document doc;
+  config::Diagnostics ignored;  // a bad file is reported by its run
+  if (config::load_document(file, &doc, &ignored)) {  // a regular file of bounded size: never hangs on /dev/zero
+    const YAML::Node n = static_cast<const YAML::Node&>(doc.root)["name"];
+    if (n.IsDefined() && n.IsScalar() && !trim(n.Scalar()).empty()) return trim(n.Scalar());
   }
   return fs::path(file).stem().string();
 }
@@ -200,6 +202,23 @@ std::string describe_status(int status) {
   return "stopped";
 }
 
+/// The child processes running now: an interrupt stops them (they remove their own staging folders).
+std::mutex g_children_mutex;
+std::set<pid_t> g_children;
+
+void stop_children(int sig) {
+  std::set<pid_t> kids;
+  {
+    std::lock_guard<std::mutex> lock(g_children_mutex);
+    kids = g_children;
+  }
+  for (const pid_t p : kids) ::kill(p, sig);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const pid_t p : kids)  // wait (at most 30 s) until each has cleaned up and ended; main may reap it first
+    while (::waitpid(p, nullptr, WNOHANG) == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
 /// Runs every run as `chatdc run`, at most `jobs` at a time, the cores shared out among them.
 void execute(std::vector<Run>& runs, const CompareArgs& a, const fs::path& out, unsigned jobs, unsigned cores) {
   const std::string exe = self_exe();
@@ -223,7 +242,11 @@ void execute(std::vector<Run>& runs, const CompareArgs& a, const fs::path& out, 
       for (const auto& s : a.sets) argv.insert(argv.end(), {"--set", s});
       for (const auto& s : r.overrides) argv.insert(argv.end(), {"--set", s});
       std::string err;
-      r.pid = spawn(argv, (out / r.folder / "stderr.txt").string(), &err);
+      {
+        std::lock_guard<std::mutex> lock(g_children_mutex);
+        r.pid = spawn(argv, (out / r.folder / "stderr.txt").string(), &err);
+        if (r.pid > 0) g_children.insert(r.pid);
+      }
       if (r.pid < 0) {
         r.failure = err;
         report(r);
@@ -239,6 +262,10 @@ void execute(std::vector<Run>& runs, const CompareArgs& a, const fs::path& out, 
       if (errno == EINTR) continue;
       for (const auto& [p, i] : running) runs[i].failure = fmt::format("lost track of the child process: {}", std::strerror(errno));
       break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(g_children_mutex);
+      g_children.erase(pid);
     }
     const auto it = running.find(pid);
     if (it == running.end()) continue;  // not one of ours
@@ -519,6 +546,17 @@ CLI::App* add_compare_subcommand(CLI::App& app, CompareArgs& a) {
 int cmd_compare(const CompareArgs& a) {
   std::vector<Run> runs = plan(a);
   const fs::path out = a.out.empty() ? fs::path("results") / ("compare-" + runs.front().folder) : fs::path(a.out);
+  // Everything (the runs' folders and the comparison) is made in a staging folder beside `out`, which replaces
+  // the earlier comparison only when all of it is done: a failed or interrupted compare leaves `out` as it was.
+  std::vector<std::string> stale = {"comparison.csv", "comparison.md", "comparison.png"};
+  OutputStage stage(out.string(), OutputStage::Kind::kFolder, a.out.empty() ? "compare output folder " + out.string() : "--out " + a.out,
+                    stale);
+  const int stop_id = add_interrupt_callback(stop_children);
+  struct Unregister {
+    int id;
+    ~Unregister() { remove_interrupt_callback(id); }
+  } unregister{stop_id};
+  const fs::path work = stage.folder();
   unsigned cores = std::thread::hardware_concurrency();
   if (cores == 0) {
     const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
@@ -528,24 +566,22 @@ int cmd_compare(const CompareArgs& a) {
 
   std::error_code ec;
   for (const auto& r : runs) {
-    fs::create_directories(out / r.folder, ec);
-    if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", (out / r.folder).string(), ec.message()));
+    fs::create_directories(work / r.folder, ec);
+    if (ec) throw Error(fmt::format("cannot create the run folder {}: {}", (work / r.folder).string(), ec.message()));
   }
-  // An earlier comparison in this folder no longer matches the run folders about to be rewritten.
-  for (const char* f : {"comparison.csv", "comparison.md", "comparison.png"}) fs::remove(out / f, ec);
 
-  execute(runs, a, out, jobs, cores);
+  execute(runs, a, work, jobs, cores);
 
   std::size_t failed = 0;
   for (const auto& r : runs) failed += !r.failure.empty();
   if (failed > 0) {
-    fmt::print(stderr, "chatdc: error: {} of {} runs failed; no comparison written\n", failed, runs.size());
+    fmt::print(stderr, "chatdc: error: {} of {} runs failed; no comparison written ({} is as it was)\n", failed, runs.size(),
+               out.string());
     for (const auto& r : runs) {
       if (r.failure.empty()) continue;
-      const fs::path log = out / r.folder / "stderr.txt";
-      fmt::print(stderr, "  run \"{}\" ({}{}): {}; last lines of {}:\n", r.label, r.file,
-                 r.overrides.empty() ? "" : " with " + fmt::format("{}", fmt::join(r.overrides, " ")), r.failure,
-                 log.string());
+      const fs::path log = work / r.folder / "stderr.txt";
+      fmt::print(stderr, "  run \"{}\" ({}{}): {}; last lines of its output:\n", r.label, r.file,
+                 r.overrides.empty() ? "" : " with " + fmt::format("{}", fmt::join(r.overrides, " ")), r.failure);
       const auto lines = last_lines(log, 8);
       if (lines.empty()) fmt::print(stderr, "    (empty)\n");
       for (const auto& l : lines) fmt::print(stderr, "    {}\n", l);
@@ -556,7 +592,7 @@ int cmd_compare(const CompareArgs& a) {
   std::map<std::string, std::vector<std::string>> by_currency;
   std::vector<std::string> currencies;
   for (auto& r : runs) {
-    const fs::path p = out / r.folder / "summary.json";
+    const fs::path p = work / r.folder / "summary.json";
     try {
       r.summary = json::parse(slurp(p));
     } catch (const std::exception& e) {
@@ -576,9 +612,10 @@ int cmd_compare(const CompareArgs& a) {
   }
   const std::string currency = currencies.front();
 
-  write_file(out / "comparison.csv", comparison_csv(runs));
-  write_file(out / "comparison.md", comparison_md(runs, a, out, currency));
-  plot(out);
+  write_file(work / "comparison.csv", comparison_csv(runs));
+  write_file(work / "comparison.md", comparison_md(runs, a, out, currency));
+  plot(work);
+  stage.commit();
   if (!a.quiet) print_table(runs, currency, out);
   return 0;
 }

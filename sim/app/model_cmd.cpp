@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -50,6 +52,20 @@ model::StepShape decode(int batch, double ctx) {
   return s;
 }
 
+void check_whole(const char* option, int v, int lo, int hi) {
+  if (v < lo || v > hi) throw Error(fmt::format("{}: expected a whole number in [{}, {}], got {}", option, lo, hi, v));
+}
+
+/// A measurement table must be a regular file of a sensible size (a device or a huge file would never end).
+void check_small_file(const char* option, const std::string& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) throw Error(fmt::format("{} {}: cannot open the file (does it exist?)", option, path));
+  if (!std::filesystem::is_regular_file(st)) throw Error(fmt::format("{} {}: expected a regular file", option, path));
+  if (std::filesystem::file_size(path, ec) > (64u << 20))
+    throw Error(fmt::format("{} {}: larger than 64 MiB; a table of measurements is a few KB", option, path));
+}
+
 }  // namespace
 
 int cmd_model(const ModelArgs& a) {
@@ -65,15 +81,20 @@ int cmd_model(const ModelArgs& a) {
     throw Error(fmt::format("--weight-dtype: expected fp32, fp16, bf16, fp8, int8 or int4, got \"{}\"", a.weight_dtype));
   if (!a.kv_dtype.empty() && !model::parse_dtype(a.kv_dtype, &llm.kv_dtype))
     throw Error(fmt::format("--kv-dtype: expected fp32, fp16, bf16, fp8, int8 or int4, got \"{}\"", a.kv_dtype));
-  if (a.tp < 1 || a.batch < 1 || a.prompt < 1 || a.output < 1)
-    throw Error("--tp, --batch, --prompt and --output must be >= 1");
+  check_whole("--tp", a.tp, 1, 64);
+  check_whole("--batch", a.batch, 1, 1000000);
+  check_whole("--prompt", a.prompt, 1, 1 << 24);
+  check_whole("--output", a.output, 1, 1 << 24);
+  if (!(a.headroom >= 0 && a.headroom < 1))
+    throw Error(fmt::format("--headroom: expected a memory fraction in [0, 1), got {}", a.headroom));
+  if (!a.table.empty()) check_small_file("--table", a.table);
   const double kv = model::kv_capacity_tokens(gpu, llm, a.tp, a.headroom);
   if (kv < a.prompt + a.output)
     throw Error(fmt::format("{} ({}, {:.1f} GB of weights) leaves room for {:.0f} KV tokens on {} x {}: not even one "
                             "sequence of {} tokens fits; raise --tp or quantise (--weight-dtype)",
                             llm.id, model::dtype_name(llm.weight_dtype), llm.weight_bytes() / 1e9, std::max(0.0, kv), a.tp,
                             gpu.name, a.prompt + a.output));
-  const int fits = static_cast<int>(kv / (a.prompt + a.output));
+  const int fits = static_cast<int>(std::min(kv / (static_cast<double>(a.prompt) + a.output), 1e9));
   const int batch = a.max_batch ? fits : a.batch;
 
   auto roof = std::make_shared<model::RooflineStepModel>(gpu, llm, a.tp);
@@ -149,6 +170,7 @@ int cmd_model(const ModelArgs& a) {
 int cmd_calibrate(const CalibrateArgs& a) {
   const config::Catalog cat = load(a.catalog_dir);
   const std::string file = a.file.empty() ? cat.dir + "/calibration.csv" : a.file;
+  check_small_file(a.file.empty() ? "calibration file" : "--file", file);
   const auto rows = model::load_calibration(file);
   std::map<std::pair<std::string, std::string>, std::vector<model::FitCase>> by_gpu;  // (gpu, engine) -> rows
   for (const auto& r : rows) {

@@ -6,6 +6,8 @@
 
 #include <fstream>
 
+#include "core/interrupt.hpp"
+
 namespace chatdc::engine {
 
 namespace {
@@ -23,10 +25,15 @@ std::string clock_text(double t) {
 
 RunContext::RunContext(const config::Scenario& scenario, const RunOptions& options, int power_levels)
     : s(scenario), opt(options), wall0(std::chrono::steady_clock::now()) {
+  // The output folder first: an unusable one is an error before any work, not after the simulation.
+  out = opt.output_dir.empty()
+            ? std::make_unique<metrics::StagedOutputs>(s.run.output_dir, "run.output_dir " + s.run.output_dir)
+            : std::make_unique<metrics::StagedOutputs>(opt.output_dir, "--out " + opt.output_dir);
   static int argc = 1;
   static char name[] = "chatdc";
   static char* argv[] = {name, nullptr};
   engine = std::make_unique<sg4::Engine>(&argc, argv);
+  install_interrupt_handlers();  // SimGrid's Engine installs its own SIGINT handler (prints and exits 1)
   xbt_log_control_set("root.thres:warning");
   sg4::Engine::set_config("network/model:CM02");  // LV08 would multiply latencies by 13.01 (SimGrid notes, pitfall 9)
   sg_host_energy_plugin_init();
@@ -44,7 +51,6 @@ RunContext::RunContext(const config::Scenario& scenario, const RunOptions& optio
   rec->add_sink([this](const serving::RequestRecord& r) {
     acc->add_traffic(r.user_region, r.dc, 1.0, static_cast<double>(r.prompt_tokens) + r.output_tokens);
   });
-  out = std::make_unique<metrics::StagedOutputs>(opt.output_dir.empty() ? s.run.output_dir : opt.output_dir);
   if (s.run.request_log != "none") {
     std::ofstream& log = out->stream("requests.csv");
     log << metrics::kRequestLogHeader;

@@ -88,17 +88,22 @@ TEST_CASE("compare: two runs with the same name get distinct labels and identica
     if (c != wall) CHECK(rows[1][c] == rows[2][c]);
 }
 
-TEST_CASE("compare: a failed run is named with its error, exit 2, and no comparison is written") {
+TEST_CASE("compare: a failed run is named with its error, exit 2, and nothing is written") {
   const auto out = scratch("compare-fail");
+  std::ofstream(out / "comparison.md") << "an earlier comparison\n";
   const Proc p = run("compare " + fixture("tiny.yaml") + kOneHour + "--variant 'broken: serving.max_batch_size=0' --out " +
                      out.string());
   CHECK(p.code == 2);
   CHECK_THAT(p.err, Catch::Contains("\"broken\""));
   CHECK_THAT(p.err, Catch::Contains("serving.max_batch_size: expected a whole number in [1, 4096], got 0"));
   CHECK_FALSE(std::filesystem::exists(out / "comparison.csv"));
-  CHECK_FALSE(std::filesystem::exists(out / "comparison.md"));
   CHECK_FALSE(std::filesystem::exists(out / "comparison.png"));
-  CHECK(std::filesystem::exists(out / "tiny" / "summary.json"));  // the good run still ran
+  CHECK_FALSE(std::filesystem::exists(out / "tiny"));  // all or nothing: the good run's folder is not kept either
+  CHECK(slurp(out / "comparison.md") == "an earlier comparison\n");  // the folder is as it was
+  std::size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(out.parent_path()))
+    entries += e.path().filename().string().rfind("." + out.filename().string() + ".chatdc-staging-", 0) == 0;
+  CHECK(entries == 0);
 }
 
 TEST_CASE("compare: fewer than two runs, or a malformed variant, is an error") {
