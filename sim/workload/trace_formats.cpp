@@ -147,8 +147,8 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-/// "YYYY-MM-DD HH:MM:SS[.fraction]" (or a 'T' between date and time) to nanoseconds since 1970
-/// (no time zone: only differences are used). Fraction digits beyond 9 are ignored.
+/// "YYYY-MM-DD HH:MM:SS[.fraction]" (or a 'T' between date and time), years 1900 to 2200, to nanoseconds
+/// since 1970 (no time zone: only differences are used). Fraction digits beyond 9 are ignored.
 bool parse_datetime_ns(std::string_view s, std::int64_t* ns) {
   auto num = [&](std::size_t pos, std::size_t n, int* v) {
     if (pos + n > s.size()) return false;
@@ -165,6 +165,7 @@ bool parse_datetime_ns(std::string_view s, std::int64_t* ns) {
       (s[10] != ' ' && s[10] != 'T') || !num(11, 2, &h) || s[13] != ':' || !num(14, 2, &mi) || s[16] != ':' ||
       !num(17, 2, &se))
     return false;
+  if (y < 1900 || y > 2200) return false;  // nanoseconds since 1970 fit in 64 bits from 1678 to 2262
   static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 ||
@@ -435,7 +436,7 @@ class MooncakeReader final : public LineReader {
 /// (the last group of a pass uses the mean gap between distinct timestamps). Buffers one group.
 class SpreadingReader final : public RecordReader {
  public:
-  SpreadingReader(std::unique_ptr<RecordReader> inner, Rng rng) : inner_(std::move(inner)), rng_(rng) {}
+  SpreadingReader(std::unique_ptr<RecordReader> inner, Rng rng) : inner_(std::move(inner)), rng0_(rng), rng_(rng) {}
 
   bool next(TraceRecord& r) override {
     if (pos_ < group_.size()) {
@@ -470,6 +471,7 @@ class SpreadingReader final : public RecordReader {
 
   void rewind() override {
     inner_->rewind();
+    rng_ = rng0_;  // every pass spreads alike: a loop's period, taken from the first pass, holds for all
     group_.clear();
     pos_ = 0;
     started_ = have_look_ = false;
@@ -481,7 +483,7 @@ class SpreadingReader final : public RecordReader {
 
  private:
   std::unique_ptr<RecordReader> inner_;
-  Rng rng_;
+  Rng rng0_, rng_;
   std::vector<TraceRecord> group_;
   std::vector<double> u_;
   std::size_t pos_ = 0;
@@ -501,16 +503,22 @@ std::unique_ptr<RecordReader> make_record_reader(const TraceOptions& o, TraceSta
   return std::make_unique<CsvReader>(o, stats);
 }
 
-/// Per-request formats: skip_s and loop over a RecordReader.
+/// Per-request formats: skip_s and loop over a RecordReader. Every pass plays the same records, so a loop
+/// replays the first pass from memory (up to kMaxCachedRecords; beyond that the file is read again) with the
+/// same line counts: a long run over a short trace does not re-read the file once per pass.
 class RequestPlayer final : public PlayedStream {
  public:
-  RequestPlayer(std::unique_ptr<RecordReader> reader, const TraceOptions& o, TraceStats& stats, double cutoff_s)
-      : reader_(std::move(reader)), skip_s_(o.skip_s), cutoff_s_(cutoff_s), loop_(o.loop), stats_(stats) {}
+  static constexpr std::size_t kMaxCachedRecords = 1 << 20;
+
+  RequestPlayer(std::unique_ptr<RecordReader> reader, const TraceOptions& o, TraceStats& stats, double cutoff_s,
+                TraceStats before)
+      : reader_(std::move(reader)), skip_s_(o.skip_s), cutoff_s_(cutoff_s), loop_(o.loop), stats_(stats),
+        caching_(o.loop), base_lines_(before.lines), base_skipped_(before.skipped_malformed) {}
 
   bool next(PlayedRequest& out) override {
     TraceRecord r;
     for (;;) {
-      if (reader_->next(r)) {
+      if (read(r)) {
         if (r.t_s < skip_s_) continue;
         const double rel = r.t_s - skip_s_;
         if (pass_ == 0) {
@@ -533,17 +541,55 @@ class RequestPlayer final : public PlayedStream {
       if (static_cast<double>(pass_ + 1) * period_s_ >= cutoff_s_) return false;  // the run ends first
       ++pass_;
       ++stats_.loops;
-      reader_->rewind();
+      base_lines_ = stats_.lines;
+      base_skipped_ = stats_.skipped_malformed;
+      pos_ = 0;
+      if (!caching_) reader_->rewind();
     }
   }
 
  private:
+  struct Cached {
+    TraceRecord r;
+    std::uint64_t lines = 0, skipped = 0;  // counted from the start of the pass up to this record
+  };
+
+  /// The next record of this pass: from the file (and into the cache on the first pass), or from the cache.
+  bool read(TraceRecord& r) {
+    if (pass_ > 0 && caching_) {
+      const bool got = pos_ < cache_.size();
+      const Cached& c = got ? cache_[pos_++] : tail_;
+      stats_.lines = base_lines_ + c.lines;
+      stats_.skipped_malformed = base_skipped_ + c.skipped;
+      if (got) r = c.r;
+      return got;
+    }
+    const bool got = reader_->next(r);
+    if (pass_ == 0 && caching_) {
+      const Cached c{r, stats_.lines - base_lines_, stats_.skipped_malformed - base_skipped_};
+      if (!got) {
+        tail_ = c;
+      } else if (cache_.size() < kMaxCachedRecords) {
+        cache_.push_back(c);
+      } else {
+        caching_ = false;  // too long to keep: read the file again on each pass
+        cache_ = {};
+      }
+    }
+    return got;
+  }
+
   std::unique_ptr<RecordReader> reader_;
   double skip_s_, cutoff_s_;
   bool loop_;
   TraceStats& stats_;
   std::uint64_t pass_ = 0, n_ = 0;
   double first_rel_ = 0, last_rel_ = 0, period_s_ = 0;
+  bool caching_;  // a loop keeps the first pass in memory
+  std::vector<Cached> cache_;
+  Cached tail_;
+  std::size_t pos_ = 0;
+  std::uint64_t base_lines_, base_skipped_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -896,7 +942,9 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
 std::unique_ptr<PlayedStream> make_played_stream(const TraceOptions& o, TraceStats& stats, const TraceScan& scan,
                                                  double cutoff_played_s) {
   if (o.format == TraceFormat::kServeGen) return std::make_unique<ServeGenPlayer>(o, stats, scan, cutoff_played_s);
-  return std::make_unique<RequestPlayer>(make_record_reader(o, stats, /*spread=*/true), o, stats, cutoff_played_s);
+  const TraceStats before = stats;
+  auto reader = make_record_reader(o, stats, /*spread=*/true);
+  return std::make_unique<RequestPlayer>(std::move(reader), o, stats, cutoff_played_s, before);
 }
 
 }  // namespace chatdc::workload::detail
