@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,14 +22,13 @@
 #include <sstream>
 #include <thread>
 
+#include "app/process.hpp"
 #include "app/report.hpp"
 #include "config/catalog.hpp"
 #include "config/reader.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "core/output_stage.hpp"
-
-extern char** environ;
 
 namespace chatdc::app {
 
@@ -158,26 +156,6 @@ std::string self_exe() {
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) return "/proc/self/exe";
   return std::string(buf, static_cast<std::size_t>(n));
-}
-
-/// Starts argv[0] with stdin from /dev/null and stdout + stderr into `log`; -1 (and *error) on failure.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log, std::string* error) {
-  std::vector<char*> av;
-  for (const auto& s : argv) av.push_back(const_cast<char*>(s.c_str()));
-  av.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 2, 1);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    *error = fmt::format("cannot start {}: {}", argv[0], std::strerror(rc));
-    return -1;
-  }
-  return pid;
 }
 
 std::string slurp(const fs::path& p) {

@@ -17,6 +17,7 @@
 #include "app/platform_cmd.hpp"
 #include "app/report.hpp"
 #include "app/workload_cmd.hpp"
+#include "config/reader.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
@@ -36,18 +37,6 @@ int cmd_run(const std::string& file, const std::vector<std::string>& sets, const
   std::fflush(stdout);
   chatdc::app::warn_about(r);
   return 0;
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 /// Problems CLI11 does not report well: text that is not UTF-8, a missing or unknown command. Empty if none.
@@ -71,7 +60,7 @@ std::string check_command_line(int argc, char** argv, const CLI::App& app) {
   std::string hint;
   std::size_t best = 3;
   for (const auto& n : names)
-    if (const std::size_t d = edit_distance(cmd, n); d < best) best = d, hint = n;
+    if (const std::size_t d = chatdc::config::edit_distance(cmd, n); d < best) best = d, hint = n;
   return fmt::format("unknown command \"{}\"{} (commands: {})", chatdc::escaped(cmd),
                      hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint), list);
 }

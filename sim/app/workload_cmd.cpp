@@ -2,14 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "app/process.hpp"
 #include "app/report.hpp"
 #include "config/assemble.hpp"
 #include "config/catalog.hpp"
@@ -25,8 +21,6 @@
 #include "core/output_stage.hpp"
 #include "metrics/quantiles.hpp"
 #include "workload/trace.hpp"
-
-extern char** environ;
 
 namespace chatdc::app {
 
@@ -45,21 +39,10 @@ constexpr double kMaxBuckets = 1e6;
 
 /// Runs argv (no shell) with stdout and stderr into `log`; the exit status, or -1 if it could not start.
 int run_process(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> av;
-  for (const auto& s : argv) av.push_back(const_cast<char*>(s.c_str()));
-  av.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  std::string error;
+  const pid_t pid = spawn(argv, log, &error);
+  if (pid < 0) return -1;
+  const int status = wait_for(pid);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

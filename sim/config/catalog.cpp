@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #ifndef CHATDC_DATA_DIR
 #define CHATDC_DATA_DIR "."
@@ -179,7 +180,7 @@ void read_entries(Reader& parent, const std::string& section, std::map<std::stri
 
 void load_one(const std::string& file, const std::string& section, Catalog* c, Diagnostics& diag) {
   Document doc;
-  if (!load_document(file, &doc, &diag)) return;
+  if (!load_shared_document(file, &doc, &diag)) return;
   YAML::Node scratch(YAML::NodeType::Map);
   Reader root(doc, diag, scratch);
   root.required_integer("schema_version", Range::between(1, 1));
@@ -197,10 +198,32 @@ void read_catalog_sections(Reader& r, Catalog* c) {
 }
 
 void load_catalog(const std::string& dir, Catalog* c, Diagnostics& diag) {
-  c->dir = dir;
-  load_one(dir + "/gpus.yaml", "gpus", c, diag);
-  load_one(dir + "/servers.yaml", "servers", c, diag);
-  load_one(dir + "/llms.yaml", "llms", c, diag);
+  // Read once per process while the three files stay as they are (a fuzzer loads thousands of scenarios).
+  struct Entry {
+    std::string stamp;
+    Catalog catalog;
+    Diagnostics problems;
+  };
+  static std::map<std::string, Entry> cache;
+  std::string stamp;
+  for (const char* f : {"/gpus.yaml", "/servers.yaml", "/llms.yaml"}) {
+    std::error_code ec;
+    const auto t = std::filesystem::last_write_time(dir + f, ec).time_since_epoch().count();
+    const auto n = ec ? 0 : std::filesystem::file_size(dir + f, ec);
+    stamp += ec ? std::string("-;") : fmt::format("{}:{};", t, n);
+  }
+  auto it = cache.find(dir);
+  if (it == cache.end() || it->second.stamp != stamp) {
+    Entry e;
+    e.stamp = stamp;
+    e.catalog.dir = dir;
+    load_one(dir + "/gpus.yaml", "gpus", &e.catalog, e.problems);
+    load_one(dir + "/servers.yaml", "servers", &e.catalog, e.problems);
+    load_one(dir + "/llms.yaml", "llms", &e.catalog, e.problems);
+    it = cache.insert_or_assign(dir, std::move(e)).first;
+  }
+  *c = it->second.catalog;
+  diag.append(it->second.problems);
 }
 
 const model::GpuSpec* gpu_for_engine(const Catalog& c, const std::string& gpu, const std::string& engine) {

@@ -79,6 +79,32 @@ bool load_document(const std::string& file, Document* doc, Diagnostics* diag) {
   return load_document_text(file, text, doc, diag);
 }
 
+bool load_shared_document(const std::string& file, Document* doc, Diagnostics* diag) {
+  struct Entry {
+    std::filesystem::file_time_type mtime;
+    std::uintmax_t size = 0;
+    bool ok = false;
+    Document doc;
+    Diagnostics problems;
+  };
+  static std::map<std::string, Entry> cache;
+  std::error_code ec;
+  const auto mtime = std::filesystem::last_write_time(file, ec);
+  const auto size = ec ? 0 : std::filesystem::file_size(file, ec);
+  if (ec || !std::filesystem::is_regular_file(file, ec)) return load_document(file, doc, diag);  // reports why
+  auto it = cache.find(file);
+  if (it == cache.end() || it->second.mtime != mtime || it->second.size != size) {
+    Entry e;
+    e.mtime = mtime;
+    e.size = size;
+    e.ok = load_document(file, &e.doc, &e.problems);
+    it = cache.insert_or_assign(file, std::move(e)).first;
+  }
+  *doc = it->second.doc;  // shares the parsed nodes: callers only read them
+  diag->append(it->second.problems);
+  return it->second.ok;
+}
+
 bool read_text_file(const std::string& file, std::size_t max_bytes, std::string* text, Diagnostics* diag) {
   std::error_code ec;
   const auto status = std::filesystem::status(file, ec);
@@ -143,7 +169,11 @@ bool split_path(const std::string& path, std::vector<Step>* steps) {
   return !steps->empty();
 }
 
-bool is_index(const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit); }
+bool is_index(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -156,8 +186,6 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   }
   return prev[b.size()];
 }
-
-}  // namespace
 
 bool apply_override(const std::string& assignment, Document* doc, Diagnostics* diag) {
   const std::string where = "--set " + escaped(assignment, 200);

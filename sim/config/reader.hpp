@@ -26,6 +26,7 @@ class Diagnostics {
   void add(const std::string& where, const std::string& path, const std::string& message);
   bool empty() const { return problems_.empty(); }
   std::size_t size() const { return problems_.size(); }
+  void append(const Diagnostics& other) { problems_.insert(problems_.end(), other.problems_.begin(), other.problems_.end()); }
   /// All problems, one per line: "where: path: message".
   std::string report() const;
 
@@ -48,6 +49,10 @@ inline constexpr std::size_t kMaxOverrideBytes = 1 << 16;
 /// Loads a YAML file; a missing, non-regular, oversized or non-UTF-8 file or a syntax error becomes a
 /// problem (returns false).
 bool load_document(const std::string& file, Document* doc, Diagnostics* diag);
+/// A document that is only ever read (catalogs, region presets, profiles): parsed once per process while
+/// the file keeps its size and modification time (a long-lived process, such as a fuzzer, loads
+/// the catalogs on every scenario).
+bool load_shared_document(const std::string& file, Document* doc, Diagnostics* diag);
 /// The same from text in memory; `file` names it in messages.
 bool load_document_text(const std::string& file, const std::string& text, Document* doc, Diagnostics* diag);
 /// Reads a whole regular file of at most max_bytes; problems go to diag (returns false).
@@ -145,6 +150,9 @@ class Reader {
   bool valid_;
   std::set<std::string> used_;
 };
+
+/// Levenshtein distance, for "did you mean" hints.
+std::size_t edit_distance(const std::string& a, const std::string& b);
 
 /// Shortest text that reads back as the same double ("0.62", "1e+06").
 std::string format_number(double v);

@@ -98,7 +98,7 @@ void apply_region_presets(Document& doc, const std::string& catalog_dir, Diagnos
     const std::string path = fmt::format("platform.regions[{}]", i);
     if (!loaded) {
       loaded = true;
-      if (!load_document(catalog_dir + "/regions.yaml", &presets, &diag)) return;
+      if (!load_shared_document(catalog_dir + "/regions.yaml", &presets, &diag)) return;
       if (const YAML::Node r = static_cast<const YAML::Node&>(presets.root)["regions"]; !r.IsDefined() || !r.IsMap()) {
         diag.add(presets.file, "regions", "missing required section (a map of region presets)");
         return;
@@ -525,7 +525,7 @@ workload::TokenDist read_duration(Reader r, double default_median) {
 void read_profiles(std::map<std::string, std::vector<double>>* out, Diagnostics& diag) {
   Document doc;
   const std::string file = data_dir() + "/workloads/profiles.yaml";
-  if (!load_document(file, &doc, &diag)) return;
+  if (!load_shared_document(file, &doc, &diag)) return;
   YAML::Node scratch(YAML::NodeType::Map);
   Reader root(doc, diag, scratch);
   root.required_integer("schema_version", Range::between(1, 1));
@@ -857,10 +857,14 @@ void check_limits(Reader& root, const Scenario& s) {
 }  // namespace
 
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+  return load_scenario_text(file, nullptr, overrides);
+}
+
+Scenario load_scenario_text(const std::string& file, const std::string* text, const std::vector<std::string>& overrides) {
   Diagnostics diag;
   Document doc;
   const std::string header = fmt::format("invalid scenario {}:\n", file);
-  if (!load_document(file, &doc, &diag)) throw Error(header + diag.report());
+  if (!(text ? load_document_text(file, *text, &doc, &diag) : load_document(file, &doc, &diag))) throw Error(header + diag.report());
   for (const auto& o : overrides) apply_override(o, &doc, &diag);
   if (!diag.empty()) throw Error(header + diag.report());
 
@@ -868,8 +872,8 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   s.file = file;
   s.resolved = YAML::Node(YAML::NodeType::Map);
   {
-    const YAML::Node dir = doc.root["catalog_dir"];
-    apply_region_presets(doc, relative_to(file, dir.IsScalar() ? dir.Scalar() : default_catalog_dir()), diag);
+    const YAML::Node dir = static_cast<const YAML::Node&>(doc.root)["catalog_dir"];  // invalid when missing
+    apply_region_presets(doc, relative_to(file, dir.IsDefined() && dir.IsScalar() ? dir.Scalar() : default_catalog_dir()), diag);
   }
   Reader root(doc, diag, s.resolved);
   root.required_integer("schema_version", Range::between(1, 1));

@@ -165,6 +165,8 @@ struct Scenario {
 
 /// Loads, overrides and validates a scenario. Throws chatdc::Error listing every problem.
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides = {});
+/// The same from text in memory (`text`; the file when null); `file` names it and anchors relative paths.
+Scenario load_scenario_text(const std::string& file, const std::string* text, const std::vector<std::string>& overrides = {});
 
 /// Writes the resolved scenario as YAML text.
 std::string resolved_yaml(const Scenario& s);

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -24,6 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kStagingTag = ".chatdc-staging-";
+constexpr const char* kNewTag = ".chatdc-new-";  // a staging folder being made: locked, then renamed to its tag
 constexpr const char* kOldTag = ".chatdc-old-";
 constexpr std::size_t kMaxCarriedEntries = 100000;
 
@@ -35,6 +37,7 @@ std::vector<OutputStage*>& registry() {
   static std::vector<OutputStage*> r;
   return r;
 }
+bool g_any_committed = false;  // under registry_mutex(): some destination of this process was replaced
 
 std::string errno_text(int e) { return std::strerror(e); }
 
@@ -55,13 +58,17 @@ void remove_tree(const std::string& path) noexcept {
   fs::remove_all(path, ec);
 }
 
-/// Whether `name` is a staging (or old) folder of some destination: ".<dest>.chatdc-staging-<digits>".
+/// Whether `name` is a staging (or new, or old) folder of some destination: ".<dest><tag><pid>[-<k>]".
 bool is_leftover(const std::string& name, const char* tag) {
   if (name.size() < 2 || name[0] != '.') return false;
   const auto at = name.rfind(tag);
   if (at == std::string::npos || at == 0) return false;
-  const std::string digits = name.substr(at + std::strlen(tag));
-  return !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const std::string id = name.substr(at + std::strlen(tag));
+  const auto dash = id.find('-');
+  auto digits = [](const std::string& d) {
+    return !d.empty() && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  return dash == std::string::npos ? digits(id) : digits(id.substr(0, dash)) && digits(id.substr(dash + 1));
 }
 
 /// True when nobody holds the folder's lock (its run ended without cleaning up).
@@ -83,6 +90,10 @@ void clean_leftovers(const fs::path& parent) {
     std::error_code e2;
     if (!e.is_directory(e2) || e.is_symlink(e2)) continue;
     if (is_leftover(name, kStagingTag)) staging.push_back(e.path());
+    // A "new" folder is locked a moment after it is made: only an old one can be abandoned.
+    struct stat st {};
+    if (is_leftover(name, kNewTag) && ::stat(e.path().c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime > 60)
+      staging.push_back(e.path());
     if (is_leftover(name, kOldTag)) old.push_back(e.path());
   }
   for (const auto& p : staging)
@@ -133,8 +144,6 @@ void link_tree(const fs::path& from, const fs::path& to) {
 }
 
 }  // namespace
-
-std::string OutputStage::staging_prefix(const std::string& dest_name) { return "." + dest_name + kStagingTag; }
 
 OutputStage::OutputStage(std::string dest, Kind kind, std::string what, std::vector<std::string> stale)
     : what_(std::move(what)), kind_(kind), stale_(std::move(stale)) {
@@ -197,20 +206,41 @@ OutputStage::OutputStage(std::string dest, Kind kind, std::string what, std::vec
   }
 
   clean_leftovers(parent);
-  std::string base = (parent / staging_prefix(p.filename().string())).string() + std::to_string(::getpid());
-  staging_ = base;
-  for (int k = 2; ::mkdir(staging_.c_str(), 0777) != 0; ++k) {
-    const int e = errno;
-    if (e != EEXIST || k > 100) {
-      for (const auto& made : created_parents_) ::rmdir(made.c_str());
-      throw Error(fmt::format("{}: cannot write in the folder {}: {}", what_, parent.string(), errno_text(e)));
-    }
-    staging_ = base + "-" + std::to_string(k);
-  }
-  // A staging name must end in digits to be recognised as a leftover: "-2" keeps that.
-  lock_fd_ = ::open(staging_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (lock_fd_ >= 0) ::flock(lock_fd_, LOCK_EX | LOCK_NB);
+  // The staging folder is made under a "new" name, locked, and only then given its staging name, so that
+  // another run's clean-up never sees it unlocked. All under the registry lock: an interrupt that comes
+  // meanwhile waits, then finds it registered and removes it.
   std::lock_guard<std::mutex> lock(registry_mutex());
+  const std::string id = std::to_string(::getpid());
+  const std::string stem = "." + p.filename().string();
+  auto fail = [&](const std::string& step, int e) {
+    for (const auto& made : created_parents_) ::rmdir(made.c_str());
+    throw Error(fmt::format("{}: cannot write in the folder {}: {}: {}", what_, parent.string(), step, errno_text(e)));
+  };
+  for (int k = 1;; ++k) {
+    const std::string suffix = k == 1 ? id : id + "-" + std::to_string(k);
+    const std::string made = (parent / (stem + kNewTag + suffix)).string();
+    if (::mkdir(made.c_str(), 0777) != 0) {
+      if (errno == EEXIST && k < 100) continue;
+      fail("mkdir", errno);
+    }
+    lock_fd_ = ::open(made.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      if (lock_fd_ >= 0) ::close(lock_fd_);
+      lock_fd_ = -1;
+      ::rmdir(made.c_str());
+      fail("lock", e);
+    }
+    staging_ = (parent / (stem + kStagingTag + suffix)).string();
+    if (::renameat2(AT_FDCWD, made.c_str(), AT_FDCWD, staging_.c_str(), RENAME_NOREPLACE) == 0 ||
+        ((errno == EINVAL || errno == ENOSYS) && !fs::exists(staging_, ec) && ::rename(made.c_str(), staging_.c_str()) == 0))
+      break;
+    const int e = errno;
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    ::rmdir(made.c_str());
+    if (!(e == EEXIST && k < 100)) fail("rename", e);
+  }
   registry().push_back(this);
 }
 
@@ -243,7 +273,7 @@ void OutputStage::commit() {
   };
   if (kind_ == Kind::kFile) {
     if (::rename(file().c_str(), dest_.c_str()) != 0) fail("rename", errno);
-    committed_ = true;
+    committed_ = g_any_committed = true;
     remove_staging();
     return;
   }
@@ -252,7 +282,7 @@ void OutputStage::commit() {
   if (!exists) {
     if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, dest_.c_str(), RENAME_NOREPLACE) == 0 ||
         ((errno == EINVAL || errno == ENOSYS) && ::rename(staging_.c_str(), dest_.c_str()) == 0)) {
-      committed_ = true;
+      committed_ = g_any_committed = true;
       staging_.clear();
       return;
     }
@@ -277,7 +307,7 @@ void OutputStage::commit() {
   if (ec) fail("read the existing folder", ec.value());
   ::chmod(staging_.c_str(), st.st_mode & 07777);
   if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, dest_.c_str(), RENAME_EXCHANGE) == 0) {
-    committed_ = true;  // staging_ now names the earlier folder
+    committed_ = g_any_committed = true;  // staging_ now names the earlier folder
     remove_staging();
     return;
   }
@@ -296,7 +326,7 @@ void OutputStage::commit() {
     if (old_fd >= 0) ::close(old_fd);
     fail("rename", e);
   }
-  committed_ = true;
+  committed_ = g_any_committed = true;
   staging_ = old;
   remove_staging();
   if (old_fd >= 0) ::close(old_fd);
@@ -304,16 +334,12 @@ void OutputStage::commit() {
 
 bool OutputStage::abandon_all() noexcept {
   registry_mutex().lock();  // kept locked: no commit may start after an interrupt (the process exits next)
-  bool any_committed = false;
   for (OutputStage* s : registry()) {
-    if (s->committed_) {
-      any_committed = true;
-      continue;
-    }
+    if (s->committed_) continue;
     s->remove_staging();
     for (const auto& made : s->created_parents_) ::rmdir(made.c_str());
   }
-  return any_committed;
+  return g_any_committed;
 }
 
 }  // namespace chatdc

@@ -10,8 +10,9 @@
 //     `stale` (earlier outputs of the same kind that this one no longer writes); then Linux
 //     renameat2(RENAME_EXCHANGE) swaps the two folders atomically and the old one is removed.
 //   * a file destination (kFile): the file written in the staging folder is renamed onto the destination.
-// Until then the staging folder is locked (flock) by its process. A staging folder whose lock is free was
-// left by a run that was killed: the next stage created in the same parent folder removes it.
+// Until then the staging folder is locked (flock) by its process: it is made as .<name>.chatdc-new-<pid>,
+// locked, then renamed, so it never bears its staging name unlocked. A staging folder whose lock is free
+// was left by a run that was killed: the next stage created in the same parent folder removes it.
 // The destination is checked when the stage is created (before any work): it must not be a file (kFolder),
 // a folder (kFile), a mount point, the working folder or one of its parents, and its parent must be writable.
 //
@@ -45,11 +46,10 @@ class OutputStage {
   void commit();
   bool committed() const { return committed_; }
 
-  /// Removes every staging folder of this process that is not committed (async-safe enough for the
-  /// interrupt thread: it takes the commit lock). Returns true if a commit had already replaced a destination.
+  /// Removes every staging folder of this process that is not committed (for the interrupt thread: it
+  /// takes the commit lock and keeps it). Returns true if a commit of this process had already put its
+  /// outputs in place.
   static bool abandon_all() noexcept;
-  /// The staging folder name prefix/suffix pattern, for tests: ".<name>.chatdc-staging-".
-  static std::string staging_prefix(const std::string& dest_name);
 
  private:
   void remove_staging() noexcept;
