@@ -2,10 +2,13 @@
 """Plot a chatdc comparison: cost, energy, carbon, latency, SLO attainment and utilization per run.
 
 Usage: analysis/plot_compare.py DIR [--out FILE.png]
+       analysis/plot_compare.py TABLE.csv --dir DIR [--out FILE.png]
 
-Reads DIR/comparison.csv (written by `chatdc compare`) and writes DIR/comparison.png unless --out is
-given. Costs are shown per simulated day when each run's DIR/<label>/summary.json gives its simulated
-duration, else over the whole run. Needs Debian's python3-pandas and python3-matplotlib.
+Reads DIR/comparison.csv (written by `chatdc compare`), or another copy of that table with --dir naming
+the comparison's folder, and writes DIR/comparison.png unless --out is given. Costs are shown per simulated day when each run's
+DIR/<label>/summary.json gives its simulated duration, else over the whole run. Runs that are not
+feasible (column `feasible` = 0: they miss the SLO target, drop requests or build a backlog) are
+labelled in red with "(infeasible)". Needs Debian's python3-pandas and python3-matplotlib.
 """
 import argparse
 import json
@@ -73,17 +76,22 @@ def legend_above(ax, handles, labels):
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a chatdc compare output folder (holds comparison.csv)")
+    ap.add_argument("dir", help="a chatdc compare output folder (holds comparison.csv), or a table with --dir")
+    ap.add_argument("--dir", dest="folder", help="the comparison's folder when the first argument is a table")
     ap.add_argument("--out", help="PNG file to write (default: DIR/comparison.png)")
     args = ap.parse_args(argv)
 
-    path = os.path.join(args.dir, "comparison.csv")
+    if args.folder:
+        path, args.dir = args.dir, args.folder
+    else:
+        path = os.path.join(args.dir, "comparison.csv")
     if not os.path.isfile(path):
         sys.exit(f"plot_compare: {path}: no such file (run `chatdc compare ... --out {args.dir}` first)")
     df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     if df.empty:
         sys.exit(f"plot_compare: {path}: no rows")
     labels = [str(v) for v in df["label"]]
+    feasible = [bool(v) for v in df["feasible"]] if "feasible" in df else [True] * len(labels)
     x = list(range(len(labels)))
     currency = str(df["currency"].iloc[0])
 
@@ -91,7 +99,8 @@ def main(argv):
     (ax_cost, ax_energy), (ax_lat, ax_share) = axes
 
     # Cost by component, stacked.
-    days = simulated_days(args.dir, labels)
+    days = ([s / 86400.0 for s in df["simulated_s"]] if "simulated_s" in df and (df["simulated_s"] > 0).all()
+            else simulated_days(args.dir, labels))
     scale = [1.0 / d for d in days] if days else [1.0] * len(labels)
     bottom = [0.0] * len(labels)
     for col, legend in COST_PARTS:
@@ -136,7 +145,8 @@ def main(argv):
         ([100 * v for v in df["gpu_utilization_mean"].fillna(0.0)], "GPU utilization, mean"),
         ([100 * v for v in df["gpu_utilization_peak"].fillna(0.0)], "GPU utilization, peak"),
     ] + [([100 * v for v in df[c].fillna(0.0)], legend)
-         for c, legend in (("batch_occupancy_mean", "batch slots used, mean"), ("kv_cache_mean", "KV cache used, mean"))
+         for c, legend in (("batch_occupancy_mean", "batch slots used, mean"), ("kv_cache_mean", "KV cache used, mean"),
+                           ("mfu_mean", "compute (MFU), mean"), ("mbu_mean", "HBM bandwidth (MBU), mean"))
          if c in df])
     ax_share.set_ylim(0, 105)
     ax_share.set_ylabel("share (%)")
@@ -145,7 +155,11 @@ def main(argv):
     rotate = len(labels) > 4 or max(len(s) for s in labels) > 12
     for ax in (ax_cost, ax_energy, ax_lat, ax_share):
         ax.set_xticks(x)
-        ax.set_xticklabels(labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
+        ax.set_xticklabels([lb if ok else f"{lb}\n(infeasible)" for lb, ok in zip(labels, feasible)],
+                           rotation=30 if rotate else 0, ha="right" if rotate else "center")
+        for tick, ok in zip(ax.get_xticklabels(), feasible):
+            if not ok:
+                tick.set_color("tab:red")
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
         if ax is not ax_energy:

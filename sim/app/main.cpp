@@ -14,8 +14,10 @@
 
 #include "app/compare_cmd.hpp"
 #include "app/model_cmd.hpp"
+#include "app/plan_cmd.hpp"
 #include "app/platform_cmd.hpp"
 #include "app/report.hpp"
+#include "app/sweep_cmd.hpp"
 #include "app/workload_cmd.hpp"
 #include "config/reader.hpp"
 #include "config/scenario.hpp"
@@ -137,6 +139,10 @@ int main(int argc, char** argv) {
 
   chatdc::app::CompareArgs cmp;
   auto* compare = chatdc::app::add_compare_subcommand(app, cmp);
+  chatdc::app::SweepArgs swp;
+  auto* sweep = chatdc::app::add_sweep_subcommand(app, swp);
+  chatdc::app::PlanArgs pln;
+  auto* plan = chatdc::app::add_plan_subcommand(app, pln);
   chatdc::app::PlatformArgs pa;
   auto* platform = chatdc::app::add_platform_subcommand(app, pa);
 
@@ -162,7 +168,9 @@ int main(int argc, char** argv) {
   }
   try {
     require_nonempty(run, "--out", out, "an output folder");
-    require_nonempty(compare, "--out", cmp.out, "an output folder");
+    require_nonempty(compare, "--out", cmp.study.out, "an output folder");
+    require_nonempty(sweep, "--out", swp.study.out, "an output folder");
+    require_nonempty(plan, "--out", pln.study.out, "an output folder");
     require_nonempty(wl, "--png", wa.png, "a PNG file name");
     require_nonempty(wl, "--trace", wa.trace, "a trace file (or a ServeGen folder)");
     require_nonempty(platform, "--xml", pa.xml, "an XML file name");
@@ -174,6 +182,12 @@ int main(int argc, char** argv) {
       return chatdc::app::cmd_workload(wa);
     }
     if (*compare) return chatdc::app::cmd_compare(cmp);
+    if (*sweep) return chatdc::app::cmd_sweep(swp);
+    if (*plan) {
+      std::string line = "chatdc";
+      for (int i = 1; i < argc; ++i) line += std::string(" ") + argv[i];
+      return chatdc::app::cmd_plan(pln, line);
+    }
     if (*platform) return chatdc::app::cmd_platform(pa);
   } catch (const chatdc::Error& e) {
     fmt::print(stderr, "chatdc: error: {}\n", e.what());

@@ -41,6 +41,9 @@ std::string short_report(const config::Scenario& s, const engine::RunResult& r) 
                      100 * u["gpu_mean"].get<double>(), 100 * u["gpu_peak"].get<double>(),
                      100 * u["batch_occupancy_mean"].get<double>(), 100 * u["batch_occupancy_peak"].get<double>(),
                      100 * u["kv_cache_mean"].get<double>(), 100 * u["kv_cache_peak"].get<double>());
+  out += fmt::format("  work      compute (MFU) {:.1f}% of peak (peak {:.1f}%), HBM bandwidth (MBU) {:.1f}% (peak {:.1f}%)\n",
+                     100 * u["mfu_mean"].get<double>(), 100 * u["mfu_peak"].get<double>(), 100 * u["mbu_mean"].get<double>(),
+                     100 * u["mbu_peak"].get<double>());
   out += fmt::format("  energy    IT {:.2f} MWh, facility {:.2f} MWh, {:.2f} Wh per request, {:.1f} t CO2\n",
                      j["energy_kwh"]["it"].get<double>() / 1e3, j["energy_kwh"]["facility"].get<double>() / 1e3,
                      j["wh_per_request"].get<double>(), j["carbon_kg"].get<double>() / 1e3);

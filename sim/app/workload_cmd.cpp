@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "app/process.hpp"
 #include "app/report.hpp"
 #include "config/assemble.hpp"
 #include "config/catalog.hpp"
@@ -20,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/output_stage.hpp"
 #include "metrics/quantiles.hpp"
+#include "study/executor.hpp"
 #include "workload/trace.hpp"
 
 namespace chatdc::app {
@@ -40,9 +40,8 @@ constexpr double kMaxBuckets = 1e6;
 /// Runs argv (no shell) with stdout and stderr into `log`; the exit status, or -1 if it could not start.
 int run_process(const std::vector<std::string>& argv, const std::string& log) {
   std::string error;
-  const pid_t pid = spawn(argv, log, &error);
-  if (pid < 0) return -1;
-  const int status = wait_for(pid);
+  const int status = study::run_and_wait(argv, log, &error);
+  if (status < 0) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

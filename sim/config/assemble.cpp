@@ -4,10 +4,14 @@
 
 #include "config/wan_paths.hpp"
 #include "model/step_model.hpp"
+#include "model/step_work.hpp"
 
 namespace chatdc::config {
 
-double local_offset_s(const Scenario& s, double utc_offset_h) { return (utc_offset_h - s.run.clock_utc_offset_h) * 3600.0; }
+// Local time at run time t is t + offset: the run starts at start_h on its clock (clock_utc_offset_h).
+double local_offset_s(const Scenario& s, double utc_offset_h) {
+  return (utc_offset_h - s.run.clock_utc_offset_h + s.run.start_h) * 3600.0;
+}
 
 Assembly assemble(const Scenario& s) {
   Assembly a;
@@ -20,7 +24,9 @@ Assembly assemble(const Scenario& s) {
       p.servers = static_cast<std::uint32_t>(dc.servers());
       p.gpus_per_server = dc.server.gpus_per_server;
       p.replicas_per_server = dc.server.gpus_per_server / dc.tensor_parallel;
-      p.step_model = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dc.tensor_parallel);
+      const auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dc.tensor_parallel);
+      p.step_model = roofline;
+      p.work_model = std::make_shared<model::StepWorkModel>(s.llm);
       p.scheduler = s.scheduler;
       p.scheduler.kv_capacity_tokens = model::kv_capacity_tokens(dc.gpu, s.llm, dc.tensor_parallel, s.memory_headroom_fraction);
       p.request_overhead_s = dc.gpu.request_overhead_ms * 1e-3;
@@ -41,6 +47,9 @@ Assembly assemble(const Scenario& s) {
       acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
       acc.max_batch_size = p.scheduler.max_batch_size;
       acc.kv_capacity_tokens = p.scheduler.kv_capacity_tokens;
+      acc.prefix_block_tokens = p.scheduler.prefix_block_tokens;
+      acc.peak_flops_per_gpu = roofline->linear_peak_flops();
+      acc.hbm_bytes_per_s_per_gpu = dc.gpu.memory_bandwidth_gb_per_s * 1e9;
       acc.engine = dc.gpu.engine;
       acc.server_capex = dc.server_capex;
       acc.server_max_w = dc.server.max_power_w;
@@ -60,6 +69,9 @@ Assembly assemble(const Scenario& s) {
   a.system.signal_half_life_s = s.routing.signal_half_life_s;
   a.system.track_ttft_signal = s.routing.policy == "slo_spillover";
   a.system.cell_replicas = s.cell_replicas;
+  a.system.prefix_routing = s.prefix_routing;
+  a.system.prefix_routing_slack = s.prefix_routing_slack;
+  a.system.prefix_routing_min_match = s.prefix_routing_min_match;
   a.system.threads = s.run.threads;
 
   a.routing.policy = s.routing.policy;
@@ -114,6 +126,9 @@ Assembly assemble(const Scenario& s) {
   w.output = s.workload.output;
   w.duration_s = s.run.duration_s;
   w.seed = s.run.seed;
+  w.system_prompt_tokens = s.workload.system_prompt_tokens;
+  w.system_prompt_share = s.workload.system_prompt_share;
+  w.system_prompts = s.workload.system_prompts;
   return a;
 }
 

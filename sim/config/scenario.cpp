@@ -172,6 +172,7 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.clock_utc_offset_h = r.number("clock_utc_offset_h", default_offset_h, Range::between(-12, 14));
   const std::string wd = r.text("start_weekday", "monday", kWeekdays);
   run.start_weekday = static_cast<int>(std::find(kWeekdays.begin(), kWeekdays.end(), wd) - kWeekdays.begin());
+  run.start_h = r.number("start_h", 0, Range{0, 24, false, true});
   run.output_dir = path_text(r, "output_dir", r.text("output_dir", "results/" + s.name));
   run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
   run.engine = r.text("engine", "day", {"day", "fine"});
@@ -592,6 +593,7 @@ void read_workload(Reader r, Scenario& s) {
   const std::size_t problems_before = r.diagnostics().size();
   if (!trace) {
     total = read_demand(r);
+    w.demand_multiplier = r.number("demand_multiplier", 1, Range{0, 100, true, false});
     if (auto p = read_profile(r, "hourly_profile", presets, "servegen-m-large", &w.hourly_profile_name)) w.hourly_profile = *p;
     if (auto dow = r.numbers("day_of_week", 7, Range::between(0, 100))) std::copy(dow->begin(), dow->end(), w.day_of_week.begin());
     Reader arrival = r.child("arrival");
@@ -604,6 +606,8 @@ void read_workload(Reader r, Scenario& s) {
       arrival.error("cv", "a Poisson process has cv = 1; use process: gamma or weibull for another cv");
     arrival.finish();
   } else {
+    if (r.has("demand_multiplier")) r.error("demand_multiplier", "a trace sets the demand: scale it with workload.trace.rate_scale");
+    r.accept("demand_multiplier");
     Reader t = r.child("trace", true);
     workload::TraceOptions& o = w.trace;
     o.format = read_format(t, "format", true);
@@ -618,6 +622,12 @@ void read_workload(Reader r, Scenario& s) {
     o.sample_fraction = t.number("sample_fraction", 1, Range::open_fraction());
     o.skip_malformed = t.boolean("skip_malformed", false);
     o.spread_same_timestamp = t.boolean("spread_same_timestamp", true);
+    if (o.format == workload::TraceFormat::kMooncake)
+      o.hash_block_tokens = static_cast<std::uint32_t>(t.integer("hash_block_tokens", 512, Range::between(1, 1 << 20)));
+    else if (t.has("hash_block_tokens"))
+      t.error("hash_block_tokens", "only Mooncake traces carry block hashes (hash_ids)");
+    else
+      t.accept("hash_block_tokens");
     t.finish();
   }
   // Token lengths: synthetic workloads and ServeGen traces draw them; other traces carry their own.
@@ -635,6 +645,19 @@ void read_workload(Reader r, Scenario& s) {
     w.trace.servegen_output = w.output;
     w.trace.duration_s = s.run.duration_s;
     w.trace.seed = s.run.seed;
+  }
+
+  // Shared system prompts (synthetic only): prepended to a share of the prompts.
+  if (!trace) {
+    w.system_prompt_tokens =
+        static_cast<std::uint32_t>(r.integer("system_prompt_tokens", 0, Range::between(0, std::max(0.0, max_tokens))));
+    w.system_prompt_share = r.number("system_prompt_share", 1, Range::fraction());
+    w.system_prompts = static_cast<std::uint32_t>(
+        r.integer("system_prompts", 1, Range::between(1, static_cast<double>(workload::prefix::kMaxSystemPrompts))));
+  } else {
+    for (const char* k : {"system_prompt_tokens", "system_prompt_share", "system_prompts"})
+      if (r.has(k)) r.error(k, "applies to synthetic workloads (a trace's prompts are what they are)");
+      else r.accept(k);
   }
 
   // Multi-turn conversations (synthetic only): closed-loop follow-ups.
@@ -722,7 +745,10 @@ void read_workload(Reader r, Scenario& s) {
   if (!urs.empty() && (total || trace) && std::fabs(share_sum - 1.0) > 1e-6)
     r.error("user_regions", fmt::format("the shares must add up to 1, got {}", format_number(share_sum)));
   w.requests_per_day = 0;
-  for (const auto& u : w.user_regions) w.requests_per_day += u.requests_per_day;
+  for (auto& u : w.user_regions) {
+    u.requests_per_day *= w.demand_multiplier;
+    w.requests_per_day += u.requests_per_day;
+  }
   if (trace) {
     w.trace.region_weights.clear();
     for (const auto& u : w.user_regions) w.trace.region_weights.push_back(u.share);
@@ -774,6 +800,11 @@ void read_model(Reader r, Scenario& s, std::optional<int>* tp) {
   r.finish();
 }
 
+// Whether an engine profile's engine caches prefixes by default: every engine but the 2023 profiles
+// (vLLM added automatic prefix caching in 2024 and turned it on by default in V1; TensorRT-LLM v0.5
+// had no KV-cache reuse).
+bool engine_has_prefix_caching(const std::string& engine) { return engine != "vllm-2023" && engine != "trtllm-0.5"; }
+
 void read_serving(Reader r, Scenario& s) {
   auto& c = s.scheduler;
   c.max_batch_size = static_cast<std::uint32_t>(r.integer("max_batch_size", 256, Range::between(1, 4096)));
@@ -794,6 +825,20 @@ void read_serving(Reader r, Scenario& s) {
   s.memory_headroom_fraction = r.number("memory_headroom_fraction", 0.1, Range{0, 1, false, true});
   const std::string fidelity = r.text("decode_runs", "closed_form", {"closed_form", "every_iteration"});
   c.max_run_steps = fidelity == "every_iteration" ? 1 : 0;
+  // Prefix caching: on by default with the engines that have it on by default (vLLM V1, SGLang), off
+  // with the 2023 profiles, whose engines predate it.
+  const std::string caching = r.text("prefix_caching", "auto", {"auto", "true", "false"});
+  const bool on = caching == "true" || (caching == "auto" && engine_has_prefix_caching(s.engine));
+  r.set_resolved("prefix_caching", on ? "true" : "false");
+  const auto block = static_cast<std::uint32_t>(r.integer("kv_block_tokens", 16, Range::between(1, 4096)));
+  c.prefix_block_tokens = on ? block : 0;
+  s.prefix_routing = r.boolean("prefix_routing", false);
+  s.prefix_routing_slack = static_cast<std::uint32_t>(r.integer("prefix_routing_slack", 32, Range::between(0, 1e6)));
+  s.prefix_routing_min_match = r.number("prefix_routing_min_match", 0.5, Range::fraction());
+  if (s.prefix_routing && !on)
+    r.error("prefix_routing", fmt::format("routes requests to the replica caching their prefix, but prefix caching is off "
+                                          "(serving.prefix_caching resolved to false for engine \"{}\"): set "
+                                          "serving.prefix_caching: true", s.engine));
   if (c.chunked_prefill && c.max_tokens_per_step < c.max_batch_size)
     r.error("max_tokens_per_step", fmt::format("with chunked prefill the token budget must cover a full decode batch "
                                                "(max_batch_size = {}), got {}", c.max_batch_size, c.max_tokens_per_step));

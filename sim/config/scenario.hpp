@@ -34,6 +34,7 @@ struct RunSpec {
   std::uint64_t seed = 1;
   double clock_utc_offset_h = 0;  // the run starts at 00:00 in this time zone
   int start_weekday = 0;          // weekday of the run's first day (0 = Monday)
+  double start_h = 0;             // the run starts at this hour of its clock's day (part of a day at its true clock)
   std::string output_dir;
   std::string percentiles = "auto";  // auto | exact | sketch
   std::string engine = "day";        // day (closed-form, one SimGrid wake-up per period) | fine (SimGrid events per request)
@@ -101,9 +102,15 @@ struct WorkloadSpec {
   std::array<double, 24> hourly_profile{};
   std::string hourly_profile_name;  // preset name, or "custom"
   std::array<double, 7> day_of_week{1, 1, 1, 1, 1, 1, 1};
+  double demand_multiplier = 1;  // scales every user region's demand (a what-if; synthetic workloads)
   workload::Renewal renewal;
   workload::TokenDist prompt;
   workload::TokenDist output;
+  // Shared system prompts (synthetic): a share of the requests start with one of `system_prompts`
+  // distinct system prompts of system_prompt_tokens tokens, before their own prompt tokens.
+  std::uint32_t system_prompt_tokens = 0;
+  double system_prompt_share = 1;
+  std::uint32_t system_prompts = 1;
   bool conversations = false;  // multi-turn, closed loop
   double turns_mean = 1;
   workload::TokenDist think_time;      // seconds
@@ -146,6 +153,9 @@ struct Scenario {
   std::string engine = kDefaultEngine;  // serving engine: picks each GPU's efficiency profile
   std::uint32_t max_waiting_per_replica = 1000;
   std::uint32_t cell_replicas = 128;  // replicas behind one least-outstanding balancer (0: the whole datacenter)
+  bool prefix_routing = false;        // prefix-aware balancing inside cells
+  std::uint32_t prefix_routing_slack = 32;
+  double prefix_routing_min_match = 0.5;
   double memory_headroom_fraction = 0.1;
   std::vector<RegionSpec> regions;
   std::vector<WanLinkSpec> wan;

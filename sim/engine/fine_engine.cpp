@@ -154,7 +154,8 @@ class FineDriver final : public serving::ResponseSink {
         continue;
       }
       if (next_ready <= next_event) {
-        rep.deliver(serving::ServingSystem::job_for(pending.front().second, next_ready), next_ready);
+        rep.deliver(serving::ServingSystem::job_for(pending.front().second, next_ready), next_ready,
+                    serving::ServingSystem::prefix_of(pending.front().second));
         pending.pop_front();
       } else {
         rep.on_event();
@@ -195,6 +196,7 @@ class FineDriver final : public serving::ResponseSink {
         r.prompt_tokens = msg->job.prompt_tokens;
         r.output_tokens = msg->job.output_tokens;
         r.preemptions = msg->times.preemptions;
+        r.cached_tokens = msg->times.cached_tokens;
         ctx_.rec->on_done(r);
         ctx_.wl.source->on_response(r.id, now);
         wake_->notify_one();

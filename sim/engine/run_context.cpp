@@ -17,7 +17,7 @@ metrics::Quantiles::Mode percentile_mode(const config::Scenario& s, double expec
   return expected_requests <= 1e7 ? metrics::Quantiles::Mode::kExact : metrics::Quantiles::Mode::kSketch;
 }
 
-std::string clock_text(double t) {
+std::string clock_text(double t) {  // t: seconds since 00:00 of the run's first day
   const auto s = static_cast<long long>(t);
   return fmt::format("day {} {:02d}:{:02d}", s / 86400 + 1, (s % 86400) / 3600, (s % 3600) / 60);
 }
@@ -54,6 +54,7 @@ RunContext::RunContext(const config::Scenario& scenario, const RunOptions& optio
   mode = percentile_mode(s, wl.source->expected_requests());
   rec = std::make_unique<metrics::Recorder>(static_cast<std::uint32_t>(a.dcs.size()), mode,
                                             metrics::SloTargets{s.slo.ttft_s, s.slo.tpot_s}, s.run.duration_s);
+  rec->set_max_context_tokens(static_cast<std::uint64_t>(s.llm.max_context_tokens));
   sys = std::make_unique<serving::ServingSystem>(a.system, *wl.source, *router, *rec);
   acc = std::make_unique<metrics::Accounting>(a.accounting, a.wan);
   rec->add_sink([this](const serving::RequestRecord& r) {
@@ -89,7 +90,7 @@ void RunContext::progress(double t) {
   if (!opt.progress || wall_s() - last_report_ < 0.5) return;
   last_report_ = wall_s();
   const double frac = t / s.run.duration_s;
-  fmt::print(stderr, "\r[chatdc] {} simulated ({:.0f}%), {} requests, {:.2f} M req/s, ETA {:.0f} s   ", clock_text(t),
+  fmt::print(stderr, "\r[chatdc] {} simulated ({:.0f}%), {} requests, {:.2f} M req/s, ETA {:.0f} s   ", clock_text(t + s.run.start_h * 3600),
              100 * frac, sys->arrived(), sys->arrived() / last_report_ / 1e6, last_report_ * (1 - frac) / std::max(frac, 1e-9));
 }
 
@@ -109,6 +110,7 @@ RunResult RunContext::finish(std::uint64_t activities) {
   for (std::uint32_t d = 0; d < sys->dc_count(); ++d) f.routed_per_dc.push_back(sys->dc_state(d).routed);
   f.currency = s.economics.currency;
   f.clock_utc_offset_h = s.run.clock_utc_offset_h;
+  f.clock_start_h = s.run.start_h;
   f.engine = s.run.engine;
   f.events = sys->events();
   f.steps = sys->steps_executed();
@@ -128,8 +130,8 @@ RunResult RunContext::finish(std::uint64_t activities) {
   f.wall_s = wall_s();
   const auto summary = metrics::build_summary(f, *rec, *acc);
   out.add("summary.json", summary.dump(2) + "\n");
-  out.add("timeline.csv", metrics::timeline_csv(*acc));
-  out.add("hourly.csv", metrics::hourly_csv(*acc, *rec));
+  out.add("timeline.csv", metrics::timeline_csv(*acc, s.run.start_h));
+  out.add("hourly.csv", metrics::hourly_csv(*acc, *rec, s.run.start_h));
   out.add("scenario.resolved.yaml", config::resolved_yaml(s));
   out.commit();
 

@@ -16,6 +16,21 @@ double kv_used_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s) {
   return cap > 0 ? e.kv_tokens / cap : 0.0;
 }
 
+double kv_cached_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s) {
+  const double cap = s.replicas * s.kv_capacity_tokens;
+  return cap > 0 ? e.kv_cached_tokens / cap : 0.0;
+}
+
+double mfu(const serving::DcEpoch& e, const DcAccountingSetup& s, double dt) {
+  const double peak = s.gpus * s.peak_flops_per_gpu * dt;
+  return peak > 0 ? e.flops / peak : 0.0;
+}
+
+double mbu(const serving::DcEpoch& e, const DcAccountingSetup& s, double dt) {
+  const double peak = s.gpus * s.hbm_bytes_per_s_per_gpu * dt;
+  return peak > 0 ? e.hbm_bytes / peak : 0.0;
+}
+
 void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<double>& it_energy_j) {
   const double dt = rep.t1 - rep.t0;
   simulated_s_ = std::max(simulated_s_, rep.t1);
@@ -41,6 +56,10 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     tot.electricity_cost += row.electricity_cost;
     tot.carbon_kg += row.carbon_kg;
     tot.busy_gpu_s += rep.dcs[d].busy_gpu_s;
+    tot.flops += rep.dcs[d].flops;
+    tot.hbm_bytes += rep.dcs[d].hbm_bytes;
+    tot.peak_mfu = std::max(tot.peak_mfu, mfu(rep.dcs[d], s, dt));
+    tot.peak_mbu = std::max(tot.peak_mbu, mbu(rep.dcs[d], s, dt));
     if (dt > 0 && s.gpus > 0) tot.peak_utilization = std::max(tot.peak_utilization, rep.dcs[d].busy_gpu_s / (s.gpus * dt));
     if (dt > 0) {
       tot.peak_it_power_kw = std::max(tot.peak_it_power_kw, row.it_energy_kwh * kSecondsPerHour / dt);
@@ -52,6 +71,11 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     tot.kv_used_s += kv * dt;
     tot.peak_batch_occupancy = std::max(tot.peak_batch_occupancy, occ);
     tot.peak_kv_used = std::max(tot.peak_kv_used, kv);
+    tot.prefix_queried_tokens += rep.dcs[d].prefix_queried_tokens;
+    tot.prefix_hit_tokens += rep.dcs[d].prefix_hit_tokens;
+    const double cached = kv_cached_fraction(rep.dcs[d], s);
+    tot.kv_cached_s += cached * dt;
+    tot.peak_kv_cached = std::max(tot.peak_kv_cached, cached);
     row.cum_facility_kwh = tot.facility_energy_kwh;
     row.cum_electricity_cost = tot.electricity_cost;
     row.cum_carbon_kg = tot.carbon_kg;

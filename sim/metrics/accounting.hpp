@@ -35,6 +35,9 @@ struct DcAccountingSetup {
   std::uint32_t replicas = 0;
   std::uint32_t max_batch_size = 0;  // sequences per replica (serving.max_batch_size)
   double kv_capacity_tokens = 0;     // per replica
+  std::uint32_t prefix_block_tokens = 0;  // prefix caching: tokens per KV block (0: off)
+  double peak_flops_per_gpu = 0;       // dense peak for the model's weight dtype, FLOP/s (MFU)
+  double hbm_bytes_per_s_per_gpu = 0;  // HBM peak bandwidth, bytes/s (MBU)
   double server_capex = 0;  // report currency
   double server_max_w = 0;  // nameplate, for facility capex per kW
   double depreciation_years = 5;
@@ -72,6 +75,12 @@ struct TimelineRow {
 /// Fractions of a datacenter's batch slots and KV cache in use at the end of an epoch.
 double batch_occupancy(const serving::DcEpoch& e, const DcAccountingSetup& s);
 double kv_used_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s);
+/// Prefix caching: cached KV no live sequence holds, as a fraction of the KV capacity, at an epoch's end.
+double kv_cached_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s);
+/// Over an epoch of dt seconds: model FLOPs utilization, FLOPs / (GPUs x dense peak x dt), and memory
+/// bandwidth utilization, HBM bytes / (GPUs x HBM peak x dt).
+double mfu(const serving::DcEpoch& e, const DcAccountingSetup& s, double dt);
+double mbu(const serving::DcEpoch& e, const DcAccountingSetup& s, double dt);
 
 struct DcTotals {
   double it_energy_kwh = 0, it_energy_model_kwh = 0, facility_energy_kwh = 0;
@@ -81,10 +90,16 @@ struct DcTotals {
   double wan_gb = 0;
   double busy_gpu_s = 0;
   double peak_utilization = 0;
+  double flops = 0, hbm_bytes = 0;  // work of the steps executed
+  double peak_mfu = 0, peak_mbu = 0;  // over one sample period
   // Batch slots and KV cache in use, as fractions of the datacenter's, sampled at each period's end:
   // time-weighted sums (fraction x s) and peaks.
   double batch_occupancy_s = 0, kv_used_s = 0;
   double peak_batch_occupancy = 0, peak_kv_used = 0;
+  // Prefix caching: prompt tokens looked up and found cached; the cached share of the KV cache
+  // (time-weighted sum and peak, sampled at each period's end).
+  double prefix_queried_tokens = 0, prefix_hit_tokens = 0;
+  double kv_cached_s = 0, peak_kv_cached = 0;
   double peak_it_power_kw = 0, peak_facility_power_kw = 0;
   std::uint64_t peak_queued = 0;
   double capex() const { return capex_servers + capex_network + capex_facility; }

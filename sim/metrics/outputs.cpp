@@ -23,13 +23,14 @@ json stats(Quantiles& q) {
 double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 
 // The figures shared by the total and each datacenter.
-json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpus, double simulated_s,
-           const std::string& currency, const SloTargets& slo) {
+// peak_flops, peak_hbm_bytes: FLOP/s and bytes/s of all the GPUs together (MFU and MBU denominators).
+json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpus, double peak_flops, double peak_hbm_bytes,
+           std::uint32_t prefix_block_tokens, double simulated_s, const std::string& currency, const SloTargets& slo) {
   // arrived = completed + unfinished + rejected + dropped
   json j;
   const std::uint64_t unfinished = arrived - lat.completed - lat.rejected - lat.dropped;
   j["requests"] = {{"arrived", arrived}, {"completed", lat.completed}, {"unfinished", unfinished},
-                   {"rejected", lat.rejected}, {"dropped", lat.dropped}, {"preempted", lat.preempted_requests}};
+                   {"rejected", lat.rejected}, {"rejected_over_context", lat.rejected_over_context}, {"dropped", lat.dropped}, {"preempted", lat.preempted_requests}};
   j["latency_s"] = {{"queue", stats(lat.queue)}, {"ttft", stats(lat.ttft)}, {"tpot", stats(lat.tpot)}, {"e2e", stats(lat.e2e)}};
   const double done = static_cast<double>(lat.completed);
   j["slo"] = {{"ttft_target_s", slo.ttft_s},
@@ -45,7 +46,18 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
                       {"batch_occupancy_mean", ratio(t.batch_occupancy_s, simulated_s)},
                       {"batch_occupancy_peak", t.peak_batch_occupancy},
                       {"kv_cache_mean", ratio(t.kv_used_s, simulated_s)},
-                      {"kv_cache_peak", t.peak_kv_used}};
+                      {"kv_cache_peak", t.peak_kv_used},
+                      {"mfu_mean", ratio(t.flops, peak_flops * simulated_s)},
+                      {"mfu_peak", t.peak_mfu},
+                      {"mbu_mean", ratio(t.hbm_bytes, peak_hbm_bytes * simulated_s)},
+                      {"mbu_peak", t.peak_mbu}};
+  j["prefix_cache"] = {{"enabled", prefix_block_tokens > 0},
+                       {"block_tokens", prefix_block_tokens},
+                       {"queried_tokens", t.prefix_queried_tokens},
+                       {"hit_tokens", t.prefix_hit_tokens},
+                       {"hit_rate", ratio(t.prefix_hit_tokens, t.prefix_queried_tokens)},
+                       {"kv_cached_mean", ratio(t.kv_cached_s, simulated_s)},
+                       {"kv_cached_peak", t.peak_kv_cached}};
   j["energy_kwh"] = {{"it", t.it_energy_kwh}, {"facility", t.facility_energy_kwh}, {"it_model", t.it_energy_model_kwh}};
   j["power_kw"] = {{"it_mean", ratio(t.it_energy_kwh * kSecondsPerHour, simulated_s)},
                    {"it_peak", t.peak_it_power_kw},
@@ -79,10 +91,12 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   j["schema_version"] = 1;
   j["scenario"] = {{"name", f.scenario_name}, {"file", f.scenario_file}, {"seed", f.seed}};
   j["simulated_s"] = f.simulated_s;
+  j["clock_start_h"] = f.clock_start_h;
   j["wall_s"] = f.wall_s;
 
   DcTotals sum;
-  double gpus = 0, servers = 0, replicas = 0, batch_slots = 0, kv_capacity = 0;
+  double gpus = 0, servers = 0, replicas = 0, batch_slots = 0, kv_capacity = 0, peak_flops = 0, peak_hbm = 0;
+  std::uint32_t block_tokens = 0;
   for (std::uint32_t d = 0; d < acc.dcs().size(); ++d) {
     const DcTotals& t = acc.totals(d);
     sum.it_energy_kwh += t.it_energy_kwh;
@@ -100,7 +114,14 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.carbon_cost += t.carbon_cost;
     sum.rental += t.rental;
     sum.busy_gpu_s += t.busy_gpu_s;
+    sum.prefix_queried_tokens += t.prefix_queried_tokens;
+    sum.prefix_hit_tokens += t.prefix_hit_tokens;
+    if (block_tokens == 0) block_tokens = acc.dcs()[d].prefix_block_tokens;
+    sum.flops += t.flops;
+    sum.hbm_bytes += t.hbm_bytes;
     gpus += acc.dcs()[d].gpus;
+    peak_flops += acc.dcs()[d].gpus * acc.dcs()[d].peak_flops_per_gpu;
+    peak_hbm += acc.dcs()[d].gpus * acc.dcs()[d].hbm_bytes_per_s_per_gpu;
     servers += acc.dcs()[d].servers;
     replicas += acc.dcs()[d].replicas;
     batch_slots += static_cast<double>(acc.dcs()[d].replicas) * acc.dcs()[d].max_batch_size;
@@ -109,14 +130,18 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   // Fleet-wide peaks come from the timeline (the datacenters' peaks need not coincide).
   std::size_t n_dcs = acc.dcs().size();
   for (std::size_t i = 0; i < acc.rows().size(); i += n_dcs) {
-    double busy = 0, it = 0, fac = 0, running = 0, kv = 0, dt = acc.rows()[i].t1 - acc.rows()[i].t0;
+    double busy = 0, it = 0, fac = 0, running = 0, kv = 0, cached = 0, flops = 0, bytes = 0;
+    const double dt = acc.rows()[i].t1 - acc.rows()[i].t0;
     for (std::size_t k = 0; k < n_dcs; ++k) {
       const auto& r = acc.rows()[i + k];
       busy += r.stats.busy_gpu_s;
+      flops += r.stats.flops;
+      bytes += r.stats.hbm_bytes;
       it += r.it_energy_kwh;
       fac += r.facility_energy_kwh;
       running += static_cast<double>(r.stats.running);
       kv += r.stats.kv_tokens;
+      cached += r.stats.kv_cached_tokens;
     }
     if (dt <= 0) continue;
     const double occ = ratio(running, batch_slots), kv_frac = ratio(kv, kv_capacity);
@@ -124,12 +149,16 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.kv_used_s += kv_frac * dt;
     sum.peak_batch_occupancy = std::max(sum.peak_batch_occupancy, occ);
     sum.peak_kv_used = std::max(sum.peak_kv_used, kv_frac);
+    sum.kv_cached_s += ratio(cached, kv_capacity) * dt;
+    sum.peak_kv_cached = std::max(sum.peak_kv_cached, ratio(cached, kv_capacity));
     sum.peak_utilization = std::max(sum.peak_utilization, ratio(busy, gpus * dt));
+    sum.peak_mfu = std::max(sum.peak_mfu, ratio(flops, peak_flops * dt));
+    sum.peak_mbu = std::max(sum.peak_mbu, ratio(bytes, peak_hbm * dt));
     sum.peak_it_power_kw = std::max(sum.peak_it_power_kw, it * kSecondsPerHour / dt);
     sum.peak_facility_power_kw = std::max(sum.peak_facility_power_kw, fac * kSecondsPerHour / dt);
   }
 
-  json total = block(rec.total(), f.arrived, sum, gpus, f.simulated_s, f.currency, rec.slo());
+  json total = block(rec.total(), f.arrived, sum, gpus, peak_flops, peak_hbm, block_tokens, f.simulated_s, f.currency, rec.slo());
   for (auto it = total.begin(); it != total.end(); ++it) j[it.key()] = it.value();
   j["workload"] = {{"source", f.workload_source}, {"expected_requests", f.expected_requests}, {"follow_up_turns", f.follow_ups}};
   if (f.workload_source == "trace")
@@ -150,7 +179,8 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   json dcs = json::array();
   for (std::uint32_t d = 0; d < n_dcs; ++d) {
     const auto& s = acc.dcs()[d];
-    json b = block(rec.dc(d), f.routed_per_dc[d], acc.totals(d), s.gpus, f.simulated_s, f.currency, rec.slo());
+    json b = block(rec.dc(d), f.routed_per_dc[d], acc.totals(d), s.gpus, s.gpus * s.peak_flops_per_gpu,
+                   s.gpus * s.hbm_bytes_per_s_per_gpu, s.prefix_block_tokens, f.simulated_s, f.currency, rec.slo());
     json o = {{"name", s.name}, {"region", s.region}, {"servers", s.servers}, {"gpus", s.gpus}, {"replicas", s.replicas},
               {"engine", s.engine}};
     for (auto it = b.begin(); it != b.end(); ++it) o[it.key()] = it.value();
@@ -160,19 +190,22 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   return j;
 }
 
-std::string timeline_csv(const Accounting& acc) {
+std::string timeline_csv(const Accounting& acc, double clock_start_h) {
   std::string out =
       "time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,batch_occupancy,"
-      "kv_cache_used,it_power_kw,"
+      "kv_cache_used,kv_cache_cached,prefix_hit_rate,prefill_tokens_saved,mfu,mbu,it_power_kw,"
       "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum\n";
   for (const TimelineRow& r : acc.rows()) {
     const auto& s = acc.dcs()[r.dc];
     const double dt = r.t1 - r.t0;
     const double busy = dt > 0 ? r.stats.busy_gpu_s / dt : 0.0;
-    const double hour = std::fmod(r.t0 / kSecondsPerHour, 24.0);
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
+    const double hour = std::fmod(r.t0 / kSecondsPerHour + clock_start_h, 24.0);
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
                        r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
                        s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
+                       kv_cached_fraction(r.stats, s), ratio(r.stats.prefix_hit_tokens, r.stats.prefix_queried_tokens),
+                       r.stats.prefix_hit_tokens,
+                       mfu(r.stats, s, dt), mbu(r.stats, s, dt),
                        dt > 0 ? r.it_energy_kwh * kSecondsPerHour / dt : 0.0,
                        dt > 0 ? r.facility_energy_kwh * kSecondsPerHour / dt : 0.0, r.pue, r.price_per_kwh,
                        r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg);
@@ -182,9 +215,9 @@ std::string timeline_csv(const Accounting& acc) {
 
 std::string request_log_row(const serving::RequestRecord& r) {
   const double tpot = r.output_tokens > 1 ? (r.done_s - r.first_token_s) / (r.output_tokens - 1) : 0.0;
-  return fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.id, r.user_region, r.dc, r.replica, r.sent_s,
+  return fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.id, r.user_region, r.dc, r.replica, r.sent_s,
                      r.delivered_s, r.admitted_s, r.first_token_s, r.done_s, r.prompt_tokens, r.output_tokens, r.preemptions,
-                     r.admitted_s - r.delivered_s, r.first_token_s - r.sent_s, tpot, r.done_s - r.sent_s);
+                     r.admitted_s - r.delivered_s, r.first_token_s - r.sent_s, tpot, r.done_s - r.sent_s, r.cached_tokens);
 }
 
 bool logged(std::uint64_t id, double fraction) {
@@ -230,15 +263,17 @@ void StagedOutputs::commit() {
 
 namespace chatdc::metrics {
 
-std::string hourly_csv(const Accounting& acc, Recorder& rec) {
+std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_h) {
   std::string out =
       "hour,clock_hour,datacenter,arrivals,completions,completed_sent,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,"
-      "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,utilization,it_energy_kwh,facility_energy_kwh,electricity_cost,"
+      "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,utilization,mfu,mbu,prefix_hit_rate,prefill_tokens_saved,it_energy_kwh,"
+      "facility_energy_kwh,electricity_cost,"
       "carbon_kg,price_per_kwh,pue\n";
   const std::size_t n_dcs = acc.dcs().size();
   const std::size_t hours = static_cast<std::size_t>(std::ceil(acc.simulated_s() / kSecondsPerHour));
   struct Agg {
-    double arrivals = 0, completions = 0, busy = 0, span = 0, it = 0, fac = 0, cost = 0, carbon = 0, price_t = 0, pue_t = 0;
+    double arrivals = 0, completions = 0, busy = 0, flops = 0, bytes = 0, queried = 0, hit = 0, span = 0, it = 0, fac = 0,
+           cost = 0, carbon = 0, price_t = 0, pue_t = 0;
   };
   std::vector<std::vector<Agg>> agg(hours, std::vector<Agg>(n_dcs));
   for (const TimelineRow& r : acc.rows()) {
@@ -248,6 +283,10 @@ std::string hourly_csv(const Accounting& acc, Recorder& rec) {
     a.arrivals += r.stats.arrivals;
     a.completions += r.stats.completions;
     a.busy += r.stats.busy_gpu_s;
+    a.flops += r.stats.flops;
+    a.bytes += r.stats.hbm_bytes;
+    a.queried += r.stats.prefix_queried_tokens;
+    a.hit += r.stats.prefix_hit_tokens;
     a.span += dt;
     a.it += r.it_energy_kwh;
     a.fac += r.facility_energy_kwh;
@@ -261,12 +300,17 @@ std::string hourly_csv(const Accounting& acc, Recorder& rec) {
       const Agg& a = agg[h][d];
       HourStats* st = rec.hour(d, h);
       auto q = [&](Quantiles HourStats::*m, double p) { return st && (st->*m).count() ? (st->*m).quantile(p) : 0.0; };
-      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", h, h % 24, acc.dcs()[d].name,
+      const auto& s = acc.dcs()[d];
+      const double peak_f = a.span * s.gpus * s.peak_flops_per_gpu, peak_b = a.span * s.gpus * s.hbm_bytes_per_s_per_gpu;
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", h,
+                         std::fmod(static_cast<double>(h) + clock_start_h, 24.0), s.name,
                          a.arrivals, a.completions, st ? st->completed : 0, q(&HourStats::ttft, 0.5), q(&HourStats::ttft, 0.9),
                          q(&HourStats::ttft, 0.99), q(&HourStats::tpot, 0.5), q(&HourStats::tpot, 0.99),
                          q(&HourStats::e2e, 0.5), q(&HourStats::e2e, 0.99),
                          st && st->completed ? static_cast<double>(st->meet_both) / st->completed : 0.0,
-                         a.span > 0 && acc.dcs()[d].gpus ? a.busy / (a.span * acc.dcs()[d].gpus) : 0.0, a.it, a.fac, a.cost,
+                         a.span > 0 && s.gpus ? a.busy / (a.span * s.gpus) : 0.0, peak_f > 0 ? a.flops / peak_f : 0.0,
+                         peak_b > 0 ? a.bytes / peak_b : 0.0, a.queried > 0 ? a.hit / a.queried : 0.0, a.hit, a.it, a.fac,
+                         a.cost,
                          a.carbon, a.span > 0 ? a.price_t / a.span : 0.0, a.span > 0 ? a.pue_t / a.span : 0.0);
     }
   return out;

@@ -26,6 +26,7 @@ struct RunFacts {
   std::vector<std::uint64_t> routed_per_dc;
   std::string currency = "USD";
   double clock_utc_offset_h = 0;
+  double clock_start_h = 0;  // hour of the clock's day at which the run starts (run.start_h)
   std::string engine = "day";
   std::uint64_t events = 0, steps = 0, preemptions = 0, simgrid_activities = 0;
   std::uint64_t cells = 0;  // balancer cells over all datacenters
@@ -38,16 +39,17 @@ struct RunFacts {
 };
 
 nlohmann::ordered_json build_summary(const RunFacts& facts, Recorder& rec, const Accounting& acc);
-/// One row per sample period per datacenter; clock_hour is the hour of the run's clock zone.
-std::string timeline_csv(const Accounting& acc);
+/// One row per sample period per datacenter; clock_hour is the hour of the run's clock zone (the run
+/// starts at clock_start_h).
+std::string timeline_csv(const Accounting& acc, double clock_start_h = 0);
 /// One row per hour of the run per datacenter: traffic, latency percentiles of the requests sent in
 /// that hour (1% sketches), SLO attainment, utilization, energy, electricity cost and carbon.
-std::string hourly_csv(const Accounting& acc, Recorder& rec);
+std::string hourly_csv(const Accounting& acc, Recorder& rec, double clock_start_h = 0);
 
 /// requests.csv: one row per completed request (times at the user, s).
 inline constexpr const char* kRequestLogHeader =
     "id,user_region,datacenter,replica,sent_s,delivered_s,admitted_s,first_token_s,done_s,prompt_tokens,output_tokens,"
-    "preemptions,queue_s,ttft_s,tpot_s,e2e_s\n";
+    "preemptions,queue_s,ttft_s,tpot_s,e2e_s,cached_tokens\n";
 std::string request_log_row(const serving::RequestRecord& r);
 /// Whether request `id` is in a sample of `fraction` (a hash of the id: the same requests for every run).
 bool logged(std::uint64_t id, double fraction);

@@ -32,6 +32,7 @@ void LatencySet::merge(const LatencySet& o) {
   e2e.merge(o.e2e);
   completed += o.completed;
   rejected += o.rejected;
+  rejected_over_context += o.rejected_over_context;
   dropped += o.dropped;
   meet_ttft += o.meet_ttft;
   meet_tpot += o.meet_tpot;
@@ -80,6 +81,9 @@ void Recorder::on_done(const serving::RequestRecord& r) {
 
 void Recorder::on_dropped(const workload::RequestSpec&, std::uint32_t dc) { ++per_dc_[dc].dropped; }
 
-void Recorder::on_rejected(const workload::RequestSpec&, std::uint32_t dc) { ++per_dc_[dc].rejected; }
+void Recorder::on_rejected(const workload::RequestSpec& r, std::uint32_t dc) {
+  ++per_dc_[dc].rejected;
+  if (static_cast<std::uint64_t>(r.prompt_tokens) + r.output_tokens > max_context_tokens_) ++per_dc_[dc].rejected_over_context;
+}
 
 }  // namespace chatdc::metrics

@@ -27,6 +27,7 @@ struct LatencySet {
   Quantiles queue, ttft, tpot, e2e;
   std::uint64_t completed = 0;
   std::uint64_t rejected = 0;
+  std::uint64_t rejected_over_context = 0;  // of rejected: prompt + output longer than the model's context
   std::uint64_t dropped = 0;
   std::uint64_t meet_ttft = 0, meet_tpot = 0, meet_both = 0;
   std::uint64_t preempted_requests = 0;
@@ -50,6 +51,8 @@ class Recorder final : public serving::RequestObserver {
   void on_done(const serving::RequestRecord& r) override;
   void on_rejected(const workload::RequestSpec& r, std::uint32_t dc) override;
   void on_dropped(const workload::RequestSpec& r, std::uint32_t dc) override;
+  /// Rejections with prompt + output above this are counted as forced by the model's context.
+  void set_max_context_tokens(std::uint64_t tokens) { max_context_tokens_ = tokens; }
   /// Every finished request is also passed to each sink (WAN accounting, request logs).
   void add_sink(std::function<void(const serving::RequestRecord&)> sink) { sinks_.push_back(std::move(sink)); }
 
@@ -63,6 +66,7 @@ class Recorder final : public serving::RequestObserver {
 
  private:
   SloTargets slo_;
+  std::uint64_t max_context_tokens_ = UINT64_MAX;
   Quantiles::Mode mode_;
   LatencySet total_;
   bool merged_ = false;

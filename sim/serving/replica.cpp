@@ -5,15 +5,24 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 namespace chatdc::serving {
 
-DecodeProfiles::DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch) : profiles_(max_batch + 1) {
+DecodeProfiles::DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch, const model::StepWorkModel* work)
+    : profiles_(max_batch + 1), work_(max_batch + 1) {
   for (std::uint32_t b = 1; b <= max_batch; ++b) profiles_[b] = model.decode_profile(b);
+  if (work) {
+    work_model_ = *work;
+    for (std::uint32_t b = 1; b <= max_batch; ++b) work_[b] = work->decode(b);
+  }
 }
 
 Replica::Replica(std::uint32_t id, const model::StepModel& model, const DecodeProfiles& profiles,
                  const SchedulerConfig& config, ReplicaListener* listener)
-    : id_(id), model_(model), profiles_(profiles), cfg_(config), listener_(listener) {}
+    : id_(id), model_(model), profiles_(profiles), cfg_(config), listener_(listener) {
+  if (cfg_.prefix_block_tokens > 0) cache_ = std::make_unique<PrefixCache>(cfg_.prefix_block_tokens);
+}
 
 bool Replica::can_ever_fit(std::uint32_t prompt_tokens, std::uint32_t output_tokens) const {
   return static_cast<double>(prompt_tokens) + output_tokens <= cfg_.kv_capacity_tokens;
@@ -26,10 +35,11 @@ std::uint32_t Replica::new_slot() {
     return s;
   }
   slots_.emplace_back();
+  if (cache_) prefixes_.resize(slots_.size());
   return static_cast<std::uint32_t>(slots_.size() - 1);
 }
 
-void Replica::deliver(const Job& job, double now) {
+void Replica::deliver(const Job& job, double now, const PromptPrefix& prefix) {
   const std::uint32_t slot = new_slot();
   Seq& s = slots_[slot];
   s = Seq{};
@@ -37,6 +47,7 @@ void Replica::deliver(const Job& job, double now) {
   s.state = State::kWaiting;
   s.target = job.prompt_tokens;
   waiting_.push_back(slot);
+  if (cache_) prefixes_[slot] = prefix;
 
   switch (activity_) {
     case Activity::kIdle:
@@ -80,18 +91,62 @@ bool Replica::prefill_allowed() const {
   return slots_[waiting_.front()].deadline_step <= step_counter_;
 }
 
-bool Replica::kv_admissible(const Seq& s) const {
+Holding& Replica::holding(std::uint32_t slot) {
+  Seq& s = slots_[slot];
+  if (s.held == kNoHolding) {
+    if (!free_holdings_.empty()) {
+      s.held = free_holdings_.back();
+      free_holdings_.pop_back();
+    } else {
+      s.held = static_cast<std::uint32_t>(holdings_.size());
+      holdings_.emplace_back();
+    }
+    Holding& h = holdings_[s.held];
+    h = Holding{std::move(h.path)};  // keeps the path's buffer
+    prompt_path(prefixes_[slot], s.job.prompt_tokens, cfg_.hash_chains, h.path);
+  }
+  return holdings_[s.held];
+}
+
+PrefixCache::Match Replica::lookup(std::uint32_t slot) {
+  if (!cache_) return {};
+  settle();
+  return cache_->match(holding(slot), slots_[slot].target);
+}
+
+void Replica::release(std::uint32_t slot, double kv_tokens, bool preempted) {
+  settle();
+  Holding& h = holding(slot);
+  shared_total_ -= h.shared;
+  cache_->release(h, static_cast<std::uint32_t>(kv_tokens), preempted);
+  if (!preempted) {  // done: its holding goes back (a preempted one keeps its own tail's handle)
+    free_holdings_.push_back(slots_[slot].held);
+    slots_[slot].held = kNoHolding;
+  }
+}
+
+bool Replica::kv_admissible(const Seq& s, const PrefixCache::Match& m) const {
   const double cap = cfg_.kv_capacity_tokens;
+  // The cached part is shared; the nodes it pins move from cached to live.
+  const double extra = m.pinned - m.hit;
   if (cfg_.kv_policy == KvPolicy::kReserve)
-    return reserved_total_ + s.job.prompt_tokens + s.job.output_tokens <= cap;
-  const double free_after = cap - decode_kv() - prefill_reserved_ - s.target;
+    return live_kv() + s.job.prompt_tokens + s.job.output_tokens + extra <= cap;
+  const double free_after = cap - live_kv() - s.target - extra;
   if (running() == 0) return free_after >= 0;  // never let the watermark starve an empty replica
   return free_after >= cfg_.kv_watermark_fraction * cap;
 }
 
-void Replica::admit(std::uint32_t slot, double now) {
+void Replica::admit(std::uint32_t slot, double now, const PrefixCache::Match& m) {
   Seq& s = slots_[slot];
   s.state = State::kPrefilling;
+  if (cache_) {
+    cache_->acquire(holding(slot), m);
+    s.prefilled = m.hit;
+    shared_total_ += m.hit;
+    prefix_stats_.queried_tokens += s.target;
+    prefix_stats_.hit_tokens += m.hit;
+    if (s.times.admitted_s < 0) s.times.cached_tokens = m.hit;
+  }
   if (s.times.admitted_s < 0) s.times.admitted_s = now;
   s.admit_order = ++admit_counter_;
   prefill_reserved_ += s.target;
@@ -103,7 +158,7 @@ void Replica::schedule(double now) {
   activity_ = Activity::kIdle;
   lead_ = false;
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
-    while (batch_ > 0 && decode_kv() + prefill_reserved_ + batch_ > cfg_.kv_capacity_tokens) preempt_one();
+    while (batch_ > 0 && live_kv() + batch_ > cfg_.kv_capacity_tokens) preempt_one();
   }
 
   model::StepShape shape;
@@ -125,12 +180,14 @@ void Replica::schedule(double now) {
     while (may_prefill && !waiting_.empty() && running() < cfg_.max_batch_size) {
       const std::uint32_t slot = waiting_.front();
       const Seq& s = slots_[slot];
-      if (!step_prefills_.empty() && tokens + s.target > cfg_.max_tokens_per_step) break;
-      if (!kv_admissible(s)) break;
+      const PrefixCache::Match m = lookup(slot);
+      const std::uint32_t todo = s.target - m.hit;  // a cached prefix is not computed again
+      if (!step_prefills_.empty() && tokens + todo > cfg_.max_tokens_per_step) break;
+      if (!kv_admissible(s, m)) break;
       waiting_.pop_front();
-      admit(slot, now);
-      tokens += s.target;
-      add_chunk(slot, s.target);
+      admit(slot, now, m);
+      tokens += todo;
+      add_chunk(slot, todo);
     }
     if (!step_prefills_.empty()) {
       step_has_decodes_ = false;  // prefill-first: decodes pause during a prefill step
@@ -149,10 +206,11 @@ void Replica::schedule(double now) {
     }
     while (budget > 0 && !waiting_.empty() && running() < cfg_.max_batch_size) {
       const std::uint32_t slot = waiting_.front();
-      if (!kv_admissible(slots_[slot])) break;
+      const PrefixCache::Match m = lookup(slot);
+      if (!kv_admissible(slots_[slot], m)) break;
       waiting_.pop_front();
-      admit(slot, now);
-      const std::uint32_t chunk = std::min(slots_[slot].target, budget);
+      admit(slot, now, m);
+      const std::uint32_t chunk = std::min(slots_[slot].target - slots_[slot].prefilled, budget);
       budget -= chunk;
       add_chunk(slot, chunk);
     }
@@ -170,11 +228,13 @@ void Replica::schedule(double now) {
 
 void Replica::start_step(const model::StepShape& shape, double now) {
   step_cost_ = model_.cost(shape);
+  step_work_ = profiles_.work(shape);
   activity_ = Activity::kStep;
   act_start_ = now;
   act_end_ = now + step_cost_.time_s;
   acc_t_ = now;
   acc_e_ = 0;
+  acc_w_ = {};
   ++steps_;
 }
 
@@ -193,7 +253,8 @@ const Replica::HeapEntry& Replica::top_valid() {
 }
 
 void Replica::start_run(double now) {
-  run_.reset(&profiles_.at(batch_), decode_context(), static_cast<double>(batch_));
+  run_c0_ = decode_context();
+  run_.reset(&profiles_.at(batch_), run_c0_, static_cast<double>(batch_));
   const HeapEntry& first = top_valid();
   std::uint64_t n = first.finish_step - step_counter_;
   // The run's end completes this sequence, and maybe others of the same finish step (unless a new
@@ -203,7 +264,7 @@ void Replica::start_run(double now) {
   for (std::size_t i = 1; i <= 4 && i < finish_heap_.size(); ++i)
     if (finish_heap_.at(i).finish_step == first.finish_step) prefetch_slot(finish_heap_.at(i).slot);
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
-    const double room = cfg_.kv_capacity_tokens - prefill_reserved_ - decode_kv();
+    const double room = cfg_.kv_capacity_tokens - live_kv();
     n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(std::floor(room / batch_)));
   }
   if (cfg_.max_run_steps > 0) n = std::min(n, cfg_.max_run_steps);
@@ -218,6 +279,7 @@ void Replica::start_run(double now) {
   act_end_ = now + run_.time_of(n);
   acc_t_ = now;
   acc_e_ = 0;
+  acc_w_ = {};
 }
 
 void Replica::try_merge(double now) {
@@ -233,10 +295,12 @@ void Replica::try_merge(double now) {
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
     // Would the step's end preempt? schedule()'s check on the state after the step, counting no
     // completion (a stricter test: sequences completing then only free KV).
-    const double after = decode_kv() + prefill_reserved_ + (step_has_decodes_ ? batch_ : 0);
+    const double after = live_kv() + (step_has_decodes_ ? batch_ : 0);
     if (after + batch_ + joins > cfg_.kv_capacity_tokens) return;
   }
   const double start = act_start_, end = act_end_, energy = step_cost_.energy_j, kv = kv_tokens_at(now);
+  const double cached = cached_tokens_at(now);
+  const model::StepWork work = step_work_;
   const std::uint32_t running_before = running();
   finish_step(end);
   freed_ = false;
@@ -244,7 +308,9 @@ void Replica::try_merge(double now) {
   lead_ = true;
   lead_start_ = start;
   lead_energy_j_ = energy;
+  lead_work_ = work;
   lead_kv_ = kv;
+  lead_cached_ = cached;
   lead_running_ = running_before;
   acc_t_ = start;
 }
@@ -279,6 +345,13 @@ void Replica::finish_run(double now) {
 
 void Replica::end_prefill(std::uint32_t slot, double now) {
   Seq& s = slots_[slot];
+  if (cache_) {  // the prompt's full blocks become cache blocks (shared with an equal copy if one is there)
+    settle();
+    Holding& h = holding(slot);
+    shared_total_ -= h.shared;
+    cache_->publish(h, s.target);
+    shared_total_ += h.shared;
+  }
   s.generated += 1;
   prefill_reserved_ -= s.target;
   if (s.times.first_token_s < 0) {
@@ -307,6 +380,9 @@ void Replica::join_decode(std::uint32_t slot) {
 
 void Replica::complete(std::uint32_t slot, double now) {
   Seq& s = slots_[slot];
+  if (cache_)  // its KV: the prompt (recomputed) and every answer token fed back
+    release(slot, s.state == State::kDecoding ? s.target + static_cast<double>(step_counter_ - s.join_step) : s.target,
+            false);
   s.times.done_s = now;
   listener_->on_complete(id_, s.job, s.times);
   freed_ = true;
@@ -343,6 +419,7 @@ void Replica::preempt_one() {
     if (e.finish_step <= step_counter_) continue;  // completed
     Seq& s = slots_[e.slot];
     assert(s.state == State::kDecoding && s.finish_step == e.finish_step);
+    if (cache_) release(e.slot, s.target + static_cast<double>(step_counter_ - s.join_step), true);
     --batch_;
     dec_base_ -= static_cast<double>(s.target) - static_cast<double>(s.join_step);
     s.generated += static_cast<std::uint32_t>(step_counter_ - s.join_step);
@@ -360,9 +437,9 @@ void Replica::preempt_one() {
 }
 
 double Replica::kv_tokens_at(double t) const {
-  if (cfg_.kv_policy == KvPolicy::kReserve) return reserved_total_;
+  if (cfg_.kv_policy == KvPolicy::kReserve) return live_kv();
   if (lead_ && t < act_start_) return lead_kv_;  // during a merged step: as before it
-  double kv = decode_kv() + prefill_reserved_;
+  double kv = live_kv();
   if (activity_ == Activity::kRun && t > act_start_) {
     const std::uint64_t done = std::min(run_steps_, run_.steps_within(t - act_start_));
     kv += static_cast<double>(batch_) * static_cast<double>(done);
@@ -370,26 +447,47 @@ double Replica::kv_tokens_at(double t) const {
   return kv;
 }
 
-double Replica::energy_at(double t) const {
+namespace {
+model::StepWork scaled(const model::StepWork& w, double f) { return {w.flops * f, w.hbm_bytes * f}; }
+}  // namespace
+
+void Replica::progress_at(double t, double& energy, model::StepWork& work) const {
   if (lead_) {  // a merged step, then the run
-    if (t >= act_start_) return lead_energy_j_ + run_energy_at(t);
+    if (t >= act_start_) {
+      run_progress_at(t, energy, work);
+      energy += lead_energy_j_;
+      work += lead_work_;
+      return;
+    }
     const double span = act_start_ - lead_start_;
-    return span > 0 ? lead_energy_j_ * (t - lead_start_) / span : lead_energy_j_;
+    energy = span > 0 ? lead_energy_j_ * (t - lead_start_) / span : lead_energy_j_;
+    work = scaled(lead_work_, span > 0 ? (t - lead_start_) / span : 1.0);
+    return;
   }
   if (activity_ == Activity::kStep) {
     const double span = act_end_ - act_start_;
-    if (t >= act_end_ || span <= 0) return step_cost_.energy_j;
-    return step_cost_.energy_j * (t - act_start_) / span;
+    const bool whole = t >= act_end_ || span <= 0;
+    energy = whole ? step_cost_.energy_j : step_cost_.energy_j * (t - act_start_) / span;
+    work = scaled(step_work_, whole ? 1.0 : (t - act_start_) / span);
+    return;
   }
-  return run_energy_at(t);
+  run_progress_at(t, energy, work);
 }
 
-double Replica::run_energy_at(double t) const {
-  if (t >= act_end_) return run_.energy_of(run_steps_);
+void Replica::run_progress_at(double t, double& energy, model::StepWork& work) const {
+  const model::DecodeWork& dw = profiles_.work_at(batch_);
+  const double b = static_cast<double>(batch_);
+  if (t >= act_end_) {
+    energy = run_.energy_of(run_steps_);
+    work = dw.sum_run(run_c0_, b, static_cast<double>(run_steps_));
+    return;
+  }
   const double tau = t - act_start_;
   const std::uint64_t k = std::min(run_.steps_within(tau), run_steps_);
-  const double into = tau - run_.time_of(k);
-  return run_.energy_of(k) + into / run_.step_time(k) * run_.step_energy(k);
+  const double f = (tau - run_.time_of(k)) / run_.step_time(k);
+  energy = run_.energy_of(k) + f * run_.step_energy(k);
+  work = dw.sum_run(run_c0_, b, static_cast<double>(k));
+  work += scaled(dw.at(run_c0_ + b * static_cast<double>(k)), f);
 }
 
 double Replica::current_power_w(double idle_w) const {
@@ -402,10 +500,15 @@ double Replica::current_power_w(double idle_w) const {
 
 void Replica::accrue(double t) {
   if (activity_ == Activity::kIdle || t <= acc_t_) return;
-  const double e = energy_at(t);
+  double e;
+  model::StepWork w;
+  progress_at(t, e, w);
   energy_j_ += e - acc_e_;
+  work_.flops += w.flops - acc_w_.flops;
+  work_.hbm_bytes += w.hbm_bytes - acc_w_.hbm_bytes;
   busy_s_ += std::min(t, act_end_) - acc_t_;
   acc_e_ = e;
+  acc_w_ = w;
   acc_t_ = t;
 }
 
@@ -419,6 +522,52 @@ double Replica::take_energy_j() {
   const double e = energy_j_;
   energy_j_ = 0;
   return e;
+}
+
+double Replica::cached_tokens_at(double t) const {
+  if (!cache_) return 0;
+  if (lead_ && t < act_start_) return lead_cached_;
+  return cache_->unreferenced_after(cfg_.kv_capacity_tokens - kv_tokens_at(t));
+}
+
+PrefixStats Replica::take_prefix_stats() {
+  PrefixStats p = prefix_stats_;
+  prefix_stats_ = {};
+  if (cache_) {
+    p.evicted_tokens = cache_->evicted() - evicted_taken_;
+    evicted_taken_ = cache_->evicted();
+  }
+  return p;
+}
+
+std::string Replica::check_kv() const {
+  if (!cache_) return {};
+  if (std::string why = cache_->check(); !why.empty()) return why;
+  double shared = 0;
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Seq& s = slots_[slot];
+    if (s.held == kNoHolding) {
+      if (s.state == State::kPrefilling || s.state == State::kDecoding) return fmt::format("slot {} has no holding", slot);
+      continue;
+    }
+    const Holding& h = holdings_[s.held];
+    if (s.state == State::kFree || s.state == State::kWaiting) {
+      if (h.refs != 0 || h.shared != 0) return fmt::format("slot {} holds cache blocks", slot);
+      continue;
+    }
+    if (s.state == State::kDecoding && h.shared > s.target + static_cast<double>(step_counter_ - s.join_step))
+      return fmt::format("slot {} shares more tokens than it holds", slot);
+    shared += h.shared;
+  }
+  if (shared != shared_total_) return fmt::format("shared tokens {} counted as {}", shared, shared_total_);
+  if (live_kv() > cfg_.kv_capacity_tokens) return fmt::format("live KV {} over the capacity", live_kv());
+  return {};
+}
+
+model::StepWork Replica::take_work() {
+  const model::StepWork w = work_;
+  work_ = {};
+  return w;
 }
 
 }  // namespace chatdc::serving

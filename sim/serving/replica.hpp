@@ -15,18 +15,31 @@
 //    token per step; when it is full the most recently admitted sequence is preempted and later
 //    recomputed (prompt + tokens so far). "reserve": admission reserves prompt + output tokens, so no
 //    preemption ever happens.
+//  * Prefix caching (prefix_block_tokens > 0; PrefixCache): an admitted prompt whose first blocks are
+//    cached prefills only the rest (its chunks attend the cached tokens as earlier context), and the
+//    blocks of finished and preempted sequences stay cached in otherwise free KV until memory is
+//    needed. Live KV counts shared blocks once; admission and preemption test live KV as before, and
+//    cached blocks are evicted lazily, at the next cache operation (exactly what eager eviction would
+//    have removed by then).
 //
 // Between events the batch is constant, so a run of decode steps is advanced in closed form
 // (RunMath). Setting max_run_steps = 1 executes every iteration explicitly instead; both give the
 // same timestamps (tests check this).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/quad_heap.hpp"
 #include "model/step_model.hpp"
+#include "model/step_work.hpp"
+#include "serving/prefix_cache.hpp"
 #include "serving/run_math.hpp"
+#include "workload/request_source.hpp"
 
 namespace chatdc::serving {
 
@@ -42,6 +55,9 @@ struct SchedulerConfig {
   double kv_watermark_fraction = 0.01;
   double kv_capacity_tokens = 0;
   std::uint64_t max_run_steps = 0;  // 0 = unlimited (closed-form runs); 1 = one iteration at a time
+  // Prefix caching: tokens per KV block (0 = off), and the block hashes trace prefixes refer to.
+  std::uint32_t prefix_block_tokens = 0;
+  const workload::HashChains* hash_chains = nullptr;
   // Process a prefill step's end when it starts, and start the decode run that follows, when only a
   // request arriving during the step could change what follows (it then ends the run at once): one
   // event fewer per prompt, the same timestamps. First-token and completion callbacks at the step's
@@ -64,6 +80,20 @@ struct JobTimes {
   double first_token_s = -1;  // end of the step that produced the first output token
   double done_s = -1;         // end of the step that produced the last output token
   std::uint32_t preemptions = 0;
+  std::uint32_t cached_tokens = 0;  // of the prompt, found in the prefix cache when first admitted
+};
+
+/// Prefix-cache statistics of a replica (tokens).
+struct PrefixStats {
+  double queried_tokens = 0;  // prompt tokens looked up at admissions (readmissions after preemption too)
+  double hit_tokens = 0;      // of them found cached: prefill tokens not computed
+  double evicted_tokens = 0;  // cached tokens evicted to make room
+  PrefixStats& operator+=(const PrefixStats& o) {
+    queried_tokens += o.queried_tokens;
+    hit_tokens += o.hit_tokens;
+    evicted_tokens += o.evicted_tokens;
+    return *this;
+  }
 };
 
 class ReplicaListener {
@@ -73,14 +103,19 @@ class ReplicaListener {
   virtual void on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) = 0;
 };
 
-/// Decode profiles for batch sizes 0..max_batch_size, shared by the replicas of one pool.
+/// Decode profiles for batch sizes 0..max_batch_size, shared by the replicas of one pool, and the
+/// work (FLOPs, HBM bytes) of steps when a work model is given (otherwise the work is zero).
 class DecodeProfiles {
  public:
-  DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch);
+  DecodeProfiles(const model::StepModel& model, std::uint32_t max_batch, const model::StepWorkModel* work = nullptr);
   const model::DecodeProfile& at(std::uint32_t batch) const { return profiles_[batch]; }
+  const model::DecodeWork& work_at(std::uint32_t batch) const { return work_[batch]; }
+  model::StepWork work(const model::StepShape& shape) const { return work_model_ ? work_model_->work(shape) : model::StepWork{}; }
 
  private:
   std::vector<model::DecodeProfile> profiles_;
+  std::vector<model::DecodeWork> work_;
+  std::optional<model::StepWorkModel> work_model_;
 };
 
 class Replica {
@@ -93,16 +128,18 @@ class Replica {
   /// False when a request could never be served here (prompt + output exceed the KV capacity).
   bool can_ever_fit(std::uint32_t prompt_tokens, std::uint32_t output_tokens) const;
   /// A request reaches the replica at `now` (now >= every earlier call's time).
-  void deliver(const Job& job, double now);
+  void deliver(const Job& job, double now, const PromptPrefix& prefix = {});
   /// Time of the replica's next internal event (end of the current step or run), kNever when idle.
   double next_event_time() const { return activity_ == Activity::kIdle ? kNever : act_end_; }
   /// Process the event at next_event_time().
   void on_event();
   /// Bring the busy-time and energy accounting up to t (t <= next_event_time()).
   void accrue(double t);
-  /// Busy seconds and step energy (J, all GPUs of the replica) accrued since the last take.
+  /// Busy seconds, step energy (J, all GPUs of the replica) and step work (FLOPs and HBM bytes, all
+  /// GPUs) accrued since the last take.
   double take_busy_s();
   double take_energy_j();
+  model::StepWork take_work();
 
   /// Power (W, all GPUs of the replica) of the current step or run, on average; idle_w when idle.
   double current_power_w(double idle_w) const;
@@ -117,6 +154,13 @@ class Replica {
   /// sequences' prompts and the tokens decoded so far, counting the steps of the current run done by t
   /// (reserve policy: the prompt + output reserved for every admitted sequence).
   double kv_tokens_at(double t) const;
+  /// Prefix caching: unreferenced cached KV tokens at time t (as kv_tokens_at), and the statistics
+  /// since the last take.
+  double cached_tokens_at(double t) const;
+  PrefixStats take_prefix_stats();
+  bool prefix_caching() const { return cache_ != nullptr; }
+  /// Checks the prefix cache's bookkeeping and that live + cached KV fit the capacity (tests).
+  std::string check_kv() const;
   std::uint64_t steps_executed() const { return steps_; }
   std::uint64_t preemptions() const { return preemptions_; }
 
@@ -132,11 +176,13 @@ class Replica {
     std::uint32_t target = 0;     // tokens to (re)compute in prefill: prompt + generated
     std::uint32_t prefilled = 0;  // of target, already in the KV cache
     std::uint32_t chunk = 0;      // tokens of target computed by the current step
+    std::uint32_t held = kNoHolding;  // prefix caching: its Holding in holdings_, if it has one
     std::uint64_t join_step = 0;  // decode counter when it joined the decode batch
     std::uint64_t finish_step = 0;
     std::uint64_t admit_order = 0;
     std::uint64_t deadline_step = 0;  // decode-first: admitted by this decode counter at the latest
   };
+  static_assert(sizeof(Seq) == 128, "a sequence fills exactly two cache lines");
   struct HeapEntry {
     std::uint64_t finish_step, admit_order;  // admit_order is unique, so the order is total
     std::uint32_t slot;
@@ -147,10 +193,27 @@ class Replica {
     };
   };
 
+  static constexpr std::uint32_t kNoHolding = 0xFFFFFFFFu;
   std::uint32_t new_slot();
+  /// Prefix caching: the Holding of the sequence in `slot`, made (with its path) when first needed.
+  Holding& holding(std::uint32_t slot);
   void schedule(double now);
-  bool kv_admissible(const Seq& s) const;
-  void admit(std::uint32_t slot, double now);
+  /// Whether s fits, with `hit` of its tokens cached (`pinned` of them not referenced now).
+  bool kv_admissible(const Seq& s, const PrefixCache::Match& m) const;
+  void admit(std::uint32_t slot, double now, const PrefixCache::Match& m);
+  /// The cached prefix of the waiting sequence in `slot` (nothing without prefix caching).
+  PrefixCache::Match lookup(std::uint32_t slot);
+  /// KV tokens held by the admitted sequences, shared cache blocks counted once (reserve: reserved).
+  double live_kv() const {
+    const double own = cfg_.kv_policy == KvPolicy::kReserve ? reserved_total_ : decode_kv() + prefill_reserved_;
+    return cache_ ? own - shared_total_ + cache_->referenced() : own;
+  }
+  /// Before a cache operation: evicts what live KV needs. Live KV only grows between cache operations
+  /// (every decrease is a completion, a preemption or a published duplicate), so its peak since the
+  /// last one is its value now, and this evicts exactly what eager eviction would have.
+  void settle() { cache_->evict_to(cfg_.kv_capacity_tokens - live_kv()); }
+  /// The sequence in `slot` stops holding KV (completion, preemption): its blocks stay cached.
+  void release(std::uint32_t slot, double kv_tokens, bool preempted);
   void start_step(const model::StepShape& shape, double now);
   void start_run(double now);
   void try_merge(double now);
@@ -165,8 +228,9 @@ class Replica {
   bool prefill_allowed() const;
   /// The run step index of the first boundary at or after `now` (current run), and its time.
   std::uint64_t boundary_at_or_after(double now, double& at_s) const;
-  double energy_at(double t) const;
-  double run_energy_at(double t) const;
+  /// Energy and work of the current activity from its start (a merged step's included) to t.
+  void progress_at(double t, double& energy, model::StepWork& work) const;
+  void run_progress_at(double t, double& energy, model::StepWork& work) const;
   const HeapEntry& top_valid();
   void prefetch_slot(std::uint32_t slot) const {
     __builtin_prefetch(&slots_[slot]);
@@ -210,16 +274,32 @@ class Replica {
   Activity activity_ = Activity::kIdle;
   double act_start_ = 0, act_end_ = 0;
   model::StepCost step_cost_{};
+  model::StepWork step_work_{};
   bool step_has_decodes_ = false;
   RunMath run_;
   std::uint64_t run_steps_ = 0;
+  double run_c0_ = 0;  // context of the run's first step
   double acc_t_ = 0, acc_e_ = 0;  // accounting progress inside the activity
+  model::StepWork acc_w_{};
   // A merged prefill step before the current run: [lead_start_, lead_end_ = act_start_).
   bool lead_ = false;
   double lead_start_ = 0, lead_energy_j_ = 0, lead_kv_ = 0;
+  model::StepWork lead_work_{};
   std::uint32_t lead_running_ = 0;
 
   double busy_s_ = 0, energy_j_ = 0;
+  model::StepWork work_{};
+
+  // Prefix caching (null when off).
+  std::unique_ptr<PrefixCache> cache_;
+  std::vector<PromptPrefix> prefixes_;  // by slot
+  // Holdings of the sequences admitted or looked up (not every waiting one: at scale most are waiting).
+  std::vector<Holding> holdings_;
+  std::vector<std::uint32_t> free_holdings_;
+  double shared_total_ = 0;        // tokens of the sequences' KV held in cache blocks they reference
+  double lead_cached_ = 0;         // cached_tokens_at() before a merged step
+  PrefixStats prefix_stats_;
+  double evicted_taken_ = 0;  // cache_->evicted() at the last take
   std::uint64_t steps_ = 0, preemptions_ = 0;
 };
 

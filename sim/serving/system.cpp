@@ -17,7 +17,12 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   queued += o.queued;
   running += o.running;
   kv_tokens += o.kv_tokens;
+  kv_cached_tokens += o.kv_cached_tokens;
+  prefix_queried_tokens += o.prefix_queried_tokens;
+  prefix_hit_tokens += o.prefix_hit_tokens;
   busy_gpu_s += o.busy_gpu_s;
+  flops += o.flops;
+  hbm_bytes += o.hbm_bytes;
   gpu_energy_j += o.gpu_energy_j;
   it_energy_j += o.it_energy_j;
   output_tokens += o.output_tokens;
@@ -35,7 +40,9 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
   for (std::uint32_t d = 0; d < n_dcs; ++d) {
     Dc& dc = dcs_[d];
     dc.setup = setup_.dcs[d];
-    dc.profiles = std::make_unique<DecodeProfiles>(*dc.setup.step_model, dc.setup.scheduler.max_batch_size);
+    dc.setup.scheduler.hash_chains = source_.hash_chains();  // what trace prefixes refer to
+    dc.profiles = std::make_unique<DecodeProfiles>(*dc.setup.step_model, dc.setup.scheduler.max_batch_size,
+                                                    dc.setup.work_model.get());
     dc.first_replica = static_cast<std::uint32_t>(replicas_.size());
     dc.first_server = total_servers_;
     const std::uint32_t per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
@@ -60,6 +67,8 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
       c.first_replica = dc.first_replica + s0 * per_server;
       c.replicas = c.servers * per_server;
       c.balancer = std::make_unique<LeastOutstanding>(c.replicas);
+      if (setup_.prefix_routing)
+        c.affinity = std::make_unique<PrefixAffinity>(std::clamp<std::size_t>(std::size_t{256} * c.replicas, 1024, 1 << 20));
       c.pipes.resize(setup_.user_regions);
       c.heap.resize(c.replicas);
       replica_cell_.insert(replica_cell_.end(), c.replicas, static_cast<std::uint32_t>(cells_.size() - 1));
@@ -108,7 +117,10 @@ std::uint32_t ServingSystem::cell_of(const workload::RequestSpec& r, std::uint32
   if (dc.cells == 1) return dc.first_cell;
   // The hash's high 32 bits scaled to one of the datacenter's replicas (Lemire 2019: no division),
   // and that replica's cell: each cell gets a share of requests proportional to its replicas.
-  const std::uint64_t h = Rng::splitmix(r.id) >> 32;
+  // A conversation's turns share a hash (a user's session stays on one balancer instance, as L4 hashing
+  // of the connection does), so that its history can be found cached.
+  const std::uint64_t conversation = workload::prefix::conversation(r.prefix);
+  const std::uint64_t h = Rng::splitmix(conversation ? conversation : r.id) >> 32;
   const std::uint64_t replicas = dc.setup.servers * static_cast<std::uint64_t>(dc.setup.replicas_per_server);
   return replica_cell_[dc.first_replica + static_cast<std::uint32_t>((h * replicas) >> 32)];
 }
@@ -121,7 +133,17 @@ std::optional<std::uint32_t> ServingSystem::assign(const workload::RequestSpec& 
 
 std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) {
   const std::uint32_t d = c.dc;
-  const std::uint32_t local = c.balancer->pick();
+  std::uint32_t local = c.balancer->pick();
+  const bool affine = c.affinity && r.prefix != 0;
+  if (affine) {
+    prompt_path(prefix_of(r), r.prompt_tokens, dcs_[d].setup.scheduler.hash_chains, c.path);
+    std::uint32_t matched = 0;  // the conversation's history is open-ended: it holds the prompt up to its end
+    const std::uint32_t held = c.affinity->lookup(c.path, &matched);
+    if (held != PrefixAffinity::kNone &&
+        std::min(matched, r.prompt_tokens) >= setup_.prefix_routing_min_match * r.prompt_tokens &&
+        c.balancer->outstanding(held) <= c.balancer->outstanding(local) + setup_.prefix_routing_slack)
+      local = held;
+  }
   ++c.delivered;
   const std::uint32_t max_waiting = dcs_[d].setup.max_waiting_per_replica;
   if (max_waiting > 0 && replicas_[c.first_replica + local].waiting() >= max_waiting) {
@@ -135,6 +157,7 @@ std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) 
     }
     return kNoReplica;
   }
+  if (affine) c.affinity->record(c.path, local);
   c.balancer->increment(local);
   ++c.outstanding;
   ++c.epoch.arrivals;
@@ -218,7 +241,7 @@ void ServingSystem::on_delivery(Cell& c) {
   finish_due(c, f.deliver_s);  // completions up to now (on a tie they come first, as replica events do)
   const std::uint32_t rid = assign_in(c, f.spec);
   if (rid == kNoReplica) return;
-  replicas_[rid].deliver(job_for(f.spec, f.deliver_s), f.deliver_s);
+  replicas_[rid].deliver(job_for(f.spec, f.deliver_s), f.deliver_s, prefix_of(f.spec));
   c.heap.update(rid - c.first_replica, replicas_[rid].next_event_time());
 }
 
@@ -419,6 +442,7 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   r.prompt_tokens = job.prompt_tokens;
   r.output_tokens = job.output_tokens;
   r.preemptions = times.preemptions;
+  r.cached_tokens = times.cached_tokens;
   if (windowed_) {
     if (times.done_s > window_end_)
       c.early.push_back({times.done_s, r});  // a merged step's end beyond the window: answer it then
@@ -465,9 +489,18 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, std::vector<double
       const double busy = r.take_busy_s();
       gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, dt - busy);
       e.busy_gpu_s += busy * tp;
+      const model::StepWork w = r.take_work();
+      e.flops += w.flops;
+      e.hbm_bytes += w.hbm_bytes;
       e.queued += r.waiting();
       e.running += r.running_at(t1);
       e.kv_tokens += r.kv_tokens_at(t1);
+      if (r.prefix_caching()) {
+        e.kv_cached_tokens += r.cached_tokens_at(t1);
+        const PrefixStats ps = r.take_prefix_stats();
+        e.prefix_queried_tokens += ps.queried_tokens;
+        e.prefix_hit_tokens += ps.hit_tokens;
+      }
     }
     const double it_j = p.server_power.server_energy_j(gpu_j, dt);
     e.gpu_energy_j += gpu_j;

@@ -52,6 +52,7 @@ struct PoolSetup {
   int gpus_per_server = 8;
   int replicas_per_server = 1;  // gpus_per_server / tensor_parallel
   std::shared_ptr<const model::StepModel> step_model;
+  std::shared_ptr<const model::StepWorkModel> work_model;  // FLOPs and HBM bytes of steps (none: zero)
   SchedulerConfig scheduler;
   model::ServerPowerSpec server_power;
   double request_overhead_s = 0;  // before a delivered request can be scheduled (engine profile)
@@ -70,6 +71,13 @@ struct SystemSetup {
   double window_s = 10;             // independent cells are synchronised this often (simulated seconds)
   bool allow_windows = true;        // false: always one global event order (tests compare the two)
   bool merge_steps = true;          // with windows: Replica merge_steps (same results, fewer events)
+  // Prefix-aware balancing inside cells: a request goes to the replica that last took a request sharing
+  // its longest known prefix, if that prefix is at least prefix_routing_min_match of its prompt and the
+  // replica has at most prefix_routing_slack outstanding requests above the least-loaded one (else to
+  // the least-loaded, as without it).
+  bool prefix_routing = false;
+  std::uint32_t prefix_routing_slack = 32;
+  double prefix_routing_min_match = 0.5;
 };
 
 /// What became of one request, with times as the user sees them.
@@ -78,6 +86,7 @@ struct RequestRecord {
   double sent_s = 0, delivered_s = 0, admitted_s = 0, first_token_s = 0, done_s = 0;  // first/done at the user
   std::uint32_t user_region = 0, dc = 0, replica = 0;
   std::uint32_t prompt_tokens = 0, output_tokens = 0, preemptions = 0;
+  std::uint32_t cached_tokens = 0;  // of the prompt, found in the prefix cache when first admitted
 };
 
 class RequestObserver {
@@ -133,8 +142,13 @@ struct DcEpoch {
   std::uint64_t dropped = 0;      // waiting queues full
   std::uint64_t queued = 0;       // waiting in replica queues at the epoch's end
   std::uint64_t running = 0;      // in batches at the epoch's end
-  double kv_tokens = 0;           // KV-cache tokens held at the epoch's end
+  double kv_tokens = 0;           // KV-cache tokens held at the epoch's end (live sequences)
+  double kv_cached_tokens = 0;    // prefix caching: cached KV tokens no live sequence holds, at the end
+  double prefix_queried_tokens = 0;  // prefix caching: prompt tokens looked up at admissions
+  double prefix_hit_tokens = 0;      // of them found cached (prefill tokens saved)
   double busy_gpu_s = 0;          // GPU-seconds executing steps
+  double flops = 0;               // FLOPs of the steps executed (model::StepWork)
+  double hbm_bytes = 0;           // HBM bytes the steps executed moved
   double gpu_energy_j = 0;
   double it_energy_j = 0;         // servers' IT energy (model)
   double output_tokens = 0;       // of requests completed in the epoch
@@ -160,8 +174,9 @@ class ServingSystem final : private ReplicaListener {
   std::optional<std::uint32_t> admit(const workload::RequestSpec& r);
   /// The request reaches datacenter d: the replica it goes to, or nullopt when dropped.
   std::optional<std::uint32_t> assign(const workload::RequestSpec& r, std::uint32_t d);
-  /// The job a replica is handed for request r delivered at `delivered_s`.
+  /// The job a replica is handed for request r delivered at `delivered_s`, and what its prompt shares.
   static Job job_for(const workload::RequestSpec& r, double delivered_s);
+  static PromptPrefix prefix_of(const workload::RequestSpec& r) { return {r.prefix, r.system_prompt_tokens}; }
   Replica& replica(std::uint32_t id) { return replicas_[id]; }
   std::uint32_t replica_count() const { return static_cast<std::uint32_t>(replicas_.size()); }
   std::uint32_t replica_dc(std::uint32_t id) const { return replica_dc_[id]; }
@@ -215,6 +230,8 @@ class ServingSystem final : private ReplicaListener {
   struct Cell {
     std::uint32_t dc = 0, first_replica = 0, replicas = 0, first_server = 0, servers = 0;
     std::unique_ptr<LeastOutstanding> balancer;
+    std::unique_ptr<PrefixAffinity> affinity;  // prefix-aware balancing
+    Path path;                                 // scratch: the path of the request being assigned
     std::vector<Pipe> pipes;  // per user region
     double next_delivery_s = IndexedHeap::kNever;
     std::uint32_t next_pipe = 0;

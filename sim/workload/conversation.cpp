@@ -21,13 +21,17 @@ double ConversationSource::peek_time() {
 RequestSpec ConversationSource::pop() {
   const double a = base_->peek_time();
   RequestSpec r;
+  bool new_history = true;  // a first turn starts its conversation's history
   if (!next_turns_.empty() && next_turns_.top().spec.time_s < a) {
     r = next_turns_.top().spec;
+    new_history = next_turns_.top().new_history;
     next_turns_.pop();
   } else {
     r = base_->pop();
   }
   r.id = next_id_++;
+  if (spec_.turns_mean > 1 && new_history)
+    r.prefix = prefix::with_conversation(r.prefix, std::min(r.id + 1, prefix::kMaxConversation));
   if (spec_.turns_mean > 1) awaiting_[r.id] = r;
   return r;
 }
@@ -48,7 +52,7 @@ void ConversationSource::on_response(std::uint64_t id, double t_user_s) {
   next.output_tokens = std::max<std::uint32_t>(1, output_.sample(rng_));
   next.id = 0;  // renumbered when popped
   ++follow_ups_;
-  next_turns_.push({next});
+  next_turns_.push({next, history > spec_.max_prompt_tokens});
 }
 
 }  // namespace chatdc::workload

@@ -4,7 +4,9 @@
 // a turn (on_response), the conversation continues with probability 1 - 1/turns_mean (so the number of
 // turns is geometric with that mean) after a think time; the next prompt carries the whole history:
 //   prompt_{k+1} = prompt_k + output_k + new message,  clamped to max_prompt_tokens (oldest history dropped)
-// and its output length is drawn afresh. A turn that is rejected or unfinished ends its conversation.
+// and its output length is drawn afresh. Turns carry their conversation in RequestSpec::prefix (a
+// conversation's turns extend one another, after its system prompt if any): numbered by the first
+// turn's request id, and by the turn's own id once the history is cut (it no longer extends the last). A turn that is rejected or unfinished ends its conversation.
 // Memory: one entry per conversation waiting for an answer or thinking.
 #pragma once
 #include <cstdint>
@@ -43,6 +45,7 @@ class ConversationSource final : public RequestSource {
  private:
   struct Pending {
     RequestSpec spec;
+    bool new_history = false;  // the history was cut to fit: the prompt no longer extends the last one
     bool operator>(const Pending& o) const { return spec.time_s > o.spec.time_s || (spec.time_s == o.spec.time_s && spec.id > o.spec.id); }
   };
   std::unique_ptr<RequestSource> base_;

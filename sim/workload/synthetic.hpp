@@ -16,6 +16,11 @@ struct SyntheticSpec {
   TokenDist output;
   double duration_s = 86400;
   std::uint64_t seed = 1;
+  // Shared system prompts: a share of the requests start with one of `system_prompts` distinct system
+  // prompts of system_prompt_tokens tokens each (chosen uniformly), before their drawn prompt tokens.
+  std::uint32_t system_prompt_tokens = 0;  // 0: none
+  double system_prompt_share = 1;
+  std::uint32_t system_prompts = 1;
 };
 
 class SyntheticSource final : public RequestSource {
@@ -30,7 +35,9 @@ class SyntheticSource final : public RequestSource {
   std::vector<ArrivalStream> streams_;
   std::vector<double> heads_;
   TokenSampler prompt_, output_;
-  Rng token_rng_;
+  Rng token_rng_, system_rng_;
+  std::uint32_t system_tokens_, system_count_;
+  double system_share_;
   double next_time_ = kNever;
   std::uint32_t next_region_ = 0;
   std::uint64_t next_id_ = 0;

@@ -69,6 +69,7 @@ TraceSource::TraceSource(TraceOptions o)
                             o_.path, expected_ / days, o_.loop ? " (loop: the trace is replayed until the run ends)" : "",
                             kMaxRequestsPerDay));
   stream_ = detail::make_played_stream(o_, stats_, scan, cutoff_played_s);
+  if (scan.chains && !scan.chains->empty()) chains_ = scan.chains;
   have_cur_ = stream_->next(cur_);
   if (have_cur_) have_nxt_ = stream_->next(nxt_);
 }
@@ -106,6 +107,7 @@ void TraceSource::expand() {
         for (double x : u) {
           auto c = cur_;
           c.t_s = cur_.t_s + x * gap;
+          c.prefix = 0;  // another user's request like it: its prompt is its own
           ready_.push_back(c);
         }
       }
@@ -138,6 +140,7 @@ bool TraceSource::fill_head() {
     head_.time_s = t;
     head_.prompt_tokens = p.prompt_tokens;
     head_.output_tokens = std::max<std::uint32_t>(1, p.output_tokens);
+    head_.prefix = p.prefix;
     if (region_cum_.size() > 1) {
       const double x = region_rng_.uniform() * region_cum_.back();
       const auto it = std::upper_bound(region_cum_.begin(), region_cum_.end(), x);

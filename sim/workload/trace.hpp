@@ -78,6 +78,7 @@ struct TraceOptions {
   bool skip_malformed = false;   // count and skip bad lines instead of failing
   bool spread_same_timestamp = true;  // Mooncake: spread requests sharing a timestamp uniformly over the gap
                                       // to the next distinct timestamp; false keeps them simultaneous
+  std::uint32_t hash_block_tokens = 512;  // Mooncake: tokens per block of hash_ids
   std::vector<double> region_weights{1.0};    // user region of each request: drawn by these weights
   TokenDist servegen_prompt, servegen_output;  // ServeGen has no token counts: draw them from these
   double duration_s = 86400;     // nothing at or after this run time is produced; > 0
@@ -98,6 +99,7 @@ struct PlayedRequest {
   double t_s = 0;
   std::uint32_t prompt_tokens = 0;
   std::uint32_t output_tokens = 1;
+  std::uint64_t prefix = 0;  // RequestSpec::prefix (Mooncake: its line's block hashes)
 };
 /// The played trace of one format: skip and loop applied, nondecreasing t_s.
 class PlayedStream {
@@ -122,6 +124,8 @@ class TraceSource final : public RequestSource {
   /// ServeGen) times rate_scale times sample_fraction.
   double expected_requests() const override { return expected_; }
   const TraceStats& stats() const { return stats_; }
+  /// Mooncake: the prompts' block hashes (hash_ids), which requests refer to by their prefix; else nullptr.
+  const HashChains* hash_chains() const override { return chains_.get(); }
 
  private:
   bool fill_head();
@@ -131,6 +135,7 @@ class TraceSource final : public RequestSource {
   TraceOptions o_;
   TraceStats stats_;
   std::unique_ptr<detail::PlayedStream> stream_;
+  std::shared_ptr<const HashChains> chains_;
   Rng rate_rng_, sample_rng_, region_rng_;
   std::vector<double> region_cum_;
   // rate_scale stage: the current original request and one lookahead.

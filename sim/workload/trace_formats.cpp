@@ -205,6 +205,7 @@ struct TraceRecord {
   double t_s = 0;
   std::uint32_t prompt_tokens = 0;
   std::uint32_t output_tokens = 1;
+  std::uint64_t line = 0;  // data line of the file (0-based; blank lines and the header not counted)
 };
 
 class RecordReader {
@@ -219,6 +220,8 @@ class RecordReader {
   virtual std::uint64_t data_lines() const = 0;
   /// Bad lines are recorded there and skipped instead of thrown (the validation scan reports them all).
   virtual void collect(BadLines* into) = 0;
+  /// Block hashes of the last record (formats that carry them), else nullptr.
+  virtual const std::vector<std::uint64_t>* hashes() const { return nullptr; }
 };
 
 /// A reader of one record per text line: owns the file, the line count and the skip-malformed loop;
@@ -237,6 +240,7 @@ class LineReader : public RecordReader {
         if (got == LineRead::kTooLong)
           bad(path_, line_, "line", fmt::format("a line of at most {} bytes", kMaxLineBytes), buf_);
         parse(r);
+        r.line = data_lines_ - 1;
         return true;
       } catch (const BadLine& e) {
         if (skip_) ++stats_.skipped_malformed;
@@ -382,15 +386,13 @@ class MooncakeReader final : public LineReader {
     have_prev_ = false;
   }
 
+  const std::vector<std::uint64_t>* hashes() const override { return &hashes_; }
+
  private:
   static std::string text_of(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
   void parse(TraceRecord& r) override {
-    // hash_ids (prefix-cache block hashes) are not used yet: the callback drops them while parsing.
-    const auto drop_hashes = [](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-      return !(depth == 1 && ev == nlohmann::json::parse_event_t::key && parsed == "hash_ids");
-    };
-    const auto j = nlohmann::json::parse(buf_, drop_hashes, /*allow_exceptions=*/false);
+    const auto j = nlohmann::json::parse(buf_, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object())
       bad(path_, line_, "line",
           "a JSON object {\"timestamp\": ms, \"input_length\": n, \"output_length\": n} (truncated line?)",
@@ -411,6 +413,16 @@ class MooncakeReader final : public LineReader {
           text_of(ts));
     r.prompt_tokens = tokens(field("input_length"), "input_length");
     r.output_tokens = tokens(field("output_length"), "output_length");
+    // hash_ids: the prompt's block hashes (optional): whole numbers, as Mooncake's remapped ids are.
+    hashes_.clear();
+    if (const auto h = j.find("hash_ids"); h != j.end()) {
+      if (!h->is_array()) bad(path_, line_, "hash_ids", "a list of whole numbers >= 0", text_of(*h));
+      for (const auto& v : *h) {
+        if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0))
+          bad(path_, line_, "hash_ids", "a list of whole numbers >= 0", text_of(v));
+        hashes_.push_back(v.get<std::uint64_t>());
+      }
+    }
     if (!have_origin_) origin_ms_ = ms, have_origin_ = true;
     prev_ms_ = ms;
     have_prev_ = true;
@@ -430,6 +442,7 @@ class MooncakeReader final : public LineReader {
 
   bool have_prev_ = false, have_origin_ = false;
   double prev_ms_ = 0, origin_ms_ = 0;
+  std::vector<std::uint64_t> hashes_;
 };
 
 /// Spreads records that share a timestamp uniformly at random over the gap to the next distinct timestamp
@@ -511,8 +524,8 @@ class RequestPlayer final : public PlayedStream {
   static constexpr std::size_t kMaxCachedRecords = 1 << 20;
 
   RequestPlayer(std::unique_ptr<RecordReader> reader, const TraceOptions& o, TraceStats& stats, double cutoff_s,
-                TraceStats before)
-      : reader_(std::move(reader)), skip_s_(o.skip_s), cutoff_s_(cutoff_s), loop_(o.loop), stats_(stats),
+                TraceStats before, const HashChains* chains)
+      : reader_(std::move(reader)), skip_s_(o.skip_s), cutoff_s_(cutoff_s), loop_(o.loop), stats_(stats), chains_(chains),
         caching_(o.loop), base_lines_(before.lines), base_skipped_(before.skipped_malformed) {}
 
   bool next(PlayedRequest& out) override {
@@ -529,6 +542,7 @@ class RequestPlayer final : public PlayedStream {
         out.t_s = rel + static_cast<double>(pass_) * period_s_;
         out.prompt_tokens = r.prompt_tokens;
         out.output_tokens = r.output_tokens;
+        out.prefix = chains_ && chains_->size(r.line) > 0 ? prefix::chain(r.line) : 0;
         return true;
       }
       if (!loop_ || n_ == 0) return false;
@@ -583,6 +597,7 @@ class RequestPlayer final : public PlayedStream {
   double skip_s_, cutoff_s_;
   bool loop_;
   TraceStats& stats_;
+  const HashChains* chains_;
   std::uint64_t pass_ = 0, n_ = 0;
   double first_rel_ = 0, last_rel_ = 0, period_s_ = 0;
   bool caching_;  // a loop keeps the first pass in memory
@@ -910,11 +925,13 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
   }
   auto reader = make_record_reader(o, st, /*spread=*/false);
   reader->collect(&bad_lines);
+  if (o.format == TraceFormat::kMooncake) scan.chains = std::make_shared<HashChains>(o.hash_block_tokens);
   TraceRecord r;
   std::uint64_t records = 0, after = 0, within = 0;
   double first_rel = 0, last_rel = 0, last_t = 0;
   while (reader->next(r)) {
     ++records;
+    if (scan.chains && !reader->hashes()->empty()) scan.chains->add(r.line, *reader->hashes());
     last_t = r.t_s;
     if (r.t_s < o.skip_s) continue;
     const double rel = r.t_s - o.skip_s;
@@ -944,7 +961,7 @@ std::unique_ptr<PlayedStream> make_played_stream(const TraceOptions& o, TraceSta
   if (o.format == TraceFormat::kServeGen) return std::make_unique<ServeGenPlayer>(o, stats, scan, cutoff_played_s);
   const TraceStats before = stats;
   auto reader = make_record_reader(o, stats, /*spread=*/true);
-  return std::make_unique<RequestPlayer>(std::move(reader), o, stats, cutoff_played_s, before);
+  return std::make_unique<RequestPlayer>(std::move(reader), o, stats, cutoff_played_s, before, scan.chains.get());
 }
 
 }  // namespace chatdc::workload::detail

@@ -13,6 +13,8 @@ struct TraceScan {
   double expected_requests = 0;
   /// ServeGen: end of the last window over all clients (trace time, s); the loop period is this - skip_s.
   double servegen_end_s = 0;
+  /// Mooncake: the block hashes of every data line that has them (else nullptr).
+  std::shared_ptr<HashChains> chains;
 };
 
 /// Reads the whole trace once: throws chatdc::Error for a missing file, a bad line (unless

@@ -13,23 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(slurp(p));
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    REQUIRE(chatdc::split_csv_line(line, &f));
-    rows.push_back(f);
-  }
-  return rows;
-}
-
-std::size_t column(const std::vector<std::string>& header, const std::string& name) {
-  const auto it = std::find(header.begin(), header.end(), name);
-  REQUIRE(it != header.end());
-  return static_cast<std::size_t>(it - header.begin());
-}
-
 const std::string kOneHour = " --set run.duration_h=1 ";
 
 }  // namespace
@@ -45,7 +28,7 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
   const auto& h = rows[0];
   CHECK(h.front() == "label");
   CHECK(h.back() == "wall_s");
-  CHECK(h.size() == 35);
+  CHECK(h.size() == 47);
   for (const auto& r : rows) CHECK(r.size() == h.size());
   CHECK(rows[1][0] == "tiny");
   CHECK(rows[2][0] == "small-batch");
@@ -57,6 +40,7 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
     CHECK(std::stod(rows[i][column(h, "cost_total")]) == s["cost"]["total"].get<double>());
     CHECK(std::stod(rows[i][column(h, "facility_energy_kwh")]) == s["energy_kwh"]["facility"].get<double>());
     CHECK(std::stod(rows[i][column(h, "kv_cache_mean")]) == s["utilization"]["kv_cache_mean"].get<double>());
+    CHECK(std::stod(rows[i][column(h, "mbu_mean")]) == s["utilization"]["mbu_mean"].get<double>());
     CHECK(rows[i][column(h, "requests_arrived")] == std::to_string(s["requests"]["arrived"].get<long>()));
     CHECK(std::filesystem::exists(out / rows[i][0] / "stderr.txt"));
   }
@@ -75,7 +59,8 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
 
 TEST_CASE("compare: two runs with the same name get distinct labels and identical results") {
   const auto out = scratch("compare-same");
-  const Proc p = run("compare " + fixture("tiny.yaml") + " " + fixture("tiny.yaml") + kOneHour + "--quiet --out " + out.string());
+  const Proc p = run("compare " + fixture("tiny.yaml") + " " + fixture("tiny.yaml") + kOneHour + "--quiet --no-plot --out " +
+                     out.string());
   INFO(p.err);
   REQUIRE(p.code == 0);
   CHECK(p.out.empty());
@@ -88,22 +73,66 @@ TEST_CASE("compare: two runs with the same name get distinct labels and identica
     if (c != wall) CHECK(rows[1][c] == rows[2][c]);
 }
 
-TEST_CASE("compare: a failed run is named with its error, exit 2, and nothing is written") {
+TEST_CASE("compare: a run that does not validate is named with its error before anything runs, exit 2") {
   const auto out = scratch("compare-fail");
   std::ofstream(out / "comparison.md") << "an earlier comparison\n";
   const Proc p = run("compare " + fixture("tiny.yaml") + kOneHour + "--variant 'broken: serving.max_batch_size=0' --out " +
                      out.string());
   CHECK(p.code == 2);
-  CHECK_THAT(p.err, Catch::Contains("\"broken\""));
+  CHECK_THAT(p.err, Catch::Contains("run \"broken\" (--variant \"broken: serving.max_batch_size=0\")"));
   CHECK_THAT(p.err, Catch::Contains("serving.max_batch_size: expected a whole number in [1, 4096], got 0"));
   CHECK_FALSE(std::filesystem::exists(out / "comparison.csv"));
-  CHECK_FALSE(std::filesystem::exists(out / "comparison.png"));
-  CHECK_FALSE(std::filesystem::exists(out / "tiny"));  // all or nothing: the good run's folder is not kept either
+  CHECK_FALSE(std::filesystem::exists(out / "tiny"));  // nothing ran
+  CHECK_FALSE(std::filesystem::exists(out / "broken"));
   CHECK(slurp(out / "comparison.md") == "an earlier comparison\n");  // the folder is as it was
-  std::size_t entries = 0;
-  for (const auto& e : std::filesystem::directory_iterator(out.parent_path()))
-    entries += e.path().filename().string().rfind("." + out.filename().string() + ".chatdc-staging-", 0) == 0;
-  CHECK(entries == 0);
+}
+
+TEST_CASE("compare: infeasible runs are marked and never called cheapest, however cheap") {
+  const auto out = scratch("compare-feasible");
+  // At 1.5 M requests a day, one or two servers drop requests and build a backlog; six carry the load.
+  const Proc p = run("compare " + fixture("tiny.yaml") + kOneHour + "--set workload.requests_per_day=1.5e6 " +
+                     "--variant 'one-server: platform.regions[0].datacenters[0].servers_per_rack=1' " +
+                     "--variant 'six-servers: platform.regions[0].datacenters[0].racks=3' --no-plot --out " + out.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const auto rows = read_csv(out / "comparison.csv");
+  REQUIRE(rows.size() == 4);
+  const auto& h = rows[0];
+  const auto feasible = column(h, "feasible"), why = column(h, "infeasible_reason"), cost = column(h, "cost_total");
+  CHECK(rows[1][feasible] == "0");
+  CHECK(rows[2][feasible] == "0");
+  CHECK(rows[3][feasible] == "1");
+  CHECK_THAT(rows[2][why], Catch::Contains("dropped") && Catch::Contains("backlog"));
+  CHECK(rows[3][why].empty());
+  CHECK(std::stod(rows[2][cost]) < std::stod(rows[3][cost]));  // the infeasible run is the cheapest in money
+  CHECK(rows[2][column(h, "requests_dropped")] != "0");
+  CHECK(rows[3][column(h, "slo_met")] == "1");
+  const std::string md = slurp(out / "comparison.md");
+  CHECK_THAT(md, Catch::Contains("Cheapest feasible run: **six-servers**"));
+  CHECK_THAT(md, Catch::Contains("| **feasible** | **no** | **no** | yes |"));
+  CHECK_THAT(p.out, Catch::Contains("six-servers (cheapest)"));
+  CHECK_THAT(p.out, !Catch::Contains("one-server (cheapest)"));
+  CHECK_THAT(p.err, Catch::Contains("2 of 3 runs are infeasible"));
+}
+
+TEST_CASE("compare: a rerun reuses runs whose outputs exist for the same resolved scenario") {
+  const auto out = scratch("compare-resume");
+  const std::string args = "compare " + fixture("tiny.yaml") + kOneHour + "--variant 'seed-3: run.seed=3' --no-plot --out " +
+                           out.string();
+  REQUIRE(run(args).code == 0);
+  const auto first = std::filesystem::last_write_time(out / "tiny" / "summary.json");
+  const Proc again = run(args + " --jobs 1");  // another thread count: the same resolved scenario
+  REQUIRE(again.code == 0);
+  CHECK(std::filesystem::last_write_time(out / "tiny" / "summary.json") == first);
+  CHECK_THAT(slurp(out / "comparison.md"), Catch::Contains("outputs in `tiny/` (from an earlier run)"));
+  const Proc changed = run("compare " + fixture("tiny.yaml") + kOneHour + "--set serving.max_batch_size=64 --variant "
+                           "'seed-3: run.seed=3' --no-plot --out " + out.string());
+  REQUIRE(changed.code == 0);  // a different resolved scenario runs again
+  CHECK(std::filesystem::last_write_time(out / "tiny" / "summary.json") != first);
+  const Proc rerun = run(args + " --rerun");
+  REQUIRE(rerun.code == 0);
+  CHECK_THAT(slurp(out / "comparison.md"), !Catch::Contains("from an earlier run"));
+  CHECK_FALSE(std::filesystem::exists(out / "comparison.png"));  // --no-plot
 }
 
 TEST_CASE("compare: fewer than two runs, or a malformed variant, is an error") {

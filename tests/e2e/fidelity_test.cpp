@@ -69,3 +69,19 @@ TEST_CASE("fidelity: the day engine agrees with the fine-grained engine within 2
     CHECK(ff["energy_kwh"]["it"].get<double>() == Approx(dd["energy_kwh"]["it"].get<double>()).epsilon(0.02));
   }
 }
+
+TEST_CASE("fidelity: with prefix caching (system prompts, conversations)") {
+  // Prefix-aware balancing amplifies the engines' small timing differences (which replica last took a
+  // conversation decides where its next turn goes): 2.3% on end-to-end p99 here, so it is left out.
+  const auto day = scratch("fid-prefix-day"), fine = scratch("fid-prefix-fine");
+  const std::string args = "run " + fixture("tiny.yaml") +
+                           " --set run.duration_h=2 --set serving.prefix_caching=true"
+                           " --set workload.system_prompt_tokens=500 --set 'workload.conversations={turns_mean: 2}' --quiet --out ";
+  REQUIRE(run(args + day.string()).code == 0);
+  REQUIRE(run(args + fine.string() + " --set run.engine=fine").code == 0);
+  const json d = summary(day), f = summary(fine);
+  CHECK(d["prefix_cache"]["hit_rate"].get<double>() > 0.2);
+  CHECK(f["prefix_cache"]["hit_rate"].get<double>() == Approx(d["prefix_cache"]["hit_rate"].get<double>()).epsilon(0.02));
+  CHECK(f["requests"]["arrived"].get<double>() == Approx(d["requests"]["arrived"].get<double>()).epsilon(0.001));
+  agree(d, f, 0.02);
+}

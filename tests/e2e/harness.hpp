@@ -1,15 +1,21 @@
 // End-to-end test helpers: run the real chatdc binary and read its outputs.
 #pragma once
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "core/csv.hpp"
 
 namespace chatdc::test {
 
@@ -25,9 +31,12 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-/// A fresh, empty folder for one test.
+/// A fresh, empty folder for one test. Its name carries a hash of the source folder, so that the suites
+/// of two checkouts (worktrees) running at once do not share folders.
 inline std::filesystem::path scratch(const std::string& name) {
-  const auto d = std::filesystem::temp_directory_path() / ("chatdc-e2e-" + name);
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a 64
+  for (const char c : std::string(CHATDC_SOURCE_DIR)) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  const auto d = std::filesystem::temp_directory_path() / ("chatdc-e2e-" + std::to_string(h % 100000) + "-" + name);
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;
@@ -50,6 +59,41 @@ inline Proc run(const std::string& args, const std::string& command = CHATDC_BIN
 }
 
 inline nlohmann::json summary(const std::filesystem::path& dir) { return nlohmann::json::parse(slurp(dir / "summary.json")); }
+
+/// A CSV file as rows of fields (the header first).
+inline std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& p) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(slurp(p));
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    REQUIRE(chatdc::split_csv_line(line, &f));
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+/// The index of a named column in a CSV header (fails the test when absent).
+inline std::size_t column(const std::vector<std::string>& header, const std::string& name) {
+  const auto it = std::find(header.begin(), header.end(), name);
+  REQUIRE(it != header.end());
+  return static_cast<std::size_t>(it - header.begin());
+}
+
+/// A command-line case that must fail as bad input: its arguments and words its error must contain.
+struct BadInput {
+  std::string args, words;
+};
+
+/// Runs `base + args` for every case: exit status 2, the words in stderr, and `never` not created.
+inline void check_bad_inputs(const std::string& base, const std::vector<BadInput>& cases, const std::filesystem::path& never) {
+  for (const auto& c : cases) {
+    INFO(c.args);
+    const Proc p = run(base + c.args);
+    CHECK(p.code == 2);
+    CHECK_THAT(p.err, Catch::Contains(c.words));
+    CHECK_FALSE(std::filesystem::exists(never));
+  }
+}
 
 inline std::string fixture(const std::string& name) { return std::string(CHATDC_SOURCE_DIR) + "/tests/fixtures/" + name; }
 

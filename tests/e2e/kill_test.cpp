@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <random>
 #include <thread>
@@ -177,7 +179,7 @@ TEST_CASE("killed runs (SIGINT, SIGTERM, SIGKILL at random moments, with and wit
   CHECK(interrupted + killed >= kKills / 3);  // most signals land during the run
 }
 
-TEST_CASE("an interrupted run into a new folder leaves nothing, and an interrupted compare stops its runs and leaves nothing") {
+TEST_CASE("an interrupted run into a new folder leaves nothing, and an interrupted compare stops its runs and keeps no partial point") {
   const fs::path parent = scratch("kill-new");
   for (const int sig : {SIGINT, SIGTERM}) {
     Child c = start(run_args(parent / "out", "all"), parent.parent_path() / "kill-new.err");
@@ -193,7 +195,7 @@ TEST_CASE("an interrupted run into a new folder leaves nothing, and an interrupt
   Child cmp = start({"compare", fixture("tiny.yaml"), "--variant", "b: run.seed=2", "--set", "workload.requests_per_day=1.5e6",
                      "--set", kHours, "--set", "run.request_log=all", "--out", (parent / "cmp").string(), "--quiet"},
                     parent.parent_path() / "kill-cmp.err");
-  wait_for_staging(parent, 3);  // the comparison's and both runs' (inside it): the runs have started
+  wait_for_staging(parent, 2);  // both runs' (inside the study's folder): the runs have started
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ::kill(cmp.pid, SIGTERM);
   const int status = wait_for(cmp);
@@ -201,6 +203,20 @@ TEST_CASE("an interrupted run into a new folder leaves nothing, and an interrupt
   if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
     if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 143);
     else CHECK(WTERMSIG(status) == SIGTERM);  // it was still starting
-    CHECK(snapshot(parent).empty());  // its runs were stopped and cleaned up before it removed its own staging folder
+    // Its runs were stopped, and cleaned up, before it exited: no run of it is left, nor any staging folder,
+    // and no point holds a partial output (a study keeps only finished points, whole).
+    std::size_t alive = 0;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator("/proc", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      std::ifstream in(it->path() / "cmdline", std::ios::binary);
+      std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      alive += cmd.find((parent / "cmp").string()) != std::string::npos;
+    }
+    CHECK(alive == 0);
+    for (const auto& [rel, _] : snapshot(parent)) {
+      INFO(rel);
+      CHECK_FALSE(is_staging(rel));
+      CHECK(rel.find("summary.json") == std::string::npos);
+    }
   }
 }

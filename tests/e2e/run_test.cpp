@@ -116,8 +116,10 @@ TEST_CASE("load: batch slots and KV cache used, per period in the timeline and a
     return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
   };
   const std::size_t c_running = col("running"), c_occ = col("batch_occupancy"), c_kv = col("kv_cache_used");
+  const std::size_t c_util = col("utilization"), c_mfu = col("mfu"), c_mbu = col("mbu");
   REQUIRE(c_kv < header.size());
-  double occ_sum = 0, kv_sum = 0, occ_peak = 0, kv_peak = 0;
+  REQUIRE(c_mbu < header.size());
+  double occ_sum = 0, kv_sum = 0, occ_peak = 0, kv_peak = 0, mfu_sum = 0, mbu_sum = 0, mfu_peak = 0, mbu_peak = 0;
   int rows = 0;
   while (std::getline(in, line)) {
     const std::vector<std::string> f = split(line);
@@ -126,10 +128,20 @@ TEST_CASE("load: batch slots and KV cache used, per period in the timeline and a
     CHECK(kv >= 0);
     CHECK(kv <= 1);
     CHECK((kv > 0) == (running > 0));  // a running sequence holds at least its prompt
+    // Work done over the peaks: never more than the time the GPUs were busy.
+    const double util = std::stod(f[c_util]), mfu = std::stod(f[c_mfu]), mbu = std::stod(f[c_mbu]);
+    CHECK(mfu >= 0);
+    CHECK(mbu >= 0);
+    CHECK(mfu <= util + 1e-12);
+    CHECK(mbu <= util + 1e-12);
     occ_sum += occ;
     kv_sum += kv;
     occ_peak = std::max(occ_peak, occ);
     kv_peak = std::max(kv_peak, kv);
+    mfu_sum += mfu;
+    mbu_sum += mbu;
+    mfu_peak = std::max(mfu_peak, mfu);
+    mbu_peak = std::max(mbu_peak, mbu);
     ++rows;
   }
   REQUIRE(rows == 288);  // equal 300 s periods: the time-weighted mean is the plain mean
@@ -138,6 +150,12 @@ TEST_CASE("load: batch slots and KV cache used, per period in the timeline and a
   CHECK(u["batch_occupancy_peak"].get<double>() == Approx(occ_peak).epsilon(1e-9));
   CHECK(u["kv_cache_mean"].get<double>() == Approx(kv_sum / rows).epsilon(1e-9));
   CHECK(u["kv_cache_peak"].get<double>() == Approx(kv_peak).epsilon(1e-9));
+  CHECK(u["mfu_mean"].get<double>() == Approx(mfu_sum / rows).epsilon(1e-9));
+  CHECK(u["mfu_peak"].get<double>() == Approx(mfu_peak).epsilon(1e-9));
+  CHECK(u["mbu_mean"].get<double>() == Approx(mbu_sum / rows).epsilon(1e-9));
+  CHECK(u["mbu_peak"].get<double>() == Approx(mbu_peak).epsilon(1e-9));
+  CHECK(mbu_peak > 0);
+  CHECK(mfu_peak > 0);
   CHECK(occ_peak > 0.05);  // 100 k requests a day on 4 replicas keep batches busy
   CHECK(s["datacenters"][0]["utilization"]["kv_cache_peak"] == u["kv_cache_peak"]);
 }
@@ -216,4 +234,83 @@ TEST_CASE("the fixed-memory path: a sketch day agrees with the exact day within 
       // next to it (float storage adds 1e-7).
       CHECK(std::fabs(s["latency_s"][m][q].get<double>() / e["latency_s"][m][q].get<double>() - 1) <= bound + 1e-4);
     }
+}
+
+TEST_CASE("run.start_h: an hour of the day at its true clock (demand, tariff, timeline clock)") {
+  // two_regions: Shanghai's tariff is peak (0.946 CNY/kWh) from 10:00 to 12:00 and valley from 23:00 to 7:00.
+  const auto at10 = scratch("start-h-10"), at0 = scratch("start-h-0");
+  const std::string base = "run " + fixture("two_regions.yaml") + " --set run.duration_h=1 --quiet --out ";
+  REQUIRE(run(base + at10.string() + " --set run.start_h=10").code == 0);
+  REQUIRE(run(base + at0.string()).code == 0);
+  const json s10 = summary(at10), s0 = summary(at0);
+  CHECK(s10["clock_start_h"] == 10);
+  CHECK(s0["clock_start_h"] == 0);
+  std::istringstream tl(slurp(at10 / "timeline.csv"));
+  std::string header, first;
+  std::getline(tl, header);
+  std::getline(tl, first);
+  CHECK(first.rfind("0,10,sh-1,", 0) == 0);  // time_s 0 is 10:00 on the clock
+  CHECK_THAT(first, Catch::Contains(",0.946,"));
+  std::istringstream tl0(slurp(at0 / "timeline.csv"));
+  std::getline(tl0, header);
+  std::getline(tl0, first);
+  CHECK(first.rfind("0,0,sh-1,", 0) == 0);
+  CHECK_THAT(first, Catch::Contains(",0.348,"));
+  std::istringstream hourly(slurp(at10 / "hourly.csv"));
+  std::getline(hourly, header);
+  std::getline(hourly, first);
+  CHECK(first.rfind("0,10,", 0) == 0);
+  // ServeGen's profile weighs 10:00 by 1.05 and 00:00 by 0.99: the demand follows the clock.
+  const double a10 = s10["workload"]["expected_requests"].get<double>(), a0 = s0["workload"]["expected_requests"].get<double>();
+  CHECK(a10 / a0 == Approx(1.05 / 0.99).epsilon(0.02));
+}
+
+TEST_CASE("prefix caching: hit rate and tokens saved in summary.json, timeline.csv, hourly.csv and requests.csv") {
+  const auto on = scratch("prefix-on"), off = scratch("prefix-off");
+  const std::string args = "run " + fixture("tiny.yaml") +
+                           " --set run.duration_h=3 --set workload.system_prompt_tokens=600 --set workload.system_prompts=2"
+                           " --set 'workload.conversations={turns_mean: 2}' --set run.request_log=all --quiet --out ";
+  REQUIRE(run(args + on.string() + " --set serving.prefix_caching=true --set serving.prefix_routing=true").code == 0);
+  REQUIRE(run(args + off.string() + " --set serving.prefix_caching=false").code == 0);
+  const json s = summary(on), z = summary(off);
+  const auto& pc = s["prefix_cache"];
+  CHECK(pc["enabled"] == true);
+  CHECK(pc["block_tokens"] == 16);
+  CHECK(z["prefix_cache"]["enabled"] == false);
+  CHECK(z["prefix_cache"]["hit_tokens"] == 0);
+  const double hit = pc["hit_tokens"], queried = pc["queried_tokens"];
+  CHECK(pc["hit_rate"].get<double>() == Approx(hit / queried));
+  CHECK(hit > 0.2 * queried);  // system prompts on every request, histories on half
+  CHECK(s["datacenters"][0]["prefix_cache"]["hit_tokens"] == pc["hit_tokens"]);
+  // Saved prefill: the first tokens come sooner and less compute is spent.
+  CHECK(s["latency_s"]["ttft"]["p50"].get<double>() < z["latency_s"]["ttft"]["p50"].get<double>());
+  CHECK(s["utilization"]["mfu_mean"].get<double>() < z["utilization"]["mfu_mean"].get<double>());
+  // The timeline and the hours add up to the summary; live and cached KV never exceed the capacity.
+  double saved = 0, saved_hourly = 0, cached_sum = 0, cached_peak = 0, logged = 0;
+  const auto timeline = read_csv(on / "timeline.csv");
+  const auto& th = timeline[0];
+  for (std::size_t i = 1; i < timeline.size(); ++i) {
+    const auto& r = timeline[i];
+    saved += std::stod(r[column(th, "prefill_tokens_saved")]);
+    const double used = std::stod(r[column(th, "kv_cache_used")]), cached = std::stod(r[column(th, "kv_cache_cached")]);
+    CHECK(cached >= 0);
+    CHECK(used + cached <= 1 + 1e-12);
+    CHECK(std::stod(r[column(th, "prefix_hit_rate")]) <= 1);
+    cached_sum += cached;
+    cached_peak = std::max(cached_peak, cached);
+  }
+  const auto hourly = read_csv(on / "hourly.csv");
+  for (std::size_t i = 1; i < hourly.size(); ++i) saved_hourly += std::stod(hourly[i][column(hourly[0], "prefill_tokens_saved")]);
+  CHECK(saved == Approx(hit));
+  CHECK(saved_hourly == Approx(hit));
+  CHECK(pc["kv_cached_mean"].get<double>() == Approx(cached_sum / 36));
+  CHECK(pc["kv_cached_peak"].get<double>() == Approx(cached_peak));
+  const auto requests = read_csv(on / "requests.csv");
+  for (std::size_t i = 1; i < requests.size(); ++i) {
+    const double c = std::stod(requests[i][column(requests[0], "cached_tokens")]);
+    CHECK(c < std::stod(requests[i][column(requests[0], "prompt_tokens")]));
+    logged += c;
+  }
+  CHECK(logged > 0);
+  CHECK(logged <= hit);  // first admissions of completed requests, of every admission's hits
 }

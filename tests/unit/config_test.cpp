@@ -6,6 +6,7 @@
 #include <set>
 #include <unistd.h>
 
+#include "config/assemble.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
 
@@ -342,4 +343,89 @@ catalog:
     INFO("a quantity without a finite range: " << u);
     CHECK(false);
   }
+}
+
+TEST_CASE("run.start_h: part of a day at its true clock; workload.demand_multiplier scales the demand") {
+  const std::string text = replace(kBase, "  requests_per_day: 1000\n",
+                                   "  requests_per_day: 2400\n"
+                                   "  hourly_profile: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 1, 1, 1, 1]\n");
+  // The clock follows the region (UTC+8); a run starting at 19:00 sees the 19:00 hour's weight first.
+  const auto day = config::load_scenario(write("day.yaml", text));
+  const auto evening = config::load_scenario(write("evening.yaml", text), {"run.start_h=19", "run.duration_h=2"});
+  CHECK(day.run.start_h == 0);
+  CHECK(evening.run.start_h == 19);
+  CHECK(evening.resolved["run"]["start_h"].as<double>() == 19);
+  const auto a_day = config::assemble(day), a_evening = config::assemble(evening);
+  const double per_weight = 2400.0 / 28 / 3600;  // requests/s for a weight of 1 (weights sum to 28)
+  CHECK(a_day.workload.regions[0].rate_at(19 * 3600 + 10) == Approx(5 * per_weight));
+  CHECK(a_evening.workload.regions[0].rate_at(10) == Approx(5 * per_weight));
+  CHECK(a_evening.workload.regions[0].rate_at(3600 + 10) == Approx(per_weight));
+  CHECK(a_evening.workload.regions[0].expected(0, 7200) == Approx(a_day.workload.regions[0].expected(19 * 3600, 21 * 3600)));
+  // Prices and PUE by local hour follow the same clock.
+  CHECK(a_evening.accounting[0].offset_s == Approx(a_day.accounting[0].offset_s + 19 * 3600));
+
+  const auto doubled = config::load_scenario(write("double.yaml", text), {"workload.demand_multiplier=1.5"});
+  CHECK(doubled.workload.requests_per_day == Approx(3600));
+  CHECK(doubled.workload.user_regions[0].requests_per_day == Approx(3600));
+  CHECK(doubled.resolved["workload"]["requests_per_day"].as<double>() == 2400);  // the base demand, and the multiplier
+  CHECK(doubled.resolved["workload"]["demand_multiplier"].as<double>() == 1.5);
+
+  CHECK_THAT(error_of(text, {"run.start_h=24"}), Catch::Contains("run.start_h") && Catch::Contains("24"));
+  CHECK_THAT(error_of(text, {"run.start_h=-1"}), Catch::Contains("run.start_h"));
+  CHECK_THAT(error_of(text, {"workload.demand_multiplier=0"}), Catch::Contains("workload.demand_multiplier"));
+  CHECK_THAT(error_of(text, {"workload.demand_multiplier=101"}), Catch::Contains("workload.demand_multiplier"));
+}
+
+TEST_CASE("prefix caching: on by default with engines that cache by default, resolved; bad values named") {
+  const config::Scenario old = config::load_scenario(write("pc.yaml", kBase), {});
+  CHECK(old.engine == "vllm-2023");
+  CHECK(old.scheduler.prefix_block_tokens == 0);  // the 2023 engines had no prefix caching
+  CHECK(old.resolved["serving"]["prefix_caching"].as<std::string>() == "false");
+  const config::Scenario on = config::load_scenario(write("pc.yaml", kBase), {"serving.prefix_caching=true"});
+  CHECK(on.scheduler.prefix_block_tokens == 16);
+  CHECK(on.resolved["serving"]["prefix_caching"].as<std::string>() == "true");
+  CHECK(on.resolved["serving"]["kv_block_tokens"].as<int>() == 16);
+  const config::Scenario routed = config::load_scenario(
+      write("pc.yaml", kBase), {"serving.prefix_caching=true", "serving.prefix_routing=true", "serving.kv_block_tokens=32"});
+  CHECK(routed.prefix_routing);
+  CHECK(routed.prefix_routing_slack == 32);
+  CHECK(routed.prefix_routing_min_match == 0.5);
+  CHECK_THAT(error_of(kBase, {"serving.prefix_caching=true", "serving.prefix_routing_min_match=2"}),
+             Catch::Contains("serving.prefix_routing_min_match: expected a number in [0, 1], got 2"));
+  CHECK(routed.scheduler.prefix_block_tokens == 32);
+  CHECK_THAT(error_of(kBase, {"serving.prefix_caching=sometimes"}),
+             Catch::Contains("serving.prefix_caching: expected one of auto, true, false"));
+  CHECK_THAT(error_of(kBase, {"serving.prefix_caching=true", "serving.kv_block_tokens=0"}),
+             Catch::Contains("serving.kv_block_tokens: expected a whole number in [1, 4096], got 0"));
+  CHECK_THAT(error_of(kBase, {"serving.prefix_routing=true"}),
+             Catch::Contains("serving.prefix_routing: routes requests to the replica caching their prefix, but prefix "
+                             "caching is off") && Catch::Contains("set serving.prefix_caching: true"));
+  CHECK_THAT(error_of(kBase, {"serving.prefix_caching=true", "serving.prefix_routing_slack=-1"}),
+             Catch::Contains("serving.prefix_routing_slack: expected a whole number in [0, 1000000], got -1"));
+}
+
+TEST_CASE("workload: system prompts, validated; not with traces; trace hash blocks only for Mooncake") {
+  const config::Scenario s = config::load_scenario(
+      write("sys.yaml", kBase), {"workload.system_prompt_tokens=800", "workload.system_prompt_share=0.5", "workload.system_prompts=3"});
+  CHECK(s.workload.system_prompt_tokens == 800);
+  CHECK(s.workload.system_prompt_share == 0.5);
+  CHECK(s.workload.system_prompts == 3);
+  CHECK(config::load_scenario(write("sys.yaml", kBase), {}).resolved["workload"]["system_prompt_tokens"].as<int>() == 0);
+  CHECK_THAT(error_of(kBase, {"workload.system_prompt_tokens=5000"}),
+             Catch::Contains("workload.system_prompt_tokens: expected a whole number in [0, 4096], got 5000"));
+  CHECK_THAT(error_of(kBase, {"workload.system_prompt_share=1.5"}), Catch::Contains("workload.system_prompt_share"));
+  CHECK_THAT(error_of(kBase, {"workload.system_prompts=0"}),
+             Catch::Contains("workload.system_prompts: expected a whole number in [1, 4095], got 0"));
+  const std::string trace = replace(kBase,
+                                    "  requests_per_day: 1000\n  prompt_tokens: {distribution: fixed, value: 100}\n"
+                                    "  output_tokens: {distribution: fixed, value: 10}\n",
+                                    "  source: trace\n  trace: {format: mooncake, path: " CHATDC_SOURCE_DIR
+                                    "/workloads/traces/mooncake_conv_sample.jsonl}\n");
+  CHECK(config::load_scenario(write("mc.yaml", trace), {}).workload.trace.hash_block_tokens == 512);
+  CHECK(config::load_scenario(write("mc.yaml", trace), {"workload.trace.hash_block_tokens=256"}).workload.trace.hash_block_tokens == 256);
+  CHECK_THAT(error_of(trace, {"workload.system_prompt_tokens=10"}),
+             Catch::Contains("workload.system_prompt_tokens: applies to synthetic workloads"));
+  CHECK_THAT(error_of(replace(trace, "format: mooncake, path: " CHATDC_SOURCE_DIR "/workloads/traces/mooncake_conv_sample.jsonl",
+                              "format: azure, path: " CHATDC_SOURCE_DIR "/workloads/traces/azure_conv_sample.csv, hash_block_tokens: 64")),
+             Catch::Contains("workload.trace.hash_block_tokens: only Mooncake traces carry block hashes"));
 }

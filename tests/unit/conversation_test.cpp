@@ -73,3 +73,27 @@ TEST_CASE("conversations: dropped turns end their conversation; history is clamp
   src.on_response(c2.id, 20.0);
   CHECK(src.pop().prompt_tokens == 1200);  // 650 + 500 + 500 = 1650, clamped
 }
+
+TEST_CASE("conversations: turns share their history's prefix; a cut history starts another", "[conversations]") {
+  namespace px = workload::prefix;
+  workload::ConversationSpec c;
+  c.turns_mean = 1e9;
+  c.think_time_s.value = 1;
+  c.message_tokens.value = 500;
+  c.output_tokens.value = 500;
+  c.max_prompt_tokens = 1200;
+  workload::ConversationSource src(std::make_unique<Fixed>(2), c);
+  const auto a = src.pop(), b = src.pop();  // two conversations
+  CHECK(px::conversation(a.prefix) != 0);
+  CHECK(px::conversation(b.prefix) != px::conversation(a.prefix));
+  src.on_response(a.id, 30.0);
+  const auto a2 = src.pop();
+  CHECK(a2.prefix == a.prefix);  // the same history, extended: 100 + 50 + 500
+  src.on_response(a2.id, 40.0);
+  const auto a3 = src.pop();  // 650 + 500 + 500 = 1650 > 1200: cut, no longer a prefix of the last
+  CHECK(a3.prompt_tokens == 1200);
+  CHECK(px::conversation(a3.prefix) != px::conversation(a.prefix));
+  CHECK(px::conversation(a3.prefix) != px::conversation(b.prefix));
+  src.on_response(a3.id, 50.0);
+  CHECK(src.pop().prefix != a3.prefix);  // 1200 + 500 + 500: cut again
+}

@@ -5,6 +5,7 @@
 #include <queue>
 
 #include "core/fifo.hpp"
+#include "core/flat_map.hpp"
 #include "core/indexed_heap.hpp"
 #include "core/quad_heap.hpp"
 #include "core/tournament_tree.hpp"
@@ -136,4 +137,33 @@ TEST_CASE("sorted FIFO pops in key order, equal keys first in first out") {
     }
     REQUIRE(q.size() == ref.size());
   }
+}
+
+TEST_CASE("FlatMap64 agrees with std::map under random inserts, overwrites and erases") {
+  FlatMap64 m;
+  std::map<std::uint64_t, std::uint32_t> ref;
+  Rng rng(7);
+  for (int step = 0; step < 200000; ++step) {
+    // Keys from a small range collide in the table; some are huge.
+    const std::uint64_t key = rng.uniform() < 0.9 ? 1 + rng.below(3000) : rng.next_u64() | 1;
+    const double op = rng.uniform();
+    if (op < 0.5) {
+      const auto v = static_cast<std::uint32_t>(rng.below(1000000));
+      m.insert_or_assign(key, v);
+      ref[key] = v;
+    } else if (op < 0.8) {
+      m.erase(key);
+      ref.erase(key);
+    } else {
+      const auto it = ref.find(key);
+      REQUIRE(m.find(key) == (it == ref.end() ? FlatMap64::kAbsent : it->second));
+    }
+    REQUIRE(m.size() == ref.size());
+  }
+  std::size_t seen = 0;
+  m.for_each([&](std::uint64_t k, std::uint32_t v) {
+    ++seen;
+    CHECK(ref.at(k) == v);
+  });
+  CHECK(seen == ref.size());
 }

@@ -5,6 +5,7 @@
 
 #include "core/rng.hpp"
 #include "model/step_model.hpp"
+#include "model/step_work.hpp"
 #include "serving/replica.hpp"
 #include "test_specs.hpp"
 
@@ -26,20 +27,38 @@ struct Drive {
   std::uint64_t preemptions = 0;
 };
 
-// Feeds jobs (sorted by delivery time) to one replica and runs it dry.
-Drive drive(serving::Replica& r, const std::vector<Job>& jobs) {
+// Feeds jobs (sorted by delivery time, with what their prompts share if given) to one replica and runs
+// it dry, checking its KV bookkeeping after every event and, inside every step or run, that live and
+// cached KV together fit the capacity.
+Drive drive(serving::Replica& r, const std::vector<Job>& jobs, const std::vector<serving::PromptPrefix>& prefixes = {},
+            double capacity = 1e300) {
   std::size_t next = 0;
+  std::string why;
+  double last = 0;
   for (;;) {
     const double te = r.next_event_time();
     const double td = next < jobs.size() ? jobs[next].delivered_s : serving::Replica::kNever;
     if (te == serving::Replica::kNever && td == serving::Replica::kNever) break;
+    if (te != serving::Replica::kNever) {
+      for (double f : {0.3, 0.9}) {
+        const double t = last + f * (std::min(te, td) - last);
+        if (r.kv_tokens_at(t) + r.cached_tokens_at(t) > capacity) why = "live + cached KV over the capacity";
+        if (r.kv_tokens_at(t) < 0 || r.cached_tokens_at(t) < 0) why = "negative KV";
+      }
+    }
     if (td < te) {
-      r.deliver(jobs[next], td);
+      r.deliver(jobs[next], td, next < prefixes.size() ? prefixes[next] : serving::PromptPrefix{});
       ++next;
+      last = td;
     } else {
       r.on_event();
+      last = te;
     }
+    if (why.empty()) why = r.check_kv();
+    if (!why.empty()) break;
   }
+  INFO(why);
+  CHECK(why.empty());
   Drive d;
   d.busy_s = r.take_busy_s();
   d.energy_j = r.take_energy_j();
@@ -154,10 +173,17 @@ TEST_CASE("a one-token answer completes at the end of its prefill step") {
 }
 
 namespace {
+// With prefixes, prefix caching is on (16-token blocks) and its statistics must agree too, and a small
+// cache (expect_eviction) must evict.
 void compare_closed_form_with_every_iteration(serving::SchedulerConfig cfg, const std::vector<Job>& jobs,
-                                              bool expect_preemption) {
+                                              bool expect_preemption,
+                                              const std::vector<serving::PromptPrefix>& prefixes = {},
+                                              bool expect_eviction = false) {
   const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 2);
-  const serving::DecodeProfiles prof(m, cfg.max_batch_size);
+  const model::StepWorkModel w(test::hand_llm());
+  const serving::DecodeProfiles prof(m, cfg.max_batch_size, &w);
+  const bool caching = !prefixes.empty();
+  if (caching) cfg.prefix_block_tokens = 16;
   Log fast_log, slow_log;
   cfg.max_run_steps = 0;
   cfg.merge_steps = GENERATE(false, true);  // prefill steps merged into the runs after them, or not
@@ -166,7 +192,7 @@ void compare_closed_form_with_every_iteration(serving::SchedulerConfig cfg, cons
   cfg.max_run_steps = 1;
   cfg.merge_steps = false;
   serving::Replica slow(0, m, prof, cfg, &slow_log);
-  const Drive a = drive(fast, jobs), b = drive(slow, jobs);
+  const Drive a = drive(fast, jobs, prefixes, cfg.kv_capacity_tokens), b = drive(slow, jobs, prefixes, cfg.kv_capacity_tokens);
   REQUIRE(fast_log.done.size() == jobs.size());
   REQUIRE(slow_log.done.size() == jobs.size());
   for (const auto& [id, t] : slow_log.done) {
@@ -175,13 +201,36 @@ void compare_closed_form_with_every_iteration(serving::SchedulerConfig cfg, cons
     REQUIRE(f.first_token_s == Approx(t.first_token_s).epsilon(1e-9));
     REQUIRE(f.done_s == Approx(t.done_s).epsilon(1e-9));
     REQUIRE(f.preemptions == t.preemptions);
+    REQUIRE(f.cached_tokens == t.cached_tokens);
   }
   CHECK(a.energy_j == Approx(b.energy_j).epsilon(1e-9));
   CHECK(a.busy_s == Approx(b.busy_s).epsilon(1e-9));
   CHECK(fast.steps_executed() == slow.steps_executed());
   CHECK((a.preemptions > 0) == expect_preemption);
+  const auto fw = fast.take_work(), sw = slow.take_work();
+  CHECK(fw.flops == Approx(sw.flops).epsilon(1e-9));
+  CHECK(fw.hbm_bytes == Approx(sw.hbm_bytes).epsilon(1e-9));
   // The point of closed-form runs: far fewer events than iterations.
   INFO("iterations " << slow.steps_executed());
+  if (!caching) return;
+  const auto fs = fast.take_prefix_stats(), ss = slow.take_prefix_stats();
+  CHECK(fs.hit_tokens == ss.hit_tokens);
+  CHECK(fs.queried_tokens == ss.queried_tokens);
+  CHECK(fs.evicted_tokens == ss.evicted_tokens);
+  CHECK(fs.hit_tokens > 0.1 * fs.queried_tokens);     // system prompts and histories are found
+  CHECK((fs.evicted_tokens > 0) == expect_eviction);  // a small cache evicts
+  // Caching saves prefill work: the same requests without it take longer to first tokens.
+  Log off_log;
+  cfg.prefix_block_tokens = 0;
+  cfg.max_run_steps = 0;
+  serving::Replica off(0, m, prof, cfg, &off_log);
+  drive(off, jobs);
+  double ttft_on = 0, ttft_off = 0;
+  for (const auto& [id, t] : fast_log.done) {
+    ttft_on += t.first_token_s - jobs[id].sent_s;
+    ttft_off += off_log.done.at(id).first_token_s - jobs[id].sent_s;
+  }
+  CHECK(ttft_on < ttft_off);
 }
 }  // namespace
 
@@ -325,4 +374,116 @@ TEST_CASE("batching: concurrent requests share decode steps") {
   // 32 requests arriving together finish in far less than 32 times one request's time.
   CHECK(many_log.done.at(31).done_s < 4 * one_log.done.at(0).done_s);
   CHECK(many.steps_executed() < 32 * one.steps_executed() / 8);
+}
+
+// ---- Prefix caching ---------------------------------------------------------------------------------
+
+namespace {
+
+serving::PromptPrefix system_prompt(std::uint32_t which, std::uint32_t tokens) {
+  return {workload::prefix::synthetic(which, 0), tokens};
+}
+
+}  // namespace
+
+TEST_CASE("prefix caching: a cached system prompt is not prefilled again (step time and TTFT by hand)") {
+  const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 1);
+  const serving::DecodeProfiles prof(m, 8);
+  serving::SchedulerConfig cfg;
+  cfg.max_batch_size = 8;
+  cfg.kv_capacity_tokens = 10000;
+  cfg.prefix_block_tokens = 16;
+  cfg.chunked_prefill = GENERATE(false, true);
+  cfg.max_tokens_per_step = 2048;
+  INFO("chunked prefill " << cfg.chunked_prefill);
+  Log log;
+  serving::Replica r(0, m, prof, cfg, &log);
+  // a: a 512-token system prompt and 88 tokens of its own; b, long after, the same system prompt and 188.
+  Job a, b;
+  a.id = 1;
+  a.sent_s = a.delivered_s = 1.0;
+  a.prompt_tokens = 600;
+  a.output_tokens = 3;
+  b.id = 2;
+  b.sent_s = b.delivered_s = 100.0;
+  b.prompt_tokens = 700;
+  b.output_tokens = 2;
+  drive(r, {a, b}, {system_prompt(1, 512), system_prompt(1, 512)}, cfg.kv_capacity_tokens);
+
+  model::StepShape pa;  // a: nothing cached, the whole prompt
+  pa.prefill_seqs = 1;
+  pa.prefill_tokens = 600;
+  pa.prefill_attention_pairs = 600 * 601 / 2.0;
+  CHECK(log.first.at(1) == Approx(1.0 + m.cost(pa).time_s).epsilon(1e-14));
+  CHECK(log.done.at(1).cached_tokens == 0);
+  // b: the system prompt's 32 blocks are cached (the block ending at 528 holds a's own tokens), so its
+  // prefill computes 188 tokens after 512 cached ones, attending them.
+  model::StepShape pb;
+  pb.prefill_seqs = 1;
+  pb.prefill_tokens = 188;
+  pb.prefill_attention_pairs = 188 * (512 + 189 / 2.0);
+  pb.prefill_context_tokens = 512;
+  CHECK(log.first.at(2) == Approx(100.0 + m.cost(pb).time_s).epsilon(1e-14));
+  CHECK(log.done.at(2).cached_tokens == 512);
+  CHECK(m.cost(pb).time_s < 0.5 * m.cost(pa).time_s);
+  const serving::PrefixStats st = r.take_prefix_stats();
+  CHECK(st.queried_tokens == 600 + 700);
+  CHECK(st.hit_tokens == 512);
+  // Both sequences' blocks stay cached: 512 system tokens, a's own 80 (to 592 of its 602), b's 176 (to 688 of 701).
+  CHECK(r.cached_tokens_at(200.0) == 512 + 80 + 176);
+  CHECK(r.kv_tokens_at(200.0) == 0);
+}
+
+namespace {
+
+// Random requests of which 70% start with one of two system prompts (256 and 400 tokens), and every
+// fifth continues a conversation of earlier ones (prompt = the last turn's prompt + answer + more).
+std::pair<std::vector<Job>, std::vector<serving::PromptPrefix>> prefixed_jobs(std::uint64_t seed, int n, double rate,
+                                                                              double prompt_median, double output_median) {
+  auto jobs = random_jobs(seed, n, rate, prompt_median, output_median);
+  std::vector<serving::PromptPrefix> prefixes(jobs.size());
+  Rng rng(seed + 100);
+  std::map<std::uint64_t, std::size_t> last_turn;  // conversation -> job
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const std::uint64_t conv = rng.below(8) + 1;
+    if (i % 5 == 4 && last_turn.count(conv)) {
+      const Job& prev = jobs[last_turn[conv]];
+      jobs[i].prompt_tokens = prev.prompt_tokens + prev.output_tokens + 1 + static_cast<std::uint32_t>(rng.below(50));
+      prefixes[i] = prefixes[last_turn[conv]];
+      prefixes[i].prefix = workload::prefix::with_conversation(prefixes[i].prefix, conv);
+    } else if (rng.uniform() < 0.7) {
+      const std::uint32_t which = rng.uniform() < 0.5 ? 1 : 2, tokens = which == 1 ? 256 : 400;
+      jobs[i].prompt_tokens += tokens;
+      prefixes[i] = system_prompt(which, tokens);
+      if (i % 5 == 3) prefixes[i].prefix = workload::prefix::with_conversation(prefixes[i].prefix, conv);
+    }
+    if (workload::prefix::conversation(prefixes[i].prefix) == conv) last_turn[conv] = i;
+  }
+  return {jobs, prefixes};
+}
+
+}  // namespace
+
+TEST_CASE("prefix caching: closed-form runs reproduce every iteration exactly") {
+  // Prefill-first, chunked prefill, a full KV cache (cached blocks evicted, decodes preempted), KV
+  // reservation, decode-first.
+  const int which = GENERATE(0, 1, 2, 3, 4);
+  serving::SchedulerConfig cfg;
+  cfg.max_batch_size = which == 2 || which == 3 ? 32 : 16;
+  cfg.kv_capacity_tokens = which == 2 || which == 3 ? 8000 : 1e6;
+  if (which == 0) cfg.max_tokens_per_step = 4096;
+  if (which == 1) {
+    cfg.chunked_prefill = true;
+    cfg.max_tokens_per_step = 256;
+  }
+  if (which == 2) cfg.kv_watermark_fraction = 0;
+  if (which == 3) cfg.kv_policy = serving::KvPolicy::kReserve;
+  if (which == 4) {
+    cfg.decode_first = true;
+    cfg.decode_first_max_wait_steps = 10;
+  }
+  INFO("case " << which);
+  const bool small = which == 2 || which == 3;
+  const auto [jobs, prefixes] = small ? prefixed_jobs(11 + which, 300, 3.0, 400, 300) : prefixed_jobs(11 + which, 400, 2.0, 600, 120);
+  compare_closed_form_with_every_iteration(cfg, jobs, /*expect_preemption=*/which == 2, prefixes, /*expect_eviction=*/small);
 }

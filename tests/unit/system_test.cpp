@@ -8,6 +8,8 @@
 #include "core/rng.hpp"
 #include "serving/system.hpp"
 #include "test_specs.hpp"
+#include "workload/conversation.hpp"
+#include "workload/trace.hpp"
 
 using namespace chatdc;
 
@@ -166,7 +168,7 @@ serving::SystemSetup one_dc(std::uint32_t cell_replicas) {
   return s;
 }
 
-ListSource random_requests(int n, double rate_per_s, double max_output = 300) {
+ListSource random_requests(int n, double rate_per_s, double max_output = 300, bool system_prompts = false) {
   ListSource src;
   Rng rng(42);
   double t = 0;
@@ -174,6 +176,12 @@ ListSource random_requests(int n, double rate_per_s, double max_output = 300) {
     t += rng.exponential(1 / rate_per_s);
     src.reqs.push_back({static_cast<std::uint64_t>(i), t, static_cast<std::uint32_t>(50 + rng.uniform() * 1500),
                         static_cast<std::uint32_t>(1 + rng.uniform() * max_output), static_cast<std::uint32_t>(i % 3 == 0)});
+    if (system_prompts && i % 4 != 0) {  // three in four start with one of three system prompts of 200 tokens
+      auto& r = src.reqs.back();
+      r.prompt_tokens += 200;
+      r.system_prompt_tokens = 200;
+      r.prefix = workload::prefix::synthetic(1 + i % 3, 0);
+    }
   }
   return src;
 }
@@ -212,14 +220,21 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
   // Windows also merge prefill steps into the decode runs after them (fewer events): exactly.
   const bool chunked = GENERATE(false, true);
   const double max_output = GENERATE(300.0, 12.0);  // short answers: many complete at a merged step's end
-  INFO("chunked prefill " << chunked << ", answers up to " << max_output << " tokens");
+  const bool caching = GENERATE(false, true);  // prefix caching of system prompts, prefix-aware balancing
+  INFO("chunked prefill " << chunked << ", answers up to " << max_output << " tokens, prefix caching " << caching);
   std::uint64_t events[2] = {0, 0};
   auto run = [&](bool windows, unsigned threads) {
-    ListSource src = random_requests(6000, 60, max_output);
+    ListSource src = random_requests(6000, 60, max_output, caching);
     Sink sink;
     serving::NearestRouter router;
     serving::SystemSetup setup = one_dc(4);  // 5 cells of one server
     setup.dcs[0].scheduler.chunked_prefill = chunked;
+    if (caching) {
+      setup.dcs[0].scheduler.prefix_block_tokens = 16;
+      setup.dcs[0].scheduler.kv_capacity_tokens = 12000;  // small: cached blocks are evicted
+      setup.prefix_routing = true;
+      setup.prefix_routing_slack = 2;
+    }
     setup.dcs[0].scheduler.max_tokens_per_step = 512;  // long prompts take several chunks
     setup.allow_windows = windows;
     setup.threads = threads;
@@ -240,6 +255,10 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
       energy.push_back(static_cast<double>(rep.dcs[0].rejected));
       energy.push_back(static_cast<double>(sys.dc_state(0).routed));
       energy.push_back(static_cast<double>(sink.rejected));
+      energy.push_back(rep.dcs[0].prefix_hit_tokens);
+      energy.push_back(rep.dcs[0].prefix_queried_tokens);
+      energy.push_back(rep.dcs[0].kv_cached_tokens);
+      energy.push_back(rep.dcs[0].flops);
     }
     CHECK(sink.rejected > 0);
     CHECK(sys.windowed() == windows);
@@ -248,7 +267,7 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
     return std::make_pair(sink.done, energy);
   };
   const auto ordered = run(false, 1), one = run(true, 1), two = run(true, 2);
-  REQUIRE(ordered.first.size() > 4000);
+  REQUIRE(ordered.first.size() > (caching ? 3500u : 4000u));
   REQUIRE(ordered.first.size() < 5400);
   REQUIRE(one.first.size() == ordered.first.size());
   REQUIRE(two.first.size() == ordered.first.size());
@@ -258,6 +277,7 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
       CHECK(other->replica == r.replica);
       CHECK(other->first_token_s == r.first_token_s);
       CHECK(other->done_s == r.done_s);
+      CHECK(other->cached_tokens == r.cached_tokens);
     }
   }
   for (std::size_t k = 0; k < ordered.second.size(); ++k) {
@@ -265,6 +285,11 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
     CHECK(two.second[k] == one.second[k]);
   }
   CHECK(events[1] < 0.95 * events[0]);  // merged steps
+  if (caching) {
+    double hits = 0;
+    for (const auto& [id, r] : ordered.first) hits += r.cached_tokens;
+    CHECK(hits > 0);
+  }
 }
 
 TEST_CASE("one global event order when answers shape later requests or routing reads live load") {
@@ -290,4 +315,108 @@ TEST_CASE("one global event order when answers shape later requests or routing r
     sys.advance_to(1);
     CHECK(sys.windowed());
   }
+}
+
+// ---- Prefix caching through the serving system ----------------------------------------------------
+
+TEST_CASE("prefix caching: a conversation's second turn finds its history where prefix-aware balancing sends it") {
+  const bool affinity = GENERATE(false, true);
+  INFO("prefix-aware balancing " << affinity);
+  serving::SystemSetup setup = one_dc(0);  // one cell of 20 replicas
+  setup.dcs[0].scheduler.prefix_block_tokens = 16;
+  setup.prefix_routing = affinity;
+  auto base = std::make_unique<ListSource>();
+  base->reqs.push_back({0, 1.0, 500, 50, 0});
+  workload::ConversationSpec conv;
+  conv.turns_mean = 1e9;  // it goes on
+  conv.think_time_s.value = 5;
+  conv.message_tokens.value = 100;
+  conv.output_tokens.value = 20;
+  workload::ConversationSource src(std::move(base), conv);
+  Sink sink;
+  serving::NearestRouter router;
+  serving::ServingSystem sys(setup, src, router, sink);
+  sys.advance_to(20);
+  REQUIRE(sink.done.size() >= 2);
+  const auto& first = sink.done.at(0);
+  const auto& second = sink.done.at(1);
+  CHECK(second.prompt_tokens == 500 + 50 + 100);
+  CHECK(first.cached_tokens == 0);
+  if (!affinity) {
+    // Least outstanding requests rotates ties: the second turn goes to another replica, which has nothing.
+    CHECK(second.replica != first.replica);
+    CHECK(second.cached_tokens == 0);
+  } else {
+    // The same replica: the history's blocks are cached up to its KV's last full block, 549 -> 544.
+    CHECK(second.replica == first.replica);
+    CHECK(second.cached_tokens == 544);
+    const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 2);
+    model::StepShape pre;  // 106 new tokens after the 544 cached ones
+    pre.prefill_seqs = 1;
+    pre.prefill_tokens = 106;
+    pre.prefill_attention_pairs = 106 * (544 + 107 / 2.0);
+    pre.prefill_context_tokens = 544;
+    CHECK(second.first_token_s - second.sent_s == Approx(0.002 + m.cost(pre).time_s + 0.002).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("prefix caching: the Mooncake sample's hash_ids are found cached as the trace says they are shared") {
+  workload::TraceOptions o;
+  o.format = workload::TraceFormat::kMooncake;
+  o.path = std::string(CHATDC_SOURCE_DIR) + "/workloads/traces/mooncake_conv_sample.jsonl";
+  o.time_scale = 2000;  // 72 s of trace over 40 h: one request at a time, so the hits are the trace's own
+  o.duration_s = 1e6;
+  workload::TraceSource src(o);
+  serving::SystemSetup setup = one_dc(0);
+  setup.dcs[0].servers = 1;
+  setup.dcs[0].replicas_per_server = 1;
+  setup.dcs[0].scheduler.prefix_block_tokens = 16;
+  setup.dcs[0].scheduler.kv_capacity_tokens = 1e7;  // nothing is evicted
+  setup.max_context_tokens = 1000000;
+  Sink sink;
+  serving::NearestRouter router;
+  serving::ServingSystem sys(setup, src, router, sink);
+  sys.advance_to(o.duration_s);
+  REQUIRE(sink.done.size() == 200);
+  // What the hashes say, request by request in file order: the leading blocks whose hash an earlier
+  // prompt had, in 16-token blocks, up to the last full block before the prompt's last token.
+  const workload::HashChains& chains = *src.hash_chains();
+  const auto down = [](std::uint64_t t) { return t / 16 * 16; };
+  std::map<std::uint64_t, std::uint64_t> cached;  // hash -> its blocks cached up to this token
+  std::vector<std::uint64_t> expect(200);
+  std::vector<std::uint32_t> prompt(200);
+  for (const auto& [id, r] : sink.done) prompt[id] = r.prompt_tokens;  // ids follow the file's lines
+  double hits = 0, queried = 0, expected_hits = 0;
+  for (std::uint64_t line = 0; line < 200; ++line) {
+    const std::uint64_t p = prompt[line], limit = down(p - 1);
+    std::uint64_t hit = 0;
+    for (std::size_t i = 0; i < chains.size(line); ++i) {
+      const std::uint64_t start = 512 * i, end = std::min<std::uint64_t>(512 * (i + 1), p), want = down(std::min(end, limit));
+      if (want > start) {
+        const auto it = cached.find(chains.data(line)[i]);
+        if (it == cached.end()) break;
+        hit = std::min(it->second, want);
+        if (hit < want) break;
+      }
+      if (end >= limit) break;
+    }
+    for (std::size_t i = 0; i < chains.size(line); ++i) {
+      const std::uint64_t end = std::min<std::uint64_t>(512 * (i + 1), p);
+      auto& c = cached[chains.data(line)[i]];
+      c = std::max(c, down(end));
+      if (end >= p) break;
+    }
+    expect[line] = hit;
+  }
+  for (const auto& [id, r] : sink.done) {
+    INFO("request " << id);
+    CHECK(r.cached_tokens == expect[id]);
+    hits += r.cached_tokens;
+    queried += r.prompt_tokens;
+    expected_hits += expect[id];
+  }
+  // By hand: the file's second prompt (hash_ids 0, 14, ...) shares its first 512-token block with the first.
+  CHECK(sink.done.at(1).cached_tokens == 512);
+  CHECK(hits > 0.05 * queried);
+  CHECK(hits == expected_hits);
 }

@@ -510,6 +510,10 @@ TEST_CASE("bad mooncake and servegen lines are reported", "[trace]") {
                                         Contains("got \"3000\""));
   o = opts(TraceFormat::kMooncake, scratch("empty.jsonl", "\n"));
   CHECK_THROWS_WITH(TraceSource(o), Contains("empty.jsonl: no requests"));
+  o = mc("hashes.jsonl", R"({"timestamp": 3000, "input_length": 4, "output_length": 5, "hash_ids": [3, -1]})");
+  CHECK_THROWS_WITH(TraceSource(o), Contains("hashes.jsonl:2: hash_ids: expected a list of whole numbers >= 0, got \"-1\""));
+  o = mc("hashes2.jsonl", R"({"timestamp": 3000, "input_length": 4, "output_length": 5, "hash_ids": 7})");
+  CHECK_THROWS_WITH(TraceSource(o), Contains("hashes2.jsonl:2: hash_ids: expected a list of whole numbers >= 0, got \"7\""));
 
   auto sg = [&](const std::string& name, const std::string& rows) {
     return opts(TraceFormat::kServeGen, scratch(name, rows));
@@ -614,4 +618,42 @@ TEST_CASE("real servegen folder: the first 600 s carry the first windows' rate x
   CHECK(static_cast<double>(v.size()) == first_window);  // 127,668: windows carry exact counts
   CHECK(nondecreasing(v));
   CHECK(v.back().time_s < 600);
+}
+
+TEST_CASE("mooncake sample: every request keeps its prompt's block hashes, copies are other users' prompts", "[trace]") {
+  auto o = opts(TraceFormat::kMooncake, samples() + "mooncake_conv_sample.jsonl");
+  TraceSource src(o);
+  const workload::HashChains* chains = src.hash_chains();
+  REQUIRE(chains != nullptr);
+  CHECK(chains->block_tokens() == 512);
+  CHECK(chains->lines() == 200);
+  // The file's first two lines: hash_ids [0, 1, ..., 13] and [0, 14, 15, ..., 27].
+  const auto v = drain(src);
+  REQUIRE(v.size() == 200);
+  const auto line = [](const RequestSpec& r) { return workload::prefix::chain_index(r.prefix); };
+  std::vector<std::uint64_t> first(chains->data(line(v[0])), chains->data(line(v[0])) + chains->size(line(v[0])));
+  std::vector<std::uint64_t> expect(14);
+  for (std::uint64_t i = 0; i < 14; ++i) expect[i] = i;
+  // Requests sharing a timestamp are spread within their slot, so find the file's first two lines.
+  std::size_t a = 0, b = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    CHECK(workload::prefix::kind(v[i].prefix) == workload::prefix::Kind::kChain);
+    if (line(v[i]) == 0) a = i;
+    if (line(v[i]) == 1) b = i;
+  }
+  CHECK(v[a].prompt_tokens == 6758);
+  CHECK(std::vector<std::uint64_t>(chains->data(0), chains->data(0) + chains->size(0)) == expect);
+  REQUIRE(chains->size(1) == 15);
+  CHECK(chains->data(1)[0] == 0);
+  CHECK(chains->data(1)[1] == 14);
+  CHECK(v[b].prompt_tokens == 7322);
+  // Doubling the rate adds copies: other users' requests, whose prompts share nothing known.
+  o.rate_scale = 2;
+  const auto w = drain(o);
+  std::size_t with_chain = 0;
+  for (const auto& r : w) with_chain += r.prefix != 0;
+  CHECK(with_chain == 200);
+  CHECK(w.size() > 300);
+  // Formats without hashes carry none.
+  CHECK(TraceSource(opts(TraceFormat::kAzure, samples() + "azure_conv_sample.csv")).hash_chains() == nullptr);
 }

@@ -106,3 +106,36 @@ TEST_CASE("synthetic source merges user regions in time order with unique ids") 
   CHECK(region1 > 4000);
   CHECK(src.expected_requests() == Approx(10000));
 }
+
+TEST_CASE("system prompts: a share of the prompts start with one of the shared system prompts") {
+  workload::SyntheticSpec spec;
+  spec.regions = {curve(86400, only_hour(0))};  // 3,600 requests in the first hour
+  spec.prompt.kind = workload::TokenDist::Kind::kFixed;
+  spec.prompt.value = 100;
+  spec.output.value = 10;
+  spec.seed = 3;
+  auto draw = [&](std::uint32_t tokens) {
+    spec.system_prompt_tokens = tokens;
+    spec.system_prompt_share = 0.25;
+    spec.system_prompts = 3;
+    workload::SyntheticSource src(spec);
+    std::vector<workload::RequestSpec> v;
+    while (src.peek_time() < workload::RequestSource::kNever) v.push_back(src.pop());
+    return v;
+  };
+  const auto plain = draw(0), with = draw(700);
+  REQUIRE(plain.size() == with.size());  // the same arrivals and lengths: system prompts draw from their own stream
+  std::array<int, 4> per{};
+  for (std::size_t i = 0; i < with.size(); ++i) {
+    CHECK(with[i].time_s == plain[i].time_s);
+    CHECK(plain[i].prefix == 0);
+    const std::uint32_t which = workload::prefix::system_prompt(with[i].prefix);
+    ++per[which];
+    CHECK(with[i].prompt_tokens == 100 + (which ? 700 : 0));
+    CHECK(with[i].system_prompt_tokens == (which ? 700u : 0u));
+  }
+  // A quarter carry one (binomial sd 26 of 3,600: 5 sd), spread over the three.
+  const double n = static_cast<double>(with.size());
+  CHECK(std::abs(per[1] + per[2] + per[3] - 0.25 * n) < 5 * std::sqrt(n * 0.25 * 0.75));
+  for (int k = 1; k <= 3; ++k) CHECK(std::abs(per[k] - n / 12) < 5 * std::sqrt(n / 12));
+}
