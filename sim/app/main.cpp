@@ -103,12 +103,15 @@ int main(int argc, char** argv) {
   chatdc::app::ModelArgs ma;
   model->add_option("--gpu", ma.gpu, "GPU id (platforms/gpus.yaml)")->required();
   model->add_option("--llm", ma.llm, "LLM id (platforms/llms.yaml)")->required();
-  model->add_option("--tp", ma.tp, "tensor-parallel degree (GPUs per replica)")->capture_default_str();
+  model->add_option("--tp", ma.tp, "tensor-parallel degree (GPUs per attention group)")->capture_default_str();
+  model->add_option("--ep", ma.ep, "expert parallelism: routed experts spread over this many of the replica's GPUs")
+      ->capture_default_str();
+  model->add_option("--dp", ma.dp, "attention data-parallel groups (a replica has tp x dp GPUs)")->capture_default_str();
   model->add_option("--batch", ma.batch, "sequences in the batch")->capture_default_str();
   model->add_option("--prompt", ma.prompt, "prompt tokens per sequence")->capture_default_str();
   model->add_option("--output", ma.output, "output tokens per sequence")->capture_default_str();
-  model->add_option("--engine", ma.engine, "serving engine whose efficiency profile to use (default: vllm-2023)");
-  model->add_option("--weight-dtype", ma.weight_dtype, "fp16, bf16, fp8, int8, int4 (default: the LLM's)");
+  model->add_option("--engine", ma.engine, "serving engine whose efficiency profile to use (default: vllm)");
+  model->add_option("--weight-dtype", ma.weight_dtype, "fp32, fp16, bf16, fp8, int8, int4, fp4, mxfp4 (default: the LLM's)");
   model->add_option("--kv-dtype", ma.kv_dtype, "KV-cache dtype (default: the LLM's)");
   model->add_option("--headroom", ma.headroom, "GPU memory fraction kept free")->capture_default_str();
   model->add_flag("--max-batch", ma.max_batch, "use the largest batch whose KV cache fits (throughput)");
@@ -116,13 +119,22 @@ int main(int argc, char** argv) {
   model->add_option("--catalog", ma.catalog_dir, "catalog folder (default: the shipped platforms/)");
   model->add_flag("--json", ma.json, "machine-readable output");
 
-  auto* calibrate = app.add_subcommand("calibrate", "Compare the step model with the measured rows of a calibration "
-                                                    "table; --fit refits each GPU's efficiency factors.");
+  auto* calibrate = app.add_subcommand("calibrate", "Compare the step model with measurements: the 2023 table row by row, "
+                                                    "and the calibration pack of today's engines per (engine, GPU, LLM) with "
+                                                    "fit and test splits; --fit refits each (GPU, engine) profile.");
   chatdc::app::CalibrateArgs ca;
-  calibrate->add_option("--file", ca.file, "calibration CSV (default: <catalog>/calibration.csv)");
+  calibrate->add_option("--file", ca.files,
+                        "calibration CSV: the 2023 table's schema or the pack's (modern-engines.csv); repeatable "
+                        "(default: <catalog>/calibration.csv and <catalog>/calibration/pack-subset.csv)");
   calibrate->add_option("--gpu", ca.gpu, "only this GPU");
+  calibrate->add_option("--engine", ca.engine, "pack files: only this engine profile (vllm, sglang, trtllm)");
   calibrate->add_option("--catalog", ca.catalog_dir, "catalog folder (default: the shipped platforms/)");
-  calibrate->add_flag("--fit", ca.fit, "fit the efficiency factors and print them");
+  calibrate->add_flag("--fit", ca.fit, "fit each (GPU, engine) profile (pack files: on the fit split) and print it");
+  calibrate->add_flag("--by-model", ca.by_model, "pack files: also one line per (engine, GPU, LLM)");
+  calibrate->add_flag("--out-of-scope", ca.out_of_scope, "pack files: list every configuration out of scope, with its reason");
+  calibrate->add_option("--threads", ca.threads, "threads (0 = all cores; results do not depend on it)")->capture_default_str();
+  calibrate->add_option("--fit-evaluations", ca.replica_evaluations,
+                        "--fit on pack files: refinement steps through the replica scheduler")->capture_default_str();
   calibrate->add_flag("--json", ca.json, "machine-readable output");
 
   auto* wl = app.add_subcommand("workload", "Show a workload without simulating it: requests per hour, peak/mean/"

@@ -2,6 +2,7 @@
 // (the step model against published measurements, optionally refitting efficiencies).
 #pragma once
 #include <string>
+#include <vector>
 
 namespace chatdc::app {
 
@@ -9,6 +10,8 @@ struct ModelArgs {
   std::string catalog_dir;
   std::string gpu, llm;
   int tp = 1;
+  int ep = 1;  // expert parallelism (MoE)
+  int dp = 1;  // attention data-parallel groups
   int batch = 1;
   int prompt = 512;
   int output = 256;
@@ -23,9 +26,14 @@ int cmd_model(const ModelArgs& a);
 
 struct CalibrateArgs {
   std::string catalog_dir;
-  std::string file;  // default: <catalog_dir>/calibration.csv
-  std::string gpu;   // only this GPU
+  std::vector<std::string> files;  // default: <catalog_dir>/calibration.csv and <catalog_dir>/calibration/pack-subset.csv
+  std::string gpu;     // only this GPU
+  std::string engine;  // only this engine profile (pack files)
   bool fit = false;
+  bool by_model = false;      // pack files: one line per (engine, GPU, LLM)
+  bool out_of_scope = false;  // pack files: list every configuration out of scope with its reason
+  int threads = 0;            // 0 = all cores
+  int replica_evaluations = 150;  // --fit: refinement steps through the replica scheduler
   bool json = false;
 };
 int cmd_calibrate(const CalibrateArgs& a);

@@ -4,6 +4,7 @@
 
 #include "config/wan_paths.hpp"
 #include "model/step_model.hpp"
+#include "model/step_table.hpp"
 #include "model/step_work.hpp"
 
 namespace chatdc::config {
@@ -24,11 +25,16 @@ Assembly assemble(const Scenario& s) {
       p.servers = static_cast<std::uint32_t>(dc.servers());
       p.gpus_per_server = dc.server.gpus_per_server;
       p.replicas_per_server = dc.server.gpus_per_server / dc.tensor_parallel;
-      const auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dc.tensor_parallel);
-      p.step_model = roofline;
+      const model::Parallelism par{dc.tensor_parallel, s.expert_parallel, 1};
+      auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, par);
+      if (dc.step_table)
+        p.step_model = std::make_shared<model::TableStepModel>(*dc.step_table, roofline);
+      else
+        p.step_model = roofline;
       p.work_model = std::make_shared<model::StepWorkModel>(s.llm);
       p.scheduler = s.scheduler;
-      p.scheduler.kv_capacity_tokens = model::kv_capacity_tokens(dc.gpu, s.llm, dc.tensor_parallel, s.memory_headroom_fraction);
+      p.scheduler.kv_capacity_tokens =
+          model::kv_capacity_tokens(dc.gpu, s.llm, par, s.memory_headroom_fraction);
       p.request_overhead_s = dc.gpu.request_overhead_ms * 1e-3;
       p.max_waiting_per_replica = s.max_waiting_per_replica;
       p.server_power = {dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,

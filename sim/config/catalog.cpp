@@ -20,11 +20,9 @@ std::string default_catalog_dir() { return data_dir() + "/platforms"; }
 
 namespace {
 
-const std::vector<std::string> kDtypes = {"fp32", "fp16", "bf16", "fp8", "int8", "int4"};
-
 model::Dtype read_dtype(Reader& r, const std::string& key, const std::string& def) {
   model::Dtype d = model::Dtype::kFp16;
-  model::parse_dtype(r.text(key, def, kDtypes), &d);
+  model::parse_dtype(r.text(key, def, model::dtype_names()), &d);
   return d;
 }
 
@@ -37,6 +35,8 @@ model::GpuSpec read_gpu(Reader& r, const std::string& id) {
   g.bf16_dense_tflops = r.required_number("bf16_dense_tflops", Range{0, 1e6, true, false});
   g.fp8_dense_tflops = r.number("fp8_dense_tflops", 0, Range::between(0, 1e6));
   g.int8_dense_tops = r.number("int8_dense_tops", 0, Range::between(0, 1e6));
+  g.fp4_dense_tflops = r.number("fp4_dense_tflops", 0, Range::between(0, 1e6));
+  g.pack_name = r.text("pack_name", "");
   g.interconnect_gb_per_s = r.required_number("interconnect_gb_per_s", Range{0, 1e5, true, false});
   g.idle_power_w = r.required_number("idle_power_w", Range::between(0, 1e5));
   g.tdp_w = r.required_number("tdp_w", Range{0, 1e5, true, false});
@@ -64,6 +64,19 @@ void read_efficiency(Reader& e, model::GpuSpec* g) {
   g->per_sequence_overhead_us = e.number("per_sequence_overhead_us", 0, Range::between(0, 1e6));
   g->serial_fraction = e.number("serial_fraction", 0, Range::fraction());
   g->interconnect_efficiency = e.number("interconnect", 1, Range::open_fraction());
+  g->roofline = e.text("roofline", "step", {"step", "kernel"}) == "kernel" ? model::GpuSpec::Roofline::kKernel
+                                                                          : model::GpuSpec::Roofline::kStep;
+  g->compute_efficiency_fp8 = e.number("compute_fp8", g->compute_efficiency, Range::open_fraction());
+  g->compute_efficiency_fp4 = e.number("compute_fp4", g->compute_efficiency_fp8, Range::open_fraction());
+  g->moe_compute_efficiency = e.number("moe_compute", 1, Range::open_fraction());
+  g->layer_overhead_us = e.number("layer_overhead_us", 0, Range::between(0, 1000));
+  g->moe_layer_overhead_us = e.number("moe_layer_overhead_us", 0, Range::between(0, 1000));
+  g->moe_half_tokens = e.number("moe_half_tokens", 0, Range::between(0, 10000));
+  g->allreduce_latency_us = e.number("allreduce_latency_us", 5, Range::between(0, 1000));
+  g->attention_half_tokens = e.number("attention_half_tokens", 0, Range::between(0, 100000));
+  g->cpu_overlap = e.number("cpu_overlap", 0, Range::fraction());
+  g->chunked_prefill = e.boolean("chunked_prefill", false);
+  g->basis = e.text("basis", "fitted", {"fitted", "ruled"});
   e.finish();
 }
 
@@ -123,6 +136,21 @@ model::LlmSpec read_llm(Reader& r, const std::string& id) {
   m.attention_dim = r.number("attention_dim", 0, Range::between(0, 1e7));
   m.weight_dtype = read_dtype(r, "weight_dtype", "fp16");
   m.kv_dtype = read_dtype(r, "kv_dtype", "fp16");
+  if (auto d = r.optional_text("dense_weight_dtype", model::dtype_names())) {
+    model::Dtype dd;
+    model::parse_dtype(*d, &dd);
+    m.dense_weight_dtype = dd;
+  }
+  m.tied_embeddings = r.boolean("tied_embeddings", false);
+  m.moe_layers = static_cast<int>(r.integer("moe_layers", 0, Range::between(0, 10000)));
+  m.sliding_window_layers = static_cast<int>(r.integer("sliding_window_layers", 0, Range::between(0, 10000)));
+  m.sliding_window_tokens = static_cast<int>(r.integer("sliding_window_tokens", 0, Range::between(0, 1 << 24)));
+  if (auto ids = r.texts("hf_ids", 0)) m.hf_ids = *ids;
+  if (m.moe_layers > m.layers) r.error("moe_layers", fmt::format("must not exceed layers ({}), got {}", m.layers, m.moe_layers));
+  if (m.sliding_window_layers > m.layers)
+    r.error("sliding_window_layers", fmt::format("must not exceed layers ({}), got {}", m.layers, m.sliding_window_layers));
+  if ((m.sliding_window_layers > 0) != (m.sliding_window_tokens > 0))
+    r.error("sliding_window_tokens", "sliding_window_layers and sliding_window_tokens go together (both > 0, or both 0)");
   if (m.kv_heads > m.attention_heads || m.attention_heads % m.kv_heads != 0)
     r.error("kv_heads", fmt::format("must divide attention_heads ({}), got {}", m.attention_heads, m.kv_heads));
   if (m.experts > 0) {

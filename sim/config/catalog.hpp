@@ -9,7 +9,7 @@
 namespace chatdc::config {
 
 /// The serving engine whose efficiency profile is used when a scenario names none.
-inline const std::string kDefaultEngine = "vllm-2023";
+inline const std::string kDefaultEngine = "vllm";
 
 struct Catalog {
   std::string dir;  // folder holding gpus.yaml, servers.yaml, llms.yaml

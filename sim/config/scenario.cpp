@@ -350,14 +350,28 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       if (!dr.has("server_capex_usd") && !dr.has("server_capex_cny"))
         dr.set_resolved(s.economics.currency == "USD" ? "server_capex_usd" : "server_capex_cny", format_number(dc.server_capex));
       dc.network = read_network(dr.child("network"), dc.server.nic_gbps);
+      if (auto table = dr.optional_text("step_table")) {
+        dc.step_table_file = relative_to(dr.document().file, *table);
+        dc.step_table_where = dr.where("step_table");
+        dr.set_resolved("step_table", fs::absolute(dc.step_table_file).lexically_normal().string());
+        try {
+          dc.step_table = std::make_shared<const model::StepTable>(model::load_step_table(dc.step_table_file));
+        } catch (const Error& e) {
+          dr.error("step_table", e.what());
+        }
+      }
       dr.finish();
 
       if (known && !s.llm.id.empty()) {
         if (dc.tensor_parallel > dc.server.gpus_per_server) {
           dr.error("tensor_parallel", fmt::format("a replica must fit in one server: {} has {} GPUs, got tensor_parallel {}",
                                                   dc.server_id, dc.server.gpus_per_server, dc.tensor_parallel));
+        } else if (dc.tensor_parallel % s.expert_parallel != 0) {
+          dr.error("tensor_parallel", fmt::format("model.expert_parallel {} must divide the replica's GPUs, got tensor_parallel {}",
+                                                  s.expert_parallel, dc.tensor_parallel));
         } else {
-          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, dc.tensor_parallel, s.memory_headroom_fraction);
+          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, model::Parallelism{dc.tensor_parallel, s.expert_parallel, 1},
+                                                      s.memory_headroom_fraction);
           if (kv < s.llm.max_context_tokens)
             dr.error("tensor_parallel",
                      fmt::format("{} ({} weights, {:.0f} GB) leaves room for {:.0f} KV tokens on {} x {} with {:.0f}% memory "
@@ -793,10 +807,15 @@ void read_model(Reader r, Scenario& s, std::optional<int>* tp) {
       s.llm = s.catalog.llms.at(llm);
     }
   }
-  static const std::vector<std::string> kDt = {"fp32", "fp16", "bf16", "fp8", "int8", "int4"};
+  const auto& kDt = model::dtype_names();
   model::parse_dtype(r.text("weight_dtype", model::dtype_name(s.llm.weight_dtype), kDt), &s.llm.weight_dtype);
   model::parse_dtype(r.text("kv_dtype", model::dtype_name(s.llm.kv_dtype), kDt), &s.llm.kv_dtype);
   if (auto t = r.optional_integer("tensor_parallel", Range::between(1, 64))) *tp = static_cast<int>(*t);
+  s.expert_parallel = static_cast<int>(r.integer("expert_parallel", 1, Range::between(1, 64)));
+  if (s.expert_parallel > 1 && !s.llm.id.empty() &&
+      (!s.llm.is_moe() || s.llm.experts % s.expert_parallel != 0))
+    r.error("expert_parallel", fmt::format("needs a mixture-of-experts LLM whose experts it divides ({} has {} experts), got {}",
+                                           s.llm.id, s.llm.experts, s.expert_parallel));
   r.finish();
 }
 
@@ -812,13 +831,18 @@ void read_serving(Reader r, Scenario& s) {
   s.engine = r.text("engine", kDefaultEngine);
   s.max_waiting_per_replica = static_cast<std::uint32_t>(r.integer("max_waiting_per_replica", 1000, Range::between(0, 1e9)));
   s.cell_replicas = static_cast<std::uint32_t>(r.integer("cell_replicas", 128, Range::between(0, 1e9)));
-  c.chunked_prefill = r.boolean("chunked_prefill", false);
+  // The default is the engine's own scheduling (its profiles' chunked_prefill), known once the
+  // datacenters' GPUs are: see finish_serving().
+  s.chunked_prefill_given = r.has("chunked_prefill");
+  if (s.chunked_prefill_given)
+    c.chunked_prefill = r.boolean("chunked_prefill", false);
+  else
+    r.set_resolved("chunked_prefill", false);  // holds the key's place; finish_serving() writes the engine's value
+  s.serving_resolved = r.resolved();
+  s.serving_where = r.where();
   c.decode_first = r.text("priority", "prefill_first", {"prefill_first", "decode_first"}) == "decode_first";
   c.decode_first_max_wait_steps =
       static_cast<std::uint64_t>(r.integer("decode_first_max_wait_steps", 20, Range::between(0, 1e6)));
-  if (c.decode_first && c.chunked_prefill)
-    r.error("priority", "decode_first applies to prefill-only steps; with chunked_prefill every step already mixes "
-                        "decodes and prompt chunks");
   c.kv_policy = r.text("kv_policy", "preempt", {"preempt", "reserve"}) == "preempt" ? serving::KvPolicy::kPreempt
                                                                                     : serving::KvPolicy::kReserve;
   c.kv_watermark_fraction = r.number("kv_watermark_fraction", 0.01, Range::between(0, 0.5));
@@ -839,10 +863,62 @@ void read_serving(Reader r, Scenario& s) {
     r.error("prefix_routing", fmt::format("routes requests to the replica caching their prefix, but prefix caching is off "
                                           "(serving.prefix_caching resolved to false for engine \"{}\"): set "
                                           "serving.prefix_caching: true", s.engine));
-  if (c.chunked_prefill && c.max_tokens_per_step < c.max_batch_size)
-    r.error("max_tokens_per_step", fmt::format("with chunked prefill the token budget must cover a full decode batch "
-                                               "(max_batch_size = {}), got {}", c.max_batch_size, c.max_tokens_per_step));
+  // (the chunked-prefill token budget is checked in finish_serving(), once the engine's default is known)
   r.finish();
+}
+
+// After the platform: serving.chunked_prefill defaults to the engine's scheduling, and the checks
+// that depend on it.
+void finish_serving(Scenario& s, Diagnostics& diag) {
+  auto& c = s.scheduler;
+  if (!s.chunked_prefill_given) {
+    for (const auto& reg : s.regions)
+      if (!reg.datacenters.empty()) {
+        c.chunked_prefill = reg.datacenters.front().gpu.chunked_prefill;
+        break;
+      }
+    s.serving_resolved["chunked_prefill"] = c.chunked_prefill;
+  }
+  const std::string how = s.chunked_prefill_given ? "serving.chunked_prefill is true"
+                                                  : fmt::format("serving.engine {} schedules chunked prefill", s.engine);
+  if (c.decode_first && c.chunked_prefill)
+    diag.add(s.serving_where, "serving.priority",
+             fmt::format("decode_first applies to prefill-only steps, but {}: every step already mixes decodes and prompt "
+                         "chunks (set serving.chunked_prefill: false for decode_first)", how));
+  if (c.chunked_prefill && c.max_tokens_per_step < c.max_batch_size)
+    diag.add(s.serving_where, "serving.max_tokens_per_step",
+             fmt::format("{}, so the token budget must cover a full decode batch (max_batch_size = {}), got {}", how,
+                         c.max_batch_size, c.max_tokens_per_step));
+}
+
+// Measured step-time tables may be used up to kStepTableReach times beyond their measurements.
+void check_step_tables(const Scenario& s, Diagnostics& diag) {
+  // The longest prompt and answer the workload can send (a trace: up to the LLM's context).
+  auto longest = [&](const workload::TokenDist& d) {
+    double m = d.max_tokens;
+    if (s.workload.source == "trace") m = s.llm.max_context_tokens;
+    else if (d.kind == workload::TokenDist::Kind::kFixed) m = std::min<double>(d.value, d.max_tokens);
+    else if (d.kind == workload::TokenDist::Kind::kEmpirical && !d.samples.empty())
+      m = std::min<double>(*std::max_element(d.samples.begin(), d.samples.end()), d.max_tokens);
+    return std::min<double>(m, s.llm.max_context_tokens);
+  };
+  const double prompt_max = longest(s.workload.prompt), output_max = longest(s.workload.output);
+  const double context = std::min<double>(prompt_max + output_max, s.llm.max_context_tokens);
+  const double prefill = std::max<double>(s.scheduler.max_tokens_per_step, s.scheduler.chunked_prefill ? 0.0 : prompt_max);
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) {
+      if (!dc.step_table) continue;
+      try {
+        model::check_step_table_reach(
+            *dc.step_table, s.scheduler.max_batch_size, context, prefill,
+            fmt::format("serving.max_batch_size {}", s.scheduler.max_batch_size),
+            fmt::format("the longest sequence {:.0f} tokens (prompt + output maxima, within the LLM's context)", context),
+            fmt::format("a prefill step of up to {:.0f} tokens (serving.max_tokens_per_step{})", prefill,
+                        s.scheduler.chunked_prefill ? "" : ", or one whole prompt"));
+      } catch (const Error& e) {
+        diag.add(dc.step_table_where, "step_table", e.what());
+      }
+    }
 }
 
 void read_routing(Reader r, Scenario& s) {
@@ -950,6 +1026,10 @@ Scenario load_scenario_text(const std::string& file, const std::string* text, co
   read_routing(root.child("routing"), s);
   root.finish();
   check_limits(root, s);
+  if (diag.empty()) {
+    finish_serving(s, diag);
+    check_step_tables(s, diag);
+  }
   if (!diag.empty()) throw Error(header + diag.report());
 
   // The resolved scenario carries the catalog entries it used, so it reruns identically.

@@ -11,6 +11,7 @@
 #include "config/catalog.hpp"
 #include "model/daily_curve.hpp"
 #include "model/specs.hpp"
+#include "model/step_table.hpp"
 #include "serving/replica.hpp"
 #include "workload/diurnal.hpp"
 #include "workload/token_sampler.hpp"
@@ -60,6 +61,11 @@ struct DatacenterSpec {
   int tensor_parallel = 1;
   double server_capex = 0;  // in the report currency
   NetworkSpec network;
+  // A measured step-time table replacing the roofline for this datacenter (step_table key), with
+  // where the key sits (for messages).
+  std::string step_table_file;
+  std::shared_ptr<const model::StepTable> step_table;
+  std::string step_table_where;
   int servers() const { return racks * servers_per_rack; }
 };
 
@@ -149,8 +155,12 @@ struct Scenario {
   std::string description;
   RunSpec run;
   model::LlmSpec llm;
+  int expert_parallel = 1;  // model.expert_parallel: routed experts spread over this many GPUs of a replica
   serving::SchedulerConfig scheduler;  // kv_capacity_tokens filled per datacenter
   std::string engine = kDefaultEngine;  // serving engine: picks each GPU's efficiency profile
+  bool chunked_prefill_given = false;   // serving.chunked_prefill set (else the engine profile's)
+  YAML::Node serving_resolved;          // the serving section of `resolved`, completed after the platform
+  std::string serving_where;
   std::uint32_t max_waiting_per_replica = 1000;
   std::uint32_t cell_replicas = 128;  // replicas behind one least-outstanding balancer (0: the whole datacenter)
   bool prefix_routing = false;        // prefix-aware balancing inside cells

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/csv.hpp"
+#include "core/nelder_mead.hpp"
 #include "core/rng.hpp"
 #include "core/error.hpp"
 
@@ -176,65 +177,15 @@ FitResult fit_gpu(const GpuSpec& start, const std::vector<FitCase>& cases) {
     for (int k = 0; k < n; ++k) best[k] = logit(0.05 + 0.9 * rng.uniform());
   double best_f = cost(best);
   for (int restart = 0; restart < 4; ++restart) {
-    std::array<Vec, kParams + 1> simplex;
-    std::array<double, kParams + 1> f;
-    simplex[0] = best;
-    for (int i = 0; i < n; ++i) {
-      simplex[i + 1] = best;
-      simplex[i + 1][i] += 1.0;
+    int unused = 0;  // evaluations are counted by `cost`
+    NelderMeadLimits limits;
+    limits.max_iterations = 2000;
+    limits.tolerance = 1e-10;
+    const auto [x, fx] = nelder_mead(cost, best, n, 1.0, limits, &unused);
+    if (fx < best_f) {
+      best_f = fx;
+      best = x;
     }
-    for (int i = 0; i <= n; ++i) f[i] = cost(simplex[i]);
-    for (int it = 0; it < 2000; ++it) {
-      std::vector<int> order(static_cast<std::size_t>(n) + 1);
-      for (int i = 0; i <= n; ++i) order[i] = i;
-      std::sort(order.begin(), order.end(), [&](int a, int b) { return f[a] < f[b]; });
-      const int lo = order[0], hi = order[n], second = order[n - 1];
-      if (f[hi] - f[lo] < 1e-10) break;
-      Vec centroid = best;
-      for (int k = 0; k < n; ++k) centroid[k] = 0;
-      for (int i = 0; i <= n; ++i)
-        if (i != hi)
-          for (int k = 0; k < n; ++k) centroid[k] += simplex[i][k] / n;
-      auto along = [&](double t) {
-        Vec v = centroid;
-        for (int k = 0; k < n; ++k) v[k] = centroid[k] + t * (simplex[hi][k] - centroid[k]);
-        return v;
-      };
-      const Vec xr = along(-1.0);
-      const double fr = cost(xr);
-      if (fr < f[lo]) {
-        const Vec xe = along(-2.0);
-        const double fe = cost(xe);
-        if (fe < fr) {
-          simplex[hi] = xe;
-          f[hi] = fe;
-        } else {
-          simplex[hi] = xr;
-          f[hi] = fr;
-        }
-      } else if (fr < f[second]) {
-        simplex[hi] = xr;
-        f[hi] = fr;
-      } else {
-        const Vec xc = along(fr < f[hi] ? -0.5 : 0.5);
-        const double fc = cost(xc);
-        if (fc < std::min(fr, f[hi])) {
-          simplex[hi] = xc;
-          f[hi] = fc;
-        } else {
-          for (int i = 0; i <= n; ++i)
-            if (i != lo) {
-              for (int k = 0; k < n; ++k) simplex[i][k] = simplex[lo][k] + 0.5 * (simplex[i][k] - simplex[lo][k]);
-              f[i] = cost(simplex[i]);
-            }
-        }
-      }
-    }
-    for (int i = 0; i <= n; ++i)
-      if (f[i] < best_f) {
-        best_f = f[i];
-        best = simplex[i];
-      }
   }
   if (best_f < overall_f) {
     overall_f = best_f;

@@ -67,25 +67,57 @@ class StepModel {
   virtual double idle_power_w() const = 0;
 };
 
-/// Roofline: step = overhead + all-reduce + max(compute, memory) + w * min(compute, memory), with
+/// How a replica's GPUs split the work: tensor parallelism `tp` inside each attention group,
+/// `dp` attention data-parallel groups (each holds its own sequences and their KV cache), and the
+/// routed experts spread over `ep` of the replica's tp * dp GPUs (each expert sliced over the
+/// remaining tp * dp / ep). A replica has tp * dp GPUs.
+struct Parallelism {
+  int tp = 1;
+  int ep = 1;
+  int dp = 1;
+  int gpus() const { return tp * dp; }
+};
+
+/// Roofline step model. Two formulas, chosen by the efficiency profile (GpuSpec::roofline):
+///
+/// kStep (the 2023 profiles): step = overhead + all-reduce + max(compute, memory) + w * min(compute, memory), with
 ///   compute = 2 * active_params * (T + n_half) / (tp * peak * eff_c) + 4 * L * d_q * pairs / (tp * peak_bf16 * eff_attn)
 ///   memory  = (weights_read(T) + kv_bytes * T) / (tp * hbm_bw * eff_m) + kv_bytes * context_read / (tp * hbm_bw * eff_kv)
 ///   allreduce = 2 * L * 2 (tp-1) * (hop_latency + T * hidden * 2 B / (tp * link_bw * eff_link))
 /// and energy = tp * [P_idle * overhead + P_mem * comm + active], where active is
 ///   P_mem * memory + (P_comp - P_mem) * compute when memory-bound, P_comp * compute otherwise.
-/// Equations, units and sources: README, "Serving model".
+///
+/// kKernel (today's engines): every class of kernel is its own roofline max(FLOPs / achieved peak,
+/// bytes / achieved bandwidth) and they run one after the other: dense linear layers, the output
+/// head, grouped expert GEMMs (expected distinct experts read, expected busiest GPU's tokens
+/// computed), decode attention (KV read), prefill attention (FLOPs), tensor-parallel all-reduces,
+/// expert-parallel all-to-alls (each a fixed latency plus bytes over the link) and a fixed time per layer. The CPU's scheduling time overlaps the
+/// GPU's by cpu_overlap: step = gpu + cpu - overlap * min(gpu, cpu).
+/// Equations, units and sources: README, "Step time".
 class RooflineStepModel final : public StepModel {
  public:
   RooflineStepModel(const GpuSpec& gpu, const LlmSpec& llm, int tensor_parallel);
+  RooflineStepModel(const GpuSpec& gpu, const LlmSpec& llm, const Parallelism& par);
   StepCost cost(const StepShape& shape) const override;
   DecodeProfile decode_profile(std::uint32_t batch) const override;
-  int gpus() const override { return tp_; }
+  int gpus() const override { return par_.gpus(); }
   double idle_power_w() const override { return gpu_.idle_power_w; }
 
-  /// Bytes of weights read in a step touching `tokens` tokens (MoE: expected distinct experts).
+  /// Bytes of weights read in a step touching `tokens` tokens (MoE: expected distinct experts), whole replica.
   double weight_bytes_read(double tokens) const;
   /// Peak dense FLOP/s per GPU for the linear layers, given the weight dtype.
   double linear_peak_flops() const { return linear_peak_flops_; }
+  const Parallelism& parallelism() const { return par_; }
+
+  /// The kernel-level step's parts, per GPU of the replica (s): for tests and `chatdc model`.
+  struct Kernels {
+    double dense_s = 0, head_s = 0, experts_s = 0, decode_attention_s = 0, prefill_attention_s = 0;
+    double allreduce_s = 0, alltoall_s = 0, layers_s = 0;
+    double gpu_s = 0, cpu_s = 0, time_s = 0;
+    double compute_bound_s = 0, memory_bound_s = 0;  // of the roofline kernels, by what bounds them
+    double compute_part_s = 0;                       // compute time hidden inside memory-bound kernels
+  };
+  Kernels kernels(const StepShape& s) const;
 
  private:
   struct Parts {
@@ -93,19 +125,43 @@ class RooflineStepModel final : public StepModel {
   };
   Parts parts(const StepShape& s) const;
   double energy(const Parts& p) const;
+  double kernel_energy(const Kernels& k) const;
+  StepCost kernel_cost(const StepShape& s) const;
+  void init_kernels();
+  DecodeProfile kernel_decode_profile(std::uint32_t batch) const;
 
   GpuSpec gpu_;
   LlmSpec llm_;
+  Parallelism par_;
   int tp_;
   double linear_peak_flops_;   // FLOP/s per GPU
   double attn_peak_flops_;     // FLOP/s per GPU
   double hbm_bytes_per_s_;     // achieved, whole replica
   double kv_bytes_per_token_;
   double attn_flops_per_pair_; // 4 * L * d_q
+  // Kernel roofline constants (per GPU).
+  struct KernelConsts {
+    double dense_flops_per_token = 0, dense_bytes = 0, dense_peak = 0;
+    double head_flops_per_token = 0, head_bytes = 0;
+    double expert_flops_per_assignment = 0, expert_bytes_per_expert = 0, expert_peak = 0, experts_per_gpu = 0;
+    double kv_bytes_per_token = 0;   // per GPU: KV of one token of its group's sequences
+    double swa_share = 0, swa_tokens = 0;
+    double attn_flops_per_pair = 0;  // per GPU
+    double bw = 0, bw_kv = 0;        // achieved bytes/s per GPU (weights, KV reads)
+    double allreduce_fixed_s = 0, allreduce_s_per_token = 0;
+    double alltoall_fixed_s = 0, alltoall_s_per_assignment = 0;
+    double layers_s = 0;
+  } k_;
 };
 
 /// Tokens of KV cache a replica can hold: (tp * memory * (1 - headroom) - weights) / kv_bytes_per_token.
 /// Returns a negative number when the weights alone do not fit.
 double kv_capacity_tokens(const GpuSpec& gpu, const LlmSpec& llm, int tensor_parallel, double memory_headroom_fraction);
+/// The same with expert and attention data parallelism, and with the KV cache replicated where the
+/// model has fewer KV heads than tp (multi-head latent attention has one): per GPU, memory * (1 -
+/// headroom) minus its share of the weights (dense layers split by tp, experts by tp * dp) holds
+/// tokens of kv_bytes_per_token / min(tp, kv_heads) each; the replica holds dp groups of them.
+/// With tp <= kv_heads and ep = dp = 1 it equals the function above.
+double kv_capacity_tokens(const GpuSpec& gpu, const LlmSpec& llm, const Parallelism& par, double memory_headroom_fraction);
 
 }  // namespace chatdc::model

@@ -53,9 +53,9 @@ StepTable load_step_table(const std::string& file) {
     if (!seen.insert({phase, {batch, ctx}}).second)
       throw Error(fmt::format("{}:{}: a second {} row for batch {} and context {}", file, n, phase, batch, ctx));
     if (phase == "prefill")
-      t.prefill.push_back({batch * ctx, ms * 1e-3, power});
+      t.prefill.push_back({batch * ctx, ms * 1e-3, power, n});
     else
-      t.decode[static_cast<std::uint32_t>(batch)].push_back({ctx, ms * 1e-3, power});
+      t.decode[static_cast<std::uint32_t>(batch)].push_back({ctx, ms * 1e-3, power, n});
   }
   if (!header) throw Error(fmt::format("{}: empty step-time table", file));
   if (t.prefill.empty() || t.decode.empty())
@@ -63,7 +63,65 @@ StepTable load_step_table(const std::string& file) {
   auto by_x = [](const StepTable::Point& a, const StepTable::Point& b) { return a.x < b.x; };
   std::sort(t.prefill.begin(), t.prefill.end(), by_x);
   for (auto& [b, pts] : t.decode) std::sort(pts.begin(), pts.end(), by_x);
+
+  // Physical monotonicity (README "Measured step-time tables").
+  for (std::size_t i = 1; i < t.prefill.size(); ++i) {
+    const auto &a = t.prefill[i - 1], &b = t.prefill[i];
+    if (b.time_s < a.time_s)
+      throw Error(fmt::format("{}:{}: prefill step_ms {:.6g} for {} prompt tokens is below {:.6g} for {} tokens (line {}): a step "
+                              "cannot get faster as prompts grow",
+                              file, b.line, b.time_s * 1e3, b.x, a.time_s * 1e3, a.x, a.line));
+  }
+  for (const auto& [batch, pts] : t.decode)
+    for (std::size_t i = 1; i < pts.size(); ++i)
+      if (pts[i].time_s < pts[i - 1].time_s)
+        throw Error(fmt::format("{}:{}: decode step_ms {:.6g} at batch {} and context {} is below {:.6g} at context {} (line {}): a "
+                                "step cannot get faster as the context grows",
+                                file, pts[i].line, pts[i].time_s * 1e3, batch, pts[i].x, pts[i - 1].time_s * 1e3, pts[i - 1].x,
+                                pts[i - 1].line));
+  // Across batch sizes: at every measured context of a larger batch, no smaller batch measured
+  // around that context may be slower (linear interpolation of the smaller batch's points).
+  for (auto hi = t.decode.begin(); hi != t.decode.end(); ++hi)
+    for (auto lo = t.decode.begin(); lo != hi; ++lo)
+      for (const auto& p : hi->second) {
+        const auto& q = lo->second;
+        if (p.x < q.front().x || p.x > q.back().x) continue;
+        const auto up = std::lower_bound(q.begin(), q.end(), p.x, [](const auto& a, double v) { return a.x < v; });
+        double t_lo = up->time_s;
+        int line = up->line;
+        if (up->x > p.x) {
+          const auto dn = up - 1;
+          t_lo = dn->time_s + (p.x - dn->x) / (up->x - dn->x) * (up->time_s - dn->time_s);
+          line = dn->line;
+        }
+        if (p.time_s < t_lo * (1 - 1e-12))
+          throw Error(fmt::format("{}:{}: decode step_ms {:.6g} at batch {} and context {} is below {:.6g} for the smaller batch {} "
+                                  "at that context (line {}): a step cannot get faster as the batch grows",
+                                  file, p.line, p.time_s * 1e3, hi->first, p.x, t_lo * 1e3, lo->first, line));
+      }
   return t;
+}
+
+void check_step_table_reach(const StepTable& t, double max_batch, double max_context, double max_prefill,
+                            const std::string& batch_source, const std::string& context_source,
+                            const std::string& prefill_source) {
+  const auto& [b_max, b_pts] = *t.decode.rbegin();
+  if (max_batch > kStepTableReach * b_max)
+    throw Error(fmt::format("{}:{}: the largest measured decode batch is {}; {} is more than {}x beyond it: measure larger "
+                            "batches or lower it",
+                            t.file, b_pts.front().line, b_max, batch_source, kStepTableReach));
+  const StepTable::Point* widest = nullptr;
+  for (const auto& [b, pts] : t.decode)
+    if (!widest || pts.back().x > widest->x) widest = &pts.back();
+  if (max_context > kStepTableReach * widest->x)
+    throw Error(fmt::format("{}:{}: the longest measured decode context is {} tokens per sequence; {} is more than {}x beyond "
+                            "it: measure longer contexts or shorten the workload",
+                            t.file, widest->line, widest->x, context_source, kStepTableReach));
+  const auto& p = t.prefill.back();
+  if (max_prefill > kStepTableReach * p.x)
+    throw Error(fmt::format("{}:{}: the largest measured prefill step is {} tokens; {} is more than {}x beyond it: measure "
+                            "larger prefill steps or lower it",
+                            t.file, p.line, p.x, prefill_source, kStepTableReach));
 }
 
 namespace {

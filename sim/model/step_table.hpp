@@ -28,14 +28,27 @@ struct StepTable {
     double x = 0;         // prefill: total prompt tokens; decode: context tokens per sequence
     double time_s = 0;
     double power_w = -1;  // per GPU; < 0 when not measured
+    int line = 0;         // in the file
   };
   std::string file;
   std::vector<Point> prefill;                      // sorted by x
   std::map<std::uint32_t, std::vector<Point>> decode;  // batch -> points sorted by x
 };
 
-/// Reads a step table; throws chatdc::Error naming file:line and the problem.
+/// Reads a step table; throws chatdc::Error naming file:line and the problem. Beyond the format it
+/// checks what makes a table physical: a step never gets faster as prompts grow, as the context
+/// grows, or (at the same context) as the batch grows, so no interpolation or extrapolation can
+/// yield a negative or falling step time.
 StepTable load_step_table(const std::string& file);
+
+/// How far beyond its measurements a table may be used: up to kStepTableReach times the largest
+/// measured batch, context per sequence and prefill tokens (README "Measured step-time tables").
+inline constexpr double kStepTableReach = 2.0;
+/// Checks that a use stays within reach of the measurements; throws chatdc::Error naming the table's
+/// file:line of the largest measured value, that value, and `what_uses` (e.g. "serving.max_batch_size 512").
+void check_step_table_reach(const StepTable& t, double max_batch, double max_context_per_sequence, double max_prefill_tokens,
+                            const std::string& batch_source, const std::string& context_source,
+                            const std::string& prefill_source);
 
 class TableStepModel final : public StepModel {
  public:

@@ -345,6 +345,53 @@ catalog:
   }
 }
 
+TEST_CASE("a datacenter's measured step-time table: used in run, checked at load") {
+  // Splitwise's A100 TP4-like table, as a user would record it (contexts and batches beyond the
+  // workload's 110-token sequences and the batch cap below).
+  write("table.csv",
+        "phase,batch,context_tokens,step_ms\nprefill,1,512,90\nprefill,1,8192,1400\ndecode,1,513,40\ndecode,64,513,60\n");
+  const std::string dc = "          servers_per_rack: 2\n";
+  const std::string with_table = replace(kBase, dc, dc + "          step_table: table.csv\n");
+  const auto s = config::load_scenario(write("t.yaml", with_table), {"serving.max_batch_size=128"});
+  REQUIRE(s.regions[0].datacenters[0].step_table);
+  CHECK(s.regions[0].datacenters[0].step_table->decode.size() == 2);
+  CHECK_THAT(config::resolved_yaml(s), Catch::Contains("table.csv"));
+  // Beyond reach: batch 256 is more than 2x the largest measured batch (64, line 5 of the table).
+  CHECK_THAT(error_of(with_table, {"serving.max_batch_size=256"}),
+             Catch::Contains("table.csv:5: the largest measured decode batch is 64; serving.max_batch_size 256 is more than 2x"));
+  // An unphysical table is an error naming its line, reported at the scenario key.
+  write("bad_table.csv", "phase,batch,context_tokens,step_ms\nprefill,1,512,90\ndecode,1,513,40\ndecode,64,513,30\n");
+  const std::string bad = replace(kBase, dc, dc + "          step_table: bad_table.csv\n");
+  const std::string e = error_of(bad, {"serving.max_batch_size=64"});
+  CHECK_THAT(e, Catch::Contains("step_table"));
+  CHECK_THAT(e, Catch::Contains("bad_table.csv:4: decode step_ms 30 at batch 64 and context 513 is below 40"));
+  CHECK_THAT(error_of(replace(kBase, dc, dc + "          step_table: missing.csv\n")), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("serving.chunked_prefill defaults to the engine's scheduling") {
+  // vllm-2023 (2023 profile): prefill-first; vllm (today's V1 engine): chunked prefill.
+  const auto old = config::load_scenario(write("e1.yaml", kBase), {"serving.engine=vllm-2023"});
+  CHECK_FALSE(old.scheduler.chunked_prefill);
+  const auto now = config::load_scenario(write("e2.yaml", kBase), {"serving.engine=vllm"});
+  CHECK(now.scheduler.chunked_prefill);
+  const auto sg = config::load_scenario(write("e3.yaml", kBase), {"serving.engine=sglang"});
+  CHECK_FALSE(sg.scheduler.chunked_prefill);
+  // Given explicitly, it wins; decode_first needs prefill-only steps and says why.
+  CHECK_FALSE(config::load_scenario(write("e4.yaml", kBase), {"serving.chunked_prefill=false"}).scheduler.chunked_prefill);
+  CHECK_THAT(error_of(kBase, {"serving.priority=decode_first"}),
+             Catch::Contains("serving.engine vllm schedules chunked prefill"));
+}
+
+TEST_CASE("model.expert_parallel: a mixture-of-experts model only, dividing the experts and the replica's GPUs") {
+  const std::string moe = replace(replace(kBase, "llm: llama-2-70b", "llm: mixtral-8x7b"), "tensor_parallel: 4", "tensor_parallel: 4\n  expert_parallel: 4");
+  CHECK(config::load_scenario(write("ep.yaml", moe)).expert_parallel == 4);
+  CHECK_THAT(error_of(replace(kBase, "tensor_parallel: 4", "tensor_parallel: 4\n  expert_parallel: 2")),
+             Catch::Contains("model.expert_parallel") && Catch::Contains("mixture-of-experts"));
+  CHECK_THAT(error_of(moe, {"model.expert_parallel=3"}), Catch::Contains("whose experts it divides"));
+  CHECK_THAT(error_of(moe, {"model.tensor_parallel=2", "model.expert_parallel=4"}),
+             Catch::Contains("model.expert_parallel 4 must divide the replica's GPUs, got tensor_parallel 2"));
+}
+
 TEST_CASE("run.start_h: part of a day at its true clock; workload.demand_multiplier scales the demand") {
   const std::string text = replace(kBase, "  requests_per_day: 1000\n",
                                    "  requests_per_day: 2400\n"

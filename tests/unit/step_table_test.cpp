@@ -102,3 +102,45 @@ TEST_CASE("step table: bad tables are reported with file and line", "[table]") {
              Catch::Contains("bad.csv:3: a second decode row for batch 1 and context 512"));
   CHECK_THAT(error_of("phase,batch,context_tokens,step_ms\ndecode,1,512,3\n"), Catch::Contains("needs at least one prefill row"));
 }
+
+TEST_CASE("step table: a table whose step time falls as the work grows is an error naming the line", "[table]") {
+  auto error_of = [](const std::string& text) {
+    try {
+      model::load_step_table(write_table("unphysical.csv", text));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  // Batch 32 faster than batch 16 at the same context: extrapolating above 32 would give negative
+  // step times (before this check, `chatdc model --table` printed a negative TPOT for batch 256).
+  CHECK_THAT(error_of("phase,batch,context_tokens,step_ms\nprefill,1,512,50\ndecode,16,513,60\ndecode,32,513,40\n"),
+             Catch::Contains("unphysical.csv:4: decode step_ms 40 at batch 32 and context 513 is below 60 for the smaller batch "
+                             "16 at that context (line 3)"));
+  CHECK_THAT(error_of("phase,batch,context_tokens,step_ms\nprefill,1,512,50\ndecode,8,1000,30\ndecode,8,4000,20\n"),
+             Catch::Contains("unphysical.csv:4: decode step_ms 20 at batch 8 and context 4000 is below 30 at context 1000 (line 3)"));
+  CHECK_THAT(error_of("phase,batch,context_tokens,step_ms\nprefill,1,2048,400\nprefill,1,512,500\ndecode,1,512,30\n"),
+             Catch::Contains("unphysical.csv:2: prefill step_ms 400 for 2048 prompt tokens is below 500 for 512 tokens (line 3)"));
+  // A smaller batch measured between two contexts of the larger one is interpolated for the comparison.
+  CHECK_THAT(error_of("phase,batch,context_tokens,step_ms\nprefill,1,512,50\ndecode,1,500,10\ndecode,1,1500,30\n"
+                      "decode,4,1000,19\n"),
+             Catch::Contains("unphysical.csv:5: decode step_ms 19 at batch 4 and context 1000 is below 20"));
+  // The Splitwise profile is physical.
+  CHECK(error_of(kProfile).empty());
+}
+
+TEST_CASE("step table: use far beyond the measurements is an error naming the measured edge", "[table]") {
+  const auto t = model::load_step_table(write_table("p.csv", kProfile));
+  auto error_of = [&](double batch, double context, double prefill) {
+    try {
+      model::check_step_table_reach(t, batch, context, prefill, "batch X", "context X", "prefill X");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(error_of(64, 1026, 16384).empty());  // exactly 2x the measured batch, context and prefill
+  CHECK_THAT(error_of(65, 1000, 8192), Catch::Contains("p.csv:7: the largest measured decode batch is 32; batch X is more than 2x"));
+  CHECK_THAT(error_of(32, 1027, 8192), Catch::Contains("p.csv:5: the longest measured decode context is 513 tokens per sequence; context X"));
+  CHECK_THAT(error_of(32, 1000, 16385), Catch::Contains("p.csv:4: the largest measured prefill step is 8192 tokens; prefill X"));
+}
