@@ -486,6 +486,13 @@ void calibrate_pack(const CalibrateArgs& a, const config::Catalog& cat, const st
 
 int cmd_calibrate(const CalibrateArgs& a) {
   const config::Catalog cat = load(a.catalog_dir);
+  if (!a.gpu.empty() && !cat.gpus.count(a.gpu)) {  // else every file would skip all its rows and report nothing
+    try {
+      find(cat.gpus, a.gpu, "GPU");
+    } catch (const Error& e) {
+      throw Error(fmt::format("--gpu: {}", e.what()));
+    }
+  }
   std::vector<std::string> files = a.files;
   if (files.empty()) files = {cat.dir + "/calibration.csv", cat.dir + "/calibration/pack-subset.csv"};
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
