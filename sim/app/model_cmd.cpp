@@ -464,7 +464,8 @@ void calibrate_pack(const CalibrateArgs& a, const config::Catalog& cat, const st
   fmt::print("\nacceptance on the test split (cells with >= {} configurations: TPOT <= {}, TTFT at concurrency <= 8 <= {}, "
              "throughput at concurrency >= 64 <= {}, as median |error|):\n",
              kCellMinConfigs, pct(kTpotLimit), pct(kTtftLimit), pct(kThroughputLimit));
-  for (const auto& [k, cell] : cells) {
+  for (const auto& [k, cell_] : cells) {
+    const auto& cell = cell_;  // clang 14 lambdas cannot capture structured bindings
     if (cell.configs < kCellMinConfigs) continue;
     std::vector<std::string> misses;
     auto check = [&](serving::PackMetric m, double limit) {
