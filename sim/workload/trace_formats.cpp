@@ -961,7 +961,10 @@ std::unique_ptr<PlayedStream> make_played_stream(const TraceOptions& o, TraceSta
   if (o.format == TraceFormat::kServeGen) return std::make_unique<ServeGenPlayer>(o, stats, scan, cutoff_played_s);
   const TraceStats before = stats;
   auto reader = make_record_reader(o, stats, /*spread=*/true);
-  return std::make_unique<RequestPlayer>(std::move(reader), o, stats, cutoff_played_s, before, scan.chains.get());
+  // The chains outlive the scan only when they hold something (TraceSource keeps them then): an empty set
+  // is not passed on, or the player would read it after the scan is gone (found by the sanitizer build).
+  const HashChains* chains = scan.chains && !scan.chains->empty() ? scan.chains.get() : nullptr;
+  return std::make_unique<RequestPlayer>(std::move(reader), o, stats, cutoff_played_s, before, chains);
 }
 
 }  // namespace chatdc::workload::detail
