@@ -171,9 +171,8 @@ int cmd_compare(const CompareArgs& a) {
   const auto resolved = study::validate_all(s, runs, [&](std::size_t i) { return fmt::format("run \"{}\" ({})", runs[i].label, origin[i]); });
   const std::string currency = study::common_currency(runs, resolved);
 
+  create_output_folder(a.study, out);
   std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", out.string(), ec.message()));
   // An earlier comparison in this folder no longer matches the run folders about to be rewritten.
   for (const char* f : {"comparison.csv", "comparison.md", "comparison.png"}) fs::remove(out / f, ec);
 

@@ -1,11 +1,14 @@
 // chatdc command line: parse, load and validate, run, report.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <new>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -20,9 +23,12 @@
 #include "app/study_args.hpp"
 #include "app/sweep_cmd.hpp"
 #include "app/workload_cmd.hpp"
+#include "config/reader.hpp"
 #include "config/scenario.hpp"
 #include "study/slurm_executor.hpp"
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
+#include "core/utf8.hpp"
 #include "engine/day_engine.hpp"
 
 namespace {
@@ -58,9 +64,41 @@ int cmd_run(const std::string& file, const std::vector<std::string>& sets, const
   return 0;
 }
 
+/// Problems CLI11 does not report well: text that is not UTF-8, a missing or unknown command. Empty if none.
+std::string check_command_line(int argc, char** argv, const CLI::App& app) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a(argv[i]);
+    if (chatdc::invalid_utf8_at(a) != std::string_view::npos)
+      return fmt::format("argument {} (\"{}\") is not valid UTF-8 text", i, chatdc::escaped(a));
+  }
+  std::vector<std::string> names;
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
+  const std::string list = fmt::format("{}", fmt::join(names, ", "));
+  if (argc < 2) return fmt::format("a command is required (commands: {}); see chatdc --help", list);
+  if (argv[1][0] == '-') {  // only --help and --version come before the command
+    const std::string_view a(argv[1]);
+    if (a == "--help" || a == "-h" || a == "--version") return "";
+    return fmt::format("unknown option \"{}\" before the command (commands: {})", chatdc::escaped(a), list);
+  }
+  const std::string cmd = argv[1];
+  if (std::find(names.begin(), names.end(), cmd) != names.end()) return "";
+  std::string hint;
+  std::size_t best = 3;
+  for (const auto& n : names)
+    if (const std::size_t d = chatdc::config::edit_distance(cmd, n); d < best) best = d, hint = n;
+  return fmt::format("unknown command \"{}\"{} (commands: {})", chatdc::escaped(cmd),
+                     hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint), list);
+}
+
+/// An option given with an empty value ("--out ''") is an error, not "use the default".
+void require_nonempty(const CLI::App* sub, const char* option, const std::string& value, const char* expected) {
+  if (sub->count(option) > 0 && value.empty()) throw chatdc::Error(fmt::format("{}: expected {}, got \"\"", option, expected));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  chatdc::install_interrupt_handlers();
   CLI::App app{"chatdc: simulate datacenters serving LLM chat traffic for a whole day — latency, energy, "
                "carbon and cost. See README.md."};
   app.set_version_flag("--version", std::string("chatdc ") + CHATDC_VERSION);
@@ -174,12 +212,34 @@ int main(int argc, char** argv) {
   slurm_task->add_option("index", task_index)->required();
   chatdc::app::set_invocation(argc, argv);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+  if (const std::string problem = check_command_line(argc, argv, app); !problem.empty()) {
+    fmt::print(stderr, "chatdc: error: {}\n", problem);
+    return 2;
   }
   try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own exit codes (104-109) would hide that this is bad input: every command-line error exits 2.
+    std::string sub;
+    for (const auto* c : app.get_subcommands()) sub = c->get_name();
+    fmt::print(stderr, "chatdc: error: {}{}\n  (see chatdc {}--help)\n", sub.empty() ? "" : "chatdc " + sub + ": ", e.what(),
+               sub.empty() ? "" : sub + " ");
+    return 2;
+  }
+  try {
+    require_nonempty(run, "--out", out, "an output folder");
+    require_nonempty(compare, "--out", cmp.study.out, "an output folder");
+    require_nonempty(sweep, "--out", swp.study.out, "an output folder");
+    require_nonempty(plan, "--out", pln.study.out, "an output folder");
+    require_nonempty(wl, "--png", wa.png, "a PNG file name");
+    require_nonempty(wl, "--trace", wa.trace, "a trace file (or a ServeGen folder)");
+    require_nonempty(platform, "--xml", pa.xml, "an XML file name");
     if (*run && (shards != 0 || run_exec.executor != "local")) {
       if (!shard.empty()) throw chatdc::Error("--shard I/N and --shards N: one shard of a day, or all of them, not both");
       if (shards == 0) throw chatdc::Error(fmt::format("--executor {}: `chatdc run` needs --shards N with it", run_exec.executor));
@@ -197,7 +257,10 @@ int main(int argc, char** argv) {
     if (*slurm_task) return chatdc::study::run_slurm_task(task_points, task_index);
     if (*model) return chatdc::app::cmd_model(ma);
     if (*calibrate) return chatdc::app::cmd_calibrate(ca);
-    if (*wl) return chatdc::app::cmd_workload(wa);
+    if (*wl) {
+      wa.duration_given = wl->count("--duration") > 0;
+      return chatdc::app::cmd_workload(wa);
+    }
     if (*compare) return chatdc::app::cmd_compare(cmp);
     if (*sweep) return chatdc::app::cmd_sweep(swp);
     if (*plan) {
@@ -209,6 +272,9 @@ int main(int argc, char** argv) {
   } catch (const chatdc::Error& e) {
     fmt::print(stderr, "chatdc: error: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "chatdc: internal error: out of memory\n");
+    return 3;
   } catch (const std::exception& e) {
     fmt::print(stderr, "chatdc: internal error: {}\n", e.what());
     return 3;

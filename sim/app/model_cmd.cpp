@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <tuple>
@@ -56,6 +58,19 @@ model::StepShape decode(int batch, double ctx) {
   return s;
 }
 
+void check_whole(const char* option, int v, int lo, int hi) {
+  if (v < lo || v > hi) throw Error(fmt::format("{}: expected a whole number in [{}, {}], got {}", option, lo, hi, v));
+}
+
+/// A measurement table must be a regular file of a sensible size (a device or a huge file would never end).
+void check_small_file(const char* option, const std::string& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) throw Error(fmt::format("{} {}: cannot open the file (does it exist?)", option, path));
+  if (!std::filesystem::is_regular_file(st)) throw Error(fmt::format("{} {}: expected a regular file", option, path));
+  if (std::filesystem::file_size(path, ec) > (64u << 20))
+    throw Error(fmt::format("{} {}: larger than 64 MiB; a table of measurements is a few KB", option, path));
+}
 
 // A calibration pack CSV (the modern-engines schema) has a config_id column; the 2023 table does not.
 bool is_pack_file(const std::string& file) {
@@ -121,8 +136,15 @@ int cmd_model(const ModelArgs& a) {
     throw Error(fmt::format("--weight-dtype: expected one of {}, got \"{}\"", dtypes, a.weight_dtype));
   if (!a.kv_dtype.empty() && !model::parse_dtype(a.kv_dtype, &llm.kv_dtype))
     throw Error(fmt::format("--kv-dtype: expected one of {}, got \"{}\"", dtypes, a.kv_dtype));
-  if (a.tp < 1 || a.batch < 1 || a.prompt < 1 || a.output < 1 || a.ep < 1 || a.dp < 1)
-    throw Error("--tp, --ep, --dp, --batch, --prompt and --output must be >= 1");
+  check_whole("--tp", a.tp, 1, 64);
+  check_whole("--ep", a.ep, 1, 1024);
+  check_whole("--dp", a.dp, 1, 1024);
+  check_whole("--batch", a.batch, 1, 1000000);
+  check_whole("--prompt", a.prompt, 1, 1 << 24);
+  check_whole("--output", a.output, 1, 1 << 24);
+  if (!(a.headroom >= 0 && a.headroom < 1))
+    throw Error(fmt::format("--headroom: expected a memory fraction in [0, 1), got {}", a.headroom));
+  if (!a.table.empty()) check_small_file("--table", a.table);
   const model::Parallelism par{a.tp, a.ep, a.dp};
   if (par.gpus() % a.ep != 0 || (llm.is_moe() && llm.experts % a.ep != 0) || (!llm.is_moe() && a.ep > 1))
     throw Error(fmt::format("--ep {}: expert parallelism needs a mixture-of-experts LLM and must divide its experts ({}) and "
@@ -133,7 +155,7 @@ int cmd_model(const ModelArgs& a) {
                             "sequence of {} tokens fits; raise --tp or quantise (--weight-dtype)",
                             llm.id, model::dtype_name(llm.weight_dtype), llm.weight_bytes() / 1e9, std::max(0.0, kv),
                             par.gpus(), gpu.name, a.prompt + a.output));
-  const int fits = static_cast<int>(kv / (a.prompt + a.output));
+  const int fits = static_cast<int>(std::min(kv / (static_cast<double>(a.prompt) + a.output), 1e9));
   const int batch = a.max_batch ? fits : a.batch;
   const int gpus = par.gpus();
 
@@ -442,7 +464,8 @@ void calibrate_pack(const CalibrateArgs& a, const config::Catalog& cat, const st
   fmt::print("\nacceptance on the test split (cells with >= {} configurations: TPOT <= {}, TTFT at concurrency <= 8 <= {}, "
              "throughput at concurrency >= 64 <= {}, as median |error|):\n",
              kCellMinConfigs, pct(kTpotLimit), pct(kTtftLimit), pct(kThroughputLimit));
-  for (const auto& [k, cell] : cells) {
+  for (const auto& [k, cell_] : cells) {
+    const auto& cell = cell_;  // clang 14 lambdas cannot capture structured bindings
     if (cell.configs < kCellMinConfigs) continue;
     std::vector<std::string> misses;
     auto check = [&](serving::PackMetric m, double limit) {
@@ -464,10 +487,18 @@ void calibrate_pack(const CalibrateArgs& a, const config::Catalog& cat, const st
 
 int cmd_calibrate(const CalibrateArgs& a) {
   const config::Catalog cat = load(a.catalog_dir);
+  if (!a.gpu.empty() && !cat.gpus.count(a.gpu)) {  // else every file would skip all its rows and report nothing
+    try {
+      find(cat.gpus, a.gpu, "GPU");
+    } catch (const Error& e) {
+      throw Error(fmt::format("--gpu: {}", e.what()));
+    }
+  }
   std::vector<std::string> files = a.files;
   if (files.empty()) files = {cat.dir + "/calibration.csv", cat.dir + "/calibration/pack-subset.csv"};
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& file : files) {
+    check_small_file(a.files.empty() ? "calibration file" : "--file", file);
     const bool pack = is_pack_file(file);
     if (!a.json && files.size() > 1) fmt::print("== {} ==\n", file);
     if (pack) {

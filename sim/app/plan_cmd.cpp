@@ -58,9 +58,8 @@ int cmd_plan(const PlanArgs& a, const std::string& command_line) {
   study::Study s(study_options(a.study, st, out, "plan"), *exec);
   study::Planner planner(req, s);  // checks everything before anything runs
 
+  create_output_folder(a.study, out);
   std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", out.string(), ec.message()));
   for (const char* f : {"plan.md", "plan.csv", "plan.png", "plan.resolved.yaml"}) fs::remove(out / f, ec);
 
   study::PlanResult r;

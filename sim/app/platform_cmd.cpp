@@ -6,6 +6,7 @@
 
 #include "config/assemble.hpp"
 #include "config/scenario.hpp"
+#include "core/output_stage.hpp"
 #include "engine/platform_spec.hpp"
 #include "engine/platform_xml.hpp"
 
@@ -26,9 +27,11 @@ CLI::App* add_platform_subcommand(CLI::App& app, PlatformArgs& args) {
 
 int cmd_platform(const PlatformArgs& args) {
   const config::Scenario s = config::load_scenario(args.scenario, args.sets);
+  OutputStage out(args.xml, OutputStage::Kind::kFile, "--xml " + args.xml);  // written beside, renamed into place
   const config::Assembly a = config::assemble(s);
   const engine::PlatformSpec p = engine::describe_platform(s, a);  // the platform `chatdc run` builds
-  engine::save_platform_xml(p, args.xml, fmt::format("SimGrid platform of chatdc scenario \"{}\" ({})", s.name, args.scenario));
+  engine::save_platform_xml(p, out.file(), fmt::format("SimGrid platform of chatdc scenario \"{}\" ({})", s.name, args.scenario));
+  out.commit();
   std::size_t servers = 0;
   for (const auto& dc : p.dc_servers) servers += dc.size();
   fmt::print("chatdc: platform of {} written to {} ({} servers in {} datacenters, {} user endpoints, {} power levels per server)\n",

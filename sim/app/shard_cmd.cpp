@@ -182,7 +182,7 @@ std::string merge_into(const std::vector<std::string>& dirs, const std::string& 
     ordered[shards[i].shard] = &shards[i];
     folder[shards[i].shard] = dirs[i];
   }
-  metrics::StagedOutputs out(out_dir);
+  metrics::StagedOutputs out(out_dir, "--out " + out_dir);
   std::vector<std::string> extra;
   auto parts = [&](const std::string& name, bool* all, bool* none) {
     std::vector<fs::path> p;

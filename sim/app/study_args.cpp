@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -183,6 +184,18 @@ int cmd_collect(const std::string& dir) {
   av.push_back(nullptr);
   ::execv(av[0], av.data());
   throw Error(fmt::format("cannot start {}: {}", args[0], std::strerror(errno)));
+}
+
+void create_output_folder(const StudyArgs& a, const std::filesystem::path& out) {
+  namespace fs = std::filesystem;
+  const std::string what = a.out.empty() ? fmt::format("the output folder {}", out.string()) : fmt::format("--out {}", a.out);
+  std::error_code ec;
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+    throw Error(fmt::format("{}: {} exists and is not a folder", what, out.string()));
+  fs::create_directories(out, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create the folder {}: {}", what, out.string(), ec.message()));
+  if (::access(out.c_str(), W_OK | X_OK) != 0)
+    throw Error(fmt::format("{}: cannot write in the folder {}: {}", what, out.string(), std::strerror(errno)));
 }
 
 }  // namespace chatdc::app

@@ -67,4 +67,8 @@ void set_invocation(int argc, char** argv);
 /// the points its Slurm tasks finished and writes the study's tables (or says what is pending or failed).
 int cmd_collect(const std::string& dir);
 
+/// Creates the study's output folder (out: --out, or the command's default) before anything runs; a path
+/// that is a file, or a folder that cannot be made or written in, is an error naming --out (exit status 2).
+void create_output_folder(const StudyArgs& args, const std::filesystem::path& out);
+
 }  // namespace chatdc::app

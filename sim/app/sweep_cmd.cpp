@@ -225,9 +225,8 @@ int cmd_sweep(const SweepArgs& a) {
   }
   const std::string currency = study::common_currency(w.points, resolved);
 
+  create_output_folder(a.study, out);
   std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", out.string(), ec.message()));
   for (const char* f : {"sweep.csv", "sweep.md", "sweep.png"}) fs::remove(out / f, ec);
 
   const auto res = s.run(w.points, resolved);

@@ -2,20 +2,24 @@
 
 #include <fmt/format.h>
 
+#include <sys/wait.h>
+
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
+#include <sstream>
 
 #include "app/report.hpp"
 #include "config/assemble.hpp"
 #include "config/catalog.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "core/output_stage.hpp"
 #include "metrics/quantiles.hpp"
+#include "study/executor.hpp"
 #include "workload/trace.hpp"
 
 namespace chatdc::app {
@@ -30,6 +34,17 @@ workload::TraceFormat parse_format(const std::string& f) {
   throw Error(fmt::format("--format: expected azure, mooncake, servegen or csv, got \"{}\"", f));
 }
 
+/// Most rows of the table (buckets): a bucket too small for the duration is an error, not a huge table.
+constexpr double kMaxBuckets = 1e6;
+
+/// Runs argv (no shell) with stdout and stderr into `log`; the exit status, or -1 if it could not start.
+int run_process(const std::vector<std::string>& argv, const std::string& log) {
+  std::string error;
+  const int status = study::run_and_wait(argv, log, &error);
+  if (status < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 nlohmann::ordered_json token_stats(metrics::Quantiles& q, double total) {
   return {{"mean", q.mean()}, {"p50", q.quantile(0.5)}, {"p90", q.quantile(0.9)}, {"p99", q.quantile(0.99)},
           {"max", q.max()}, {"total", total}};
@@ -39,7 +54,21 @@ nlohmann::ordered_json token_stats(metrics::Quantiles& q, double total) {
 
 int cmd_workload(const WorkloadArgs& a) {
   if (a.scenario.empty() == a.trace.empty()) throw Error("give a scenario file, or --trace PATH --format FORMAT (not both)");
-  if (!(a.bucket_s > 0)) throw Error("--bucket must be > 0 seconds");
+  if (!(a.bucket_s >= 1e-3 && a.bucket_s <= 3e7))
+    throw Error(fmt::format("--bucket: expected seconds in [0.001, 3e+07], got {}", a.bucket_s));
+  if (a.duration_given && !a.trace.empty() && !(a.duration_s > 0 && a.duration_s <= 1e8))
+    throw Error(fmt::format("--duration: expected seconds in (0, 1e+08], got {}", a.duration_s));
+  if (a.duration_given && a.trace.empty())
+    throw Error("--duration applies to a bare --trace; a scenario's duration is run.duration_h (--set run.duration_h=...)");
+  if (!a.format.empty() && a.trace.empty()) throw Error("--format applies to a bare --trace; a scenario names its format");
+  if (!a.sets.empty() && !a.trace.empty()) throw Error("--set applies to a scenario, not to a bare --trace");
+  // The PNG's folder is checked (and staged in) before any work.
+  std::unique_ptr<OutputStage> png;
+  if (!a.png.empty()) {
+    const std::string ext = std::filesystem::path(a.png).extension().string();
+    if (ext != ".png" && ext != ".PNG") throw Error(fmt::format("--png: expected a file name ending in .png, got \"{}\"", a.png));
+    png = std::make_unique<OutputStage>(a.png, OutputStage::Kind::kFile, "--png " + a.png);
+  }
   std::unique_ptr<workload::RequestSource> owned;
   config::Workload wl;
   std::vector<std::string> region_names;
@@ -47,6 +76,9 @@ int cmd_workload(const WorkloadArgs& a) {
   double duration = 0;
   if (!a.scenario.empty()) {
     const config::Scenario s = config::load_scenario(a.scenario, a.sets);
+    if (s.run.duration_s / a.bucket_s > kMaxBuckets)
+      throw Error(fmt::format("--bucket {} s gives {:.3g} rows over the scenario's {} s, more than {:.0e}: use a larger bucket",
+                              a.bucket_s, s.run.duration_s / a.bucket_s, s.run.duration_s, kMaxBuckets));
     const config::Assembly as = config::assemble(s);
     wl = config::make_workload(s, as);
     for (const auto& u : s.workload.user_regions) region_names.push_back(u.name);
@@ -57,7 +89,10 @@ int cmd_workload(const WorkloadArgs& a) {
     workload::TraceOptions o;
     o.format = parse_format(a.format);
     o.path = a.trace;
-    o.duration_s = a.duration_s > 0 ? a.duration_s : 1e15;
+    o.duration_s = a.duration_given ? a.duration_s : 1e15;
+    if (a.duration_given && a.duration_s / a.bucket_s > kMaxBuckets)
+      throw Error(fmt::format("--bucket {} s gives {:.3g} rows over --duration {} s, more than {:.0e}: use a larger bucket",
+                              a.bucket_s, a.duration_s / a.bucket_s, a.duration_s, kMaxBuckets));
     o.servegen_prompt.value = 1;  // ServeGen carries no token counts
     o.servegen_output.value = 1;
     auto t = std::make_unique<workload::TraceSource>(o);
@@ -65,7 +100,7 @@ int cmd_workload(const WorkloadArgs& a) {
     wl.source = std::move(t);
     region_names.push_back("all");
     label = std::filesystem::path(a.trace).filename().string();
-    duration = a.duration_s;
+    duration = a.duration_given ? a.duration_s : 0;
   }
   workload::RequestSource& src = *wl.source;
   const auto mode = src.expected_requests() <= 2e7 ? metrics::Quantiles::Mode::kExact : metrics::Quantiles::Mode::kSketch;
@@ -76,7 +111,11 @@ int cmd_workload(const WorkloadArgs& a) {
   while (src.peek_time() < workload::RequestSource::kNever) {
     const workload::RequestSpec r = src.pop();
     src.on_response(r.id, r.time_s);  // follow-up turns as if answered at once (no simulation here)
-    const auto b = static_cast<std::size_t>(r.time_s / a.bucket_s);
+    const double bucket = r.time_s / a.bucket_s;
+    if (!(bucket < kMaxBuckets))
+      throw Error(fmt::format("--bucket {} s: a request at {} s would be in row {:.3g}, beyond {:.0e} rows: use a larger bucket",
+                              a.bucket_s, r.time_s, bucket, kMaxBuckets));
+    const auto b = static_cast<std::size_t>(bucket);
     if (b >= per_bucket.size()) per_bucket.resize(b + 1, 0);
     ++per_bucket[b];
     if (r.user_region < per_region.size()) ++per_region[r.user_region];
@@ -118,18 +157,27 @@ int cmd_workload(const WorkloadArgs& a) {
                   {"dropped_by_sampling", wl.trace->stats().dropped_sampling}, {"loops", wl.trace->stats().loops}};
   if (wl.conversations) j["follow_up_turns"] = wl.conversations->follow_ups();
 
-  if (!a.png.empty()) {
-    const auto tmp = std::filesystem::temp_directory_path() / fmt::format("chatdc-workload-{}.csv", static_cast<long>(::getpid()));
+  if (png) {
+    // The table and the plot are made inside the staging folder beside the PNG; only the PNG is put in place.
+    const std::string csv = png->path("workload.csv"), log = png->path("plot.log");
     {
-      std::ofstream out(tmp);
+      std::ofstream out(csv);
       out << "start_s,requests,rate_per_s\n";
       for (std::size_t i = 0; i < per_bucket.size(); ++i) out << fmt::format("{},{},{}\n", i * a.bucket_s, per_bucket[i], rate[i]);
+      if (!out) throw Error(fmt::format("--png {}: cannot write {}", a.png, csv));
     }
-    const std::string cmd = fmt::format("/usr/bin/python3 '{}/analysis/plot_workload.py' '{}' --title '{}' --out '{}'",
-                                        config::data_dir(), tmp.string(), label, a.png);
-    const int rc = std::system(cmd.c_str());
-    std::filesystem::remove(tmp);
-    if (rc != 0) throw Error(fmt::format("plotting failed ({}): is python3-matplotlib installed?", cmd));
+    const std::string script = config::data_dir() + "/analysis/plot_workload.py";
+    const int rc = run_process({"/usr/bin/python3", script, csv, "--title", label, "--out", png->file()}, log);
+    if (rc != 0 || !std::filesystem::exists(png->file())) {
+      std::ifstream in(log);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      std::string tail = ss.str();
+      if (tail.size() > 600) tail = "..." + tail.substr(tail.size() - 600);
+      throw Error(fmt::format("--png {}: plotting failed (/usr/bin/python3 {}, exit status {}): is python3-matplotlib "
+                              "installed?\n{}", a.png, script, rc, tail));
+    }
+    png->commit();
   }
   if (a.json) {
     fmt::print("{}\n", j.dump(2));

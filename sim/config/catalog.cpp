@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #ifndef CHATDC_DATA_DIR
 #define CHATDC_DATA_DIR "."
@@ -29,18 +30,18 @@ model::GpuSpec read_gpu(Reader& r, const std::string& id) {
   model::GpuSpec g;
   g.id = id;
   g.name = r.text("name", id);
-  g.memory_gb = r.required_number("memory_gb", Range::positive());
-  g.memory_bandwidth_gb_per_s = r.required_number("memory_bandwidth_gb_per_s", Range::positive());
-  g.bf16_dense_tflops = r.required_number("bf16_dense_tflops", Range::positive());
-  g.fp8_dense_tflops = r.number("fp8_dense_tflops", 0, Range::non_negative());
-  g.int8_dense_tops = r.number("int8_dense_tops", 0, Range::non_negative());
-  g.fp4_dense_tflops = r.number("fp4_dense_tflops", 0, Range::non_negative());
+  g.memory_gb = r.required_number("memory_gb", Range{0, 1e4, true, false});
+  g.memory_bandwidth_gb_per_s = r.required_number("memory_bandwidth_gb_per_s", Range{0, 1e6, true, false});
+  g.bf16_dense_tflops = r.required_number("bf16_dense_tflops", Range{0, 1e6, true, false});
+  g.fp8_dense_tflops = r.number("fp8_dense_tflops", 0, Range::between(0, 1e6));
+  g.int8_dense_tops = r.number("int8_dense_tops", 0, Range::between(0, 1e6));
+  g.fp4_dense_tflops = r.number("fp4_dense_tflops", 0, Range::between(0, 1e6));
   g.pack_name = r.text("pack_name", "");
-  g.interconnect_gb_per_s = r.required_number("interconnect_gb_per_s", Range::positive());
-  g.idle_power_w = r.required_number("idle_power_w", Range::non_negative());
-  g.tdp_w = r.required_number("tdp_w", Range::positive());
-  g.compute_bound_power_w = r.required_number("compute_bound_power_w", Range::positive());
-  g.memory_bound_power_w = r.required_number("memory_bound_power_w", Range::positive());
+  g.interconnect_gb_per_s = r.required_number("interconnect_gb_per_s", Range{0, 1e5, true, false});
+  g.idle_power_w = r.required_number("idle_power_w", Range::between(0, 1e5));
+  g.tdp_w = r.required_number("tdp_w", Range{0, 1e5, true, false});
+  g.compute_bound_power_w = r.required_number("compute_bound_power_w", Range{0, 1e5, true, false});
+  g.memory_bound_power_w = r.required_number("memory_bound_power_w", Range{0, 1e5, true, false});
   if (g.tdp_w <= g.idle_power_w) r.error("tdp_w", fmt::format("must exceed idle_power_w ({} W)", g.idle_power_w));
   for (const char* k : {"compute_bound_power_w", "memory_bound_power_w"}) {
     const double p = std::string(k) == "compute_bound_power_w" ? g.compute_bound_power_w : g.memory_bound_power_w;
@@ -56,11 +57,11 @@ void read_efficiency(Reader& e, model::GpuSpec* g) {
   g->memory_efficiency = e.required_number("memory", Range::open_fraction());
   g->attention_compute_efficiency = e.number("attention_compute", g->compute_efficiency, Range::open_fraction());
   g->kv_memory_efficiency = e.number("kv_memory", g->memory_efficiency, Range::open_fraction());
-  g->gemm_half_tokens = e.number("gemm_half_tokens", 0, Range::non_negative());
-  g->allreduce_hop_latency_us = e.number("allreduce_hop_latency_us", 0, Range::non_negative());
-  g->step_overhead_ms = e.number("step_overhead_ms", 0, Range::non_negative());
-  g->request_overhead_ms = e.number("request_overhead_ms", 0, Range::non_negative());
-  g->per_sequence_overhead_us = e.number("per_sequence_overhead_us", 0, Range::non_negative());
+  g->gemm_half_tokens = e.number("gemm_half_tokens", 0, Range::between(0, 1e6));
+  g->allreduce_hop_latency_us = e.number("allreduce_hop_latency_us", 0, Range::between(0, 1e6));
+  g->step_overhead_ms = e.number("step_overhead_ms", 0, Range::between(0, 1e4));
+  g->request_overhead_ms = e.number("request_overhead_ms", 0, Range::between(0, 1e5));
+  g->per_sequence_overhead_us = e.number("per_sequence_overhead_us", 0, Range::between(0, 1e6));
   g->serial_fraction = e.number("serial_fraction", 0, Range::fraction());
   g->interconnect_efficiency = e.number("interconnect", 1, Range::open_fraction());
   g->roofline = e.text("roofline", "step", {"step", "kernel"}) == "kernel" ? model::GpuSpec::Roofline::kKernel
@@ -104,14 +105,14 @@ model::ServerSpec read_server(Reader& r, const std::string& id) {
   s.name = r.text("name", id);
   s.gpu = r.required_text("gpu");
   s.gpus_per_server = static_cast<int>(r.required_integer("gpus_per_server", Range::between(1, 64)));
-  s.max_power_w = r.required_number("max_power_w", Range::positive());
-  s.non_gpu_max_power_w = r.required_number("non_gpu_max_power_w", Range::non_negative());
-  s.non_gpu_idle_power_w = r.required_number("non_gpu_idle_power_w", Range::non_negative());
+  s.max_power_w = r.required_number("max_power_w", Range{0, 1e6, true, false});
+  s.non_gpu_max_power_w = r.required_number("non_gpu_max_power_w", Range::between(0, 1e6));
+  s.non_gpu_idle_power_w = r.required_number("non_gpu_idle_power_w", Range::between(0, 1e6));
   if (s.non_gpu_idle_power_w > s.non_gpu_max_power_w)
     r.error("non_gpu_idle_power_w", fmt::format("must not exceed non_gpu_max_power_w ({} W), got {}",
                                                 s.non_gpu_max_power_w, s.non_gpu_idle_power_w));
-  s.capex_usd = r.required_number("capex_usd", Range::non_negative());
-  s.nic_gbps = r.number("nic_gbps", s.nic_gbps, Range::positive());
+  s.capex_usd = r.required_number("capex_usd", Range::between(0, 1e8));
+  s.nic_gbps = r.number("nic_gbps", s.nic_gbps, Range{0, 1e5, true, false});
   r.finish();
   return s;
 }
@@ -120,19 +121,19 @@ model::LlmSpec read_llm(Reader& r, const std::string& id) {
   model::LlmSpec m;
   m.id = id;
   m.name = r.text("name", id);
-  m.total_params_b = r.required_number("total_params_b", Range::positive());
-  m.layers = static_cast<int>(r.required_integer("layers", Range::at_least(1)));
-  m.hidden_size = static_cast<int>(r.required_integer("hidden_size", Range::at_least(1)));
-  m.attention_heads = static_cast<int>(r.required_integer("attention_heads", Range::at_least(1)));
-  m.kv_heads = static_cast<int>(r.required_integer("kv_heads", Range::at_least(1)));
-  m.head_dim = static_cast<int>(r.required_integer("head_dim", Range::at_least(1)));
-  m.vocab_size = static_cast<int>(r.required_integer("vocab_size", Range::at_least(1)));
-  m.max_context_tokens = static_cast<int>(r.required_integer("max_context_tokens", Range::at_least(1)));
-  m.experts = static_cast<int>(r.integer("experts", 0, Range::non_negative()));
-  m.experts_per_token = static_cast<int>(r.integer("experts_per_token", 0, Range::non_negative()));
-  m.expert_params_b = r.number("expert_params_b", 0, Range::non_negative());
-  m.kv_elements_per_token_per_layer = r.number("kv_elements_per_token_per_layer", 0, Range::non_negative());
-  m.attention_dim = r.number("attention_dim", 0, Range::non_negative());
+  m.total_params_b = r.required_number("total_params_b", Range{0, 1e5, true, false});
+  m.layers = static_cast<int>(r.required_integer("layers", Range::between(1, 10000)));
+  m.hidden_size = static_cast<int>(r.required_integer("hidden_size", Range::between(1, 1e6)));
+  m.attention_heads = static_cast<int>(r.required_integer("attention_heads", Range::between(1, 1e5)));
+  m.kv_heads = static_cast<int>(r.required_integer("kv_heads", Range::between(1, 1e5)));
+  m.head_dim = static_cast<int>(r.required_integer("head_dim", Range::between(1, 1e5)));
+  m.vocab_size = static_cast<int>(r.required_integer("vocab_size", Range::between(1, 1e8)));
+  m.max_context_tokens = static_cast<int>(r.required_integer("max_context_tokens", Range::between(1, 1 << 24)));
+  m.experts = static_cast<int>(r.integer("experts", 0, Range::between(0, 1e5)));
+  m.experts_per_token = static_cast<int>(r.integer("experts_per_token", 0, Range::between(0, 1e5)));
+  m.expert_params_b = r.number("expert_params_b", 0, Range::between(0, 1e5));
+  m.kv_elements_per_token_per_layer = r.number("kv_elements_per_token_per_layer", 0, Range::between(0, 1e7));
+  m.attention_dim = r.number("attention_dim", 0, Range::between(0, 1e7));
   m.weight_dtype = read_dtype(r, "weight_dtype", "fp16");
   m.kv_dtype = read_dtype(r, "kv_dtype", "fp16");
   if (auto d = r.optional_text("dense_weight_dtype", model::dtype_names())) {
@@ -141,9 +142,9 @@ model::LlmSpec read_llm(Reader& r, const std::string& id) {
     m.dense_weight_dtype = dd;
   }
   m.tied_embeddings = r.boolean("tied_embeddings", false);
-  m.moe_layers = static_cast<int>(r.integer("moe_layers", 0, Range::non_negative()));
-  m.sliding_window_layers = static_cast<int>(r.integer("sliding_window_layers", 0, Range::non_negative()));
-  m.sliding_window_tokens = static_cast<int>(r.integer("sliding_window_tokens", 0, Range::non_negative()));
+  m.moe_layers = static_cast<int>(r.integer("moe_layers", 0, Range::between(0, 10000)));
+  m.sliding_window_layers = static_cast<int>(r.integer("sliding_window_layers", 0, Range::between(0, 10000)));
+  m.sliding_window_tokens = static_cast<int>(r.integer("sliding_window_tokens", 0, Range::between(0, 1 << 24)));
   if (auto ids = r.texts("hf_ids", 0)) m.hf_ids = *ids;
   if (m.moe_layers > m.layers) r.error("moe_layers", fmt::format("must not exceed layers ({}), got {}", m.layers, m.moe_layers));
   if (m.sliding_window_layers > m.layers)
@@ -165,7 +166,7 @@ model::LlmSpec read_llm(Reader& r, const std::string& id) {
   double active_default = m.total_params_b;
   if (m.experts > 0 && m.expert_params_b > 0)
     active_default = m.total_params_b - m.expert_params_b * (1.0 - static_cast<double>(m.experts_per_token) / m.experts);
-  m.active_params_b = r.number("active_params_b", active_default, Range::positive());
+  m.active_params_b = r.number("active_params_b", active_default, Range{0, 1e5, true, false});
   if (m.active_params_b > m.total_params_b * (1 + 1e-9))
     r.error("active_params_b", fmt::format("must not exceed total_params_b ({}), got {}", m.total_params_b, m.active_params_b));
   r.finish();
@@ -207,7 +208,7 @@ void read_entries(Reader& parent, const std::string& section, std::map<std::stri
 
 void load_one(const std::string& file, const std::string& section, Catalog* c, Diagnostics& diag) {
   Document doc;
-  if (!load_document(file, &doc, &diag)) return;
+  if (!load_shared_document(file, &doc, &diag)) return;
   YAML::Node scratch(YAML::NodeType::Map);
   Reader root(doc, diag, scratch);
   root.required_integer("schema_version", Range::between(1, 1));
@@ -225,10 +226,32 @@ void read_catalog_sections(Reader& r, Catalog* c) {
 }
 
 void load_catalog(const std::string& dir, Catalog* c, Diagnostics& diag) {
-  c->dir = dir;
-  load_one(dir + "/gpus.yaml", "gpus", c, diag);
-  load_one(dir + "/servers.yaml", "servers", c, diag);
-  load_one(dir + "/llms.yaml", "llms", c, diag);
+  // Read once per process while the three files stay as they are (a fuzzer loads thousands of scenarios).
+  struct Entry {
+    std::string stamp;
+    Catalog catalog;
+    Diagnostics problems;
+  };
+  static std::map<std::string, Entry> cache;
+  std::string stamp;
+  for (const char* f : {"/gpus.yaml", "/servers.yaml", "/llms.yaml"}) {
+    std::error_code ec;
+    const auto t = std::filesystem::last_write_time(dir + f, ec).time_since_epoch().count();
+    const auto n = ec ? 0 : std::filesystem::file_size(dir + f, ec);
+    stamp += ec ? std::string("-;") : fmt::format("{}:{};", t, n);
+  }
+  auto it = cache.find(dir);
+  if (it == cache.end() || it->second.stamp != stamp) {
+    Entry e;
+    e.stamp = stamp;
+    e.catalog.dir = dir;
+    load_one(dir + "/gpus.yaml", "gpus", &e.catalog, e.problems);
+    load_one(dir + "/servers.yaml", "servers", &e.catalog, e.problems);
+    load_one(dir + "/llms.yaml", "llms", &e.catalog, e.problems);
+    it = cache.insert_or_assign(dir, std::move(e)).first;
+  }
+  *c = it->second.catalog;
+  diag.append(it->second.problems);
 }
 
 const model::GpuSpec* gpu_for_engine(const Catalog& c, const std::string& gpu, const std::string& engine) {

@@ -3,10 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include "core/utf8.hpp"
 
 namespace chatdc::config {
 
@@ -28,23 +32,108 @@ std::string format_number(double v) {
   return fmt::format("{}", v);
 }
 
-bool load_document(const std::string& file, Document* doc, Diagnostics* diag) {
+namespace {
+
+/// Line and column (1-based) of byte `at` of `text`.
+std::pair<std::size_t, std::size_t> line_col(std::string_view text, std::size_t at) {
+  std::size_t line = 1, col = 1;
+  for (std::size_t i = 0; i < at && i < text.size(); ++i) {
+    if (text[i] == '\n') ++line, col = 1;
+    else ++col;
+  }
+  return {line, col};
+}
+
+}  // namespace
+
+bool load_document_text(const std::string& file, const std::string& text, Document* doc, Diagnostics* diag) {
   doc->file = file;
-  std::ifstream in(file);
-  if (!in) {
-    diag->add(file, "", "cannot open the file (does it exist and is it readable?)");
+  if (text.size() > kMaxYamlBytes) {
+    diag->add(file, "", fmt::format("the file has {} bytes, more than the {} a scenario or catalog may have (they are "
+                                    "a few KB): is it the right file?", text.size(), kMaxYamlBytes));
     return false;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
+  if (const auto bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+    const auto [line, col] = line_col(text, bad);
+    diag->add(fmt::format("{}:{}:{}", file, line, col), "",
+              fmt::format("not valid UTF-8 text (byte 0x{:02x}): save the file as UTF-8", static_cast<unsigned char>(text[bad])));
+    return false;
+  }
   try {
-    doc->root = YAML::Load(ss.str());
-  } catch (const YAML::ParserException& e) {
+    doc->root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
     diag->add(fmt::format("{}:{}:{}", file, e.mark.line + 1, e.mark.column + 1), "", "YAML syntax error: " + e.msg);
     return false;
   }
   if (!doc->root.IsMap()) {
     diag->add(file, "", "expected a YAML map of keys at the top level");
+    return false;
+  }
+  return true;
+}
+
+bool load_document(const std::string& file, Document* doc, Diagnostics* diag) {
+  doc->file = file;
+  std::string text;
+  if (!read_text_file(file, kMaxYamlBytes, &text, diag)) return false;
+  return load_document_text(file, text, doc, diag);
+}
+
+bool load_shared_document(const std::string& file, Document* doc, Diagnostics* diag) {
+  struct Entry {
+    std::filesystem::file_time_type mtime;
+    std::uintmax_t size = 0;
+    bool ok = false;
+    Document doc;
+    Diagnostics problems;
+  };
+  static std::map<std::string, Entry> cache;
+  std::error_code ec;
+  const auto mtime = std::filesystem::last_write_time(file, ec);
+  const auto size = ec ? 0 : std::filesystem::file_size(file, ec);
+  if (ec || !std::filesystem::is_regular_file(file, ec)) return load_document(file, doc, diag);  // reports why
+  auto it = cache.find(file);
+  if (it == cache.end() || it->second.mtime != mtime || it->second.size != size) {
+    Entry e;
+    e.mtime = mtime;
+    e.size = size;
+    e.ok = load_document(file, &e.doc, &e.problems);
+    it = cache.insert_or_assign(file, std::move(e)).first;
+  }
+  *doc = it->second.doc;  // shares the parsed nodes: callers only read them
+  diag->append(it->second.problems);
+  return it->second.ok;
+}
+
+bool read_text_file(const std::string& file, std::size_t max_bytes, std::string* text, Diagnostics* diag) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(file, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    diag->add(file, "", "cannot open the file (does it exist and is it readable?)");
+    return false;
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    diag->add(file, "", std::filesystem::is_directory(status) ? "expected a file, got a folder"
+                                                              : "expected a regular file (not a device, pipe or socket)");
+    return false;
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    diag->add(file, "", "cannot open the file (does it exist and is it readable?)");
+    return false;
+  }
+  text->clear();
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text->append(buf, static_cast<std::size_t>(in.gcount()));
+    if (text->size() > max_bytes) {
+      diag->add(file, "", fmt::format("the file is larger than {} bytes (a scenario or catalog is a few KB): is it the "
+                                      "right file?", max_bytes));
+      return false;
+    }
+  }
+  if (in.bad()) {
+    diag->add(file, "", "cannot read the file");
     return false;
   }
   return true;
@@ -80,7 +169,11 @@ bool split_path(const std::string& path, std::vector<Step>* steps) {
   return !steps->empty();
 }
 
-bool is_index(const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit); }
+bool is_index(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -94,10 +187,16 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-}  // namespace
-
 bool apply_override(const std::string& assignment, Document* doc, Diagnostics* diag) {
-  const std::string where = "--set " + assignment;
+  const std::string where = "--set " + escaped(assignment, 200);
+  if (assignment.size() > kMaxOverrideBytes) {
+    diag->add(where, "", fmt::format("longer than {} characters", kMaxOverrideBytes));
+    return false;
+  }
+  if (invalid_utf8_at(assignment) != std::string_view::npos) {
+    diag->add(where, "", "not valid UTF-8 text");
+    return false;
+  }
   const auto eq = assignment.find('=');
   std::vector<Step> steps;
   if (eq == std::string::npos || eq == 0 || !split_path(assignment.substr(0, eq), &steps)) {
@@ -108,7 +207,7 @@ bool apply_override(const std::string& assignment, Document* doc, Diagnostics* d
   YAML::Node value;
   try {
     value = YAML::Load(assignment.substr(eq + 1));
-  } catch (const YAML::ParserException& e) {
+  } catch (const YAML::Exception& e) {
     diag->add(where, "", "the value is not valid YAML: " + e.msg);
     return false;
   }
@@ -140,10 +239,15 @@ bool apply_override(const std::string& assignment, Document* doc, Diagnostics* d
     }
     std::size_t index = list.size();
     if (is_index(s.selector)) {
-      index = std::stoul(s.selector);
+      std::uint64_t i = 0;  // a too large index selects no item (from_chars fails or i >= size)
+      const auto r = std::from_chars(s.selector.data(), s.selector.data() + s.selector.size(), i);
+      index = r.ec == std::errc() && i < list.size() ? static_cast<std::size_t>(i) : list.size();
     } else {
       for (std::size_t k = 0; k < list.size(); ++k)
-        if (list[k].IsMap() && list[k]["name"].IsDefined() && list[k]["name"].as<std::string>("") == s.selector) index = k;
+        if (const YAML::Node& item = list[k]; item.IsMap()) {
+          const YAML::Node name = item["name"];  // invalid (not just undefined) when missing: IsDefined() first
+          if (name.IsDefined() && name.IsScalar() && name.Scalar() == s.selector) index = k;
+        }
     }
     if (index >= list.size()) {
       diag->add(where, norm, fmt::format("has {} item(s); no item [{}]", list.size(), s.selector));
@@ -161,18 +265,49 @@ bool apply_override(const std::string& assignment, Document* doc, Diagnostics* d
   return true;
 }
 
+namespace {
+RangeObserver g_range_observer = nullptr;
+
+/// Whole numbers are read as int64 and cast to int or uint32 by the callers: an unbounded side of their
+/// range is bounded by int32's, so no cast can wrap.
+Range whole(Range r) {
+  if (!std::isfinite(r.lo)) r.lo = std::numeric_limits<std::int32_t>::min(), r.lo_open = false;
+  if (!std::isfinite(r.hi)) r.hi = std::numeric_limits<std::int32_t>::max(), r.hi_open = false;
+  return r;
+}
+}  // namespace
+
+void set_range_observer(RangeObserver f) { g_range_observer = f; }
+
+void Reader::observe(const std::string& key, const Range& r) const {
+  if (g_range_observer) g_range_observer(key_path(key), r);
+}
+
 bool Range::contains(double v) const {
   if (lo_open ? !(v > lo) : !(v >= lo)) return false;
   if (hi_open ? !(v < hi) : !(v <= hi)) return false;
   return true;
 }
 
+namespace {
+/// A bound as people write it: 1e11 rather than 100000000000.
+std::string bound_text(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) >= 1e7) {
+    for (int e = 15; e >= 3; --e) {
+      const double m = v / std::pow(10.0, e);
+      if (m == std::floor(m) && std::fabs(m) < 1000) return fmt::format("{}e{}", static_cast<long long>(m), e);
+    }
+  }
+  return format_number(v);
+}
+}  // namespace
+
 std::string Range::describe() const {
   const bool has_lo = std::isfinite(lo), has_hi = std::isfinite(hi);
   if (has_lo && has_hi)
-    return fmt::format("in {}{}, {}{}", lo_open ? "(" : "[", format_number(lo), format_number(hi), hi_open ? ")" : "]");
-  if (has_lo) return fmt::format("{} {}", lo_open ? ">" : ">=", format_number(lo));
-  if (has_hi) return fmt::format("{} {}", hi_open ? "<" : "<=", format_number(hi));
+    return fmt::format("in {}{}, {}{}", lo_open ? "(" : "[", bound_text(lo), bound_text(hi), hi_open ? ")" : "]");
+  if (has_lo) return fmt::format("{} {}", lo_open ? ">" : ">=", bound_text(lo));
+  if (has_hi) return fmt::format("{} {}", hi_open ? "<" : "<=", bound_text(hi));
   return "any number";
 }
 
@@ -207,6 +342,10 @@ std::string Reader::where_of(const std::string& path, const YAML::Node& node) co
   }
   if (node.IsDefined() && node.Mark().line >= 0)
     return fmt::format("{}:{}:{}", doc_->file, node.Mark().line + 1, node.Mark().column + 1);
+  // A key that only a --set made (a.b when --set a.b.c=1 created it): located at that --set.
+  for (const auto& [p, s] : doc_->overrides)
+    if (p.size() > path.size() && p.compare(0, path.size(), path) == 0 && (p[path.size()] == '.' || p[path.size()] == '['))
+      return s;
   return doc_->file;
 }
 
@@ -250,6 +389,7 @@ bool Reader::to_number(const std::string& key, const YAML::Node& n, double* out)
 void Reader::put_number(const std::string& key, double v) { resolved_[key] = format_number(v); }
 
 std::optional<double> Reader::optional_number(const std::string& key, Range r) {
+  observe(key, r);
   const YAML::Node n = get(key);
   if (!n.IsDefined()) return std::nullopt;
   double v;
@@ -263,6 +403,7 @@ std::optional<double> Reader::optional_number(const std::string& key, Range r) {
 }
 
 double Reader::number(const std::string& key, double def, Range r) {
+  observe(key, r);
   if (!has(key)) {
     used_.insert(key);
     put_number(key, def);
@@ -272,6 +413,7 @@ double Reader::number(const std::string& key, double def, Range r) {
 }
 
 double Reader::required_number(const std::string& key, Range r) {
+  observe(key, r);
   if (!has(key)) {
     used_.insert(key);
     if (valid_) error(key, fmt::format("missing required key (a number {})", r.describe()));
@@ -281,15 +423,17 @@ double Reader::required_number(const std::string& key, Range r) {
 }
 
 std::optional<std::int64_t> Reader::optional_integer(const std::string& key, Range r) {
+  r = whole(r);
+  observe(key, r);
   const YAML::Node n = get(key);
   if (!n.IsDefined()) return std::nullopt;
   double v;
   if (!to_number(key, n, &v)) return std::nullopt;
-  if (v != std::floor(v) || std::fabs(v) > 9e15) {
-    error(key, "expected a whole number, got " + show(n));
+  if (v != std::floor(v)) {
+    error(key, fmt::format("expected a whole number {}, got {}", r.describe(), show(n)));
     return std::nullopt;
   }
-  if (!r.contains(v)) {
+  if (!r.contains(v) || std::fabs(v) > 9e15) {
     error(key, fmt::format("expected a whole number {}, got {}", r.describe(), n.Scalar()));
     return std::nullopt;
   }
@@ -298,6 +442,7 @@ std::optional<std::int64_t> Reader::optional_integer(const std::string& key, Ran
 }
 
 std::int64_t Reader::integer(const std::string& key, std::int64_t def, Range r) {
+  observe(key, whole(r));
   if (!has(key)) {
     used_.insert(key);
     put_number(key, static_cast<double>(def));
@@ -307,6 +452,8 @@ std::int64_t Reader::integer(const std::string& key, std::int64_t def, Range r) 
 }
 
 std::int64_t Reader::required_integer(const std::string& key, Range r) {
+  r = whole(r);
+  observe(key, r);
   const std::int64_t fallback = std::isfinite(r.lo) ? static_cast<std::int64_t>(std::ceil(r.lo)) : 0;
   if (!has(key)) {
     used_.insert(key);
@@ -374,6 +521,7 @@ std::string Reader::required_text(const std::string& key, const std::vector<std:
 }
 
 std::optional<std::vector<double>> Reader::numbers(const std::string& key, std::size_t count, Range r) {
+  observe(key, r);
   const YAML::Node n = get(key);
   if (!n.IsDefined()) return std::nullopt;
   if (!n.IsSequence() || n.size() == 0 || (count > 0 && n.size() != count)) {
@@ -497,6 +645,12 @@ void Reader::finish() {
         hint = u;
       }
     }
+    if (hint.empty() && key.size() >= 4)  // a cut-short key: "max_batch" for "max_batch_size"
+      for (const auto& u : used_)
+        if (u.size() > key.size() && u.compare(0, key.size(), key) == 0) {
+          hint = u;
+          break;
+        }
     std::string valid;
     for (const auto& u : used_) valid += (valid.empty() ? "" : ", ") + u;
     diag_->add(where, key_path(key),

@@ -26,6 +26,7 @@ class Diagnostics {
   void add(const std::string& where, const std::string& path, const std::string& message);
   bool empty() const { return problems_.empty(); }
   std::size_t size() const { return problems_.size(); }
+  void append(const Diagnostics& other) { problems_.insert(problems_.end(), other.problems_.begin(), other.problems_.end()); }
   /// All problems, one per line: "where: path: message".
   std::string report() const;
 
@@ -40,8 +41,22 @@ struct Document {
   std::map<std::string, std::string> overrides;  // normalised key path -> "--set a.b=c"
 };
 
-/// Loads a YAML file; a missing file or a syntax error becomes a problem (returns false).
+/// Largest scenario or catalog file (they are a few KB): bounds yaml-cpp's memory and time before parsing.
+inline constexpr std::size_t kMaxYamlBytes = 1 << 20;
+/// Longest "--set key.path=value".
+inline constexpr std::size_t kMaxOverrideBytes = 1 << 16;
+
+/// Loads a YAML file; a missing, non-regular, oversized or non-UTF-8 file or a syntax error becomes a
+/// problem (returns false).
 bool load_document(const std::string& file, Document* doc, Diagnostics* diag);
+/// A document that is only ever read (catalogs, region presets, profiles): parsed once per process while
+/// the file keeps its size and modification time (a long-lived process, such as a fuzzer, loads
+/// the catalogs on every scenario).
+bool load_shared_document(const std::string& file, Document* doc, Diagnostics* diag);
+/// The same from text in memory; `file` names it in messages.
+bool load_document_text(const std::string& file, const std::string& text, Document* doc, Diagnostics* diag);
+/// Reads a whole regular file of at most max_bytes; problems go to diag (returns false).
+bool read_text_file(const std::string& file, std::size_t max_bytes, std::string* text, Diagnostics* diag);
 
 /// Applies one "--set key.path=value" to the document (lists by [index] or [name]).
 bool apply_override(const std::string& assignment, Document* doc, Diagnostics* diag);
@@ -61,6 +76,11 @@ struct Range {
   bool contains(double v) const;
   std::string describe() const;
 };
+
+/// Test hook: sees the key path and range of every number a Reader checks (nullptr: none). The test
+/// suite uses it to hold every quantity to an upper bound.
+using RangeObserver = void (*)(const std::string& path, const Range& range);
+void set_range_observer(RangeObserver observer);
 
 class Reader {
  public:
@@ -120,6 +140,7 @@ class Reader {
   std::string show(const YAML::Node& n) const;
   bool to_number(const std::string& key, const YAML::Node& n, double* out);
   void put_number(const std::string& key, double v);
+  void observe(const std::string& key, const Range& r) const;
 
   const Document* doc_;
   Diagnostics* diag_;
@@ -129,6 +150,9 @@ class Reader {
   bool valid_;
   std::set<std::string> used_;
 };
+
+/// Levenshtein distance, for "did you mean" hints.
+std::size_t edit_distance(const std::string& a, const std::string& b);
 
 /// Shortest text that reads back as the same double ("0.62", "1e+06").
 std::string format_number(double v);

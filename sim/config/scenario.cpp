@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/utf8.hpp"
 #include "config/wan_paths.hpp"
 #include "workload/trace.hpp"
 #include "model/step_model.hpp"
@@ -29,6 +30,19 @@ const std::vector<std::string> kWeekdays = {"monday", "tuesday", "wednesday", "t
 std::string relative_to(const std::string& scenario_file, const std::string& path) {
   if (path.empty() || fs::path(path).is_absolute()) return path;
   return (fs::path(scenario_file).parent_path() / path).lexically_normal().string();
+}
+
+bool has_control_chars(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+/// A file or folder name: not empty, no control characters (a NUL would cut it short).
+std::string path_text(Reader& r, const std::string& key, const std::string& value) {
+  if (r.has(key) && (value.empty() || has_control_chars(value))) {
+    r.error(key, fmt::format("expected a file or folder name without control characters, got \"{}\"", escaped(value)));
+    return "";
+  }
+  return value;
 }
 
 /// A money amount given as <prefix>_usd<suffix> or <prefix>_cny<suffix>, converted to the report currency.
@@ -65,11 +79,16 @@ std::optional<model::DailyCurve> read_daily(Reader& r, const std::string& key, R
 
 // Region presets: keys of platforms/regions.yaml entries fill in what a scenario region leaves out.
 // Merged into the document before reading, so preset values are validated like the file's; their
-// problems are located in regions.yaml.
+// problems are located in regions.yaml. Nothing here assumes the document's shape: a platform, a list of
+// regions or a preset that is not what it should be is left alone, for the reader to report.
 void apply_region_presets(Document& doc, const std::string& catalog_dir, Diagnostics& diag) {
-  const YAML::Node& root = doc.root;  // const access: never insert keys while looking
-  YAML::Node regions = root["platform"]["regions"];
-  if (!regions.IsSequence()) return;
+  // Const access never inserts keys, but gives an invalid node for a missing one: test IsDefined() first.
+  const YAML::Node& root = doc.root;
+  if (!root.IsDefined() || !root.IsMap()) return;
+  const YAML::Node platform = root["platform"];
+  if (!platform.IsDefined() || !platform.IsMap()) return;
+  YAML::Node regions = platform["regions"];
+  if (!regions.IsDefined() || !regions.IsSequence()) return;
   Document presets;
   bool loaded = false;
   for (std::size_t i = 0; i < regions.size(); ++i) {
@@ -79,16 +98,24 @@ void apply_region_presets(Document& doc, const std::string& catalog_dir, Diagnos
     const std::string path = fmt::format("platform.regions[{}]", i);
     if (!loaded) {
       loaded = true;
-      if (!load_document(catalog_dir + "/regions.yaml", &presets, &diag)) return;
+      if (!load_shared_document(catalog_dir + "/regions.yaml", &presets, &diag)) return;
+      if (const YAML::Node r = static_cast<const YAML::Node&>(presets.root)["regions"]; !r.IsDefined() || !r.IsMap()) {
+        diag.add(presets.file, "regions", "missing required section (a map of region presets)");
+        return;
+      }
     }
+    const YAML::Node& all = static_cast<const YAML::Node&>(presets.root)["regions"];
     const YAML::Node id = look["preset"];
-    const YAML::Node entry = id.IsScalar() ? presets.root["regions"][id.Scalar()] : YAML::Node();
+    if (!id.IsScalar()) continue;  // the reader reports a preset that is not a name
+    const YAML::Node entry = all[id.Scalar()];
     if (!entry.IsDefined() || !entry.IsMap()) {
       std::string ids;
-      for (auto it = presets.root["regions"].begin(); it != presets.root["regions"].end(); ++it)
-        ids += (ids.empty() ? "" : ", ") + it->first.Scalar();
-      diag.add(fmt::format("{}:{}:{}", doc.file, id.Mark().line + 1, id.Mark().column + 1), path + ".preset",
-               fmt::format("unknown region preset \"{}\" (platforms/regions.yaml has: {})", id.IsScalar() ? id.Scalar() : "?", ids));
+      for (auto it = all.begin(); it != all.end(); ++it) ids += (ids.empty() ? "" : ", ") + it->first.Scalar();
+      const std::string where = doc.overrides.count(path + ".preset") ? doc.overrides.at(path + ".preset")
+                                : doc.overrides.count(path)              ? doc.overrides.at(path)
+                                : id.Mark().line >= 0 ? fmt::format("{}:{}:{}", doc.file, id.Mark().line + 1, id.Mark().column + 1)
+                                                      : doc.file;
+      diag.add(where, path + ".preset", fmt::format("unknown region preset \"{}\" (platforms/regions.yaml has: {})", id.Scalar(), ids));
       continue;
     }
     for (auto it = entry.begin(); it != entry.end(); ++it) {
@@ -115,19 +142,22 @@ std::optional<double> preset_latency_ms(const std::string& catalog_dir, std::str
   a = base(a);
   b = base(b);
   if (!cache.count(catalog_dir)) {
-    try {
-      cache[catalog_dir] = YAML::LoadFile(catalog_dir + "/wan_latency.yaml");
-    } catch (const YAML::Exception&) {
-      cache[catalog_dir] = YAML::Node();
-    }
+    Document doc;
+    Diagnostics ignored;  // no usable file: latency_ms is then required on the link, which says so
+    cache[catalog_dir] = load_document(catalog_dir + "/wan_latency.yaml", &doc, &ignored) ? doc.root : YAML::Node();
   }
-  const YAML::Node links = cache[catalog_dir]["links"];
-  if (!links.IsSequence()) return std::nullopt;
+  const YAML::Node& root = cache[catalog_dir];
+  if (!root.IsDefined() || !root.IsMap()) return std::nullopt;
+  const YAML::Node links = root["links"];
+  if (!links.IsDefined() || !links.IsSequence()) return std::nullopt;
   for (const auto& l : links) {
-    const YAML::Node ends = l["between"];
-    if (!ends.IsSequence() || ends.size() != 2) continue;
-    const std::string x = ends[0].as<std::string>(""), y = ends[1].as<std::string>("");
-    if ((x == a && y == b) || (x == b && y == a)) return l["latency_ms"].as<double>(0.0);
+    if (!l.IsMap()) continue;
+    const YAML::Node ends = l["between"], ms = l["latency_ms"];
+    if (!ends.IsDefined() || !ends.IsSequence() || ends.size() != 2 || !ms.IsDefined() || !ms.IsScalar()) continue;
+    const std::string x = ends[0].IsScalar() ? ends[0].Scalar() : "", y = ends[1].IsScalar() ? ends[1].Scalar() : "";
+    if (!((x == a && y == b) || (x == b && y == a))) continue;
+    const double v = ms.as<double>(-1.0);
+    if (std::isfinite(v) && v >= 0 && v <= 1000) return v;
   }
   return std::nullopt;
 }
@@ -143,7 +173,7 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   const std::string wd = r.text("start_weekday", "monday", kWeekdays);
   run.start_weekday = static_cast<int>(std::find(kWeekdays.begin(), kWeekdays.end(), wd) - kWeekdays.begin());
   run.start_h = r.number("start_h", 0, Range{0, 24, false, true});
-  run.output_dir = r.text("output_dir", "results/" + s.name);
+  run.output_dir = path_text(r, "output_dir", r.text("output_dir", "results/" + s.name));
   run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
   run.engine = r.text("engine", "day", {"day", "fine"});
   run.request_log = r.text("request_log", "none", {"none", "all", "sample"});
@@ -156,15 +186,15 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
 void read_economics(Reader& r, Scenario& s) {
   EconomicsSpec& e = s.economics;
   e.currency = r.text("currency", "USD", {"USD", "CNY"});
-  e.cny_per_usd = r.number("cny_per_usd", 7.2, Range::positive());
+  e.cny_per_usd = r.number("cny_per_usd", 7.2, Range{0, 1000, true, false});
   e.depreciation_years = r.number("depreciation_years", 5, Range{0, 100, true, false});
   e.maintenance_fraction_per_year = r.number("maintenance_fraction_per_year", 0.05, Range::fraction());
   e.network_capex_fraction = r.number("network_capex_fraction", 0, Range::between(0, 10));
-  e.facility_capex_per_kw = read_money(r, "facility_capex", "_per_kw", e, Range::non_negative()).value_or(0.0);
+  e.facility_capex_per_kw = read_money(r, "facility_capex", "_per_kw", e, Range::between(0, 1e6)).value_or(0.0);
   e.facility_depreciation_years = r.number("facility_depreciation_years", 20, Range{0, 100, true, false});
-  e.carbon_price_per_t = read_money(r, "carbon_price", "_per_t", e, Range::non_negative()).value_or(0.0);
+  e.carbon_price_per_t = read_money(r, "carbon_price", "_per_t", e, Range::between(0, 1e5)).value_or(0.0);
   const std::string ownership = r.text("ownership", "own", {"own", "rent"});
-  const auto rent = read_money(r, "rent", "_per_gpu_hour", e, Range::positive());
+  const auto rent = read_money(r, "rent", "_per_gpu_hour", e, Range{0, 1e4, true, false});
   if (ownership == "rent" && !rent) r.error("ownership", "renting needs rent_usd_per_gpu_hour or rent_cny_per_gpu_hour");
   if (ownership == "own" && rent) r.error("ownership", "a rent per GPU-hour needs ownership: rent");
   e.rent_per_gpu_hour = ownership == "rent" ? rent.value_or(0) : 0.0;
@@ -174,10 +204,10 @@ void read_economics(Reader& r, Scenario& s) {
 
 NetworkSpec read_network(Reader r, double nic_gbps) {
   NetworkSpec n;
-  n.server_gbps = r.number("server_gbps", nic_gbps, Range::positive());
-  n.rack_uplink_gbps = r.number("rack_uplink_gbps", n.rack_uplink_gbps, Range::positive());
-  n.spine_gbps = r.number("spine_gbps", n.spine_gbps, Range::positive());
-  n.hop_latency_us = r.number("hop_latency_us", n.hop_latency_us, Range::non_negative());
+  n.server_gbps = r.number("server_gbps", nic_gbps, Range{0, 1e5, true, false});
+  n.rack_uplink_gbps = r.number("rack_uplink_gbps", n.rack_uplink_gbps, Range{0, 1e6, true, false});
+  n.spine_gbps = r.number("spine_gbps", n.spine_gbps, Range{0, 1e8, true, false});
+  n.hop_latency_us = r.number("hop_latency_us", n.hop_latency_us, Range::between(0, 1e6));
   r.finish();
   return n;
 }
@@ -212,7 +242,7 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
     }
     region.utc_offset_h = rr.required_number("utc_offset_h", Range::between(-12, 14));
     region.demand_charge_per_kw_month =
-        read_money(rr, "capacity_charge", "_per_kw_month", s.economics, Range::non_negative()).value_or(0.0);
+        read_money(rr, "capacity_charge", "_per_kw_month", s.economics, Range::between(0, 1e4)).value_or(0.0);
     region.pue = read_daily(rr, "pue", Range::between(1, 5), true).value_or(model::DailyCurve::constant(1));
     region.carbon_kg_per_kwh =
         read_daily(rr, "carbon_kg_per_kwh", Range::between(0, 2), true).value_or(model::DailyCurve::constant(0));
@@ -228,7 +258,7 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
     if (rr.has("tariff")) {
       const std::string type = tariff.required_text("type", {"flat", "time_of_use"});
       if (type == "flat") {
-        auto p = read_money(tariff, "price", "_per_kwh", s.economics, Range::non_negative());
+        auto p = read_money(tariff, "price", "_per_kwh", s.economics, Range::between(0, 100));
         if (!p) tariff.error("", "a flat tariff needs price_usd_per_kwh or price_cny_per_kwh");
         region.price_per_kwh = model::DailyCurve::constant(p.value_or(0));
       } else {
@@ -240,7 +270,7 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
         tariff.accept("prices_usd_per_kwh");
         tariff.accept("prices_cny_per_kwh");
         for (const std::string& period : prices.keys()) {
-          double v = prices.required_number(period, Range::non_negative());
+          double v = prices.required_number(period, Range::between(0, 100));
           if (usd && s.economics.currency == "CNY") v *= s.economics.cny_per_usd;
           if (!usd && s.economics.currency == "USD") v /= s.economics.cny_per_usd;
           by_period[period] = v;
@@ -323,7 +353,7 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       dc.tensor_parallel = static_cast<int>(dr.integer("tensor_parallel", def_tp, Range::between(1, 64)));
       const double capex_default =
           s.economics.currency == "USD" ? dc.server.capex_usd : dc.server.capex_usd * s.economics.cny_per_usd;
-      dc.server_capex = read_money(dr, "server_capex", "", s.economics, Range::non_negative()).value_or(capex_default);
+      dc.server_capex = read_money(dr, "server_capex", "", s.economics, Range::between(0, 1e8)).value_or(capex_default);
       if (!dr.has("server_capex_usd") && !dr.has("server_capex_cny"))
         dr.set_resolved(s.economics.currency == "USD" ? "server_capex_usd" : "server_capex_cny", format_number(dc.server_capex));
       dc.network = read_network(dr.child("network"), dc.server.nic_gbps);
@@ -368,6 +398,8 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
   std::size_t n_dcs = 0;
   for (const auto& reg : s.regions) n_dcs += reg.datacenters.size();
   if (!s.regions.empty() && n_dcs == 0) r.error("regions", "no datacenter: at least one region needs datacenters");
+  if (s.regions.size() > kMaxRegions) r.error("regions", fmt::format("expected at most {} regions, got {}", kMaxRegions, s.regions.size()));
+  if (n_dcs > kMaxDatacenters) r.error("regions", fmt::format("expected at most {} datacenters, got {}", kMaxDatacenters, n_dcs));
   std::set<std::pair<std::uint32_t, std::uint32_t>> pairs;
   for (Reader& wr : r.children("wan_links")) {
     WanLinkSpec w;
@@ -396,20 +428,20 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
         w.to_index < s.regions.size() && !s.regions[w.from_index].preset.empty() && !s.regions[w.to_index].preset.empty())
       from_presets = preset_latency_ms(s.catalog.dir, s.regions[w.from_index].preset, s.regions[w.to_index].preset);
     if (from_presets) {
-      w.latency_ms = wr.number("latency_ms", *from_presets, Range::non_negative());
+      w.latency_ms = wr.number("latency_ms", *from_presets, Range::between(0, 1000));
     } else {
-      w.latency_ms = wr.required_number("latency_ms", Range::non_negative());
+      w.latency_ms = wr.required_number("latency_ms", Range::between(0, 1000));
     }
-    w.bandwidth_gbps = wr.number("bandwidth_gbps", 400, Range::positive());
-    w.cost_per_gb = read_money(wr, "cost", "_per_gb", s.economics, Range::non_negative()).value_or(0.0);
-    w.cost_per_day = read_money(wr, "cost", "_per_day", s.economics, Range::non_negative()).value_or(0.0);
+    w.bandwidth_gbps = wr.number("bandwidth_gbps", 400, Range{0, 1e6, true, false});
+    w.cost_per_gb = read_money(wr, "cost", "_per_gb", s.economics, Range::between(0, 1000)).value_or(0.0);
+    w.cost_per_day = read_money(wr, "cost", "_per_day", s.economics, Range::between(0, 1e8)).value_or(0.0);
     wr.finish();
     s.wan.push_back(w);
   }
-  s.wan_bytes_per_token = r.number("wan_bytes_per_token", s.wan_bytes_per_token, Range::non_negative());
-  s.wan_bytes_per_request = r.number("wan_bytes_per_request", s.wan_bytes_per_request, Range::non_negative());
+  s.wan_bytes_per_token = r.number("wan_bytes_per_token", s.wan_bytes_per_token, Range::between(0, 1e6));
+  s.wan_bytes_per_request = r.number("wan_bytes_per_request", s.wan_bytes_per_request, Range::between(0, 1e9));
   // Every region must reach every other one: any request may be routed to any datacenter.
-  if (s.regions.size() > 1) {
+  if (s.regions.size() > 1 && s.regions.size() <= kMaxRegions) {
     const auto paths = wan_paths(s.regions.size(), s.wan);
     for (std::size_t b = 1; b < s.regions.size(); ++b)
       if (!paths[0][b])
@@ -455,6 +487,9 @@ std::vector<std::uint32_t> trace_column(Reader& r, const std::string& file, work
     while (src.peek_time() < workload::RequestSource::kNever) {
       const auto q = src.pop();
       out.push_back(prompt ? q.prompt_tokens : q.output_tokens);
+      if (static_cast<double>(out.size()) > kMaxEmpiricalSamples)
+        throw Error(fmt::format("{}: more than {:.0e} requests; an empirical distribution keeps at most that many lengths "
+                                "(use a sample of the trace)", file, kMaxEmpiricalSamples));
     }
   } catch (const Error& e) {
     r.error("file", e.what());
@@ -468,15 +503,15 @@ workload::TokenDist read_tokens(Reader r, const Scenario& s, const std::string& 
   const bool output = which == "output";
   if (kind == "fixed") {
     d.kind = workload::TokenDist::Kind::kFixed;
-    d.value = static_cast<double>(r.required_integer("value", Range::at_least(output ? 1 : 0)));
+    d.value = static_cast<double>(r.required_integer("value", Range::between(output ? 1 : 0, kMaxTokens)));
   } else if (kind == "lognormal") {
     d.kind = workload::TokenDist::Kind::kLognormal;
-    d.median = r.required_number("median", Range::positive());
+    d.median = r.required_number("median", Range{0, kMaxTokens, true, false});
     d.sigma = r.required_number("sigma", Range::between(0, 5));
   } else if (kind == "empirical") {
     // Lengths observed in a trace: {file, format, field: prompt|output, columns (csv)}.
     d.kind = workload::TokenDist::Kind::kEmpirical;
-    const std::string file = relative_to(s.file, r.required_text("file"));
+    const std::string file = relative_to(s.file, path_text(r, "file", r.required_text("file")));
     const auto format = read_format(r, "format", true);
     workload::CsvColumns cols;
     if (format == workload::TraceFormat::kCsv) read_csv_columns(r, &cols);
@@ -485,8 +520,8 @@ workload::TokenDist read_tokens(Reader r, const Scenario& s, const std::string& 
     else if (!file.empty()) d.samples = trace_column(r, file, format, cols, prompt);
     if (d.samples.empty() && r.has("file")) r.error("file", "no token counts found");
   }
-  d.min_tokens = static_cast<std::uint32_t>(r.integer("min", 1, Range::at_least(output ? 1 : 0)));
-  d.max_tokens = static_cast<std::uint32_t>(r.integer("max", static_cast<std::int64_t>(max_default), Range::at_least(1)));
+  d.min_tokens = static_cast<std::uint32_t>(r.integer("min", 1, Range::between(output ? 1 : 0, kMaxTokens)));
+  d.max_tokens = static_cast<std::uint32_t>(r.integer("max", static_cast<std::int64_t>(max_default), Range::between(1, kMaxTokens)));
   if (d.min_tokens > d.max_tokens) r.error("min", fmt::format("must not exceed max ({}), got {}", d.max_tokens, d.min_tokens));
   r.finish();
   return d;
@@ -497,14 +532,14 @@ workload::TokenDist read_duration(Reader r, double default_median) {
   workload::TokenDist d;
   const std::string kind = r.text("distribution", "lognormal", {"fixed", "lognormal"});
   if (kind == "fixed") {
-    d.value = r.required_number("value", Range::non_negative());
+    d.value = r.required_number("value", Range::between(0, kMaxDurationS));
   } else {
     d.kind = workload::TokenDist::Kind::kLognormal;
-    d.median = r.number("median", default_median, Range::positive());
+    d.median = r.number("median", default_median, Range{0, kMaxDurationS, true, false});
     d.sigma = r.number("sigma", 1.0, Range::between(0, 5));
   }
   d.min_tokens = 0;
-  d.max_tokens = static_cast<std::uint32_t>(r.number("max", 3600, Range::positive()));
+  d.max_tokens = static_cast<std::uint32_t>(r.integer("max", 3600, Range::between(1, kMaxDurationS)));
   r.finish();
   return d;
 }
@@ -512,14 +547,14 @@ workload::TokenDist read_duration(Reader r, double default_median) {
 void read_profiles(std::map<std::string, std::vector<double>>* out, Diagnostics& diag) {
   Document doc;
   const std::string file = data_dir() + "/workloads/profiles.yaml";
-  if (!load_document(file, &doc, &diag)) return;
+  if (!load_shared_document(file, &doc, &diag)) return;
   YAML::Node scratch(YAML::NodeType::Map);
   Reader root(doc, diag, scratch);
   root.required_integer("schema_version", Range::between(1, 1));
   Reader profiles = root.child("profiles", true);
   for (const std::string& name : profiles.keys()) {
     Reader p = profiles.child(name);
-    if (auto v = p.numbers("hourly", 24, Range::non_negative())) (*out)[name] = *v;
+    if (auto v = p.numbers("hourly", 24, Range::between(0, 1e9))) (*out)[name] = *v;
     else if (!p.has("hourly")) p.error("hourly", "missing required key (24 numbers)");
     p.finish();
   }
@@ -533,7 +568,7 @@ std::optional<std::array<double, 24>> read_profile(Reader& r, const std::string&
                                                    const std::string& default_preset, std::string* name) {
   std::vector<double> v;
   if (r.is_list(key)) {
-    if (auto got = r.numbers(key, 24, Range::non_negative())) v = *got;
+    if (auto got = r.numbers(key, 24, Range::between(0, 1e9))) v = *got;
     *name = "custom";
   } else if (r.has(key) || !default_preset.empty()) {
     std::vector<std::string> names;
@@ -555,9 +590,9 @@ std::optional<std::array<double, 24>> read_profile(Reader& r, const std::string&
 
 // requests_per_day, or daily_users x queries_per_user; nullopt when neither is given.
 std::optional<double> read_demand(Reader& r) {
-  const auto rpd = r.optional_number("requests_per_day", Range::non_negative());
-  const auto users = r.optional_number("daily_users", Range::non_negative());
-  const auto qpu = r.optional_number("queries_per_user", Range::positive());
+  const auto rpd = r.optional_number("requests_per_day", Range::between(0, workload::kMaxRequestsPerDay));
+  const auto users = r.optional_number("daily_users", Range::between(0, 1e10));
+  const auto qpu = r.optional_number("queries_per_user", Range{0, 1e4, true, false});
   if (rpd && (users || qpu)) r.error("requests_per_day", "give requests_per_day or daily_users x queries_per_user, not both");
   if (users.has_value() != qpu.has_value())
     r.error(users ? "queries_per_user" : "daily_users", "daily_users and queries_per_user go together");
@@ -575,11 +610,13 @@ void read_workload(Reader r, Scenario& s) {
   const double max_tokens = s.llm.max_context_tokens;
 
   std::optional<double> total;
+  std::string trace_where;
+  const std::size_t problems_before = r.diagnostics().size();
   if (!trace) {
     total = read_demand(r);
     w.demand_multiplier = r.number("demand_multiplier", 1, Range{0, 100, true, false});
     if (auto p = read_profile(r, "hourly_profile", presets, "servegen-m-large", &w.hourly_profile_name)) w.hourly_profile = *p;
-    if (auto dow = r.numbers("day_of_week", 7, Range::non_negative())) std::copy(dow->begin(), dow->end(), w.day_of_week.begin());
+    if (auto dow = r.numbers("day_of_week", 7, Range::between(0, 100))) std::copy(dow->begin(), dow->end(), w.day_of_week.begin());
     Reader arrival = r.child("arrival");
     const std::string process = arrival.text("process", "poisson", {"poisson", "gamma", "weibull"});
     w.renewal.kind = process == "poisson" ? workload::Renewal::Kind::kPoisson
@@ -595,12 +632,13 @@ void read_workload(Reader r, Scenario& s) {
     Reader t = r.child("trace", true);
     workload::TraceOptions& o = w.trace;
     o.format = read_format(t, "format", true);
-    o.path = relative_to(s.file, t.required_text("path"));
+    o.path = relative_to(s.file, path_text(t, "path", t.required_text("path")));
+    trace_where = t.where("path");
     if (o.format == workload::TraceFormat::kCsv) read_csv_columns(t, &o.csv);
-    o.time_scale = t.number("time_scale", 1, Range::positive());
+    o.time_scale = t.number("time_scale", 1, Range{0, 1e6, true, false});
     o.rate_scale = t.number("rate_scale", 1, Range{0, 1000, true, false});
-    o.start_offset_s = t.number("start_offset_s", 0, Range::non_negative());
-    o.skip_s = t.number("skip_s", 0, Range::non_negative());
+    o.start_offset_s = t.number("start_offset_s", 0, Range{0, s.run.duration_s, false, true});
+    o.skip_s = t.number("skip_s", 0, Range::between(0, 1e10));
     o.loop = t.boolean("loop", false);
     o.sample_fraction = t.number("sample_fraction", 1, Range::open_fraction());
     o.skip_malformed = t.boolean("skip_malformed", false);
@@ -648,7 +686,7 @@ void read_workload(Reader r, Scenario& s) {
     Reader c = r.child("conversations");
     if (trace) c.error("", "conversations apply to synthetic workloads (a trace already holds every turn)");
     w.conversations = true;
-    w.turns_mean = c.number("turns_mean", 3, Range::at_least(1));
+    w.turns_mean = c.number("turns_mean", 3, Range::between(1, 1000));
     w.think_time = read_duration(c.child("think_time_s"), 30);
     w.message_tokens = c.has("message_tokens") ? read_tokens(c.child("message_tokens"), s, "prompt", max_tokens) : w.prompt;
     if (!c.has("message_tokens")) c.accept("message_tokens");
@@ -665,7 +703,7 @@ void read_workload(Reader r, Scenario& s) {
     return std::nullopt;
   };
   auto urs = r.children("user_regions");
-  if (!trace && !total && urs.empty())
+  if (!trace && !total && urs.empty() && !r.has("requests_per_day") && !r.has("daily_users") && !r.has("queries_per_user"))
     r.error("requests_per_day", "missing: give requests_per_day (or daily_users and queries_per_user), here or per user region");
   if (urs.empty() && !s.regions.empty()) {
     UserRegionSpec u;
@@ -714,7 +752,7 @@ void read_workload(Reader r, Scenario& s) {
       ur.error("network_region", fmt::format("\"{}\" is not a region under platform.regions", u.network_region));
     u.network_region_index = idx.value_or(0);
     u.utc_offset_h = ur.number("utc_offset_h", idx ? s.regions[*idx].utc_offset_h : 0.0, Range::between(-12, 14));
-    u.access_latency_ms = ur.number("access_latency_ms", 2.5, Range::non_negative());
+    u.access_latency_ms = ur.number("access_latency_ms", 2.5, Range::between(0, 1000));
     std::string pname;
     if (trace) {
       if (ur.has("hourly_profile")) ur.error("hourly_profile", "a trace sets the arrival times");
@@ -735,6 +773,32 @@ void read_workload(Reader r, Scenario& s) {
   if (trace) {
     w.trace.region_weights.clear();
     for (const auto& u : w.user_regions) w.trace.region_weights.push_back(u.share);
+  }
+  if (urs.size() > kMaxUserRegions)
+    r.error("user_regions", fmt::format("expected at most {} user regions, got {}", kMaxUserRegions, urs.size()));
+  if (!trace) {
+    // The busiest day, before any work: an absurd demand is an error, not an endless run.
+    const double peak_day = w.requests_per_day * *std::max_element(w.day_of_week.begin(), w.day_of_week.end());
+    if (!(peak_day <= workload::kMaxRequestsPerDay))
+      r.error("requests_per_day", fmt::format("the busiest day would carry {:.4g} requests (over all user regions, times the "
+                                              "largest day_of_week factor), more than the {:.0e} a day chatdc simulates",
+                                              peak_day, workload::kMaxRequestsPerDay));
+    s.expected_requests = w.requests_per_day * *std::max_element(w.day_of_week.begin(), w.day_of_week.end()) *
+                          std::ceil(s.run.duration_s / 86400.0);
+  } else if (!w.trace.path.empty() && r.diagnostics().size() == problems_before) {
+    // Read the whole trace now: a missing file or bad lines are reported with the scenario's other problems,
+    // located at workload.trace.path, before any work.
+    try {
+      const workload::TraceSource probe(w.trace);
+      s.expected_requests = probe.expected_requests();
+    } catch (const Error& e) {
+      std::string text = e.what();
+      for (std::size_t at = 0; at < text.size();) {
+        const auto nl = text.find('\n', at);
+        r.diagnostics().add(trace_where, "workload.trace.path", text.substr(at, nl - at));
+        at = nl == std::string::npos ? text.size() : nl + 1;
+      }
+    }
   }
   r.finish();
 }
@@ -867,9 +931,9 @@ void check_step_tables(const Scenario& s, Diagnostics& diag) {
 void read_routing(Reader r, Scenario& s) {
   RoutingSpec& g = s.routing;
   g.policy = r.text("policy", "nearest", {"nearest", "least_loaded", "lowest_price", "lowest_carbon", "slo_spillover", "split"});
-  g.max_load_per_replica = r.number("max_load_per_replica", s.scheduler.max_batch_size, Range::positive());
+  g.max_load_per_replica = r.number("max_load_per_replica", s.scheduler.max_batch_size, Range{0, 1e6, true, false});
   g.spill_margin = r.number("spill_margin", 0.8, Range{0, 10, true, false});
-  g.signal_half_life_s = r.number("signal_half_life_s", 30, Range::positive());
+  g.signal_half_life_s = r.number("signal_half_life_s", 30, Range{0, 86400, true, false});
   std::vector<std::string> names;
   for (const auto& reg : s.regions)
     for (const auto& d : reg.datacenters) names.push_back(d.name);
@@ -894,8 +958,8 @@ void read_routing(Reader r, Scenario& s) {
 }
 
 void read_slo(Reader r, Scenario& s) {
-  s.slo.ttft_s = r.number("ttft_s", s.slo.ttft_s, Range::positive());
-  s.slo.tpot_s = r.number("tpot_s", s.slo.tpot_s, Range::positive());
+  s.slo.ttft_s = r.number("ttft_s", s.slo.ttft_s, Range{0, 3600, true, false});
+  s.slo.tpot_s = r.number("tpot_s", s.slo.tpot_s, Range{0, 60, true, false});
   r.finish();
 }
 
@@ -954,13 +1018,36 @@ void read_operations(Reader r, Scenario& s) {
     }
 }
 
+// Limits on what the scenario as a whole asks for, so that the run's time and memory stay finite.
+void check_limits(Reader& root, const Scenario& s) {
+  std::size_t servers = 0, dcs = 0;
+  for (const auto& r : s.regions)
+    for (const auto& d : r.datacenters) servers += static_cast<std::size_t>(d.servers()), ++dcs;
+  if (servers > kMaxServers)
+    root.error("platform", fmt::format("the datacenters hold {} servers, more than the {} chatdc simulates in one scenario "
+                                       "(each is a SimGrid host)", servers, kMaxServers));
+  const double rows = std::ceil(s.run.duration_s / s.run.sample_period_s) * static_cast<double>(dcs);
+  if (rows > kMaxTimelineRows)
+    root.error("run", fmt::format("{} sample periods x {} datacenters = {:.3g} timeline rows, more than {:.0e}: raise "
+                                  "run.sample_period_s or shorten run.duration_h",
+                                  std::ceil(s.run.duration_s / s.run.sample_period_s), dcs, rows, kMaxTimelineRows));
+  if (s.run.percentiles == "exact" && s.expected_requests > kMaxExactRequests)
+    root.error("run", fmt::format("run.percentiles: exact keeps every request's latencies: {:.3g} requests would need about "
+                                  "{:.0f} GB; use sketch or auto (exact up to 1e7 requests, then within 0.39%)",
+                                  s.expected_requests, s.expected_requests * 64 / 1e9));
+}
+
 }  // namespace
 
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+  return load_scenario_text(file, nullptr, overrides);
+}
+
+Scenario load_scenario_text(const std::string& file, const std::string* text, const std::vector<std::string>& overrides) {
   Diagnostics diag;
   Document doc;
   const std::string header = fmt::format("invalid scenario {}:\n", file);
-  if (!load_document(file, &doc, &diag)) throw Error(header + diag.report());
+  if (!(text ? load_document_text(file, *text, &doc, &diag) : load_document(file, &doc, &diag))) throw Error(header + diag.report());
   for (const auto& o : overrides) apply_override(o, &doc, &diag);
   if (!diag.empty()) throw Error(header + diag.report());
 
@@ -968,15 +1055,19 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   s.file = file;
   s.resolved = YAML::Node(YAML::NodeType::Map);
   {
-    const YAML::Node dir = doc.root["catalog_dir"];
-    apply_region_presets(doc, relative_to(file, dir.IsScalar() ? dir.Scalar() : default_catalog_dir()), diag);
+    const YAML::Node dir = static_cast<const YAML::Node&>(doc.root)["catalog_dir"];  // invalid when missing
+    apply_region_presets(doc, relative_to(file, dir.IsDefined() && dir.IsScalar() ? dir.Scalar() : default_catalog_dir()), diag);
   }
   Reader root(doc, diag, s.resolved);
   root.required_integer("schema_version", Range::between(1, 1));
   s.name = root.text("name", fs::path(file).stem().string());
+  if (s.name.empty() || s.name.size() > 200 || s.name.find('/') != std::string::npos || has_control_chars(s.name) ||
+      s.name == "." || s.name == "..")
+    root.error("name", fmt::format("expected a name of 1 to 200 characters without '/' or control characters (it names the "
+                                   "output folder results/<name>), got \"{}\"", escaped(s.name)));
   s.description = root.text("description", "");
 
-  const std::string cat_dir = relative_to(file, root.text("catalog_dir", default_catalog_dir()));
+  const std::string cat_dir = relative_to(file, path_text(root, "catalog_dir", root.text("catalog_dir", default_catalog_dir())));
   load_catalog(cat_dir, &s.catalog, diag);
   Reader cat = root.child("catalog");
   read_catalog_sections(cat, &s.catalog);
@@ -988,7 +1079,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   read_serving(root.child("serving"), s);
   Reader econ = root.child("economics");
   read_economics(econ, s);
-  const auto default_price = read_money(econ, "electricity_price", "_per_kwh", s.economics, Range::non_negative());
+  const auto default_price = read_money(econ, "electricity_price", "_per_kwh", s.economics, Range::between(0, 100));
   econ.finish();
   read_platform(root.child("platform", true), s, default_price, tp);
   read_run(root.child("run"), s, s.regions.empty() ? 0.0 : s.regions[0].utc_offset_h);
@@ -997,6 +1088,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   read_routing(root.child("routing"), s);
   read_operations(root.child("operations"), s);
   root.finish();
+  check_limits(root, s);
   if (diag.empty()) {
     finish_serving(s, diag);
     check_step_tables(s, diag);

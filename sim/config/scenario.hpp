@@ -20,6 +20,16 @@
 
 namespace chatdc::config {
 
+// Upper bounds that keep every run finite, checked when the scenario loads (README "Scenario reference"),
+// beside each key's own range. workload::kMaxRequestsPerDay (1e11) bounds the demand of a day.
+inline constexpr double kMaxTokens = 1 << 24;         // one prompt or answer: 16.8 M tokens (longest contexts: 10 M)
+inline constexpr double kMaxDurationS = 1e6;          // a think time: 11.6 days
+inline constexpr std::size_t kMaxServers = 100000;    // in one scenario: 800 k GPUs (largest fleets: ~200 k)
+inline constexpr std::size_t kMaxRegions = 200, kMaxDatacenters = 2000, kMaxUserRegions = 1000;
+inline constexpr double kMaxTimelineRows = 1e7;       // sample periods x datacenters (timeline.csv, in memory)
+inline constexpr double kMaxExactRequests = 1e8;      // run.percentiles: exact keeps 8 latencies of each request
+inline constexpr double kMaxEmpiricalSamples = 5e7;   // lengths an empirical token distribution keeps (200 MB)
+
 struct RunSpec {
   double duration_s = 86400;
   double sample_period_s = 60;
@@ -181,12 +191,16 @@ struct Scenario {
   OperationsSpec operations;
   Catalog catalog;
   YAML::Node resolved;
+  double expected_requests = 0;  // in the run (synthetic: an upper bound), for the limits checked at load
+
 
   std::size_t datacenter_count() const;
 };
 
 /// Loads, overrides and validates a scenario. Throws chatdc::Error listing every problem.
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides = {});
+/// The same from text in memory (`text`; the file when null); `file` names it and anchors relative paths.
+Scenario load_scenario_text(const std::string& file, const std::string* text, const std::vector<std::string>& overrides = {});
 
 /// Writes the resolved scenario as YAML text.
 std::string resolved_yaml(const Scenario& s);

@@ -8,6 +8,8 @@
 
 #include <fstream>
 
+#include "core/interrupt.hpp"
+
 namespace chatdc::engine {
 
 namespace {
@@ -40,10 +42,23 @@ std::string clock_text(double t) {  // t: seconds since 00:00 of the run's first
 
 RunContext::RunContext(const config::Scenario& scenario, const RunOptions& options, int power_levels)
     : s(scenario), opt(options), wall0(std::chrono::steady_clock::now()) {
-  static int argc = 1;
+  // The output folder first: an unusable one is an error before any work, not after the simulation.
+  out = opt.output_dir.empty()
+            ? std::make_unique<metrics::StagedOutputs>(s.run.output_dir, "run.output_dir " + s.run.output_dir)
+            : std::make_unique<metrics::StagedOutputs>(opt.output_dir, "--out " + opt.output_dir);
   static char name[] = "chatdc";
+#ifdef CHATDC_SANITIZE
+  // Sanitizer build: actors on threads (set before the Engine exists, or it is ignored). SimGrid's default
+  // contexts switch stacks behind ASan's back (false reports) and LeakSanitizer cannot walk them (README "Tests").
+  static char quiet[] = "--log=xbt_cfg.thres:warning", threads[] = "--cfg=contexts/factory:thread";
+  static int argc = 3;
+  static char* argv[] = {name, quiet, threads, nullptr};
+#else
+  static int argc = 1;
   static char* argv[] = {name, nullptr};
+#endif
   engine = std::make_unique<sg4::Engine>(&argc, argv);
+  install_interrupt_handlers();  // SimGrid's Engine installs its own SIGINT handler (prints and exits 1)
   xbt_log_control_set("root.thres:warning");
   sg4::Engine::set_config("network/model:CM02");  // LV08 would multiply latencies by 13.01 (SimGrid notes, pitfall 9)
   sg_host_energy_plugin_init();
@@ -90,7 +105,6 @@ RunContext::RunContext(const config::Scenario& scenario, const RunOptions& optio
   rec->add_sink([this](const serving::RequestRecord& r) {
     acc->add_traffic(r.user_region, r.dc, 1, std::uint64_t{r.prompt_tokens} + r.output_tokens);
   });
-  out = std::make_unique<metrics::StagedOutputs>(opt.output_dir.empty() ? s.run.output_dir : opt.output_dir);
   if (s.run.request_log != "none") {
     const double fraction = s.run.request_log == "all" ? 1.0 : s.run.request_log_fraction;
     if (sharded) {  // each row after the hand-over it came in: the merge interleaves shards by it

@@ -1,7 +1,6 @@
 #include "metrics/outputs.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -259,51 +258,34 @@ bool logged(std::uint64_t id, double fraction) {
   return static_cast<double>(x >> 11) * 0x1.0p-53 < fraction;
 }
 
-StagedOutputs::StagedOutputs(std::string dir) : dir_(std::move(dir)) {}
+StagedOutputs::StagedOutputs(std::string dir, std::string what, std::vector<std::string> stale)
+    : dir_(std::move(dir)), stage_(std::make_unique<OutputStage>(dir_, OutputStage::Kind::kFolder, std::move(what), std::move(stale))) {}
 
 StagedOutputs::~StagedOutputs() {
-  if (committed_) return;
-  std::error_code ec;
-  for (const auto& f : files_) fs::remove(tmp_name(f.first), ec);
-  for (auto& [name, s] : streams_) {
-    s->close();
-    fs::remove(tmp_name(name), ec);
-  }
-}
-
-std::string StagedOutputs::tmp_name(const std::string& name) const {
-  return (fs::path(dir_) / fmt::format(".{}.tmp-{}", name, static_cast<long>(::getpid()))).string();
+  for (auto& [name, s] : streams_) s->close();
 }
 
 void StagedOutputs::add(const std::string& name, std::string content) { files_.emplace_back(name, std::move(content)); }
 
 std::ofstream& StagedOutputs::stream(const std::string& name) {
-  std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", dir_, ec.message()));
-  auto s = std::make_unique<std::ofstream>(tmp_name(name));
-  if (!*s) throw Error(fmt::format("cannot write in the output folder {}", dir_));
+  auto s = std::make_unique<std::ofstream>(stage_->path(name), std::ios::binary);
+  if (!*s) throw Error(fmt::format("cannot write {} in the staging folder {}", name, stage_->folder()));
   streams_.emplace_back(name, std::move(s));
   return *streams_.back().second;
 }
 
 void StagedOutputs::commit() {
-  std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec) throw Error(fmt::format("cannot create the output folder {}: {}", dir_, ec.message()));
   for (const auto& [name, content] : files_) {
-    std::ofstream out(tmp_name(name), std::ios::binary);
+    std::ofstream out(stage_->path(name), std::ios::binary);
     out << content;
     out.close();
-    if (!out) throw Error(fmt::format("cannot write {} (disk full or no permission?)", tmp_name(name)));
+    if (!out) throw Error(fmt::format("cannot write {} in {} (disk full or no permission?)", name, stage_->folder()));
   }
   for (auto& [name, s] : streams_) {
     s->close();
-    if (!*s) throw Error(fmt::format("cannot write {} (disk full or no permission?)", tmp_name(name)));
+    if (!*s) throw Error(fmt::format("cannot write {} in {} (disk full or no permission?)", name, stage_->folder()));
   }
-  for (const auto& [name, content] : files_) fs::rename(tmp_name(name), fs::path(dir_) / name);
-  for (auto& [name, s] : streams_) fs::rename(tmp_name(name), fs::path(dir_) / name);
-  committed_ = true;
+  stage_->commit();
 }
 
 }  // namespace chatdc::metrics

@@ -1,6 +1,6 @@
-// Pure core: the run's output files. Nothing is written until commit(): every file is first written
-// beside its final name and renamed into place only when all of them are complete, so a failed
-// run leaves the output folder as it was.
+// Pure core: the run's output files. Nothing is written at the destination until commit(): every file,
+// streamed ones included, is written in a staging folder beside it, which then replaces the folder in
+// one step (core/output_stage.hpp), so a failed or interrupted run leaves the output folder as it was.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/output_stage.hpp"
 #include "metrics/accounting.hpp"
 #include "metrics/recorder.hpp"
 
@@ -58,24 +59,35 @@ std::string request_log_row(const serving::RequestRecord& r, const std::vector<s
 /// Whether request `id` is in a sample of `fraction` (a hash of the id: the same requests for every run).
 bool logged(std::uint64_t id, double fraction);
 
+/// The files a run folder may hold: a rerun's outputs replace them whole (one it does not write again,
+/// such as an earlier requests.csv or a timeline.png drawn from an earlier timeline, is removed).
+inline const std::vector<std::string> kRunOutputNames = {
+    "summary.json",         "timeline.csv",         "hourly.csv", "scenario.resolved.yaml", "requests.csv",
+    "timeline.png",         "timeline_racks.csv",   "timeline_servers.csv", "shard.cbor", "requests.part.csv",
+    "report.html"};
+
+/// A run's output folder, written whole or not at all (core/output_stage.hpp): created, checked and
+/// staged beside the destination when constructed (before the simulation), put in place by commit().
 class StagedOutputs {
  public:
-  explicit StagedOutputs(std::string dir);
+  /// `what` names the folder in messages ("--out DIR" or "run.output_dir"). Throws chatdc::Error when the
+  /// folder cannot be written.
+  StagedOutputs(std::string dir, std::string what, std::vector<std::string> stale = kRunOutputNames);
   ~StagedOutputs();
   /// Stages a whole file (written at commit).
   void add(const std::string& name, std::string content);
-  /// A file streamed during the run (e.g. requests.csv): written to a temporary name now.
+  /// A file streamed during the run (e.g. requests.csv), written inside the staging folder.
   std::ofstream& stream(const std::string& name);
-  /// Writes the staged files and renames everything into place. Throws chatdc::Error on failure.
+  /// Writes the staged files and puts the folder in place. Throws chatdc::Error on failure.
   void commit();
+  /// The destination folder (as given).
   const std::string& dir() const { return dir_; }
 
  private:
-  std::string tmp_name(const std::string& name) const;
   std::string dir_;
+  std::unique_ptr<OutputStage> stage_;
   std::vector<std::pair<std::string, std::string>> files_;
   std::vector<std::pair<std::string, std::unique_ptr<std::ofstream>>> streams_;
-  bool committed_ = false;
 };
 
 }  // namespace chatdc::metrics

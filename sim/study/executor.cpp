@@ -7,13 +7,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
+
+#include "core/interrupt.hpp"
 
 extern char** environ;
 
@@ -22,6 +27,29 @@ namespace chatdc::study {
 namespace fs = std::filesystem;
 
 namespace {
+
+/// The study's live `chatdc run` children: on SIGINT or SIGTERM the interrupt watcher stops them (SIGTERM:
+/// each removes its staging folder) and waits for them before this process exits (README "Command line").
+struct LiveChildren {
+  std::mutex mutex;
+  std::set<pid_t> pids;
+};
+LiveChildren& live_children() {
+  static LiveChildren* l = new LiveChildren;  // never destroyed: the watcher may use it while the process ends
+  return *l;
+}
+
+void stop_children(int) {
+  LiveChildren& l = live_children();
+  std::lock_guard<std::mutex> lock(l.mutex);  // kept until they are gone: no child starts meanwhile
+  for (const pid_t p : l.pids) ::kill(p, SIGTERM);
+  for (const pid_t p : l.pids) {
+    int status = 0;
+    while (::waitpid(p, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  l.pids.clear();
+}
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
@@ -111,6 +139,11 @@ void LocalExecutor::run(const std::vector<Job>& jobs, const std::function<void(s
   std::map<pid_t, std::size_t> running;
   std::map<pid_t, std::chrono::steady_clock::time_point> started;
   std::size_t next = 0;
+  struct Guard {
+    int id = add_interrupt_callback(stop_children);
+    ~Guard() { remove_interrupt_callback(id); }
+  } guard;
+  LiveChildren& live = live_children();
   auto finish = [&](std::size_t i, Outcome o) {
     if (o.state == Outcome::State::kFailed) o.stderr_tail = last_lines(jobs[i].log, 8);
     done(i, o);
@@ -122,7 +155,12 @@ void LocalExecutor::run(const std::vector<Job>& jobs, const std::function<void(s
       argv.insert(argv.end(), j.run_args.begin(), j.run_args.end());
       argv.insert(argv.end(), {"--quiet", "--no-progress", "--set", threads});
       std::string err;
-      const pid_t pid = spawn(argv, j.log, &err);
+      pid_t pid = -1;
+      {
+        std::lock_guard<std::mutex> lock(live.mutex);
+        pid = spawn(argv, j.log, &err);
+        if (pid >= 0) live.pids.insert(pid);
+      }
       if (pid < 0) {
         Outcome o;
         o.state = Outcome::State::kFailed;
@@ -146,6 +184,10 @@ void LocalExecutor::run(const std::vector<Job>& jobs, const std::function<void(s
         finish(i, o);
       }
       return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(live.mutex);
+      live.pids.erase(pid);
     }
     const auto it = running.find(pid);
     if (it == running.end()) continue;  // not one of ours

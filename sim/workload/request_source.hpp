@@ -7,6 +7,10 @@
 
 namespace chatdc::workload {
 
+/// The most requests a simulated day may carry: 40x ChatGPT's 2.5 billion prompts a day (Axios, July 2025).
+/// Every workload is held to it before the run starts, so an absurd demand is an error, not an endless run.
+inline constexpr double kMaxRequestsPerDay = 1e11;
+
 struct RequestSpec {
   std::uint64_t id = 0;
   double time_s = 0;  // when the user sends it, seconds since the start of the run

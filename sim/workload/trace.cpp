@@ -62,6 +62,12 @@ TraceSource::TraceSource(TraceOptions o)
   const double cutoff_played_s = (o_.duration_s - o_.start_offset_s) / o_.time_scale;
   const auto scan = detail::scan_trace(o_, cutoff_played_s);
   expected_ = std::max(0.0, scan.expected_requests) * o_.rate_scale * o_.sample_fraction;
+  const double days = std::max(1.0, o_.duration_s / 86400.0);
+  if (!(expected_ <= kMaxRequestsPerDay * days))
+    throw Error(fmt::format("{}: the trace would play {:.3g} requests a day{}, more than the {:.0e} a day chatdc simulates: "
+                            "check time_scale, rate_scale and the trace's timestamps",
+                            o_.path, expected_ / days, o_.loop ? " (loop: the trace is replayed until the run ends)" : "",
+                            kMaxRequestsPerDay));
   stream_ = detail::make_played_stream(o_, stats_, scan, cutoff_played_s);
   if (scan.chains && !scan.chains->empty()) chains_ = scan.chains;
   have_cur_ = stream_->next(cur_);

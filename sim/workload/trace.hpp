@@ -17,6 +17,7 @@
 // Mooncake spreading (spread_same_timestamp): k >= 2 requests sharing timestamp T get k sorted uniform
 // times in [T, T'), T' the next distinct timestamp (the last group uses the mean gap between distinct
 // timestamps), in file order; so the first request may play up to one slot (~3 s) after start_offset_s.
+// Every pass of a loop spreads alike (the same draws), so the period taken from the first pass holds.
 // Token counts must be whole numbers >= 1 (prompt too: no real trace has an empty prompt; Azure's
 // smallest is 2, Mooncake's 891), at most 2^32 - 1.
 //

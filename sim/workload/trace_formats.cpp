@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/utf8.hpp"
 
 namespace chatdc::workload::detail {
 
@@ -33,15 +34,52 @@ class BadLine : public Error {
   using Error::Error;
 };
 
-std::string shown(std::string_view v) {
-  constexpr std::size_t kMax = 60;
-  if (v.size() <= kMax) return std::string(v);
-  return std::string(v.substr(0, kMax)) + "...";
-}
+/// Bad lines found by the validation scan: the first few messages, and how many there were.
+struct BadLines {
+  static constexpr std::size_t kMaxReported = 20;
+  std::vector<std::string> first;
+  std::uint64_t count = 0;
+  void add(std::string message) {
+    if (first.size() < kMaxReported) first.push_back(std::move(message));
+    ++count;
+  }
+};
+
+/// A field or line as shown in a message: at most 60 bytes, anything but printable ASCII as \xNN.
+std::string shown(std::string_view v) { return escaped(v, 60); }
 
 [[noreturn]] void bad(const std::string& path, std::uint64_t line, std::string_view field,
                       std::string_view expected, std::string_view got) {
   throw BadLine(fmt::format("{}:{}: {}: expected {}, got \"{}\"", path, line, field, expected, shown(got)));
+}
+
+/// Longest line a trace may have (Mooncake lines with hash_ids are a few KB).
+constexpr std::size_t kMaxLineBytes = 1 << 20;
+/// Most requests one ServeGen window may carry (rate x window length), and the largest rate of a client.
+constexpr double kMaxWindowRequests = 1e8, kMaxServeGenRate = 1e5;
+/// Largest magnitude of a time value (any unit): trace times stay finite after any subtraction.
+constexpr double kMaxTimeValue = 1e18;
+
+enum class LineRead { kOk, kEnd, kTooLong };
+
+/// Reads one line (without its newline) of at most max bytes; a longer line is skipped whole.
+LineRead read_line(std::istream& in, std::string& buf, std::size_t max) {
+  buf.clear();
+  std::streambuf* sb = in.rdbuf();
+  bool any = false, too_long = false;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      if (!any) return LineRead::kEnd;
+      break;
+    }
+    any = true;
+    if (c == '\n') break;
+    if (buf.size() >= max) too_long = true;
+    else buf.push_back(static_cast<char>(c));
+  }
+  return too_long ? LineRead::kTooLong : LineRead::kOk;
 }
 
 std::string_view trim(std::string_view s) {
@@ -109,8 +147,8 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-/// "YYYY-MM-DD HH:MM:SS[.fraction]" (or a 'T' between date and time) to nanoseconds since 1970
-/// (no time zone: only differences are used). Fraction digits beyond 9 are ignored.
+/// "YYYY-MM-DD HH:MM:SS[.fraction]" (or a 'T' between date and time), years 1900 to 2200, to nanoseconds
+/// since 1970 (no time zone: only differences are used). Fraction digits beyond 9 are ignored.
 bool parse_datetime_ns(std::string_view s, std::int64_t* ns) {
   auto num = [&](std::size_t pos, std::size_t n, int* v) {
     if (pos + n > s.size()) return false;
@@ -127,6 +165,7 @@ bool parse_datetime_ns(std::string_view s, std::int64_t* ns) {
       (s[10] != ' ' && s[10] != 'T') || !num(11, 2, &h) || s[13] != ':' || !num(14, 2, &mi) || s[16] != ':' ||
       !num(17, 2, &se))
     return false;
+  if (y < 1900 || y > 2200) return false;  // nanoseconds since 1970 fit in 64 bits from 1678 to 2262
   static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 ||
@@ -151,6 +190,8 @@ void open_file(std::ifstream& in, const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(fmt::format("{}: trace file not found", path));
   if (fs::is_directory(path, ec)) throw Error(fmt::format("{}: expected a trace file, got a folder", path));
+  if (!fs::is_regular_file(path, ec))  // a device or pipe could be endless
+    throw Error(fmt::format("{}: expected a regular trace file (not a device, pipe or socket)", path));
   in.close();
   in.clear();
   in.open(path, std::ios::binary);
@@ -177,6 +218,8 @@ class RecordReader {
   virtual const std::string& path() const = 0;
   /// Data lines seen so far in this pass (header and blank lines excluded).
   virtual std::uint64_t data_lines() const = 0;
+  /// Bad lines are recorded there and skipped instead of thrown (the validation scan reports them all).
+  virtual void collect(BadLines* into) = 0;
   /// Block hashes of the last record (formats that carry them), else nullptr.
   virtual const std::vector<std::uint64_t>* hashes() const { return nullptr; }
 };
@@ -188,22 +231,27 @@ class LineReader : public RecordReader {
   LineReader(const TraceOptions& o, TraceStats& stats) : path_(o.path), skip_(o.skip_malformed), stats_(stats) {}
 
   bool next(TraceRecord& r) final {
-    while (std::getline(in_, buf_)) {
+    for (LineRead got; (got = read_line(in_, buf_, kMaxLineBytes)) != LineRead::kEnd;) {
       ++line_;
       ++stats_.lines;
-      if (blank(buf_)) continue;
+      if (got == LineRead::kOk && blank(buf_)) continue;
       ++data_lines_;
       try {
+        if (got == LineRead::kTooLong)
+          bad(path_, line_, "line", fmt::format("a line of at most {} bytes", kMaxLineBytes), buf_);
         parse(r);
         r.line = data_lines_ - 1;
         return true;
-      } catch (const BadLine&) {
-        if (!skip_) throw;
-        ++stats_.skipped_malformed;
+      } catch (const BadLine& e) {
+        if (skip_) ++stats_.skipped_malformed;
+        else if (collect_) collect_->add(e.what());
+        else throw;
       }
     }
     return false;
   }
+
+  void collect(BadLines* into) final { collect_ = into; }
 
   const std::string& path() const final { return path_; }
   std::uint64_t data_lines() const final { return data_lines_; }
@@ -220,6 +268,7 @@ class LineReader : public RecordReader {
   std::string path_;
   bool skip_;
   TraceStats& stats_;
+  BadLines* collect_ = nullptr;
   std::ifstream in_;
   std::string buf_;
   std::uint64_t line_ = 0, data_lines_ = 0;
@@ -244,7 +293,10 @@ class CsvReader final : public LineReader {
     have_prev_ = false;
     std::string header;
     for (;;) {
-      if (!std::getline(in_, header)) throw Error(fmt::format("{}: no requests (the file is empty)", path_));
+      const LineRead got = read_line(in_, header, kMaxLineBytes);
+      if (got == LineRead::kEnd) throw Error(fmt::format("{}: no requests (the file is empty)", path_));
+      if (got == LineRead::kTooLong)
+        throw Error(fmt::format("{}:{}: header: expected a line of at most {} bytes", path_, line_ + 1, kMaxLineBytes));
       ++line_;
       ++stats_.lines;
       if (line_ == 1 && header.rfind("\xEF\xBB\xBF", 0) == 0) header.erase(0, 3);  // UTF-8 byte order mark
@@ -292,7 +344,7 @@ class CsvReader final : public LineReader {
       const bool s = unit_ == CsvColumns::TimeUnit::kSeconds, ms = unit_ == CsvColumns::TimeUnit::kMilliseconds;
       const double factor = s ? 1.0 : ms ? 1e-3 : 1e-6;
       double v = 0;
-      if (!to_double(tf, &v))
+      if (!to_double(tf, &v) || std::fabs(v) > kMaxTimeValue)
         bad(path_, line_, tname, s ? "a number (seconds)" : ms ? "a number (milliseconds)" : "a number (microseconds)",
             tf);
       if (have_prev_ && v < prev_v_) out_of_order();
@@ -351,7 +403,7 @@ class MooncakeReader final : public LineReader {
       return *it;
     };
     const auto& ts = field("timestamp");
-    if (!ts.is_number() || !std::isfinite(ts.get<double>()))
+    if (!ts.is_number() || !std::isfinite(ts.get<double>()) || std::fabs(ts.get<double>()) > kMaxTimeValue)
       bad(path_, line_, "timestamp", "a number (milliseconds)", text_of(ts));
     const double ms = ts.get<double>();
     if (have_prev_ && ms < prev_ms_)
@@ -397,7 +449,7 @@ class MooncakeReader final : public LineReader {
 /// (the last group of a pass uses the mean gap between distinct timestamps). Buffers one group.
 class SpreadingReader final : public RecordReader {
  public:
-  SpreadingReader(std::unique_ptr<RecordReader> inner, Rng rng) : inner_(std::move(inner)), rng_(rng) {}
+  SpreadingReader(std::unique_ptr<RecordReader> inner, Rng rng) : inner_(std::move(inner)), rng0_(rng), rng_(rng) {}
 
   bool next(TraceRecord& r) override {
     if (pos_ < group_.size()) {
@@ -432,6 +484,7 @@ class SpreadingReader final : public RecordReader {
 
   void rewind() override {
     inner_->rewind();
+    rng_ = rng0_;  // every pass spreads alike: a loop's period, taken from the first pass, holds for all
     group_.clear();
     pos_ = 0;
     started_ = have_look_ = false;
@@ -439,10 +492,11 @@ class SpreadingReader final : public RecordReader {
   }
   const std::string& path() const override { return inner_->path(); }
   std::uint64_t data_lines() const override { return inner_->data_lines(); }
+  void collect(BadLines* into) override { inner_->collect(into); }
 
  private:
   std::unique_ptr<RecordReader> inner_;
-  Rng rng_;
+  Rng rng0_, rng_;
   std::vector<TraceRecord> group_;
   std::vector<double> u_;
   std::size_t pos_ = 0;
@@ -462,17 +516,22 @@ std::unique_ptr<RecordReader> make_record_reader(const TraceOptions& o, TraceSta
   return std::make_unique<CsvReader>(o, stats);
 }
 
-/// Per-request formats: skip_s and loop over a RecordReader.
+/// Per-request formats: skip_s and loop over a RecordReader. Every pass plays the same records, so a loop
+/// replays the first pass from memory (up to kMaxCachedRecords; beyond that the file is read again) with the
+/// same line counts: a long run over a short trace does not re-read the file once per pass.
 class RequestPlayer final : public PlayedStream {
  public:
+  static constexpr std::size_t kMaxCachedRecords = 1 << 20;
+
   RequestPlayer(std::unique_ptr<RecordReader> reader, const TraceOptions& o, TraceStats& stats, double cutoff_s,
-                const HashChains* chains)
-      : reader_(std::move(reader)), skip_s_(o.skip_s), cutoff_s_(cutoff_s), loop_(o.loop), stats_(stats), chains_(chains) {}
+                TraceStats before, const HashChains* chains)
+      : reader_(std::move(reader)), skip_s_(o.skip_s), cutoff_s_(cutoff_s), loop_(o.loop), stats_(stats), chains_(chains),
+        caching_(o.loop), base_lines_(before.lines), base_skipped_(before.skipped_malformed) {}
 
   bool next(PlayedRequest& out) override {
     TraceRecord r;
     for (;;) {
-      if (reader_->next(r)) {
+      if (read(r)) {
         if (r.t_s < skip_s_) continue;
         const double rel = r.t_s - skip_s_;
         if (pass_ == 0) {
@@ -496,11 +555,44 @@ class RequestPlayer final : public PlayedStream {
       if (static_cast<double>(pass_ + 1) * period_s_ >= cutoff_s_) return false;  // the run ends first
       ++pass_;
       ++stats_.loops;
-      reader_->rewind();
+      base_lines_ = stats_.lines;
+      base_skipped_ = stats_.skipped_malformed;
+      pos_ = 0;
+      if (!caching_) reader_->rewind();
     }
   }
 
  private:
+  struct Cached {
+    TraceRecord r;
+    std::uint64_t lines = 0, skipped = 0;  // counted from the start of the pass up to this record
+  };
+
+  /// The next record of this pass: from the file (and into the cache on the first pass), or from the cache.
+  bool read(TraceRecord& r) {
+    if (pass_ > 0 && caching_) {
+      const bool got = pos_ < cache_.size();
+      const Cached& c = got ? cache_[pos_++] : tail_;
+      stats_.lines = base_lines_ + c.lines;
+      stats_.skipped_malformed = base_skipped_ + c.skipped;
+      if (got) r = c.r;
+      return got;
+    }
+    const bool got = reader_->next(r);
+    if (pass_ == 0 && caching_) {
+      const Cached c{r, stats_.lines - base_lines_, stats_.skipped_malformed - base_skipped_};
+      if (!got) {
+        tail_ = c;
+      } else if (cache_.size() < kMaxCachedRecords) {
+        cache_.push_back(c);
+      } else {
+        caching_ = false;  // too long to keep: read the file again on each pass
+        cache_ = {};
+      }
+    }
+    return got;
+  }
+
   std::unique_ptr<RecordReader> reader_;
   double skip_s_, cutoff_s_;
   bool loop_;
@@ -508,6 +600,11 @@ class RequestPlayer final : public PlayedStream {
   const HashChains* chains_;
   std::uint64_t pass_ = 0, n_ = 0;
   double first_rel_ = 0, last_rel_ = 0, period_s_ = 0;
+  bool caching_;  // a loop keeps the first pass in memory
+  std::vector<Cached> cache_;
+  Cached tail_;
+  std::size_t pos_ = 0;
+  std::uint64_t base_lines_, base_skipped_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -516,6 +613,7 @@ class RequestPlayer final : public PlayedStream {
 enum class GapFamily { kNone, kGamma, kWeibull, kEven };
 
 struct ServeGenWindow {
+  std::uint64_t line = 0;   // of the file
   double t0_s = 0;          // window start, trace time
   double length_s = 600;    // gap to the client's next row (the last row reuses the previous length)
   double rate_per_s = 0;
@@ -549,23 +647,40 @@ class ServeGenFile {
     have_next_ = read_row(next_);
     if (have_next_) last_length_s_ = next_.t0_s - w.t0_s;
     w.length_s = last_length_s_;
+    if (w.rate_per_s * w.length_s > kMaxWindowRequests) {  // a bad row, found only once the next row gives its length
+      try {
+        bad(path_, w.line, "rate",
+            fmt::format("at most {} requests in one window (rate x window length {} s)", kMaxWindowRequests, w.length_s),
+            fmt::format("{}", w.rate_per_s));
+      } catch (const BadLine& e) {
+        if (skip_) ++stats_.skipped_malformed;
+        else if (collect_) collect_->add(e.what());
+        else throw;
+      }
+      w.rate_per_s = 0;
+    }
     return true;
   }
 
   const std::string& path() const { return path_; }
+  void collect(BadLines* into) { collect_ = into; }
 
  private:
   bool read_row(ServeGenWindow& w) {
-    while (std::getline(in_, buf_)) {
+    for (LineRead got; (got = read_line(in_, buf_, kMaxLineBytes)) != LineRead::kEnd;) {
       ++line_;
       ++stats_.lines;
-      if (blank(buf_)) continue;
+      if (got == LineRead::kOk && blank(buf_)) continue;
       try {
+        if (got == LineRead::kTooLong)
+          bad(path_, line_, "line", fmt::format("a line of at most {} bytes", kMaxLineBytes), buf_);
         parse(w);
+        w.line = line_;
         return true;
-      } catch (const BadLine&) {
-        if (!skip_) throw;
-        ++stats_.skipped_malformed;
+      } catch (const BadLine& e) {
+        if (skip_) ++stats_.skipped_malformed;
+        else if (collect_) collect_->add(e.what());
+        else throw;
       }
     }
     return false;
@@ -577,11 +692,14 @@ class ServeGenFile {
       bad(path_, line_, "line", "6 comma-separated fields: timestamp,rate,cv,pattern,shape,scale (truncated line?)",
           trim(buf_));
     w.t0_s = parse_number(path_, line_, "timestamp", f_[0], 0, "a window start in seconds >= 0");
+    if (w.t0_s > kMaxTimeValue) bad(path_, line_, "timestamp", "a window start in seconds of at most 1e18", f_[0]);
     if (have_prev_ts_ && !(w.t0_s > prev_ts_))
       bad(path_, line_, "timestamp",
           fmt::format("a window start after the previous row's {} s (rows must be sorted by time)", prev_ts_),
           f_[0]);
     w.rate_per_s = parse_number(path_, line_, "rate", f_[1], 0, "a rate in requests/s >= 0");
+    if (w.rate_per_s > kMaxServeGenRate)
+      bad(path_, line_, "rate", fmt::format("a rate in requests/s of at most {} (one client)", kMaxServeGenRate), f_[1]);
     parse_number(path_, line_, "cv", f_[2], 0, "a coefficient of variation >= 0");
     w.family = GapFamily::kNone;
     if (w.rate_per_s > 0) {
@@ -593,7 +711,7 @@ class ServeGenFile {
         bad(path_, line_, "pattern", "Gamma or Weibull (the window has a rate > 0)", f_[3]);
       }
       w.shape = parse_number(path_, line_, "shape", f_[4], 0, "a shape > 0");
-      if (!(w.shape > 0)) bad(path_, line_, "shape", "a shape > 0", f_[4]);
+      if (!(w.shape > 0) || w.shape > 1e6) bad(path_, line_, "shape", "a shape in (0, 1e6]", f_[4]);
       parse_number(path_, line_, "scale", f_[5], 0, "a scale >= 0");
     }
     prev_ts_ = w.t0_s;
@@ -603,6 +721,7 @@ class ServeGenFile {
   std::string path_;
   bool skip_;
   TraceStats& stats_;
+  BadLines* collect_ = nullptr;
   std::ifstream in_;
   std::string buf_;
   std::vector<std::string_view> f_;
@@ -768,15 +887,27 @@ std::string no_requests(const TraceOptions& o, const TraceStats& scan_stats, boo
   return fmt::format("{}: no requests{}", o.path, why);
 }
 
+/// Every bad line of a trace in one error: a first line that counts them, then one line each (the first few).
+void throw_bad_lines(const TraceOptions& o, const BadLines& b) {
+  std::string m = fmt::format("{}: {} malformed line{}{}: fix {} or set skip_malformed: true to skip and count {}", o.path,
+                              b.count, b.count == 1 ? "" : "s",
+                              b.count > b.first.size() ? fmt::format(" (the first {} below)", b.first.size()) : "",
+                              b.count == 1 ? "it" : "them", b.count == 1 ? "it" : "them");
+  for (const auto& line : b.first) m += "\n" + line;
+  throw Error(m);
+}
+
 }  // namespace
 
 TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
   TraceScan scan;
   TraceStats st;  // the scan's own counts; the replay counts again
+  BadLines bad_lines;
   if (o.format == TraceFormat::kServeGen) {
     double within = 0, after = 0, total = 0, end = 0;
     for (const auto& f : servegen_files(o.path)) {
       ServeGenFile file(f, o.skip_malformed, st);
+      file.collect(&bad_lines);
       ServeGenWindow w;
       while (file.next(w)) {
         end = std::max(end, w.t0_s + w.length_s);
@@ -785,6 +916,7 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
         total += window_requests_in(w, 0, std::numeric_limits<double>::infinity());
       }
     }
+    if (bad_lines.count > 0) throw_bad_lines(o, bad_lines);
     if (!(after > 0)) throw Error(no_requests(o, st, total > 0, end));
     scan.servegen_end_s = end;
     const double period = end - o.skip_s;
@@ -792,6 +924,7 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
     return scan;
   }
   auto reader = make_record_reader(o, st, /*spread=*/false);
+  reader->collect(&bad_lines);
   if (o.format == TraceFormat::kMooncake) scan.chains = std::make_shared<HashChains>(o.hash_block_tokens);
   TraceRecord r;
   std::uint64_t records = 0, after = 0, within = 0;
@@ -807,6 +940,7 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
     ++after;
     if (rel < cutoff_s) ++within;
   }
+  if (bad_lines.count > 0) throw_bad_lines(o, bad_lines);
   if (after == 0) {
     if (reader->data_lines() == 0 && st.skipped_malformed == 0)
       throw Error(fmt::format("{}: no requests (the file has no data lines)", o.path));
@@ -825,8 +959,12 @@ TraceScan scan_trace(const TraceOptions& o, double cutoff_s) {
 std::unique_ptr<PlayedStream> make_played_stream(const TraceOptions& o, TraceStats& stats, const TraceScan& scan,
                                                  double cutoff_played_s) {
   if (o.format == TraceFormat::kServeGen) return std::make_unique<ServeGenPlayer>(o, stats, scan, cutoff_played_s);
-  return std::make_unique<RequestPlayer>(make_record_reader(o, stats, /*spread=*/true), o, stats, cutoff_played_s,
-                                         scan.chains.get());
+  const TraceStats before = stats;
+  auto reader = make_record_reader(o, stats, /*spread=*/true);
+  // The chains outlive the scan only when they hold something (TraceSource keeps them then): an empty set
+  // is not passed on, or the player would read it after the scan is gone (found by the sanitizer build).
+  const HashChains* chains = scan.chains && !scan.chains->empty() ? scan.chains.get() : nullptr;
+  return std::make_unique<RequestPlayer>(std::move(reader), o, stats, cutoff_played_s, before, chains);
 }
 
 }  // namespace chatdc::workload::detail

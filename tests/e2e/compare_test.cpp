@@ -75,6 +75,7 @@ TEST_CASE("compare: two runs with the same name get distinct labels and identica
 
 TEST_CASE("compare: a run that does not validate is named with its error before anything runs, exit 2") {
   const auto out = scratch("compare-fail");
+  std::ofstream(out / "comparison.md") << "an earlier comparison\n";
   const Proc p = run("compare " + fixture("tiny.yaml") + kOneHour + "--variant 'broken: serving.max_batch_size=0' --out " +
                      out.string());
   CHECK(p.code == 2);
@@ -83,6 +84,7 @@ TEST_CASE("compare: a run that does not validate is named with its error before 
   CHECK_FALSE(std::filesystem::exists(out / "comparison.csv"));
   CHECK_FALSE(std::filesystem::exists(out / "tiny"));  // nothing ran
   CHECK_FALSE(std::filesystem::exists(out / "broken"));
+  CHECK(slurp(out / "comparison.md") == "an earlier comparison\n");  // the folder is as it was
 }
 
 TEST_CASE("compare: infeasible runs are marked and never called cheapest, however cheap") {

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
 #include "config/assemble.hpp"
@@ -93,7 +95,7 @@ TEST_CASE("config error: negative count") {
 
 TEST_CASE("config error: a fraction where a whole number is needed") {
   const std::string e = error_of(replace(kBase, "racks: 2", "racks: 2.5"));
-  CHECK_THAT(e, Catch::Contains("racks: expected a whole number, got \"2.5\""));
+  CHECK_THAT(e, Catch::Contains("racks: expected a whole number in [1, 100000], got \"2.5\""));
 }
 
 TEST_CASE("config error: missing file") {
@@ -284,9 +286,63 @@ TEST_CASE("balancer cells and threads: defaults, and bad values named with their
   CHECK(s.cell_replicas == 128);
   CHECK(s.run.threads == 0);
   CHECK_THAT(error_of(kBase, {"serving.cell_replicas=-4"}),
-             Catch::Contains("serving.cell_replicas: expected a whole number in [0, 1000000000], got -4"));
-  CHECK_THAT(error_of(kBase, {"run.threads=1.5"}), Catch::Contains("run.threads: expected a whole number, got \"1.5\""));
+             Catch::Contains("serving.cell_replicas: expected a whole number in [0, 1e9], got -4"));
+  CHECK_THAT(error_of(kBase, {"run.threads=1.5"}), Catch::Contains("run.threads: expected a whole number in [0, 1024], got \"1.5\""));
   CHECK_THAT(error_of(kBase, {"run.threads=5000"}), Catch::Contains("run.threads: expected a whole number in [0, 1024], got 5000"));
+}
+
+namespace {
+std::vector<std::pair<std::string, config::Range>> g_ranges;
+void record_range(const std::string& path, const config::Range& r) { g_ranges.emplace_back(path, r); }
+}  // namespace
+
+TEST_CASE("every quantity a scenario or catalog gives has an upper bound (checked before any work)") {
+  // Every number the shipped scenarios, the fixtures and a scenario using every optional section read
+  // (defaults included, catalogs included) is checked against a range with a finite upper end.
+  const std::string everything = kBase + std::string(R"(run: {duration_h: 2, request_log: sample, request_log_fraction: 0.5}
+serving: {chunked_prefill: true, kv_policy: reserve, max_waiting_per_replica: 10}
+slo: {ttft_s: 1, tpot_s: 0.1}
+routing: {policy: split, split: {east-1: 1}, max_load_per_replica: 10, spill_margin: 0.5, signal_half_life_s: 10}
+catalog:
+  llms:
+    tiny: {total_params_b: 1, layers: 2, hidden_size: 64, attention_heads: 8, kv_heads: 8, head_dim: 8, vocab_size: 10,
+           max_context_tokens: 100, experts: 4, experts_per_token: 2, expert_params_b: 0.5}
+)");
+  std::string text = replace(everything, "  requests_per_day: 1000\n",
+                             "  conversations: {turns_mean: 2, think_time_s: {median: 5, sigma: 1, max: 60}}\n"
+                             "  arrival: {process: gamma, cv: 2}\n  day_of_week: [1, 1, 1, 1, 1, 0.5, 0.5]\n"
+                             "  user_regions: [{name: a, requests_per_day: 500, network_region: east}, "
+                             "{name: b, daily_users: 10, queries_per_user: 50, network_region: west, access_latency_ms: 9}]\n");
+  text = replace(text, "      pue: 1.25\n",
+                 "      pue: 1.25\n      capacity_charge_usd_per_kw_month: 5\n      tariff: {type: time_of_use, "
+                 "prices_cny_per_kwh: {peak: 1, valley: 0.3}, default_period: valley, windows: [{period: peak, from_h: 8, to_h: 12}]}\n");
+  text = replace(text, "workload:\n", "    - {name: west, utc_offset_h: 7, pue: 1.2, carbon_kg_per_kwh: 0.6, datacenters: []}\n"
+                                      "  wan_links: [{between: [east, west], latency_ms: 10, cost_usd_per_gb: 0.01, cost_usd_per_day: 5}]\n"
+                                      "  wan_bytes_per_token: 4\nworkload:\n");
+  text = replace(text, "economics:\n", "economics:\n  facility_capex_usd_per_kw: 100\n  carbon_price_usd_per_t: 10\n");
+  g_ranges.clear();
+  config::set_range_observer(record_range);
+  CHECK(error_of(text).empty());
+  std::vector<std::string> files;
+  for (const auto& dir : {"/scenarios", "/tests/fixtures"})
+    for (const auto& e : fs::directory_iterator(std::string(CHATDC_SOURCE_DIR) + dir))
+      if (e.path().extension() == ".yaml") files.push_back(e.path().string());
+  for (const auto& f : files) {
+    INFO(f);
+    CHECK_NOTHROW(config::load_scenario(f));
+  }
+  config::set_range_observer(nullptr);
+  std::set<std::string> paths, unbounded;
+  for (const auto& [path, r] : g_ranges) {
+    paths.insert(path);
+    if (!std::isfinite(r.hi) || !std::isfinite(r.lo)) unbounded.insert(path + " (" + r.describe() + ")");
+  }
+  INFO("keys read: " << paths.size());
+  CHECK(paths.size() > 150);
+  for (const auto& u : unbounded) {
+    INFO("a quantity without a finite range: " << u);
+    CHECK(false);
+  }
 }
 
 TEST_CASE("a datacenter's measured step-time table: used in run, checked at load") {

@@ -349,6 +349,35 @@ TEST_CASE("loop fills a 2-hour run, times increase strictly across the seams", "
   CHECK(w.size() > 1400);
 }
 
+TEST_CASE("loop: every pass plays the same requests, from memory, with the same line counts", "[trace]") {
+  // A Mooncake trace whose last group (two requests at 9 s) spreads over the mean gap between distinct
+  // timestamps (4.5 s) while a pass lasts only 9 s + one mean request gap (2.25 s): each pass must spread
+  // alike, or a later pass ends after the next one starts (found by fuzzing).
+  auto m = opts(TraceFormat::kMooncake, scratch("groups.jsonl",
+                                                "{\"timestamp\": 0, \"input_length\": 1, \"output_length\": 1}\n"
+                                                "{\"timestamp\": 0, \"input_length\": 2, \"output_length\": 1}\n"
+                                                "not json\n"
+                                                "{\"timestamp\": 9000, \"input_length\": 3, \"output_length\": 1}\n"
+                                                "{\"timestamp\": 9000, \"input_length\": 4, \"output_length\": 1}\n"));
+  m.loop = true;
+  m.skip_malformed = true;
+  m.duration_s = 3600;
+  TraceSource src(m);
+  const auto v = drain(src);
+  CHECK(nondecreasing(v));
+  const std::uint64_t passes = src.stats().loops + 1;
+  REQUIRE(passes > 100);
+  REQUIRE(v.size() == 4 * passes - (v.size() % 4 ? 4 - v.size() % 4 : 0));
+  for (std::size_t i = 4; i < v.size(); ++i) {
+    CHECK(v[i].prompt_tokens == v[i - 4].prompt_tokens);
+    CHECK(v[i].time_s - v[i - 4].time_s == Approx(v[4].time_s - v[0].time_s).epsilon(1e-9));  // same spread
+  }
+  // Line counts as if every pass read the file: 5 lines and 1 skipped each (the last pass may stop early).
+  CHECK(src.stats().skipped_malformed >= passes - 1);
+  CHECK(src.stats().skipped_malformed <= passes);
+  CHECK(src.stats().lines >= 5 * (passes - 1));
+}
+
 TEST_CASE("rate_scale thins below 1 and adds copies within the gaps above 1", "[trace]") {
   auto o = opts(TraceFormat::kAzure, samples() + "azure_conv_sample.csv");
   o.loop = true;

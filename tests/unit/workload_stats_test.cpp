@@ -158,8 +158,10 @@ TEST_CASE("lognormal token sampler: Kolmogorov-Smirnov against the lognormal CDF
   // With a large median (1e6) rounding moves the CDF by at most the largest probability of one integer
   // (< 1e-6), so there we compare with the continuous lognormal CDF directly.
   const std::size_t n = 200000;
-  for (const auto& [median, sigma, continuous] :
+  for (const auto& [median_, sigma_, continuous_] :
        {std::tuple{20.0, 0.9, false}, std::tuple{1e6, 1.5, true}}) {
+    const double median = median_, sigma = sigma_;  // copies: clang 14 lambdas cannot capture structured bindings
+    const bool continuous = continuous_;
     workload::TokenDist d;
     d.kind = workload::TokenDist::Kind::kLognormal;
     d.median = median;
