@@ -189,6 +189,15 @@ RunResult RunContext::finish(std::uint64_t activities) {
   if (opt.progress) fmt::print(stderr, "\r{:80}\r", "");
   acc->finish(s.run.duration_s);
   metrics::StagedOutputs& out = *this->out;
+  // What every run reports once its outputs are in place (a shard's or a whole day's).
+  const auto committed = [&] {
+    RunResult r;
+    r.output_dir = out.dir();
+    r.wall_s = wall_s();
+    r.simulated_s = s.run.duration_s;
+    r.requests = sys->arrived();
+    return r;
+  };
   metrics::RunFacts f;
   f.scenario_name = s.name;
   f.scenario_file = s.file;
@@ -234,11 +243,7 @@ RunResult RunContext::finish(std::uint64_t activities) {
     out.add("shard.cbor", metrics::write_shard(shard));
     out.add("scenario.resolved.yaml", config::resolved_yaml(s));
     out.commit();
-    RunResult r;
-    r.output_dir = out.dir();
-    r.wall_s = wall_s();
-    r.simulated_s = s.run.duration_s;
-    r.requests = sys->arrived();
+    RunResult r = committed();
     r.first_cell = shard.first_cell;
     r.last_cell = shard.last_cell;
     return r;
@@ -250,11 +255,7 @@ RunResult RunContext::finish(std::uint64_t activities) {
   out.add("scenario.resolved.yaml", config::resolved_yaml(s));
   out.commit();
 
-  RunResult r;
-  r.output_dir = out.dir();
-  r.wall_s = wall_s();
-  r.simulated_s = s.run.duration_s;
-  r.requests = sys->arrived();
+  RunResult r = committed();
   r.summary = summary;
   if (s.run.request_log != "none") r.extra_files.push_back("requests.csv");
   if (detail) r.extra_files.push_back(detail_file_name(s.run.timeline_detail));
