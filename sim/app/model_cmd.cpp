@@ -218,7 +218,7 @@ int cmd_model(const ModelArgs& a) {
   j["step_model"] = table ? "table" : kernel ? "kernel roofline" : "step roofline";
   j["weight_dtype"] = model::dtype_name(llm.weight_dtype);
   j["kv_dtype"] = model::dtype_name(llm.kv_dtype);
-  j["weights_gb_per_gpu"] = llm.weight_bytes() / gpus / 1e9;
+  j["weights_gb_per_gpu"] = model::weight_bytes_per_gpu(llm, par) / 1e9;  // attention and shared weights on every DP group
   j["kv_capacity_tokens"] = kv;
   j["max_batch_that_fits"] = fits;
   j["batch"] = batch;
@@ -250,7 +250,7 @@ int cmd_model(const ModelArgs& a) {
   }
   const std::string layout = a.ep > 1 || a.dp > 1 ? fmt::format("tp {} x dp {}, ep {}", a.tp, a.dp, a.ep) : "tensor parallel";
   fmt::print("{} on {} x {} ({}), weights {} ({:.1f} GB per GPU), KV {}, {} step model, engine {} ({} profile)\n", llm.name,
-             gpus, gpu.name, layout, model::dtype_name(llm.weight_dtype), llm.weight_bytes() / gpus / 1e9,
+             gpus, gpu.name, layout, model::dtype_name(llm.weight_dtype), model::weight_bytes_per_gpu(llm, par) / 1e9,
              model::dtype_name(llm.kv_dtype), table ? "measured-table" : kernel ? "kernel-roofline" : "step-roofline",
              gpu.engine, gpu.basis);
   fmt::print("  KV cache      {:.0f} tokens: {} sequences of {} + {} tokens fit\n", kv, fits, a.prompt, a.output);
