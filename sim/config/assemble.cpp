@@ -25,7 +25,7 @@ model::Parallelism unit_parallelism(const Scenario& s, const DatacenterSpec& dc)
   double gb_per_s = dc.network.server_gbps / 8.0 / g;
   if (spans_racks) {
     const double leaving = (n - in_rack) / (n - 1.0);  // share of a GPU's remote traffic that leaves its rack
-    gb_per_s = std::min(gb_per_s, dc.network.rack_uplink_gbps / 8.0 / (g * in_rack) / leaving);
+    if (leaving > 0) gb_per_s = std::min(gb_per_s, dc.network.rack_uplink_gbps / 8.0 / (g * in_rack) / leaving);
   }
   par.network_gb_per_s = gb_per_s * dc.network.rdma_efficiency;
   // Route between two servers: NIC, NIC (same rack); NIC, rack uplink, spine, rack uplink, NIC (else).

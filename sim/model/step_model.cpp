@@ -148,12 +148,11 @@ RooflineStepModel::Kernels RooflineStepModel::kernels(const StepShape& s) const 
   const GemmRate head = gemm_rate(gpu_, Dtype::kBf16);
   out.head_s = roof(k.head_flops_per_token * sampled / (head.peak_flops * head.efficiency), k.head_bytes / k.bw);
   if (llm_.is_moe() && tokens > 0) {
-    const double E = llm_.experts, kk = llm_.experts_per_token, ep = par_.ep;
+    const double kk = llm_.experts_per_token;
     // Each of the E + R expert slots is touched unless none of the step's T x k assignments lands on it.
     const double touched = k.experts_per_gpu * (1.0 - std::pow(1.0 - kk / k.expert_slots, tokens));
     // The busiest GPU sets the pace: expected maximum of ep counts of a multinomial (normal approximation).
     const double load = busiest_gpu_assignments(tokens, llm_.experts_per_token, par_.ep);
-    (void)E;
     // Grouped GEMMs ramp with the tokens each expert gets (Hockney n_1/2 per expert, from the kernel
     // tables): each expert touched on the GPU costs moe_half_tokens extra assignments of compute.
     out.experts_s = roof(k.expert_flops_per_assignment * (load + gpu_.moe_half_tokens * touched) / k.expert_peak,
@@ -230,40 +229,30 @@ DecodeProfile RooflineStepModel::kernel_decode_profile(std::uint32_t batch) cons
   std::vector<double> kinks = {0.0};
   const double swa_kink = k_.swa_share > 0 ? batch * k_.swa_tokens : -1;
   if (swa_kink > 0) kinks.push_back(swa_kink);
-  if (par_.spans_servers() && llm_.is_moe()) {
-    // The all-to-all (constant in C) hides behind the other kernels (affine in C on each piece) from
-    // the context where they outlast it: a kink where they meet.
-    auto rest = [&](double c) {
-      const Kernels kc = kernels(shape(c));
-      return kc.gpu_s - kc.alltoall_s;
-    };
-    const double a2a = kernels(shape(0)).alltoall_total_s;
+  // Where f (increasing, affine between the kinks found so far) crosses `level`: a new kink.
+  auto add_crossings = [&](auto f, double level) {
     std::vector<double> ends = kinks;
     ends.push_back(std::numeric_limits<double>::infinity());
     for (std::size_t i = 0; i + 1 < ends.size(); ++i) {
       const double a = ends[i];
       const double b = std::isfinite(ends[i + 1]) ? ends[i + 1] : a + std::max(1.0, a);
-      const double ra = rest(a), rb = rest(b);
-      if (ra >= a2a || rb <= ra) continue;
-      const double c = a + (a2a - ra) * (b - a) / (rb - ra);
+      const double fa = f(a), fb = f(b);
+      if (fa >= level || fb <= fa) continue;
+      const double c = a + (level - fa) * (b - a) / (fb - fa);
       if (c > a && c < ends[i + 1]) kinks.push_back(c);
     }
     std::sort(kinks.begin(), kinks.end());
+  };
+  if (par_.spans_servers() && llm_.is_moe()) {
+    // The all-to-all (constant in C) hides behind the other kernels (affine in C on each piece) from
+    // the context where they outlast it.
+    add_crossings([&](double c) {
+      const Kernels kc = kernels(shape(c));
+      return kc.gpu_s - kc.alltoall_s;
+    }, kernels(shape(0)).alltoall_total_s);
   }
-  if (gpu_.cpu_overlap > 0) {
-    const double cpu = kernels(shape(0)).cpu_s;
-    // gpu(C) is increasing and affine on [0, swa_kink] and beyond it: solve gpu(C) = cpu on each.
-    std::vector<double> ends = kinks;
-    ends.push_back(std::numeric_limits<double>::infinity());
-    for (std::size_t i = 0; i + 1 < ends.size(); ++i) {
-      const double a = ends[i];
-      const double b = std::isfinite(ends[i + 1]) ? ends[i + 1] : a + std::max(1.0, a);
-      const double ga = kernels(shape(a)).gpu_s, gb = kernels(shape(b)).gpu_s;
-      if (ga >= cpu || gb <= ga) continue;
-      const double c = a + (cpu - ga) * (b - a) / (gb - ga);
-      if (c > a && (c < ends[i + 1])) kinks.push_back(c);
-    }
-  }
+  // gpu(C) is increasing and affine between the kinks: where it meets the CPU time, the overlap kinks.
+  if (gpu_.cpu_overlap > 0) add_crossings([&](double c) { return kernels(shape(c)).gpu_s; }, kernels(shape(0)).cpu_s);
   std::sort(kinks.begin(), kinks.end());
   kinks.erase(std::unique(kinks.begin(), kinks.end()), kinks.end());
   DecodeProfile prof;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "config/assemble.hpp"
 #include "model/expert_parallel.hpp"
 #include "model/step_model.hpp"
 #include "test_specs.hpp"
@@ -162,4 +163,26 @@ TEST_CASE("redundant experts: extra expert slots take memory and spread the touc
   // One decode token touches 5 slots per GPU, each with probability 2/10.
   const model::RooflineStepModel m(kernel_gpu(), llm, p);
   CHECK(m.kernels(decode(1, 100)).experts_s == Approx(5 * 0.2 * 1e9 * 2 / 1.6e12).epsilon(1e-12));
+}
+
+TEST_CASE("a unit's all-to-all runs over the platform's links: each GPU's NIC share, or its rack uplink's across racks",
+          "[ep][config]") {
+  const std::string file = std::string(CHATDC_SOURCE_DIR) + "/tests/fixtures/ds_unit.yaml";  // 8 x H800, units of 4, 3,200 Gb/s
+  auto par_of = [&](const std::vector<std::string>& sets) {
+    const config::Scenario s = config::load_scenario(file, sets);
+    return config::unit_parallelism(s, s.regions[0].datacenters[0]);
+  };
+  // Units inside a rack of 4: 3,200 Gb/s / 8 GPUs = 50 GB/s per GPU at 86%; the route is NIC, NIC (2 x 2 us).
+  const auto in_rack = par_of({});
+  CHECK(in_rack.nodes == 4);
+  CHECK(in_rack.dp == 32);
+  CHECK(in_rack.ep == 32);
+  CHECK(in_rack.redundant_experts == 32);
+  CHECK(in_rack.network_gb_per_s == Approx(50 * 0.86).epsilon(1e-12));
+  CHECK(in_rack.network_latency_us == Approx(4).epsilon(1e-12));
+  // Racks of 2 servers: a unit of 4 spans two racks; 2/3 of a GPU's remote traffic leaves its rack, whose
+  // 3,200 Gb/s uplink carries 16 GPUs: 3200 / 8 / 16 / (2/3) = 37.5 GB/s per GPU, below the NIC's 50.
+  const auto spans = par_of({"platform.regions[0].datacenters[0].racks=4", "platform.regions[0].datacenters[0].servers_per_rack=2"});
+  CHECK(spans.network_gb_per_s == Approx(37.5 * 0.86).epsilon(1e-12));
+  CHECK(spans.network_latency_us == Approx(10).epsilon(1e-12));  // NIC, uplink, spine, uplink, NIC
 }
