@@ -12,18 +12,11 @@
 
 using namespace chatdc;
 using model::StepShape;
+using test::kernel_gpu;
+constexpr auto decode = test::decode_shape;
+constexpr auto prefill = test::prefill_shape;
 
 namespace {
-
-model::GpuSpec kernel_gpu() {
-  auto g = test::hand_gpu();  // 300 TFLOP/s bf16, 2 TB/s, 300 GB/s NVLink, efficiency 1 on links
-  g.roofline = model::GpuSpec::Roofline::kKernel;
-  g.fp8_dense_tflops = 600;
-  g.compute_efficiency_fp8 = 0.4;
-  g.layer_overhead_us = 5;
-  g.allreduce_latency_us = 5;
-  return g;
-}
 
 model::LlmSpec moe_llm() {
   auto llm = test::hand_llm();  // 40 layers, hidden 5120
@@ -31,21 +24,6 @@ model::LlmSpec moe_llm() {
   llm.experts_per_token = 2;
   llm.expert_params_b = 8;  // 40 layers x 8 experts x 25 M parameters
   return llm;
-}
-
-StepShape prefill(double tokens) {
-  StepShape s;
-  s.prefill_seqs = 1;
-  s.prefill_tokens = tokens;
-  s.prefill_attention_pairs = tokens * (tokens + 1) / 2;
-  return s;
-}
-
-StepShape decode(std::uint32_t b, double context) {
-  StepShape s;
-  s.decode_seqs = b;
-  s.decode_context_tokens = context;
-  return s;
 }
 
 // Two servers of one GPU each: tp 1, attention data parallel 2, experts over both, 10 GB/s achieved per GPU.
