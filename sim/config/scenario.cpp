@@ -1,5 +1,7 @@
 #include "config/scenario.hpp"
 
+#include "model/dvfs.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -963,10 +965,70 @@ void read_slo(Reader r, Scenario& s) {
   r.finish();
 }
 
+// The three keys of a power-capping level, each defaulting to `base`'s value (0: none).
+operations::PowerCapConfig read_power_keys(Reader& r, const operations::PowerCapConfig& base) {
+  operations::PowerCapConfig c = base;
+  c.gpu_power_cap_w = r.number("gpu_power_cap_w", base.gpu_power_cap_w, Range::between(0, 5000));
+  c.gpu_clock_fraction = r.number("gpu_clock_fraction", base.gpu_clock_fraction, Range::between(0, 1));
+  c.site_budget_kw = r.number("site_budget_kw", base.site_budget_kw, Range::between(0, 1e6));
+  if (c.gpu_clock_fraction > 0 && c.gpu_clock_fraction < model::Dvfs::kMinClockFraction)
+    r.error("gpu_clock_fraction", fmt::format("expected 0 (none) or a clock fraction in [{}, 1], got {}",
+                                              model::Dvfs::kMinClockFraction, format_number(c.gpu_clock_fraction)));
+  if (r.has("gpu_power_cap_w") && r.has("gpu_clock_fraction") && c.gpu_power_cap_w > 0 && c.gpu_clock_fraction > 0)
+    r.error("gpu_clock_fraction", "give a power cap (gpu_power_cap_w) or a locked clock (gpu_clock_fraction), not both");
+  // A datacenter's cap replaces the scenario-wide clock, and its clock the scenario-wide cap.
+  if (r.has("gpu_power_cap_w") && !r.has("gpu_clock_fraction")) c.gpu_clock_fraction = 0;
+  if (r.has("gpu_clock_fraction") && !r.has("gpu_power_cap_w")) c.gpu_power_cap_w = 0;
+  return c;
+}
+
+void read_power_capping(Reader r, Scenario& s) {
+  OperationsSpec& o = s.operations;
+  o.power = read_power_keys(r, {});
+  std::vector<std::string> names;
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) names.push_back(dc.name);
+  Reader per = r.child("datacenters");
+  for (const std::string& key : per.keys()) {
+    if (std::find(names.begin(), names.end(), key) == names.end()) {
+      per.error(key, fmt::format("\"{}\" is not a datacenter (datacenters: {})", key, fmt::join(names, ", ")));
+      per.accept(key);
+      continue;
+    }
+    Reader d = per.child(key);
+    o.power_by_dc[key] = read_power_keys(d, o.power);
+    d.finish();
+  }
+  per.finish();
+  r.finish();
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) {
+      const operations::PowerCapConfig c = o.power_for(dc.name);
+      if (!c.any()) continue;
+      const std::string where = o.power_by_dc.count(dc.name) ? "datacenters." + dc.name + "." : "";
+      if (dc.step_table)
+        r.error(where + "gpu_power_cap_w", fmt::format("datacenter {} uses a measured step table ({}), which holds one clock: "
+                                                       "power capping needs the roofline", dc.name, dc.step_table_file));
+      if (c.gpu_power_cap_w > dc.gpu.tdp_w)
+        r.error(where + "gpu_power_cap_w", fmt::format("must not exceed the TDP of datacenter {}'s GPU ({}: {} W), got {}", dc.name,
+                                                       dc.gpu.id, format_number(dc.gpu.tdp_w), format_number(c.gpu_power_cap_w)));
+      else if (c.gpu_power_cap_w > 0 && c.gpu_power_cap_w < model::Dvfs::min_cap_w(dc.gpu))
+        r.error(where + "gpu_power_cap_w",
+                fmt::format("must be at least datacenter {}'s GPU's minimum power limit ({}: {} W, 30% of its TDP), got {}", dc.name,
+                            dc.gpu.id, format_number(model::Dvfs::min_cap_w(dc.gpu)), format_number(c.gpu_power_cap_w)));
+      const model::ServerPowerSpec sp{dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,
+                                      dc.server.non_gpu_max_power_w};
+      const operations::PowerCap p = operations::resolve_power_cap(dc.gpu, sp, static_cast<std::uint32_t>(dc.servers()), c);
+      if (!p.error.empty())
+        r.error(where + "site_budget_kw", fmt::format("datacenter {}: budget {} kW too small: {}", dc.name,
+                                                      format_number(c.site_budget_kw), p.error));
+    }
+}
+
 void read_operations(Reader r, Scenario& s) {
   OperationsSpec& o = s.operations;
   Reader a = r.child("autoscaling");
-  const std::string policy = a.text("policy", "none", {"none", "schedule", "reactive"});
+  const std::string policy = a.text("policy", "none", {"none", "schedule", "reactive", "predictive"});
   operations::AutoscalingConfig& c = o.autoscaling;
   c.policy = operations::parse_policy(policy.empty() ? "none" : policy);
   if (c.policy == operations::Policy::kSchedule || a.has("schedule")) {
@@ -981,6 +1043,12 @@ void read_operations(Reader r, Scenario& s) {
   else if (a.has("target_load_per_replica"))
     c.target_load_per_replica = a.number("target_load_per_replica", 0, Range{0, 1e5, true, false});
   a.accept("target_load_per_replica");
+  if (c.policy == operations::Policy::kPredictive)
+    c.target_requests_per_s_per_replica = a.required_number("target_requests_per_s_per_replica", Range{0, 1e5, true, false});
+  else if (a.has("target_requests_per_s_per_replica"))
+    c.target_requests_per_s_per_replica = a.number("target_requests_per_s_per_replica", 0, Range{0, 1e5, true, false});
+  a.accept("target_requests_per_s_per_replica");
+  c.headroom = a.number("headroom", 0.2, Range::between(0, 10));
   if (c.policy != operations::Policy::kNone && s.run.engine == "fine")
     a.error("policy", fmt::format("{} needs run.engine: day (the fine engine runs no autoscaling)", policy));
   c.tolerance = a.number("tolerance", 0.1, Range{0, 1, false, true});
@@ -1005,6 +1073,7 @@ void read_operations(Reader r, Scenario& s) {
   o.boot_s = v.number("boot_s", 300, Range::between(0, 7200));
   o.model_load_gb_per_s = v.number("model_load_gb_per_s", 7, Range{0, 1000, true, false});
   v.finish();
+  read_power_capping(r.child("power_capping"), s);
   r.finish();
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters) {
