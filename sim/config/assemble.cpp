@@ -45,7 +45,7 @@ Assembly assemble(const Scenario& s) {
       p.max_waiting_per_replica = s.max_waiting_per_replica;
       p.server_power = server_power;
       p.local_offset_s = local_offset_s(s, region.utc_offset_h);
-      p.ops.autoscaling = s.operations.autoscaling;
+      p.ops.autoscaling = s.operations.autoscaling_for(dc.name);
       p.ops.off_power_w = s.operations.off_power_w;
       p.ops.wake_power_w = s.operations.wake_power_w >= 0 ? s.operations.wake_power_w : p.server_power.idle_w();
       p.ops.boot_s = s.operations.boot_s;
@@ -164,7 +164,7 @@ Assembly assemble(const Scenario& s) {
 namespace chatdc::config {
 
 std::shared_ptr<operations::DemandForecast> make_forecast(const Scenario& s, const Assembly& a) {
-  if (s.operations.autoscaling.policy != operations::Policy::kPredictive) return nullptr;
+  if (!s.operations.any_predictive()) return nullptr;
   if (s.workload.source == "trace")  // a twin of the trace's source: the same requests, read ahead
     return std::make_shared<operations::SourceForecast>(std::make_unique<workload::TraceSource>(s.workload.trace));
   return std::make_shared<operations::CurveForecast>(a.workload.regions, s.workload.conversations ? s.workload.turns_mean : 1.0);

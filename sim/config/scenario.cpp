@@ -1025,39 +1025,63 @@ void read_power_capping(Reader r, Scenario& s) {
     }
 }
 
-void read_operations(Reader r, Scenario& s) {
-  OperationsSpec& o = s.operations;
-  Reader a = r.child("autoscaling");
-  const std::string policy = a.text("policy", "none", {"none", "schedule", "reactive", "predictive"});
-  operations::AutoscalingConfig& c = o.autoscaling;
+// An autoscaling section: scenario-wide (base: the defaults) or a datacenter's (base: the scenario-wide one,
+// each key replacing it).
+operations::AutoscalingConfig read_autoscaling(Reader a, const operations::AutoscalingConfig& base, const Scenario& s) {
+  operations::AutoscalingConfig c = base;
+  const std::string policy = a.text("policy", operations::policy_name(base.policy), {"none", "schedule", "reactive", "predictive"});
   c.policy = operations::parse_policy(policy.empty() ? "none" : policy);
-  if (c.policy == operations::Policy::kSchedule || a.has("schedule")) {
+  if (a.has("schedule") || (c.policy == operations::Policy::kSchedule && base.policy != operations::Policy::kSchedule &&
+                            std::all_of(base.schedule_fraction.begin(), base.schedule_fraction.end(), [](double x) { return x == 0; }))) {
     const auto f = a.numbers("schedule", 24, Range::fraction());
     if (!f && c.policy == operations::Policy::kSchedule)
       a.error("schedule", "the schedule policy needs 24 shares of the servers on, by local hour (0..1)");
     if (f) std::copy(f->begin(), f->end(), c.schedule_fraction.begin());
   }
   a.accept("schedule");  // listed among the valid keys even when absent
-  if (c.policy == operations::Policy::kReactive)
+  if (c.policy == operations::Policy::kReactive && base.target_load_per_replica <= 0)
     c.target_load_per_replica = a.required_number("target_load_per_replica", Range{0, 1e5, true, false});
   else if (a.has("target_load_per_replica"))
     c.target_load_per_replica = a.number("target_load_per_replica", 0, Range{0, 1e5, true, false});
   a.accept("target_load_per_replica");
-  if (c.policy == operations::Policy::kPredictive)
+  if (c.policy == operations::Policy::kPredictive && base.target_requests_per_s_per_replica <= 0)
     c.target_requests_per_s_per_replica = a.required_number("target_requests_per_s_per_replica", Range{0, 1e5, true, false});
   else if (a.has("target_requests_per_s_per_replica"))
     c.target_requests_per_s_per_replica = a.number("target_requests_per_s_per_replica", 0, Range{0, 1e5, true, false});
   a.accept("target_requests_per_s_per_replica");
-  c.headroom = a.number("headroom", 0.2, Range::between(0, 10));
+  c.headroom = a.number("headroom", base.headroom, Range::between(0, 10));
   if (c.policy != operations::Policy::kNone && s.run.engine == "fine")
     a.error("policy", fmt::format("{} needs run.engine: day (the fine engine runs no autoscaling)", policy));
-  c.tolerance = a.number("tolerance", 0.1, Range{0, 1, false, true});
-  c.cooldown_s = a.number("cooldown_s", 300, Range::between(0, 86400));
-  c.min_servers = static_cast<std::uint32_t>(a.integer("min_servers", 1, Range::between(1, 1e7)));
-  c.max_servers = static_cast<std::uint32_t>(a.integer("max_servers", 0, Range::between(0, 1e7)));
+  c.tolerance = a.number("tolerance", base.tolerance, Range{0, 1, false, true});
+  c.cooldown_s = a.number("cooldown_s", base.cooldown_s, Range::between(0, 86400));
+  c.min_servers = static_cast<std::uint32_t>(a.integer("min_servers", base.min_servers, Range::between(1, 1e7)));
+  c.max_servers = static_cast<std::uint32_t>(a.integer("max_servers", base.max_servers, Range::between(0, 1e7)));
   if (c.max_servers > 0 && c.min_servers > c.max_servers)
     a.error("min_servers", fmt::format("must not exceed max_servers ({}), got {}", c.max_servers, c.min_servers));
   a.finish();
+  return c;
+}
+
+void read_operations(Reader r, Scenario& s) {
+  OperationsSpec& o = s.operations;
+  o.autoscaling = read_autoscaling(r.child("autoscaling"), {}, s);
+  {
+    std::vector<std::string> names;
+    for (const auto& reg : s.regions)
+      for (const auto& dc : reg.datacenters) names.push_back(dc.name);
+    Reader per = r.child("datacenters");
+    for (const std::string& key : per.keys()) {
+      if (std::find(names.begin(), names.end(), key) == names.end()) {
+        per.error(key, fmt::format("\"{}\" is not a datacenter (datacenters: {})", key, fmt::join(names, ", ")));
+        per.accept(key);
+        continue;
+      }
+      Reader d = per.child(key);
+      o.autoscaling_by_dc[key] = read_autoscaling(d.child("autoscaling"), o.autoscaling, s);
+      d.finish();
+    }
+    per.finish();
+  }
 
   Reader v = r.child("servers");
   o.off_power_w = v.number("off_power_w", 50, Range::between(0, 5000));

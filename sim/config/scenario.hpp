@@ -164,6 +164,25 @@ struct OperationsSpec {
   // operations.power_capping: GPU power cap, locked clock and site budget, scenario-wide and per datacenter
   // (operations.power_capping.datacenters.<name>, each key overriding the scenario-wide one).
   operations::PowerCapConfig power;
+  // operations.datacenters.<name>.autoscaling: a datacenter's own policy, each key replacing the scenario-wide one.
+  std::map<std::string, operations::AutoscalingConfig> autoscaling_by_dc;
+  operations::AutoscalingConfig autoscaling_for(const std::string& dc) const {
+    const auto it = autoscaling_by_dc.find(dc);
+    return it == autoscaling_by_dc.end() ? autoscaling : it->second;
+  }
+  /// The first policy other than none among the scenario-wide one and the datacenters' (none if none).
+  operations::Policy any_policy() const {
+    if (autoscaling.policy != operations::Policy::kNone) return autoscaling.policy;
+    for (const auto& [name, c] : autoscaling_by_dc)
+      if (c.policy != operations::Policy::kNone) return c.policy;
+    return operations::Policy::kNone;
+  }
+  bool any_predictive() const {
+    if (autoscaling.policy == operations::Policy::kPredictive) return true;
+    for (const auto& [name, c] : autoscaling_by_dc)
+      if (c.policy == operations::Policy::kPredictive) return true;
+    return false;
+  }
   std::map<std::string, operations::PowerCapConfig> power_by_dc;
   operations::PowerCapConfig power_for(const std::string& dc) const {
     const auto it = power_by_dc.find(dc);

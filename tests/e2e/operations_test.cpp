@@ -176,3 +176,23 @@ TEST_CASE("power capping: a GPU cap slows prefill and saves energy, a datacenter
   CHECK(std::stod(t[1][cw]) == Approx(300));
   CHECK(std::stod(t[1][cf]) == Approx(pb["gpu_clock_fraction"].get<double>()));
 }
+
+TEST_CASE("operations per datacenter: one site scales predictively while the other serves all day, nothing lost") {
+  const auto out = scratch("ops-per-dc");
+  const Proc p = run("run tests/fixtures/two_sites.yaml --quiet --out " + out.string() +
+                     " --set 'operations.datacenters.zw-1.autoscaling={policy: predictive, target_requests_per_s_per_replica: 2}'");
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json j = summary(out);
+  const auto& q = j["requests"];
+  CHECK(q["arrived"].get<long>() ==
+        q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() + q["dropped"].get<long>());
+  CHECK(q["dropped"].get<long>() == 0);
+  for (const auto& d : j["datacenters"]) {
+    const double off = d["power_states"]["server_hours"]["off"].get<double>();
+    if (d["name"] == "sh-1")
+      CHECK(off == 0.0);  // no policy of its own, none scenario-wide: always on
+    else
+      CHECK(off > 0.5);   // 0.3 requests/s a replica, 2 wanted: one of its two servers off
+  }
+}
