@@ -982,13 +982,13 @@ operations::PowerCapConfig read_power_keys(Reader& r, const operations::PowerCap
   return c;
 }
 
-void read_power_capping(Reader r, Scenario& s) {
-  OperationsSpec& o = s.operations;
-  o.power = read_power_keys(r, {});
+// Keys naming datacenters under `per` (operations.*.datacenters): each unknown name is an error, each known
+// one is handed to `read` with its reader, which is finished after.
+template <class F>
+void read_per_datacenter(Reader per, const Scenario& s, F read) {
   std::vector<std::string> names;
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters) names.push_back(dc.name);
-  Reader per = r.child("datacenters");
   for (const std::string& key : per.keys()) {
     if (std::find(names.begin(), names.end(), key) == names.end()) {
       per.error(key, fmt::format("\"{}\" is not a datacenter (datacenters: {})", key, fmt::join(names, ", ")));
@@ -996,10 +996,16 @@ void read_power_capping(Reader r, Scenario& s) {
       continue;
     }
     Reader d = per.child(key);
-    o.power_by_dc[key] = read_power_keys(d, o.power);
+    read(key, d);
     d.finish();
   }
   per.finish();
+}
+
+void read_power_capping(Reader r, Scenario& s) {
+  OperationsSpec& o = s.operations;
+  o.power = read_power_keys(r, {});
+  read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) { o.power_by_dc[key] = read_power_keys(d, o.power); });
   r.finish();
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters) {
@@ -1065,23 +1071,9 @@ operations::AutoscalingConfig read_autoscaling(Reader a, const operations::Autos
 void read_operations(Reader r, Scenario& s) {
   OperationsSpec& o = s.operations;
   o.autoscaling = read_autoscaling(r.child("autoscaling"), {}, s);
-  {
-    std::vector<std::string> names;
-    for (const auto& reg : s.regions)
-      for (const auto& dc : reg.datacenters) names.push_back(dc.name);
-    Reader per = r.child("datacenters");
-    for (const std::string& key : per.keys()) {
-      if (std::find(names.begin(), names.end(), key) == names.end()) {
-        per.error(key, fmt::format("\"{}\" is not a datacenter (datacenters: {})", key, fmt::join(names, ", ")));
-        per.accept(key);
-        continue;
-      }
-      Reader d = per.child(key);
-      o.autoscaling_by_dc[key] = read_autoscaling(d.child("autoscaling"), o.autoscaling, s);
-      d.finish();
-    }
-    per.finish();
-  }
+  read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) {
+    o.autoscaling_by_dc[key] = read_autoscaling(d.child("autoscaling"), o.autoscaling, s);
+  });
 
   Reader v = r.child("servers");
   o.off_power_w = v.number("off_power_w", 50, Range::between(0, 5000));
