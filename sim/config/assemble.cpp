@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "config/wan_paths.hpp"
+#include "model/dvfs.hpp"
 #include "model/step_model.hpp"
 #include "model/step_table.hpp"
 #include "model/step_work.hpp"
@@ -48,7 +49,14 @@ Assembly assemble(const Scenario& s) {
       p.gpus_per_server = dc.server.gpus_per_server * unit;
       p.replicas_per_server = unit > 1 ? 1 : dc.server.gpus_per_server / dc.tensor_parallel;
       const model::Parallelism par = unit_parallelism(s, dc);
-      auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, par);
+      // Power capping: the GPUs run at one clock all day (operations/power_cap.*, model/dvfs.*), resolved over
+      // the datacenter's physical servers.
+      const model::ServerPowerSpec physical_server{dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w,
+                                                   dc.server.non_gpu_idle_power_w, dc.server.non_gpu_max_power_w};
+      const operations::PowerCapConfig cap_config = s.operations.power_for(dc.name);
+      const operations::PowerCap cap =
+          operations::resolve_power_cap(dc.gpu, physical_server, static_cast<std::uint32_t>(dc.servers()), cap_config);
+      auto roofline = std::make_shared<model::RooflineStepModel>(model::Dvfs::at_clock(dc.gpu, cap.clock_fraction), s.llm, par);
       if (dc.step_table)
         p.step_model = std::make_shared<model::TableStepModel>(*dc.step_table, roofline);
       else
@@ -62,7 +70,7 @@ Assembly assemble(const Scenario& s) {
       p.server_power = {p.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, unit * dc.server.non_gpu_idle_power_w,
                         unit * dc.server.non_gpu_max_power_w};
       p.local_offset_s = local_offset_s(s, region.utc_offset_h);
-      p.ops.autoscaling = s.operations.autoscaling;
+      p.ops.autoscaling = s.operations.autoscaling_for(dc.name);
       p.ops.off_power_w = unit * s.operations.off_power_w;
       p.ops.wake_power_w = s.operations.wake_power_w >= 0 ? unit * s.operations.wake_power_w : p.server_power.idle_w();
       p.ops.boot_s = s.operations.boot_s;
@@ -92,7 +100,12 @@ Assembly assemble(const Scenario& s) {
       acc.max_batch_size = p.scheduler.max_batch_size;
       acc.kv_capacity_tokens = p.scheduler.kv_capacity_tokens;
       acc.prefix_block_tokens = p.scheduler.prefix_block_tokens;
-      acc.peak_flops_per_gpu = roofline->linear_peak_flops();
+      acc.peak_flops_per_gpu = roofline->linear_peak_flops() / cap.clock_fraction;  // MFU against the nominal peak
+      acc.power_capped = cap_config.any();
+      acc.gpu_clock_fraction = cap.clock_fraction;
+      acc.gpu_power_cap_w = cap.gpu_power_cap_w;
+      acc.site_budget_kw = cap_config.site_budget_kw;
+      acc.fleet_max_it_kw = cap.fleet_max_kw;
       acc.hbm_bytes_per_s_per_gpu = dc.gpu.memory_bandwidth_gb_per_s * 1e9;
       acc.engine = dc.gpu.engine;
       acc.server_capex = dc.server_capex;
@@ -118,6 +131,7 @@ Assembly assemble(const Scenario& s) {
   a.system.prefix_routing_min_match = s.prefix_routing_min_match;
   a.system.threads = s.run.threads;
   a.system.server_detail = s.run.timeline_detail != "datacenter";
+  a.system.decision_period_s = s.run.sample_period_s;
 
   a.routing.policy = s.routing.policy;
   a.routing.max_load_per_replica = s.routing.max_load_per_replica;
@@ -180,6 +194,13 @@ Assembly assemble(const Scenario& s) {
 }  // namespace chatdc::config
 
 namespace chatdc::config {
+
+std::shared_ptr<operations::DemandForecast> make_forecast(const Scenario& s, const Assembly& a) {
+  if (!s.operations.any_predictive()) return nullptr;
+  if (s.workload.source == "trace")  // a twin of the trace's source: the same requests, read ahead
+    return std::make_shared<operations::SourceForecast>(std::make_unique<workload::TraceSource>(s.workload.trace));
+  return std::make_shared<operations::CurveForecast>(a.workload.regions, s.workload.conversations ? s.workload.turns_mean : 1.0);
+}
 
 Workload make_workload(const Scenario& s, const Assembly& a) {
   Workload w;

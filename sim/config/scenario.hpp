@@ -13,6 +13,7 @@
 #include "model/specs.hpp"
 #include "model/step_table.hpp"
 #include "operations/autoscaling.hpp"
+#include "operations/power_cap.hpp"
 #include "serving/replica.hpp"
 #include "workload/diurnal.hpp"
 #include "workload/token_sampler.hpp"
@@ -173,6 +174,33 @@ struct OperationsSpec {
   double wake_power_w = -1;         // per server while waking; < 0: the server's idle power
   double boot_s = 300;              // power-on to the serving engine started: an assumption
   double model_load_gb_per_s = 7;   // weights from local NVMe (one PCIe Gen4 drive's sequential read)
+  // operations.power_capping: GPU power cap, locked clock and site budget, scenario-wide and per datacenter
+  // (operations.power_capping.datacenters.<name>, each key overriding the scenario-wide one).
+  operations::PowerCapConfig power;
+  // operations.datacenters.<name>.autoscaling: a datacenter's own policy, each key replacing the scenario-wide one.
+  std::map<std::string, operations::AutoscalingConfig> autoscaling_by_dc;
+  operations::AutoscalingConfig autoscaling_for(const std::string& dc) const {
+    const auto it = autoscaling_by_dc.find(dc);
+    return it == autoscaling_by_dc.end() ? autoscaling : it->second;
+  }
+  /// The first policy other than none among the scenario-wide one and the datacenters' (none if none).
+  operations::Policy any_policy() const {
+    if (autoscaling.policy != operations::Policy::kNone) return autoscaling.policy;
+    for (const auto& [name, c] : autoscaling_by_dc)
+      if (c.policy != operations::Policy::kNone) return c.policy;
+    return operations::Policy::kNone;
+  }
+  bool any_predictive() const {
+    if (autoscaling.policy == operations::Policy::kPredictive) return true;
+    for (const auto& [name, c] : autoscaling_by_dc)
+      if (c.policy == operations::Policy::kPredictive) return true;
+    return false;
+  }
+  std::map<std::string, operations::PowerCapConfig> power_by_dc;
+  operations::PowerCapConfig power_for(const std::string& dc) const {
+    const auto it = power_by_dc.find(dc);
+    return it == power_by_dc.end() ? power : it->second;
+  }
 };
 
 struct Scenario {

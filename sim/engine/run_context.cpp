@@ -71,6 +71,7 @@ RunContext::RunContext(const config::Scenario& scenario, const RunOptions& optio
   plat = build_platform(s, a, power_levels);
   a.system.one_way_s = user_latencies(plat);
   wl = config::make_workload(s, a);
+  a.system.forecast = config::make_forecast(s, a);
   router = serving::make_router(a.routing, a.route_info);
   mode = percentile_mode(s, wl.source->expected_requests());
   rec = std::make_unique<metrics::Recorder>(static_cast<std::uint32_t>(a.dcs.size()), mode,

@@ -50,6 +50,10 @@ struct DcAccountingSetup {
   double demand_charge_per_kw_month = 0;
   double carbon_price_per_t = 0;
   double rent_per_gpu_hour = 0;  // > 0: the GPUs are rented; power, capex and maintenance are the provider's
+  // Power capping (operations.power_capping): the GPUs' clock all day, what a GPU then draws at most (W),
+  // the site budget (kW, 0: none) and every server at its most at that clock (kW).
+  bool power_capped = false;
+  double gpu_clock_fraction = 1, gpu_power_cap_w = 0, site_budget_kw = 0, fleet_max_it_kw = 0;
 };
 
 /// WAN traffic costs: links and, for each (user region, datacenter), the links its requests cross.

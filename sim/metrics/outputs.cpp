@@ -197,6 +197,9 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     json o = {{"name", s.name}, {"region", s.region}, {"servers", s.servers}, {"gpus", s.gpus}, {"replicas", s.replicas},
               {"engine", s.engine}};
     for (auto it = b.begin(); it != b.end(); ++it) o[it.key()] = it.value();
+    o["power_capping"] = {{"enabled", s.power_capped}, {"gpu_clock_fraction", s.gpu_clock_fraction},
+                          {"gpu_power_cap_w", s.power_capped ? s.gpu_power_cap_w : 0.0}, {"site_budget_kw", s.site_budget_kw},
+                          {"fleet_max_it_kw", s.fleet_max_it_kw}};
     dcs.push_back(o);
   }
   j["datacenters"] = dcs;
@@ -220,13 +223,14 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
       "time_s,clock_hour,datacenter,arrivals,completions,queued,running,busy_gpus,utilization,batch_occupancy,"
       "kv_cache_used,kv_cache_cached,prefix_hit_rate,prefill_tokens_saved,mfu,mbu,it_power_kw,"
       "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum,"
-      "servers_serving,servers_idle,servers_draining,servers_waking,servers_off,wake_ups,carbon_kg_market_cum\n";
+      "servers_serving,servers_idle,servers_draining,servers_waking,servers_off,wake_ups,carbon_kg_market_cum,"
+      "gpu_clock_fraction,gpu_power_cap_w\n";
   for (const TimelineRow& r : acc.rows()) {
     const auto& s = acc.dcs()[r.dc];
     const double dt = r.t1 - r.t0;
     const double busy = dt > 0 ? r.stats.busy_gpu_s / dt : 0.0;
     const double hour = std::fmod(r.t0 / kSecondsPerHour + clock_start_h, 24.0);
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
                        r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
                        s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
                        kv_cached_fraction(r.stats, s), ratio(r.stats.prefix_hit_tokens, r.stats.prefix_queried_tokens),
@@ -236,7 +240,8 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
                        dt > 0 ? r.facility_energy_kwh * kSecondsPerHour / dt : 0.0, r.pue, r.price_per_kwh,
                        r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg,
                        r.stats.servers_serving, r.stats.servers_idle, r.stats.servers_draining, r.stats.servers_waking,
-                       r.stats.servers_off, r.stats.wake_ups, r.cum_carbon_market_kg);
+                       r.stats.servers_off, r.stats.wake_ups, r.cum_carbon_market_kg, s.gpu_clock_fraction,
+                       s.power_capped ? s.gpu_power_cap_w : 0.0);
   }
   return out;
 }

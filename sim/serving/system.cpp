@@ -750,9 +750,32 @@ void ServingSystem::scale(std::uint32_t d, std::uint32_t target, double t) {
   }
 }
 
+double ServingSystem::forecast_rate(std::uint32_t d, double t, double share) const {
+  const double period = setup_.decision_period_s;
+  const double wake = dcs_[d].setup.ops.wake_s();
+  // Periods [t + k P, t + (k+1) P) for k = 0 .. ceil(wake / P): they cover [t, t + wake + P].
+  const auto periods = static_cast<int>(std::ceil(wake / period - 1e-9)) + 1;
+  double peak = 0;
+  for (int k = 0; k < periods; ++k)
+    peak = std::max(peak, setup_.forecast->requests(t + k * period, t + (k + 1) * period) / period);
+  return peak * share;
+}
+
 void ServingSystem::operate(double t) {
+  // Each datacenter's share of the requests routed since the last decision (predictive), else since the
+  // start, else of the servers.
+  std::uint64_t recent_total = 0, routed_total = 0;
+  double servers_total = 0;
+  for (const Dc& dc : dcs_) {
+    recent_total += dc.routed - dc.routed_at_decision;
+    routed_total += dc.routed;
+    servers_total += dc.setup.servers;
+  }
+  if (setup_.forecast) setup_.forecast->forget_before(t);
   for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
-    const Dc& dc = dcs_[d];
+    Dc& dc = dcs_[d];
+    const std::uint64_t recent = dc.routed - dc.routed_at_decision;
+    dc.routed_at_decision = dc.routed;
     const operations::ServerOps& ops = dc.setup.ops;  // dc.autoscaler holds the same policy
     if (!ops.enabled()) continue;
     for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) finish_due(cells_[k], t);
@@ -766,7 +789,15 @@ void ServingSystem::operate(double t) {
     o.replicas_per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
     const DcState st = dc_state(d);
     o.load_requests = static_cast<double>(st.outstanding + st.inflight);
-    scale(d, dcs_[d].autoscaler.decide(o), t);
+    if (ops.autoscaling.policy == operations::Policy::kPredictive) {
+      if (!setup_.forecast) throw std::logic_error("predictive autoscaling without a demand forecast");
+      const double share = dcs_.size() == 1 ? 1.0
+                           : recent_total > 0 ? static_cast<double>(recent) / recent_total
+                           : routed_total > 0 ? static_cast<double>(dc.routed) / routed_total
+                                              : dc.setup.servers / servers_total;
+      o.forecast_requests_per_s = forecast_rate(d, t, share);
+    }
+    scale(d, dc.autoscaler.decide(o), t);
   }
 }
 

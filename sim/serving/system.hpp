@@ -37,6 +37,7 @@
 #include "model/power.hpp"
 #include "model/step_model.hpp"
 #include "operations/autoscaling.hpp"
+#include "operations/forecast.hpp"
 #include "serving/least_outstanding.hpp"
 #include "serving/replica.hpp"
 #include "workload/request_source.hpp"
@@ -90,6 +91,10 @@ struct SystemSetup {
   bool prefix_routing = false;
   std::uint32_t prefix_routing_slack = 32;
   double prefix_routing_min_match = 0.5;
+  // Predictive autoscaling: the demand known ahead (null when no datacenter scales predictively), and how
+  // often operate() is called (the engine's sample period), which sets the forecast's horizon.
+  std::shared_ptr<operations::DemandForecast> forecast;
+  double decision_period_s = 60;
 };
 
 /// A balancer cell's place: its datacenter and its whole servers (global indices, in pool order).
@@ -318,6 +323,7 @@ class ServingSystem final : private ReplicaListener {
     std::uint64_t routed = 0, admitted = 0, rejected = 0;
     double server_ttft_s = 0, server_ttft_time_s = -1;
     operations::Autoscaler autoscaler;
+    std::uint64_t routed_at_decision = 0;  // `routed` at the last operate() (predictive: the recent share)
   };
   /// A server's power state and the seconds it spent in each during the current epoch.
   struct ServerRec {
@@ -350,6 +356,9 @@ class ServingSystem final : private ReplicaListener {
   bool server_empty(const Cell& c, std::uint32_t server) const;
   void on_wake(Cell& c);
   void scale(std::uint32_t d, std::uint32_t target, double t);
+  /// Predictive: datacenter d's expected demand (requests/s), the largest mean of the periods from t to
+  /// t + wake + one period, at d's share of the requests routed in the last period.
+  double forecast_rate(std::uint32_t d, double t, double share) const;
   void finish_due(Cell& c, double t);
   static constexpr std::uint32_t kNoReplica = 0xFFFFFFFFu;
   /// The replica the cell's balancer sends r to, or kNoReplica when dropped.
