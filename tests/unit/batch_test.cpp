@@ -193,7 +193,7 @@ TEST_CASE("batch work runs only in its open hours (checked at every sample perio
   CHECK(drv.reps[9].dcs[0].batch_running == 0);
 }
 
-TEST_CASE("batch work: requests split over cells in proportion, summing exactly; ids stay above chat's") {
+TEST_CASE("batch work: requests split over cells in proportion, summing exactly, ids stay above chat's") {
   const auto s = operations::split_proportionally(10, {1, 1, 1});
   CHECK(s == std::vector<std::uint64_t>{3, 4, 3});
   CHECK(operations::split_proportionally(7, {2, 0, 5}) == std::vector<std::uint64_t>{2, 0, 5});
