@@ -144,6 +144,11 @@ int main(int argc, char** argv) {
   model->add_option("--ep", ma.ep, "expert parallelism: routed experts spread over this many of the replica's GPUs")
       ->capture_default_str();
   model->add_option("--dp", ma.dp, "attention data-parallel groups (a replica has tp x dp GPUs)")->capture_default_str();
+  model->add_option("--nodes", ma.nodes, "servers the replica spans (data and expert parallelism across them; tp stays inside one)")
+      ->capture_default_str();
+  model->add_option("--redundant-experts", ma.redundant_experts, "extra expert copies (expert-parallel balancer)")->capture_default_str();
+  model->add_option("--network-gbps", ma.network_gbps_per_gpu, "with --nodes: each GPU's network share, Gb/s")->capture_default_str();
+  model->add_option("--rdma-efficiency", ma.rdma_efficiency, "with --nodes: achieved share of --network-gbps")->capture_default_str();
   model->add_option("--batch", ma.batch, "sequences in the batch")->capture_default_str();
   model->add_option("--prompt", ma.prompt, "prompt tokens per sequence")->capture_default_str();
   model->add_option("--output", ma.output, "output tokens per sequence")->capture_default_str();

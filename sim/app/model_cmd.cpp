@@ -145,10 +145,24 @@ int cmd_model(const ModelArgs& a) {
   if (!(a.headroom >= 0 && a.headroom < 1))
     throw Error(fmt::format("--headroom: expected a memory fraction in [0, 1), got {}", a.headroom));
   if (!a.table.empty()) check_small_file("--table", a.table);
-  const model::Parallelism par{a.tp, a.ep, a.dp};
-  if (par.gpus() % a.ep != 0 || (llm.is_moe() && llm.experts % a.ep != 0) || (!llm.is_moe() && a.ep > 1))
-    throw Error(fmt::format("--ep {}: expert parallelism needs a mixture-of-experts LLM and must divide its experts ({}) and "
-                            "the replica's tp x dp = {} GPUs", a.ep, llm.experts, par.gpus()));
+  check_whole("--nodes", a.nodes, 1, 1024);
+  check_whole("--redundant-experts", a.redundant_experts, 0, 1024);
+  if (!(a.network_gbps_per_gpu > 0 && a.network_gbps_per_gpu <= 1e4))
+    throw Error(fmt::format("--network-gbps: expected 0 < Gb/s <= 10,000 per GPU, got {}", a.network_gbps_per_gpu));
+  if (!(a.rdma_efficiency > 0 && a.rdma_efficiency <= 1))
+    throw Error(fmt::format("--rdma-efficiency: expected a share in (0, 1], got {}", a.rdma_efficiency));
+  model::Parallelism par{a.tp, a.ep, a.dp};
+  par.nodes = a.nodes;
+  par.redundant_experts = a.redundant_experts;
+  par.network_gb_per_s = a.network_gbps_per_gpu / 8 * a.rdma_efficiency;
+  par.network_latency_us = 2 * 2.0;  // NIC to NIC in one rack, 2 us per hop (the platform's default)
+  const int slots = llm.experts + a.redundant_experts;
+  if (par.gpus() % a.ep != 0 || (llm.is_moe() && slots % a.ep != 0) || (!llm.is_moe() && a.ep > 1))
+    throw Error(fmt::format("--ep {}: expert parallelism needs a mixture-of-experts LLM and must divide its experts ({} + {} "
+                            "redundant) and the replica's tp x dp = {} GPUs", a.ep, llm.experts, a.redundant_experts, par.gpus()));
+  if (a.nodes > 1 && (par.gpus() % a.nodes != 0 || par.gpus() / a.nodes < a.tp || a.ep != par.gpus() || !llm.is_moe()))
+    throw Error(fmt::format("--nodes {}: a unit spanning servers needs a mixture-of-experts LLM, tp x dp GPUs ({}) split evenly "
+                            "over the servers with tp inside one, and --ep = tp x dp", a.nodes, par.gpus()));
   const double kv = model::kv_capacity_tokens(gpu, llm, par, a.headroom);
   if (kv < a.prompt + a.output)
     throw Error(fmt::format("{} ({}, {:.1f} GB of weights) leaves room for {:.0f} KV tokens on {} x {}: not even one "
@@ -197,13 +211,14 @@ int cmd_model(const ModelArgs& a) {
   j["tensor_parallel"] = a.tp;
   j["expert_parallel"] = a.ep;
   j["attention_data_parallel"] = a.dp;
+  j["nodes"] = a.nodes;
   j["gpus"] = gpus;
   j["engine"] = gpu.engine;
   j["profile_basis"] = gpu.basis;
   j["step_model"] = table ? "table" : kernel ? "kernel roofline" : "step roofline";
   j["weight_dtype"] = model::dtype_name(llm.weight_dtype);
   j["kv_dtype"] = model::dtype_name(llm.kv_dtype);
-  j["weights_gb_per_gpu"] = llm.weight_bytes() / gpus / 1e9;
+  j["weights_gb_per_gpu"] = model::weight_bytes_per_gpu(llm, par) / 1e9;  // attention and shared weights on every DP group
   j["kv_capacity_tokens"] = kv;
   j["max_batch_that_fits"] = fits;
   j["batch"] = batch;
@@ -235,7 +250,7 @@ int cmd_model(const ModelArgs& a) {
   }
   const std::string layout = a.ep > 1 || a.dp > 1 ? fmt::format("tp {} x dp {}, ep {}", a.tp, a.dp, a.ep) : "tensor parallel";
   fmt::print("{} on {} x {} ({}), weights {} ({:.1f} GB per GPU), KV {}, {} step model, engine {} ({} profile)\n", llm.name,
-             gpus, gpu.name, layout, model::dtype_name(llm.weight_dtype), llm.weight_bytes() / gpus / 1e9,
+             gpus, gpu.name, layout, model::dtype_name(llm.weight_dtype), model::weight_bytes_per_gpu(llm, par) / 1e9,
              model::dtype_name(llm.kv_dtype), table ? "measured-table" : kernel ? "kernel-roofline" : "step-roofline",
              gpu.engine, gpu.basis);
   fmt::print("  KV cache      {:.0f} tokens: {} sequences of {} + {} tokens fit\n", kv, fits, a.prompt, a.output);
@@ -252,9 +267,11 @@ int cmd_model(const ModelArgs& a) {
              (pre.energy_j + e_dec) / batch / 3600.0);
   if (kernel)
     fmt::print("  decode step   {:.2f} ms = GPU {:.2f} (linear {:.2f}, head {:.2f}, experts {:.2f}, attention {:.2f}, all-reduce "
-               "{:.2f}, all-to-all {:.2f}, layer latency {:.2f}) with CPU {:.2f}, {:.0f}% overlapped\n",
+               "{:.2f}, all-to-all {:.2f}{}, layer latency {:.2f}) with CPU {:.2f}, {:.0f}% overlapped\n",
                1e3 * k.time_s, 1e3 * k.gpu_s, 1e3 * k.dense_s, 1e3 * k.head_s, 1e3 * k.experts_s, 1e3 * k.decode_attention_s,
-               1e3 * k.allreduce_s, 1e3 * k.alltoall_s, 1e3 * k.layers_s, 1e3 * k.cpu_s, 100 * gpu.cpu_overlap);
+               1e3 * k.allreduce_s, 1e3 * k.alltoall_s,
+               a.nodes > 1 ? fmt::format(" of {:.2f} overlapped", 1e3 * k.alltoall_total_s) : std::string(),
+               1e3 * k.layers_s, 1e3 * k.cpu_s, 100 * gpu.cpu_overlap);
   else if (!table)
     fmt::print("  decode step   {:.2f} ms = overhead {:.2f} + all-reduce {:.2f} + max(compute {:.2f}, memory {:.2f}) + "
                "serial part\n",

@@ -12,6 +12,10 @@ struct ModelArgs {
   int tp = 1;
   int ep = 1;  // expert parallelism (MoE)
   int dp = 1;  // attention data-parallel groups
+  int nodes = 1;  // servers the replica spans (a deployment unit: data and expert parallelism across them)
+  int redundant_experts = 0;
+  double network_gbps_per_gpu = 400;  // units spanning servers: each GPU's NIC
+  double rdma_efficiency = 0.86;
   int batch = 1;
   int prompt = 512;
   int output = 256;

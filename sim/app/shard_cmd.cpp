@@ -62,6 +62,12 @@ void check_shardable(const config::Scenario& s, std::uint32_t shards, const std:
     throw Error(fmt::format("{}: the scenario's balancer cells cannot run apart: {}. A day splits into shards only when "
                             "routing ignores live load and the workload is open loop (README \"Sharded days\")",
                             option, why));
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters)
+      if (dc.unit_servers > 1)
+        throw Error(fmt::format("{}: datacenter {} has deployment units spanning servers (unit_servers {}), which a day "
+                                "split into shards does not support yet: run it in one process",
+                                option, dc.name, dc.unit_servers));
   const std::uint32_t cells = cell_count(s);
   if (shards > cells)
     throw Error(fmt::format("{}: {} shards, but the scenario has {} balancer cell{} (each shard simulates whole cells; see "

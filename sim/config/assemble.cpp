@@ -100,6 +100,25 @@ void assemble_batch(const Scenario& s, Assembly& a) {
 
 }  // namespace
 
+model::Parallelism unit_parallelism(const Scenario& s, const DatacenterSpec& dc) {
+  model::Parallelism par = dc.parallelism(s.redundant_experts);
+  if (dc.unit_servers <= 1) return par;
+  // The all-to-all over the platform's links: each GPU's share of its server's NIC, or of its rack's
+  // uplink for the traffic leaving the rack when the unit spans racks (units are contiguous servers).
+  const double g = dc.server.gpus_per_server, n = dc.unit_servers;
+  const double in_rack = std::min<double>(dc.servers_per_rack, n);
+  const bool spans_racks = dc.servers_per_rack % dc.unit_servers != 0;
+  double gb_per_s = dc.network.server_gbps / 8.0 / g;
+  if (spans_racks) {
+    const double leaving = (n - in_rack) / (n - 1.0);  // share of a GPU's remote traffic that leaves its rack
+    if (leaving > 0) gb_per_s = std::min(gb_per_s, dc.network.rack_uplink_gbps / 8.0 / (g * in_rack) / leaving);
+  }
+  par.network_gb_per_s = gb_per_s * dc.network.rdma_efficiency;
+  // Route between two servers: NIC, NIC (same rack); NIC, rack uplink, spine, rack uplink, NIC (else).
+  par.network_latency_us = (spans_racks ? 5 : 2) * dc.network.hop_latency_us;
+  return par;
+}
+
 Assembly assemble(const Scenario& s) {
   Assembly a;
   for (std::uint32_t r = 0; r < s.regions.size(); ++r) {
@@ -108,10 +127,13 @@ Assembly assemble(const Scenario& s) {
       a.dcs.push_back({r, &dc});
       serving::PoolSetup p;
       p.name = dc.name;
-      p.servers = static_cast<std::uint32_t>(dc.servers());
-      p.gpus_per_server = dc.server.gpus_per_server;
-      p.replicas_per_server = dc.server.gpus_per_server / dc.tensor_parallel;
-      const model::Parallelism par{dc.tensor_parallel, s.expert_parallel, 1};
+      // A deployment unit spanning servers is one server of the serving system (README "Deployment units").
+      const int unit = dc.unit_servers;
+      p.servers = static_cast<std::uint32_t>(dc.servers() / unit);
+      p.servers_per_unit = unit;
+      p.gpus_per_server = dc.server.gpus_per_server * unit;
+      p.replicas_per_server = unit > 1 ? 1 : dc.server.gpus_per_server / dc.tensor_parallel;
+      const model::Parallelism par = unit_parallelism(s, dc);
       auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, par);
       if (dc.step_table)
         p.step_model = std::make_shared<model::TableStepModel>(*dc.step_table, roofline);
@@ -123,15 +145,22 @@ Assembly assemble(const Scenario& s) {
           model::kv_capacity_tokens(dc.gpu, s.llm, par, s.memory_headroom_fraction);
       p.request_overhead_s = dc.gpu.request_overhead_ms * 1e-3;
       p.max_waiting_per_replica = s.max_waiting_per_replica;
-      p.server_power = {dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,
-                        dc.server.non_gpu_max_power_w};
+      p.server_power = {p.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, unit * dc.server.non_gpu_idle_power_w,
+                        unit * dc.server.non_gpu_max_power_w};
       p.local_offset_s = local_offset_s(s, region.utc_offset_h);
       p.ops.autoscaling = s.operations.autoscaling;
-      p.ops.off_power_w = s.operations.off_power_w;
-      p.ops.wake_power_w = s.operations.wake_power_w >= 0 ? s.operations.wake_power_w : p.server_power.idle_w();
+      p.ops.off_power_w = unit * s.operations.off_power_w;
+      p.ops.wake_power_w = s.operations.wake_power_w >= 0 ? unit * s.operations.wake_power_w : p.server_power.idle_w();
       p.ops.boot_s = s.operations.boot_s;
-      // Every replica of the server loads the whole model (sharded over its GPUs) from the server's storage.
-      p.ops.load_s = p.replicas_per_server * s.llm.weight_bytes() / (s.operations.model_load_gb_per_s * 1e9);
+      if (unit > 1) {  // a unit is switched on and off whole: bounds in servers become bounds in units
+        p.ops.autoscaling.min_servers = (p.ops.autoscaling.min_servers + unit - 1) / unit;
+        p.ops.autoscaling.max_servers /= unit;
+      }
+      // Every replica of the server loads the whole model (sharded over its GPUs) from the server's storage;
+      // a unit's servers each load their own GPUs' weights (attention and shared experts on every GPU), at once.
+      p.ops.load_s = (unit > 1 ? dc.server.gpus_per_server * model::weight_bytes_per_gpu(s.llm, par)
+                               : p.replicas_per_server * s.llm.weight_bytes()) /
+                     (s.operations.model_load_gb_per_s * 1e9);
       a.system.dcs.push_back(p);
 
       metrics::DcAccountingSetup acc;
@@ -143,7 +172,7 @@ Assembly assemble(const Scenario& s) {
       acc.carbon_kg_per_kwh = region.carbon_kg_per_kwh;
       acc.green_share = region.green_share;
       acc.green_certificate_per_kwh = region.green_certificate_per_kwh;
-      acc.servers = p.servers;
+      acc.servers = p.servers * static_cast<std::uint32_t>(unit);
       acc.gpus = p.servers * static_cast<std::uint32_t>(p.gpus_per_server);
       acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
       acc.max_batch_size = p.scheduler.max_batch_size;

@@ -30,6 +30,9 @@ struct Assembly {
 };
 
 Assembly assemble(const Scenario& s);
+/// How a datacenter's replica splits its GPUs, with the network figures of a unit spanning servers
+/// (each GPU's achieved share of the NIC or the rack uplink, and the route's latency).
+model::Parallelism unit_parallelism(const Scenario& s, const DatacenterSpec& dc);
 
 /// The scenario's request source, with typed handles for its statistics.
 struct Workload {

@@ -177,6 +177,13 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.output_dir = path_text(r, "output_dir", r.text("output_dir", "results/" + s.name));
   run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
   run.engine = r.text("engine", "day", {"day", "fine"});
+  if (run.engine == "fine")
+    for (const auto& reg : s.regions)
+      for (const auto& dc : reg.datacenters)
+        if (dc.unit_servers > 1)
+          r.error("engine", fmt::format("fine needs replicas inside one server; datacenter {} has deployment units of "
+                                        "unit_servers {} (the fine engine does not span servers yet: use run.engine: day)",
+                                        dc.name, dc.unit_servers));
   run.request_log = r.text("request_log", "none", {"none", "all", "sample"});
   run.request_log_fraction = r.number("request_log_fraction", 0.01, Range::open_fraction());
   run.timeline_detail = r.text("timeline_detail", "datacenter", {"datacenter", "rack", "server"});
@@ -209,6 +216,7 @@ NetworkSpec read_network(Reader r, double nic_gbps) {
   n.rack_uplink_gbps = r.number("rack_uplink_gbps", n.rack_uplink_gbps, Range{0, 1e6, true, false});
   n.spine_gbps = r.number("spine_gbps", n.spine_gbps, Range{0, 1e8, true, false});
   n.hop_latency_us = r.number("hop_latency_us", n.hop_latency_us, Range::between(0, 1e6));
+  n.rdma_efficiency = r.number("rdma_efficiency", n.rdma_efficiency, Range{0, 1, false, true});
   r.finish();
   return n;
 }
@@ -352,6 +360,9 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
                                                                           s.memory_headroom_fraction)
                                                  : 1);
       dc.tensor_parallel = static_cast<int>(dr.integer("tensor_parallel", def_tp, Range::between(1, 64)));
+      dc.unit_servers = static_cast<int>(dr.integer("unit_servers", 1, Range::between(1, 1024)));
+      const int def_ep = dc.unit_servers > 1 ? dc.unit_servers * dc.server.gpus_per_server : s.expert_parallel;
+      dc.expert_parallel = static_cast<int>(dr.integer("expert_parallel", def_ep, Range::between(1, 8192)));
       const double capex_default =
           s.economics.currency == "USD" ? dc.server.capex_usd : dc.server.capex_usd * s.economics.cny_per_usd;
       dc.server_capex = read_money(dr, "server_capex", "", s.economics, Range::between(0, 1e8)).value_or(capex_default);
@@ -371,14 +382,48 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       dr.finish();
 
       if (known && !s.llm.id.empty()) {
+        const int unit_gpus = dc.replica_gpus();
+        const int slots = s.llm.experts + s.redundant_experts;
         if (dc.tensor_parallel > dc.server.gpus_per_server) {
-          dr.error("tensor_parallel", fmt::format("a replica must fit in one server: {} has {} GPUs, got tensor_parallel {}",
-                                                  dc.server_id, dc.server.gpus_per_server, dc.tensor_parallel));
-        } else if (dc.tensor_parallel % s.expert_parallel != 0) {
-          dr.error("tensor_parallel", fmt::format("model.expert_parallel {} must divide the replica's GPUs, got tensor_parallel {}",
-                                                  s.expert_parallel, dc.tensor_parallel));
+          dr.error("tensor_parallel",
+                   dc.unit_servers > 1
+                       ? fmt::format("tensor parallelism across servers is not modelled: {} has {} GPUs, got tensor_parallel "
+                                     "{}; a unit of unit_servers {} spans servers by data and expert parallelism only",
+                                     dc.server_id, dc.server.gpus_per_server, dc.tensor_parallel, dc.unit_servers)
+                       : fmt::format("a replica must fit in one server: {} has {} GPUs, got tensor_parallel {} (a replica "
+                                     "spanning servers needs unit_servers, with data and expert parallelism)",
+                                     dc.server_id, dc.server.gpus_per_server, dc.tensor_parallel));
+        } else if (dc.unit_servers > dc.servers()) {
+          dr.error("unit_servers", fmt::format("a deployment unit of {} servers is larger than the datacenter ({} racks x {} "
+                                               "servers = {} servers)",
+                                               dc.unit_servers, dc.racks, dc.servers_per_rack, dc.servers()));
+        } else if (dc.unit_servers > 1 && dc.servers() % dc.unit_servers != 0) {
+          dr.error("unit_servers", fmt::format("the datacenter's {} servers ({} racks x {}) are not a whole number of units "
+                                               "of {} servers",
+                                               dc.servers(), dc.racks, dc.servers_per_rack, dc.unit_servers));
+        } else if (dc.unit_servers > 1 && !s.llm.is_moe()) {
+          dr.error("unit_servers", fmt::format("a unit spanning servers serves a mixture-of-experts LLM by data and expert "
+                                               "parallelism; {} is dense, got {}",
+                                               s.llm.id, dc.unit_servers));
+        } else if (dc.unit_servers > 1 && unit_gpus % dc.tensor_parallel != 0) {
+          dr.error("tensor_parallel", fmt::format("must divide the unit's {} GPUs, got {}", unit_gpus, dc.tensor_parallel));
+        } else if (dc.unit_servers > 1 && dc.expert_parallel != unit_gpus) {
+          dr.error("expert_parallel", fmt::format("a unit spanning servers spreads the experts over all its GPUs: expected {} "
+                                                  "(unit_servers {} x {} GPUs), got {}",
+                                                  unit_gpus, dc.unit_servers, dc.server.gpus_per_server, dc.expert_parallel));
+        } else if (unit_gpus % dc.expert_parallel != 0) {
+          if (dr.has("expert_parallel"))
+            dr.error("expert_parallel", fmt::format("must divide the replica's {} GPUs, got {}", unit_gpus, dc.expert_parallel));
+          else
+            dr.error("tensor_parallel", fmt::format("model.expert_parallel {} must divide the replica's GPUs, got tensor_parallel {}",
+                                                    dc.expert_parallel, dc.tensor_parallel));
+        } else if (dc.expert_parallel > 1 && (!s.llm.is_moe() || slots % dc.expert_parallel != 0)) {
+          dr.error(dr.has("expert_parallel") ? "expert_parallel" : "unit_servers",
+                   fmt::format("expert_parallel {} must divide the experts: {} has {} routed experts + {} redundant "
+                               "(model.redundant_experts) = {} expert slots",
+                               dc.expert_parallel, s.llm.id, s.llm.experts, s.redundant_experts, slots));
         } else {
-          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, model::Parallelism{dc.tensor_parallel, s.expert_parallel, 1},
+          const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, dc.parallelism(s.redundant_experts),
                                                       s.memory_headroom_fraction);
           if (kv < s.llm.max_context_tokens)
             dr.error("tensor_parallel",
@@ -386,7 +431,7 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
                                  "headroom, less than one {}-token context: raise tensor_parallel, quantise the weights "
                                  "(model.weight_dtype) or use a GPU with more memory",
                                  s.llm.id, model::dtype_name(s.llm.weight_dtype), s.llm.weight_bytes() / 1e9,
-                                 std::max(0.0, kv), dc.tensor_parallel, dc.gpu.name, 100 * s.memory_headroom_fraction,
+                                 std::max(0.0, kv), unit_gpus, dc.gpu.name, 100 * s.memory_headroom_fraction,
                                  s.llm.max_context_tokens));
         }
       }
@@ -825,6 +870,9 @@ void read_model(Reader r, Scenario& s, std::optional<int>* tp) {
       (!s.llm.is_moe() || s.llm.experts % s.expert_parallel != 0))
     r.error("expert_parallel", fmt::format("needs a mixture-of-experts LLM whose experts it divides ({} has {} experts), got {}",
                                            s.llm.id, s.llm.experts, s.expert_parallel));
+  s.redundant_experts = static_cast<int>(r.integer("redundant_experts", 0, Range::between(0, 1024)));
+  if (s.redundant_experts > 0 && !s.llm.id.empty() && !s.llm.is_moe())
+    r.error("redundant_experts", fmt::format("needs a mixture-of-experts LLM ({} is dense), got {}", s.llm.id, s.redundant_experts));
   r.finish();
 }
 

@@ -51,6 +51,7 @@ struct NetworkSpec {
   double rack_uplink_gbps = 3200;  // top-of-rack switch to spine
   double spine_gbps = 51200;       // datacenter spine (aggregate)
   double hop_latency_us = 2;       // per link
+  double rdma_efficiency = 0.86;   // achieved / NIC share per GPU in expert-parallel all-to-alls (units spanning servers)
 };
 
 struct DatacenterSpec {
@@ -61,6 +62,10 @@ struct DatacenterSpec {
   int racks = 1;
   int servers_per_rack = 1;
   int tensor_parallel = 1;
+  // A deployment unit spanning servers (unit_servers > 1): attention data parallelism and expert
+  // parallelism over unit_servers x gpus_per_server GPUs (README "Deployment units spanning servers").
+  int unit_servers = 1;
+  int expert_parallel = 1;  // routed experts spread over this many of a replica's GPUs
   double server_capex = 0;  // in the report currency
   NetworkSpec network;
   // A measured step-time table replacing the roofline for this datacenter (step_table key), with
@@ -69,6 +74,14 @@ struct DatacenterSpec {
   std::shared_ptr<const model::StepTable> step_table;
   std::string step_table_where;
   int servers() const { return racks * servers_per_rack; }
+  int replica_gpus() const { return unit_servers > 1 ? unit_servers * server.gpus_per_server : tensor_parallel; }
+  /// How the replica's GPUs split the work (without the network figures, which assemble() adds).
+  model::Parallelism parallelism(int redundant_experts) const {
+    model::Parallelism p{tensor_parallel, expert_parallel, replica_gpus() / tensor_parallel};
+    p.nodes = unit_servers;
+    p.redundant_experts = redundant_experts;
+    return p;
+  }
 };
 
 struct RegionSpec {
@@ -190,6 +203,7 @@ struct Scenario {
   RunSpec run;
   model::LlmSpec llm;
   int expert_parallel = 1;  // model.expert_parallel: routed experts spread over this many GPUs of a replica
+  int redundant_experts = 0;  // model.redundant_experts: extra copies of hot experts (expert-parallel balancer)
   serving::SchedulerConfig scheduler;  // kv_capacity_tokens filled per datacenter
   std::string engine = kDefaultEngine;  // serving engine: picks each GPU's efficiency profile
   bool chunked_prefill_given = false;   // serving.chunked_prefill set (else the engine profile's)

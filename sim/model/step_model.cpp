@@ -85,7 +85,8 @@ void RooflineStepModel::init_kernels() {
     k.expert_peak = ex.peak_flops * ex.efficiency * moe_eff;
     const double per_expert_layer = llm_.expert_params_b * 1e9 / (llm_.moe_layer_count() * static_cast<double>(llm_.experts));
     const double moe_tp = G / ep;
-    k.experts_per_gpu = llm_.experts / ep;
+    k.expert_slots = llm_.experts + par_.redundant_experts;
+    k.experts_per_gpu = k.expert_slots / ep;
     k.expert_bytes_per_expert = per_expert_layer * llm_.moe_layer_count() * dtype_bytes(llm_.weight_dtype) / moe_tp;
     k.expert_flops_per_assignment = 2.0 * per_expert_layer * llm_.moe_layer_count() / moe_tp;
   }
@@ -103,7 +104,19 @@ void RooflineStepModel::init_kernels() {
     k.allreduce_fixed_s = 2.0 * L * gpu_.allreduce_latency_us * 1e-6;
     k.allreduce_s_per_token = 2.0 * L * 2.0 * (tp - 1) * h * 2.0 / (tp * link);
   }
-  if (par_.dp > 1 && par_.ep > 1 && llm_.is_moe()) {
+  if (par_.spans_servers() && llm_.is_moe()) {
+    // A unit spanning servers: DeepEP-style dispatch (FP8: one byte per element and a 4-byte scale per
+    // 128) and combine (BF16) over the network and NVLink (expert_parallel.hpp).
+    a2a_.nodes = par_.nodes;
+    a2a_.gpus = par_.gpus();
+    a2a_.experts_per_token = llm_.experts_per_token;
+    a2a_.hidden = h;
+    a2a_.dispatch_bytes_per_elt = 1.0 + 4.0 / 128.0;
+    a2a_.combine_bytes_per_elt = 2.0;
+    a2a_.network_bytes_per_s = par_.network_gb_per_s * 1e9;
+    a2a_.nvlink_bytes_per_s = link;
+    a2a_.latency_s = gpu_.allreduce_latency_us * 1e-6 + par_.network_latency_us * 1e-6;
+  } else if (par_.dp > 1 && par_.ep > 1 && llm_.is_moe()) {
     // Dispatch and combine per MoE layer; a GPU sends and receives its tokens' hidden states for the
     // (ep - 1) / ep of their experts that live elsewhere.
     const double Lm = llm_.moe_layer_count();
@@ -135,11 +148,11 @@ RooflineStepModel::Kernels RooflineStepModel::kernels(const StepShape& s) const 
   const GemmRate head = gemm_rate(gpu_, Dtype::kBf16);
   out.head_s = roof(k.head_flops_per_token * sampled / (head.peak_flops * head.efficiency), k.head_bytes / k.bw);
   if (llm_.is_moe() && tokens > 0) {
-    const double E = llm_.experts, kk = llm_.experts_per_token, ep = par_.ep;
-    const double touched = k.experts_per_gpu * (1.0 - std::pow(1.0 - kk / E, tokens));
-    const double mean = tokens * kk / ep;
+    const double kk = llm_.experts_per_token;
+    // Each of the E + R expert slots is touched unless none of the step's T x k assignments lands on it.
+    const double touched = k.experts_per_gpu * (1.0 - std::pow(1.0 - kk / k.expert_slots, tokens));
     // The busiest GPU sets the pace: expected maximum of ep counts of a multinomial (normal approximation).
-    const double load = ep > 1 ? mean + std::sqrt(mean * (1.0 - 1.0 / ep) * 2.0 * std::log(ep)) : mean;
+    const double load = busiest_gpu_assignments(tokens, llm_.experts_per_token, par_.ep);
     // Grouped GEMMs ramp with the tokens each expert gets (Hockney n_1/2 per expert, from the kernel
     // tables): each expert touched on the GPU costs moe_half_tokens extra assignments of compute.
     out.experts_s = roof(k.expert_flops_per_assignment * (load + gpu_.moe_half_tokens * touched) / k.expert_peak,
@@ -165,7 +178,20 @@ RooflineStepModel::Kernels RooflineStepModel::kernels(const StepShape& s) const 
   out.layers_s = tokens > 0 ? k.layers_s : 0.0;
   out.gpu_s = out.dense_s + out.head_s + out.experts_s + out.decode_attention_s + out.prefill_attention_s + out.allreduce_s +
               out.alltoall_s + out.layers_s;
-  out.cpu_s = gpu_.step_overhead_ms * 1e-3 + gpu_.per_sequence_overhead_us * 1e-6 * (s.prefill_seqs + s.decode_seqs);
+  out.alltoall_total_s = out.alltoall_s;
+  if (par_.spans_servers() && llm_.is_moe() && tokens > 0) {
+    // Every MoE layer dispatches and combines; the busiest receiver sets the pace (its load over the mean).
+    const double G = par_.gpus(), mean = tokens * llm_.experts_per_token / par_.ep;
+    const double imbalance = mean > 0 ? busiest_gpu_assignments(tokens, llm_.experts_per_token, par_.ep) / mean : 1.0;
+    out.alltoall_total_s = llm_.moe_layer_count() * all_to_all(a2a_, tokens / G, imbalance).time_s;
+    // Overlapped with the other kernels (two micro-batches, or decode's pipeline): only what exceeds them shows.
+    out.alltoall_s = std::max(0.0, out.alltoall_total_s - out.gpu_s);
+    out.gpu_s += out.alltoall_s;
+  }
+  // A unit spanning servers runs one scheduler per attention data-parallel group (DeepSeek's and SGLang's
+  // DP attention), in parallel: each handles its group's share of the sequences.
+  const double cpu_groups = par_.spans_servers() ? dp : 1.0;
+  out.cpu_s = gpu_.step_overhead_ms * 1e-3 + gpu_.per_sequence_overhead_us * 1e-6 * (s.prefill_seqs + s.decode_seqs) / cpu_groups;
   out.time_s = out.gpu_s + out.cpu_s - gpu_.cpu_overlap * std::min(out.gpu_s, out.cpu_s);
   return out;
 }
@@ -203,20 +229,30 @@ DecodeProfile RooflineStepModel::kernel_decode_profile(std::uint32_t batch) cons
   std::vector<double> kinks = {0.0};
   const double swa_kink = k_.swa_share > 0 ? batch * k_.swa_tokens : -1;
   if (swa_kink > 0) kinks.push_back(swa_kink);
-  if (gpu_.cpu_overlap > 0) {
-    const double cpu = kernels(shape(0)).cpu_s;
-    // gpu(C) is increasing and affine on [0, swa_kink] and beyond it: solve gpu(C) = cpu on each.
+  // Where f (increasing, affine between the kinks found so far) crosses `level`: a new kink.
+  auto add_crossings = [&](auto f, double level) {
     std::vector<double> ends = kinks;
     ends.push_back(std::numeric_limits<double>::infinity());
     for (std::size_t i = 0; i + 1 < ends.size(); ++i) {
       const double a = ends[i];
       const double b = std::isfinite(ends[i + 1]) ? ends[i + 1] : a + std::max(1.0, a);
-      const double ga = kernels(shape(a)).gpu_s, gb = kernels(shape(b)).gpu_s;
-      if (ga >= cpu || gb <= ga) continue;
-      const double c = a + (cpu - ga) * (b - a) / (gb - ga);
-      if (c > a && (c < ends[i + 1])) kinks.push_back(c);
+      const double fa = f(a), fb = f(b);
+      if (fa >= level || fb <= fa) continue;
+      const double c = a + (level - fa) * (b - a) / (fb - fa);
+      if (c > a && c < ends[i + 1]) kinks.push_back(c);
     }
+    std::sort(kinks.begin(), kinks.end());
+  };
+  if (par_.spans_servers() && llm_.is_moe()) {
+    // The all-to-all (constant in C) hides behind the other kernels (affine in C on each piece) from
+    // the context where they outlast it.
+    add_crossings([&](double c) {
+      const Kernels kc = kernels(shape(c));
+      return kc.gpu_s - kc.alltoall_s;
+    }, kernels(shape(0)).alltoall_total_s);
   }
+  // gpu(C) is increasing and affine between the kinks: where it meets the CPU time, the overlap kinks.
+  if (gpu_.cpu_overlap > 0) add_crossings([&](double c) { return kernels(shape(c)).gpu_s; }, kernels(shape(0)).cpu_s);
   std::sort(kinks.begin(), kinks.end());
   kinks.erase(std::unique(kinks.begin(), kinks.end()), kinks.end());
   DecodeProfile prof;
@@ -326,13 +362,19 @@ DecodeProfile RooflineStepModel::decode_profile(std::uint32_t batch) const {
 }
 
 double kv_capacity_tokens(const GpuSpec& gpu, const LlmSpec& llm, const Parallelism& par, double memory_headroom_fraction) {
-  if (par.dp == 1 && par.tp <= llm.kv_heads) return kv_capacity_tokens(gpu, llm, par.tp, memory_headroom_fraction);
-  const double tp = par.tp, G = par.gpus();
-  const double expert_bytes = llm.expert_params_b * 1e9 * dtype_bytes(llm.weight_dtype);
-  const double per_gpu_weights = (llm.weight_bytes() - expert_bytes) / tp + expert_bytes / G;
+  if (par.dp == 1 && par.tp <= llm.kv_heads && par.redundant_experts == 0) return kv_capacity_tokens(gpu, llm, par.tp, memory_headroom_fraction);
+  const double tp = par.tp;
+  const double per_gpu_weights = weight_bytes_per_gpu(llm, par);
   const double free_bytes = gpu.memory_gb * 1e9 * (1.0 - memory_headroom_fraction) - per_gpu_weights;
   if (free_bytes <= 0) return -1.0;
   return par.dp * std::floor(free_bytes / (llm.kv_bytes_per_token() / std::min<double>(tp, llm.kv_heads)));
+}
+
+double weight_bytes_per_gpu(const LlmSpec& llm, const Parallelism& par) {
+  const double expert_bytes = llm.expert_params_b * 1e9 * dtype_bytes(llm.weight_dtype);
+  // Redundant experts are extra copies: E + R expert slots over the replica's GPUs.
+  const double slots = llm.experts > 0 ? (llm.experts + par.redundant_experts) / static_cast<double>(llm.experts) : 1.0;
+  return (llm.weight_bytes() - expert_bytes) / par.tp + expert_bytes * slots / par.gpus();
 }
 
 double kv_capacity_tokens(const GpuSpec& gpu, const LlmSpec& llm, int tensor_parallel, double memory_headroom_fraction) {

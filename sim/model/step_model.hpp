@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/expert_parallel.hpp"
 #include "model/specs.hpp"
 
 namespace chatdc::model {
@@ -71,11 +72,23 @@ class StepModel {
 /// `dp` attention data-parallel groups (each holds its own sequences and their KV cache), and the
 /// routed experts spread over `ep` of the replica's tp * dp GPUs (each expert sliced over the
 /// remaining tp * dp / ep). A replica has tp * dp GPUs.
+///
+/// A replica may span `nodes` servers (a deployment unit): attention data parallelism and expert
+/// parallelism across them (tensor parallelism stays inside a server), `redundant_experts` extra
+/// copies of the most loaded experts (E + R expert slots spread over the ep GPUs), the dispatch and
+/// combine over the servers' network (`network_gb_per_s` per GPU and direction, achieved) and NVLink,
+/// overlapped with the rest of the step's kernels (two micro-batches in prefill, a pipeline in
+/// decode: README "Deployment units spanning servers").
 struct Parallelism {
   int tp = 1;
   int ep = 1;
   int dp = 1;
+  int nodes = 1;
+  int redundant_experts = 0;
+  double network_gb_per_s = 0;   // per GPU, achieved (units spanning servers)
+  double network_latency_us = 0; // one dispatch or combine over the network: the route's latency
   int gpus() const { return tp * dp; }
+  bool spans_servers() const { return nodes > 1; }
 };
 
 /// Roofline step model. Two formulas, chosen by the efficiency profile (GpuSpec::roofline):
@@ -112,7 +125,8 @@ class RooflineStepModel final : public StepModel {
   /// The kernel-level step's parts, per GPU of the replica (s): for tests and `chatdc model`.
   struct Kernels {
     double dense_s = 0, head_s = 0, experts_s = 0, decode_attention_s = 0, prefill_attention_s = 0;
-    double allreduce_s = 0, alltoall_s = 0, layers_s = 0;
+    double allreduce_s = 0, alltoall_s = 0, layers_s = 0;  // alltoall_s: the part not hidden behind the others
+    double alltoall_total_s = 0;                          // the whole dispatch + combine (units spanning servers)
     double gpu_s = 0, cpu_s = 0, time_s = 0;
     double compute_bound_s = 0, memory_bound_s = 0;  // of the roofline kernels, by what bounds them
     double compute_part_s = 0;                       // compute time hidden inside memory-bound kernels
@@ -150,8 +164,10 @@ class RooflineStepModel final : public StepModel {
     double bw = 0, bw_kv = 0;        // achieved bytes/s per GPU (weights, KV reads)
     double allreduce_fixed_s = 0, allreduce_s_per_token = 0;
     double alltoall_fixed_s = 0, alltoall_s_per_assignment = 0;
+    double expert_slots = 0;         // E + redundant experts
     double layers_s = 0;
   } k_;
+  AllToAllSpec a2a_;  // units spanning servers
 };
 
 /// Tokens of KV cache a replica can hold: (tp * memory * (1 - headroom) - weights) / kv_bytes_per_token.
@@ -163,5 +179,7 @@ double kv_capacity_tokens(const GpuSpec& gpu, const LlmSpec& llm, int tensor_par
 /// tokens of kv_bytes_per_token / min(tp, kv_heads) each; the replica holds dp groups of them.
 /// With tp <= kv_heads and ep = dp = 1 it equals the function above.
 double kv_capacity_tokens(const GpuSpec& gpu, const LlmSpec& llm, const Parallelism& par, double memory_headroom_fraction);
+/// Weight bytes one GPU of the replica holds: the non-expert weights over tp, the E + R expert slots over all GPUs.
+double weight_bytes_per_gpu(const LlmSpec& llm, const Parallelism& par);
 
 }  // namespace chatdc::model

@@ -67,6 +67,9 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
                                                     dc.setup.work_model.get());
     dc.first_replica = static_cast<std::uint32_t>(replicas_.size());
     dc.first_server = total_servers_;
+    dc.first_physical = physical_servers_;
+    physical_servers_ += dc.setup.servers * static_cast<std::uint32_t>(dc.setup.servers_per_unit);
+    if (dc.setup.servers_per_unit > 1) has_units_ = true;
     const std::uint32_t per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
     for (std::uint32_t i = 0; i < dc.setup.servers * per_server; ++i) {
       const auto id = static_cast<std::uint32_t>(replicas_.size());
@@ -163,7 +166,10 @@ std::pair<std::uint32_t, std::uint32_t> shard_cells(const std::vector<CellInfo>&
 
 CellInfo ServingSystem::cell_info(std::uint32_t k) const {
   const Cell& c = cells_[k];
-  return {c.dc, c.first_server, c.servers, c.first_replica, c.replicas};
+  // Physical servers (a deployment unit counts its servers_per_unit), as the engine's hosts are.
+  const Dc& dc = dcs_[c.dc];
+  const auto n = static_cast<std::uint32_t>(dc.setup.servers_per_unit);
+  return {c.dc, dc.first_physical + (c.first_server - dc.first_server) * n, c.servers * n, c.first_replica, c.replicas};
 }
 
 // ---- Routing and admission --------------------------------------------------------------------
@@ -838,6 +844,7 @@ EpochReport ServingSystem::close_epoch(double t0, double t1) {
     }
   }
   epoch_t0_ = t1;
+  if (has_units_) expand_units(rep);
   return rep;
 }
 
@@ -891,6 +898,55 @@ std::vector<operations::BatchOutcome> ServingSystem::batch_outcomes() const {
   for (const Cell& c : cells_)
     for (std::size_t i = 0; i < c.batch_done.size(); ++i) out[i] += c.batch_done[i];
   return out;
+}
+
+void ServingSystem::expand_units(EpochReport& rep) const {
+  const bool detail = !rep.server_busy_gpu_s.empty();
+  EpochReport out;
+  out.server_it_energy_j.assign(physical_servers_, 0.0);
+  out.server_off.assign(physical_servers_, 0);
+  if (detail) {
+    out.server_busy_gpu_s.assign(physical_servers_, 0.0);
+    out.server_running.assign(physical_servers_, 0);
+    out.server_queued.assign(physical_servers_, 0);
+  }
+  for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
+    const Dc& dc = dcs_[d];
+    const auto n = static_cast<std::uint32_t>(dc.setup.servers_per_unit);
+    for (std::uint32_t i = 0; i < dc.setup.servers; ++i) {
+      const std::uint32_t from = dc.first_server + i;
+      for (std::uint32_t j = 0; j < n; ++j) {
+        const std::uint32_t to = dc.first_physical + i * n + j;
+        out.server_it_energy_j[to] = rep.server_it_energy_j[from] / n;
+        out.server_off[to] = rep.server_off[from];
+        if (detail) {  // the unit's busy GPU-seconds shared out; its requests shown on its first server
+          out.server_busy_gpu_s[to] = rep.server_busy_gpu_s[from] / n;
+          out.server_running[to] = j == 0 ? rep.server_running[from] : 0;
+          out.server_queued[to] = j == 0 ? rep.server_queued[from] : 0;
+        }
+      }
+    }
+    if (n == 1) continue;
+    auto scale = [n](DcEpoch& e) {
+      e.servers_serving *= n;
+      e.servers_idle *= n;
+      e.servers_draining *= n;
+      e.servers_waking *= n;
+      e.servers_off *= n;
+      e.wake_ups *= n;
+      e.serving_s *= n;
+      e.draining_s *= n;
+      e.waking_s *= n;
+      e.off_s *= n;
+    };
+    scale(rep.dcs[d]);
+    for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) scale(rep.cells[k]);
+  }
+  rep.server_it_energy_j = std::move(out.server_it_energy_j);
+  rep.server_off = std::move(out.server_off);
+  rep.server_busy_gpu_s = std::move(out.server_busy_gpu_s);
+  rep.server_running = std::move(out.server_running);
+  rep.server_queued = std::move(out.server_queued);
 }
 
 // ---- Totals -------------------------------------------------------------------------------------

@@ -54,6 +54,10 @@ struct PoolSetup {
   std::uint32_t servers = 0;
   int gpus_per_server = 8;
   int replicas_per_server = 1;  // gpus_per_server / tensor_parallel
+  // A deployment unit spanning servers: each of the pool's `servers` is a unit of servers_per_unit
+  // physical servers holding one replica (gpus_per_server and server_power are the unit's). Reports
+  // (EpochReport, first_server, server_count) count physical servers, each 1/servers_per_unit of its unit.
+  int servers_per_unit = 1;
   std::shared_ptr<const model::StepModel> step_model;
   std::shared_ptr<const model::StepWorkModel> work_model;  // FLOPs and HBM bytes of steps (none: zero)
   SchedulerConfig scheduler;
@@ -249,12 +253,14 @@ class ServingSystem final : private ReplicaListener {
   /// Live state of datacenter `dc` now.
   DcState dc_state(std::uint32_t dc) const;
   double one_way_s(std::uint32_t user_region, std::uint32_t dc) const { return setup_.one_way_s[user_region][dc]; }
-  std::uint32_t server_count() const { return total_servers_; }
-  std::uint32_t first_server(std::uint32_t dc) const { return dcs_[dc].first_server; }
+  /// Physical servers (a deployment unit counts its servers_per_unit).
+  std::uint32_t server_count() const { return physical_servers_; }
+  std::uint32_t first_server(std::uint32_t dc) const { return dcs_[dc].first_physical; }
   /// Balancer cells of datacenter `dc`.
   std::uint32_t cell_count(std::uint32_t dc) const { return dcs_[dc].cells; }
   /// Every cell, in order (global index).
   std::uint32_t cells() const { return static_cast<std::uint32_t>(cells_.size()); }
+  /// Cell k, its servers counted as physical servers (a deployment unit: servers_per_unit each), as the engine's hosts are.
   CellInfo cell_info(std::uint32_t k) const;
   /// Hand-overs of windows' answers so far (windows): requests recorded in one hand-over come cell by cell.
   std::uint64_t hand_overs() const { return hand_overs_; }
@@ -325,6 +331,7 @@ class ServingSystem final : private ReplicaListener {
     PoolSetup setup;
     std::unique_ptr<DecodeProfiles> profiles;
     std::uint32_t first_replica = 0, first_server = 0, first_cell = 0, cells = 1;
+    std::uint32_t first_physical = 0;  // first physical server (units spanning servers)
     std::uint64_t routed = 0, admitted = 0, rejected = 0;
     double server_ttft_s = 0, server_ttft_time_s = -1;
     operations::Autoscaler autoscaler;
@@ -385,7 +392,10 @@ class ServingSystem final : private ReplicaListener {
   std::vector<Replica> replicas_;
   std::vector<std::uint32_t> replica_dc_, replica_cell_;
   IndexedHeap order_;  // one global order: cells by their next event, then the workload
-  std::uint32_t source_id_ = 0, total_servers_ = 0;
+  std::uint32_t source_id_ = 0, total_servers_ = 0, physical_servers_ = 0;
+  bool has_units_ = false;  // a pool of deployment units spanning servers
+  /// Units spanning servers: the report's per-server figures and server counts, per physical server.
+  void expand_units(EpochReport& rep) const;
   std::uint64_t arrived_ = 0, rejected_ = 0, arrivals_ = 0;
   ResponseSink* sink_ = nullptr;
   std::vector<std::uint32_t> server_dc_;  // global server -> datacenter

@@ -316,3 +316,51 @@ TEST_CASE("prefix caching: hit rate and tokens saved in summary.json, timeline.c
   CHECK(logged > 0);
   CHECK(logged <= hit);  // first admissions of completed requests, of every admission's hits
 }
+
+TEST_CASE("deployment units spanning servers: two units of 4 servers serve, conserve requests, rent and draw per server") {
+  const auto out = scratch("units");
+  const Proc p = run("run " + fixture("ds_unit.yaml") + " --set run.timeline_detail=server --quiet --out " + out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const auto& r = s["requests"];
+  CHECK(r["completed"].get<long>() > 50000);
+  CHECK(r["arrived"].get<long>() == r["completed"].get<long>() + r["unfinished"].get<long>() + r["rejected"].get<long>() +
+                                        r["dropped"].get<long>());
+  const auto& d = s["datacenters"][0];
+  CHECK(d["servers"].get<long>() == 8);
+  CHECK(d["gpus"].get<long>() == 64);
+  CHECK(d["replicas"].get<long>() == 2);  // one replica per unit of 32 GPUs
+  CHECK(s["cost"]["rental"].get<double>() == Approx(64 * 2.0 * 1).epsilon(1e-9));  // 64 GPU-hours at $2
+  // SimGrid's plugin, fed per physical server, agrees with the model's energy.
+  CHECK(s["energy_kwh"]["it"].get<double>() == Approx(s["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  // Every server of a unit draws the same share of the unit's power.
+  std::ifstream f(out / "timeline_servers.csv");
+  std::string line;
+  std::getline(f, line);
+  std::vector<std::string> power;
+  for (int i = 0; i < 8 && std::getline(f, line); ++i) power.push_back(line.substr(line.rfind(',') + 1));
+  REQUIRE(power.size() == 8);
+  for (int i = 1; i < 4; ++i) CHECK(power[i] == power[0]);
+  for (int i = 5; i < 8; ++i) CHECK(power[i] == power[4]);
+}
+
+TEST_CASE("deployment units under a schedule: a unit's servers go off together and server-hours add up") {
+  const auto out = scratch("units-schedule");
+  const Proc p = run("run " + fixture("ds_unit.yaml") +
+                     " --set operations.autoscaling.policy=schedule --set 'operations.autoscaling.schedule=[0.5,0.5,0.5,0.5,0.5,0.5,"
+                     "0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]' --quiet --out " +
+                     out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const auto& ps = s["power_states"];
+  double hours = 0;
+  for (const char* k : {"serving", "draining", "waking", "off"}) hours += ps["server_hours"][k].get<double>();
+  CHECK(hours == Approx(8.0).epsilon(1e-9));  // 8 servers for 1 h
+  // Half the fleet: one unit (4 servers) drains and goes off once its requests complete.
+  CHECK(ps["server_hours"]["off"].get<double>() > 3.0);
+  CHECK(ps["server_hours"]["off"].get<double>() < 4.0);
+  const auto& r = s["requests"];
+  CHECK(r["arrived"].get<long>() == r["completed"].get<long>() + r["unfinished"].get<long>() + r["rejected"].get<long>() +
+                                        r["dropped"].get<long>());
+  CHECK(s["energy_kwh"]["it"].get<double>() == Approx(s["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+}

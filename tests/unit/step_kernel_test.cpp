@@ -9,32 +9,11 @@
 
 using namespace chatdc;
 using model::StepShape;
+using test::kernel_gpu;
+constexpr auto decode = test::decode_shape;
+constexpr auto prefill = test::prefill_shape;
 
 namespace {
-
-model::GpuSpec kernel_gpu() {
-  auto g = test::hand_gpu();  // 300 TFLOP/s bf16, 2 TB/s, 300 GB/s links; efficiencies 0.5 compute, 0.8 memory
-  g.roofline = model::GpuSpec::Roofline::kKernel;
-  g.fp8_dense_tflops = 600;
-  g.compute_efficiency_fp8 = 0.4;
-  g.layer_overhead_us = 5;
-  return g;
-}
-
-StepShape decode(std::uint32_t b, double context) {
-  StepShape s;
-  s.decode_seqs = b;
-  s.decode_context_tokens = context;
-  return s;
-}
-
-StepShape prefill(double tokens) {
-  StepShape s;
-  s.prefill_seqs = 1;
-  s.prefill_tokens = tokens;
-  s.prefill_attention_pairs = tokens * (tokens + 1) / 2;
-  return s;
-}
 
 constexpr double kKv = 819200.0;  // hand LLM: 2 x 40 layers x 40 heads x 128 x 2 B per token
 constexpr double kHead = 32000.0 * 5120;  // output head parameters

@@ -1,6 +1,7 @@
 // Shared fixtures for unit tests: a small GPU and LLM whose step costs are easy to compute by hand.
 #pragma once
 #include "model/specs.hpp"
+#include "model/step_model.hpp"
 
 namespace chatdc::test {
 
@@ -39,6 +40,33 @@ inline model::LlmSpec hand_llm() {
   m.vocab_size = 32000;
   m.max_context_tokens = 4096;
   return m;
+}
+
+/// hand_gpu() under the kernel roofline, with FP8 tensor cores (600 TFLOP/s at 40%) and 5 us per layer.
+inline model::GpuSpec kernel_gpu() {
+  auto g = hand_gpu();  // 300 TFLOP/s bf16, 2 TB/s, 300 GB/s links; efficiencies 0.5 compute, 0.8 memory
+  g.roofline = model::GpuSpec::Roofline::kKernel;
+  g.fp8_dense_tflops = 600;
+  g.compute_efficiency_fp8 = 0.4;
+  g.layer_overhead_us = 5;
+  return g;
+}
+
+/// A decode step of b sequences attending `context` tokens in all.
+inline model::StepShape decode_shape(std::uint32_t b, double context) {
+  model::StepShape s;
+  s.decode_seqs = b;
+  s.decode_context_tokens = context;
+  return s;
+}
+
+/// One prompt of `tokens` new tokens prefilled in one step.
+inline model::StepShape prefill_shape(double tokens) {
+  model::StepShape s;
+  s.prefill_seqs = 1;
+  s.prefill_tokens = tokens;
+  s.prefill_attention_pairs = tokens * (tokens + 1) / 2;
+  return s;
 }
 
 }  // namespace chatdc::test
