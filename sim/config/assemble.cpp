@@ -1,5 +1,6 @@
 #include "config/assemble.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "config/wan_paths.hpp"
@@ -14,6 +15,91 @@ namespace chatdc::config {
 double local_offset_s(const Scenario& s, double utc_offset_h) {
   return (utc_offset_h - s.run.clock_utc_offset_h + s.run.start_h) * 3600.0;
 }
+
+namespace {
+
+// Deferrable batch work: one instance per job and day of the run, its open hours, and how full a
+// replica's batch may be for batch work to join (per datacenter).
+void assemble_batch(const Scenario& s, Assembly& a) {
+  const BatchSpec& b = s.workload.batch;
+  if (b.jobs.empty()) return;
+  const double chat_ctx = workload::TokenSampler(s.workload.prompt).mean() + workload::TokenSampler(s.workload.output).mean() / 2;
+  std::vector<double> ctx(a.dcs.size(), 0.0), refill(a.dcs.size(), 0.0);
+  for (const BatchJobSpec& job : b.jobs) {
+    ctx[job.dc] = std::max({ctx[job.dc], chat_ctx, job.prompt_tokens + job.output_tokens / 2.0});
+    // A batch sequence is prefilled once per output_tokens decode steps: that prefill's time, amortized.
+    model::StepShape pf;
+    pf.prefill_seqs = 1;
+    pf.prefill_tokens = job.prompt_tokens;
+    pf.prefill_attention_pairs = job.prompt_tokens * (job.prompt_tokens + 1.0) / 2;
+    refill[job.dc] = std::max(refill[job.dc], a.system.dcs[job.dc].step_model->cost(pf).time_s / job.output_tokens);
+    const RegionSpec& reg = s.regions[a.dcs[job.dc].region];
+    const double offset = local_offset_s(s, reg.utc_offset_h);
+    const auto price = [&](double t) { return reg.price_per_kwh.at(t, offset) * reg.pue.at(t, offset); };
+    for (std::uint32_t day = 0;; ++day) {
+      const double release = (day * 24.0 + job.release_h - s.run.start_h) * 3600.0;
+      if (release >= s.run.duration_s) break;
+      if (release < 0) continue;
+      operations::BatchInstance in;
+      in.name = job.name;
+      in.day = day;
+      in.dc = job.dc;
+      in.requests = job.requests;
+      in.prompt_tokens = job.prompt_tokens;
+      in.output_tokens = job.output_tokens;
+      in.release_s = release;
+      in.deadline_s = release + job.deadline_h * 3600.0;
+      if (job.hours == "valley") {  // the minutes whose price x PUE is the window's lowest
+        double low = 1e300;
+        for (double t = in.release_s; t < in.deadline_s; t += 60) low = std::min(low, price(t));
+        const double cut = low * (1 + 1e-9) + 1e-12;
+        for (double t = in.release_s; t < in.deadline_s; t += 60) {
+          const bool open = price(t) <= cut;
+          if (!open) continue;
+          const double to = std::min(t + 60, in.deadline_s);
+          if (!in.open.empty() && in.open.back().second == t)
+            in.open.back().second = to;
+          else
+            in.open.emplace_back(t, to);
+        }
+      } else {
+        in.open.emplace_back(in.release_s, in.deadline_s);
+      }
+      a.system.batch.push_back(std::move(in));
+    }
+  }
+  for (std::uint32_t d = 0; d < a.dcs.size(); ++d) {
+    if (ctx[d] <= 0) continue;  // no batch work placed here
+    serving::PoolSetup& p = a.system.dcs[d];
+    p.scheduler.batch_step_limit_s = b.fill_tpot_fraction * s.slo.tpot_s;
+    if (b.fill_seqs_per_replica > 0) {
+      p.scheduler.batch_max_seqs = b.fill_seqs_per_replica;
+      continue;
+    }
+    // auto: the largest batch B whose time per decoded token, the decode step at the mean context plus
+    // the batch sequences' prefills amortized over their answers (B x prefill / output tokens, counting
+    // every sequence as batch work: conservative), stays within fill_tpot_fraction x the TPOT target.
+    const auto per_token = [&](std::uint32_t n) {
+      model::StepShape dec;
+      dec.decode_seqs = n;
+      dec.decode_context_tokens = n * ctx[d];
+      return p.step_model->cost(dec).time_s + n * refill[d];
+    };
+    const double limit = b.fill_tpot_fraction * s.slo.tpot_s;
+    std::uint32_t lo = 1, hi = p.scheduler.max_batch_size;
+    if (per_token(1) > limit) hi = 1;
+    while (lo < hi) {
+      const std::uint32_t mid = lo + (hi - lo + 1) / 2;
+      if (per_token(mid) <= limit)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    p.scheduler.batch_max_seqs = lo;
+  }
+}
+
+}  // namespace
 
 model::Parallelism unit_parallelism(const Scenario& s, const DatacenterSpec& dc) {
   model::Parallelism par = dc.parallelism(s.redundant_experts);
@@ -168,6 +254,8 @@ Assembly assemble(const Scenario& s) {
         for (const auto& hop : *p) a.wan.path[u][d].push_back(hop.link);
     }
   a.system.max_context_tokens = static_cast<std::uint32_t>(s.llm.max_context_tokens);
+  assemble_batch(s, a);
+  for (std::size_t d = 0; d < a.accounting.size(); ++d) a.accounting[d].batch_fill_seqs = a.system.dcs[d].scheduler.batch_max_seqs;
 
   workload::SyntheticSpec& w = a.workload;
   for (const auto& u : s.workload.user_regions) {

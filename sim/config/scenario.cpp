@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/utf8.hpp"
+#include "config/batch_config.hpp"
 #include "config/wan_paths.hpp"
 #include "workload/trace.hpp"
 #include "model/step_model.hpp"
@@ -847,6 +848,7 @@ void read_workload(Reader r, Scenario& s) {
       }
     }
   }
+  read_batch(r.child("batch"), s);
   r.finish();
 }
 

@@ -119,6 +119,26 @@ struct UserRegionSpec {
   double access_latency_ms = 5;  // one way, user to the region's network
 };
 
+/// Deferrable batch work (workload.batch): jobs of batch inference released every day of the run.
+struct BatchJobSpec {
+  std::string name;
+  double input_tokens_per_day = 0, output_tokens_per_day = 0;
+  std::uint32_t prompt_tokens = 1024;  // per request
+  std::uint32_t output_tokens = 1;     // per request: output volume / requests, rounded (at least 1)
+  std::uint64_t requests = 0;          // per day: ceil(input volume / prompt_tokens)
+  double release_h = 0;                // hour of the run's clock at which it is released, every day
+  double deadline_h = 24;              // after its release
+  std::string hours = "any";           // any | valley: only while its site's price x PUE is the window's lowest
+  std::vector<std::string> datacenters;  // candidates (empty: every datacenter)
+  std::uint32_t dc = 0;                // placed in (flat datacenter index): the cheapest candidate over its window
+  double window_price = 0;             // mean price x PUE over its first window at that site (report currency)
+};
+struct BatchSpec {
+  std::vector<BatchJobSpec> jobs;
+  std::uint32_t fill_seqs_per_replica = 0;  // 0: auto (per datacenter, from the TPOT target)
+  double fill_tpot_fraction = 0.8;          // auto: decode step within this share of slo.tpot_s
+};
+
 struct WorkloadSpec {
   std::string source = "synthetic";  // synthetic | trace
   workload::TraceOptions trace;      // source == trace
@@ -140,6 +160,7 @@ struct WorkloadSpec {
   workload::TokenDist think_time;      // seconds
   workload::TokenDist message_tokens;  // new user tokens per follow-up turn
   std::vector<UserRegionSpec> user_regions;
+  BatchSpec batch;  // deferrable batch work (workload.batch)
 };
 
 struct EconomicsSpec {
