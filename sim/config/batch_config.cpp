@@ -21,6 +21,10 @@ BatchBounds batch_bounds(const Scenario& s, const DatacenterSpec& dc, const Batc
   prefill.prefill_tokens = job.prompt_tokens;
   prefill.prefill_attention_pairs = job.prompt_tokens * (job.prompt_tokens + 1.0) / 2;
   b.one_request_s = m.cost(prefill).time_s;
+  model::StepShape first = prefill;  // the replica admits a prompt (or a chunk) of at most max_tokens_per_step
+  first.prefill_tokens = std::min<std::uint32_t>(job.prompt_tokens, std::max<std::uint32_t>(1, s.scheduler.max_tokens_per_step));
+  first.prefill_attention_pairs = first.prefill_tokens * (first.prefill_tokens + 1.0) / 2;
+  b.prompt_step_s = m.cost(first).time_s;
   for (std::uint32_t k = 1; k < job.output_tokens; ++k) {  // decode steps at batch 1, context growing
     model::StepShape d;
     d.decode_seqs = 1;
@@ -135,6 +139,7 @@ void read_batch(Reader r, Scenario& s) {
     // A deadline no fleet could meet: the physics of the site it is placed in.
     const BatchBounds lb = batch_bounds(s, *dcs[job.dc].second, job);
     const double deadline_s = job.deadline_h * 3600.0;
+    const double step_limit_s = b.fill_tpot_fraction * s.slo.tpot_s;
     if (lb.one_request_s > deadline_s)
       j.error("deadline_h",
               fmt::format("{} h is shorter than one of its requests takes alone at {} ({:.4g} h: a {}-token prompt, then {} "
@@ -146,6 +151,13 @@ void read_batch(Reader r, Scenario& s) {
                           "else ({:.4g} h at a batch of {}, the most its KV cache holds up to serving.max_batch_size); expected "
                           "at least that, or more datacenters", format_number(job.deadline_h), job.output_tokens_per_day,
                           dcs[job.dc].second->name, lb.volume_s / 3600.0, lb.batch));
+    else if (lb.prompt_step_s > step_limit_s)
+      j.error("prompt_tokens",
+              fmt::format("a {}-token batch prompt takes {:.3g} s to prefill alone at {} (roofline step model), longer than the "
+                          "longest step that may carry batch work (workload.batch.fill_tpot_fraction {} x slo.tpot_s {} = "
+                          "{:.3g} s): no batch work could ever run; expected a shorter prompt or a larger fill_tpot_fraction",
+                          job.prompt_tokens, lb.prompt_step_s, dcs[job.dc].second->name, format_number(b.fill_tpot_fraction),
+                          format_number(s.slo.tpot_s), step_limit_s));
     b.jobs.push_back(job);
   }
   if (!b.jobs.empty() && s.run.engine == "fine")

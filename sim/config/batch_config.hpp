@@ -14,6 +14,7 @@ void read_batch(Reader r, Scenario& s);
 /// decoded by every replica at the largest batch its KV cache holds (prefills not counted).
 struct BatchBounds {
   double one_request_s = 0, volume_s = 0;
+  double prompt_step_s = 0;  // a step that prefills one batch prompt (or its first chunk) and nothing else
   std::uint32_t batch = 1;  // the batch of the volume bound
 };
 BatchBounds batch_bounds(const Scenario& s, const DatacenterSpec& dc, const BatchJobSpec& job);
