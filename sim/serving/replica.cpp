@@ -39,15 +39,21 @@ std::uint32_t Replica::new_slot() {
   return static_cast<std::uint32_t>(slots_.size() - 1);
 }
 
-void Replica::deliver(const Job& job, double now, const PromptPrefix& prefix) {
+std::uint32_t Replica::waiting_slot(const Job& job, const PromptPrefix& prefix) {
   const std::uint32_t slot = new_slot();
   Seq& s = slots_[slot];
   s = Seq{};
   s.job = job;
   s.state = State::kWaiting;
   s.target = job.prompt_tokens;
-  waiting_.push_back(slot);
   if (cache_) prefixes_[slot] = prefix;
+  return slot;
+}
+
+void Replica::deliver(const Job& job, double now, const PromptPrefix& prefix) {
+  const std::uint32_t slot = waiting_slot(job, prefix);
+  Seq& s = slots_[slot];
+  waiting_.push_back(slot);
 
   switch (activity_) {
     case Activity::kIdle:
@@ -100,14 +106,7 @@ std::uint32_t Replica::next_batch_slot() {
     Job job;
     if (feed_ == nullptr || !feed_->take(job)) return kNoSlot;
     job.batch = true;
-    const std::uint32_t slot = new_slot();
-    Seq& s = slots_[slot];
-    s = Seq{};
-    s.job = job;
-    s.state = State::kWaiting;
-    s.target = job.prompt_tokens;
-    if (cache_) prefixes_[slot] = PromptPrefix{};
-    batch_waiting_.push_back(slot);
+    batch_waiting_.push_back(waiting_slot(job, PromptPrefix{}));
   }
   return batch_waiting_.front();
 }

@@ -231,6 +231,8 @@ class Replica {
 
   static constexpr std::uint32_t kNoHolding = 0xFFFFFFFFu;
   std::uint32_t new_slot();
+  /// A new slot holding `job`, waiting for its prompt (its prefix for the cache).
+  std::uint32_t waiting_slot(const Job& job, const PromptPrefix& prefix);
   /// Prefix caching: the Holding of the sequence in `slot`, made (with its path) when first needed.
   Holding& holding(std::uint32_t slot);
   void schedule(double now);
