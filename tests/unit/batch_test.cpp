@@ -19,23 +19,10 @@ namespace {
 using test::ListSource;
 using test::Sink;
 
-// One datacenter, one server with one TP2 replica (6 spare GPUs), no network delay.
+// One datacenter, one server with one TP2 replica (6 spare GPUs), no network delay; batch work fills it up to `batch_fill`.
 serving::SystemSetup one_replica(std::uint32_t max_batch, std::uint32_t batch_fill) {
-  serving::SystemSetup s;
-  serving::PoolSetup p;
-  p.name = "west";
-  p.servers = 1;
-  p.gpus_per_server = 8;
-  p.replicas_per_server = 1;
-  p.step_model = std::make_shared<model::RooflineStepModel>(test::hand_gpu(), test::hand_llm(), 2);
-  p.scheduler.max_batch_size = max_batch;
-  p.scheduler.kv_capacity_tokens = 50000;
-  p.scheduler.batch_max_seqs = batch_fill;
-  p.server_power = {8, 60, 400, 1000, 3000};
-  s.dcs.push_back(p);
-  s.user_regions = 1;
-  s.one_way_s = {{0.0}};
-  s.max_context_tokens = 4096;
+  serving::SystemSetup s = test::one_dc(1, max_batch);
+  s.dcs[0].scheduler.batch_max_seqs = batch_fill;
   return s;
 }
 

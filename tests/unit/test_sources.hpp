@@ -5,7 +5,11 @@
 #include <map>
 #include <vector>
 
+#include <memory>
+
+#include "model/step_model.hpp"
 #include "serving/system.hpp"
+#include "test_specs.hpp"
 #include "workload/request_source.hpp"
 
 namespace chatdc::test {
@@ -27,5 +31,25 @@ struct Sink final : serving::RequestObserver {
   void on_rejected(const workload::RequestSpec&, std::uint32_t) override { ++rejected; }
   void on_dropped(const workload::RequestSpec&, std::uint32_t) override { ++dropped; }
 };
+
+/// One datacenter of `servers` servers, one TP2 replica each of hand_llm() on hand_gpu() (6 spare GPUs),
+/// no network delay; a server idles at 8 x 60 + 1000 = 1480 W.
+inline serving::SystemSetup one_dc(std::uint32_t servers, std::uint32_t max_batch) {
+  serving::SystemSetup s;
+  serving::PoolSetup p;
+  p.name = "west";
+  p.servers = servers;
+  p.gpus_per_server = 8;
+  p.replicas_per_server = 1;
+  p.step_model = std::make_shared<model::RooflineStepModel>(hand_gpu(), hand_llm(), 2);
+  p.scheduler.max_batch_size = max_batch;
+  p.scheduler.kv_capacity_tokens = 50000;
+  p.server_power = {8, 60, 400, 1000, 3000};
+  s.dcs.push_back(p);
+  s.user_regions = 1;
+  s.one_way_s = {{0.0}};
+  s.max_context_tokens = 4096;
+  return s;
+}
 
 }  // namespace chatdc::test
