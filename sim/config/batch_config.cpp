@@ -37,7 +37,8 @@ BatchBounds batch_bounds(const Scenario& s, const DatacenterSpec& dc, const Batc
   }
   const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, par, s.memory_headroom_fraction);
   const double per_seq = static_cast<double>(job.prompt_tokens) + job.output_tokens;
-  b.batch = static_cast<std::uint32_t>(std::clamp(std::floor(kv / per_seq), 1.0, static_cast<double>(s.scheduler.max_batch_size)));
+  const double fit = kv / per_seq;  // NaN or negative when the replica holds no KV: a batch of one
+  b.batch = static_cast<std::uint32_t>(fit >= 1 ? std::min(std::floor(fit), std::max(1.0, static_cast<double>(s.scheduler.max_batch_size))) : 1.0);
   model::StepShape d;  // the shortest context of a request's decode: a lower bound on the step time
   d.decode_seqs = b.batch;
   d.decode_context_tokens = b.batch * (job.prompt_tokens + 1.0);
@@ -80,6 +81,10 @@ void read_batch(Reader r, Scenario& s) {
     for (const auto& dc : reg.datacenters) dcs.push_back({&reg, &dc});
   std::set<std::string> names;
   const double max_tokens = s.llm.max_context_tokens;
+  // The physics checks below (a deadline no fleet could meet, a prompt too long to ever run) need a sound model and
+  // platform: after an earlier problem (an unknown LLM or server, a bad tensor_parallel) they would divide by the
+  // zeros of an unfilled spec, so they wait until those problems are fixed.
+  const bool sound = r.diagnostics().empty() && !s.llm.id.empty();
   for (Reader& j : r.children("jobs")) {
     BatchJobSpec job;
     job.name = j.required_text("name");
@@ -126,6 +131,10 @@ void read_batch(Reader r, Scenario& s) {
     if (job.datacenters.empty())
       for (std::uint32_t k = 0; k < dcs.size(); ++k) cand.push_back(k);
     if (cand.empty()) continue;
+    if (!sound) {  // the scenario is refused already; the job still counts for the checks after the loop
+      b.jobs.push_back(job);
+      continue;
+    }
     const double t0 = (job.release_h - s.run.start_h) * 3600.0, t1 = t0 + job.deadline_h * 3600.0;
     double best = 1e300;
     for (const std::uint32_t k : cand) {

@@ -10,6 +10,7 @@
 //   exit: 2                      (default 2)
 //   expect: bad.yaml:3:7         (repeatable: every one must appear in stderr)
 //   expect-once: unknown key     (repeatable: must appear in stderr exactly once)
+//   absent: workload.batch       (repeatable: must not appear in stderr, e.g. a knock-on error of the real one)
 //   stdout: text                 (repeatable: must appear in stdout)
 //   timeout: 30                  (seconds, default 30: longer is a hang)
 //   env: NAME=VALUE              (repeatable)
@@ -70,7 +71,7 @@ struct Case {
   std::string command;
   bool has_command = false;
   int exit = 2;
-  std::vector<std::string> expect, expect_once, stdout_expect, env, setup, requires_programs;
+  std::vector<std::string> expect, expect_once, absent, stdout_expect, env, setup, requires_programs;
   double timeout_s = 30;
   bool unless_root = false;
   std::vector<FileSpec> files;
@@ -161,6 +162,7 @@ Case parse_case(const std::string& path) {
     else if (key == "exit") c.exit = std::stoi(value);
     else if (key == "expect") c.expect.push_back(value);
     else if (key == "expect-once") c.expect_once.push_back(value);
+    else if (key == "absent") c.absent.push_back(value);
     else if (key == "stdout") c.stdout_expect.push_back(value);
     else if (key == "timeout") c.timeout_s = std::stod(value);
     else if (key == "env") c.env.push_back(value);
@@ -453,6 +455,8 @@ int main(int argc, char** argv) {
     for (std::size_t at = 0; (at = err.find(subst(e), at)) != std::string::npos; at += subst(e).size()) ++n;
     if (n != 1) failures.push_back("stderr holds \"" + subst(e) + "\" " + std::to_string(n) + " times, expected once");
   }
+  for (const auto& e : c.absent)
+    if (err.find(subst(e)) != std::string::npos) failures.push_back("stderr holds what it must not: " + subst(e));
   for (const auto& e : c.stdout_expect)
     if (out.find(subst(e)) == std::string::npos) failures.push_back("stdout lacks: " + subst(e));
   if (c.exit != 0 && !timed_out) {
