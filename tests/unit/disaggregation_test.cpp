@@ -1,0 +1,178 @@
+// Prefill/decode disaggregation in the serving system (README "Prefill/decode disaggregation"):
+// a prefill/decode pair computed by hand, and conservation.
+#include <catch2/catch.hpp>
+
+#include <memory>
+
+#include "core/rng.hpp"
+#include "model/step_model.hpp"
+#include "serving/router.hpp"
+#include "serving/system.hpp"
+#include "test_sources.hpp"
+#include "test_specs.hpp"
+
+using namespace chatdc;
+
+namespace {
+
+// One datacenter: a prefill pool of `prefill` servers of one replica (tp 2 of 8 GPUs) and a decode pool
+// of `decode` units of two 8-GPU servers, one replica each (tp 2 of 16 GPUs: the rest idle).
+serving::SystemSetup pd_setup(std::uint32_t prefill, std::uint32_t decode) {
+  serving::SystemSetup s;
+  serving::PoolSetup p;
+  p.name = "dc";
+  p.servers = prefill;
+  p.gpus_per_server = 8;
+  p.replicas_per_server = 1;
+  p.step_model = std::make_shared<model::RooflineStepModel>(test::hand_gpu(), test::hand_llm(), 2);
+  p.scheduler.max_batch_size = 16;
+  p.scheduler.kv_capacity_tokens = 50000;
+  p.server_power = {8, 60, 400, 1000, 3000};
+  auto d = std::make_shared<serving::PoolSetup>(p);
+  d->servers = decode;
+  d->servers_per_unit = 2;
+  d->gpus_per_server = 16;
+  d->server_power = {16, 60, 400, 2000, 6000};
+  p.decode = d;
+  p.kv_bytes_per_token = 1e5;         // 100 kB of KV per token
+  p.kv_transfer_bytes_per_s = 1e9;    // 1 GB/s between the pools
+  p.kv_transfer_latency_s = 0.001;
+  s.dcs.push_back(p);
+  s.user_regions = 1;
+  s.one_way_s = {{0.002}};
+  s.max_context_tokens = 4096;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("disaggregation by hand: TTFT = prefill + KV transfer + first decode step; the pools' figures") {
+  test::ListSource src;
+  src.reqs.push_back({7, 1.0, 1000, 4, 0});
+  test::Sink sink;
+  serving::NearestRouter router;
+  const serving::SystemSetup setup = pd_setup(1, 1);
+  serving::ServingSystem sys(setup, src, router, sink);
+  sys.advance_to(100);
+  const auto rep = sys.close_epoch(0, 100);
+  REQUIRE(sink.done.size() == 1);
+  const serving::RequestRecord& r = sink.done.at(7);
+
+  const model::StepModel& m = *setup.dcs[0].step_model;
+  model::StepShape pre;
+  pre.prefill_seqs = 1;
+  pre.prefill_tokens = 1000;
+  pre.prefill_attention_pairs = 1000 * 1001 / 2.0;
+  const double prefill_s = m.cost(pre).time_s;
+  const double transfer_s = 0.001 + 1000 * 1e5 / 1e9;  // latency + 100 MB at 1 GB/s
+  double dec[4];
+  for (int k = 0; k < 4; ++k) {  // four decode steps attending 1001..1004 tokens: every output token
+    model::StepShape s;
+    s.decode_seqs = 1;
+    s.decode_context_tokens = 1001 + k;
+    dec[k] = m.cost(s).time_s;
+  }
+  const double delivered = 1.002, back = 0.002;
+  CHECK(r.delivered_s == Approx(delivered).epsilon(1e-12));
+  CHECK(r.admitted_s == Approx(delivered).epsilon(1e-12));  // admitted in the prefill pool
+  CHECK(r.first_token_s - r.sent_s == Approx(0.002 + prefill_s + transfer_s + dec[0] + back).epsilon(1e-12));
+  CHECK(r.done_s == Approx(delivered + prefill_s + transfer_s + dec[0] + dec[1] + dec[2] + dec[3] + back).epsilon(1e-12));
+  CHECK(r.replica == 1);  // the decode replica answers
+  CHECK(r.output_tokens == 4);
+
+  const serving::DcEpoch& e = rep.dcs[0];
+  CHECK(e.completions == 1);
+  CHECK(e.output_tokens == 4);
+  CHECK(e.prefill_input_tokens == 1000);
+  CHECK(e.kv_transfers == 1);
+  CHECK(e.kv_transfer_bytes == Approx(1e8));
+  CHECK(e.prefill_busy_gpu_s == Approx(2 * prefill_s).epsilon(1e-12));
+  CHECK(e.decode_busy_gpu_s == Approx(2 * (dec[0] + dec[1] + dec[2] + dec[3])).epsilon(1e-12));
+  CHECK(e.busy_gpu_s == Approx(e.prefill_busy_gpu_s + e.decode_busy_gpu_s).epsilon(1e-12));
+  // Physical servers: one prefill server and a decode unit of two, all on the whole epoch.
+  CHECK(sys.server_count() == 3);
+  CHECK(e.servers_serving == 3);
+  CHECK(e.prefill_server_s == Approx(100));
+  CHECK(e.decode_server_s == Approx(200));
+  CHECK(e.serving_s == Approx(300));
+  CHECK(rep.server_it_energy_j.size() == 3);
+  CHECK(rep.server_it_energy_j[1] == Approx(rep.server_it_energy_j[2]));  // the unit's energy shared out
+  // Idle power: prefill server 8 x 60 W GPUs + 1000 W; the decode unit 16 x 60 W + 2000 W, with the busy
+  // GPU-seconds at their step power on top.
+  CHECK(rep.server_it_energy_j[0] > 100 * (8 * 60 + 1000) * 0.999);
+  CHECK(rep.server_it_energy_j[1] + rep.server_it_energy_j[2] > 100 * (16 * 60 + 2000) * 0.999);
+}
+
+TEST_CASE("disaggregation: the prefill balancer counts input tokens outstanding, not requests") {
+  // Two prefill servers; a long prompt, then two short ones, all at once. The first short one goes to the
+  // idle replica 1; so does the second (100 tokens outstanding there against 3,000), admitted when the
+  // first's prefill step ends, where a request balancer would have queued it behind the long prompt.
+  test::ListSource src;
+  src.reqs.push_back({0, 1.0, 3000, 2, 0});
+  src.reqs.push_back({1, 1.0, 100, 2, 0});
+  src.reqs.push_back({2, 1.0, 100, 2, 0});
+  test::Sink sink;
+  serving::NearestRouter router;
+  const serving::SystemSetup setup = pd_setup(2, 2);
+  serving::ServingSystem sys(setup, src, router, sink);
+  sys.advance_to(100);
+  REQUIRE(sink.done.size() == 3);
+  model::StepShape pre;
+  pre.prefill_seqs = 1;
+  pre.prefill_tokens = 100;
+  pre.prefill_attention_pairs = 100 * 101 / 2.0;
+  const double p100 = setup.dcs[0].step_model->cost(pre).time_s;
+  CHECK(sink.done.at(0).admitted_s == Approx(1.002).epsilon(1e-12));
+  CHECK(sink.done.at(1).admitted_s == Approx(1.002).epsilon(1e-12));
+  CHECK(sink.done.at(2).admitted_s == Approx(1.002 + p100).epsilon(1e-12));
+  for (const auto& [id, r] : sink.done) CHECK(r.replica >= 2);  // answered by the decode pool
+}
+
+TEST_CASE("disaggregation: conservation, and windows give the answers of one global event order") {
+  auto run = [](bool windows, double until) {
+    test::ListSource src;
+    Rng rng(5);
+    double t = 0;
+    for (int i = 0; i < 3000; ++i) {
+      t += rng.exponential(1 / 30.0);
+      src.reqs.push_back({static_cast<std::uint64_t>(i), t, static_cast<std::uint32_t>(50 + rng.uniform() * 3000),
+                          static_cast<std::uint32_t>(1 + rng.uniform() * 400), 0});
+    }
+    test::Sink sink;
+    serving::NearestRouter router;
+    serving::SystemSetup setup = pd_setup(2, 1);
+    setup.dcs[0].max_waiting_per_replica = 40;  // some are dropped
+    setup.max_context_tokens = 3000;            // some are rejected
+    setup.allow_windows = windows;
+    setup.window_s = 1;
+    serving::ServingSystem sys(setup, src, router, sink);
+    double completions = 0, kv_bytes = 0;
+    for (int k = 1; k * 5.0 <= until; ++k) {
+      sys.advance_to(k * 5.0);
+      const auto rep = sys.close_epoch((k - 1) * 5.0, k * 5.0);
+      completions += static_cast<double>(rep.dcs[0].completions);
+      kv_bytes += rep.dcs[0].kv_transfer_bytes;
+      const serving::DcState st = sys.dc_state(0);
+      // arrived = completed + unfinished (on the way, in a pool or between them) + rejected + dropped
+      CHECK(sys.arrived() == sys.completed() + st.outstanding + st.inflight + sys.rejected() + sys.dropped());
+    }
+    CHECK(completions == static_cast<double>(sys.completed()));
+    CHECK(sink.done.size() == sys.completed());
+    CHECK(static_cast<std::uint64_t>(sink.rejected) == sys.rejected());
+    CHECK(static_cast<std::uint64_t>(sink.dropped) == sys.dropped());
+    std::vector<double> out{static_cast<double>(sys.completed()), kv_bytes};
+    for (const auto& [id, r] : sink.done) {
+      CHECK(r.first_token_s > r.admitted_s);
+      CHECK(r.done_s >= r.first_token_s);
+      out.push_back(r.first_token_s);
+      out.push_back(r.done_s);
+    }
+    return out;
+  };
+  const auto a = run(true, 400), b = run(false, 400);
+  CHECK(a == b);
+  CHECK(a == run(true, 400));  // deterministic
+  CHECK(a[0] > 0);
+  const auto mid = run(true, 60);  // stopped while requests arrive: conservation holds on the way
+  CHECK(mid[0] > 0);
+}
