@@ -344,6 +344,37 @@ TEST_CASE("deployment units spanning servers: two units of 4 servers serve, cons
   for (int i = 5; i < 8; ++i) CHECK(power[i] == power[4]);
 }
 
+TEST_CASE("prefill/decode disaggregation: two prefill units and a decode unit serve, conserve requests and report the pools") {
+  const auto out = scratch("pd");
+  const Proc p = run("run " + fixture("ds_pd.yaml") + " --set run.timeline_detail=server --quiet --out " + out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const auto& r = s["requests"];
+  CHECK(r["completed"].get<long>() > 10000);
+  CHECK(r["arrived"].get<long>() == r["completed"].get<long>() + r["unfinished"].get<long>() + r["rejected"].get<long>() +
+                                        r["dropped"].get<long>());
+  const auto& d = s["datacenters"][0];
+  CHECK(d["servers"].get<long>() == 8);
+  CHECK(d["gpus"].get<long>() == 64);
+  CHECK(d["replicas"].get<long>() == 3);
+  CHECK(s["cost"]["rental"].get<double>() == Approx(64 * 2.0 * 1).epsilon(1e-9));
+  CHECK(s["energy_kwh"]["it"].get<double>() == Approx(s["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  const auto& pd = s["disaggregation"];
+  CHECK(pd["prefill"]["servers_mean"].get<double>() == Approx(4).epsilon(1e-9));
+  CHECK(pd["decode"]["servers_mean"].get<double>() == Approx(4).epsilon(1e-9));
+  CHECK(pd["prefill"]["input_tokens"].get<double>() >= s["tokens"]["prompt"].get<double>());  // prefilled, some not yet answered
+  CHECK(pd["decode"]["output_tokens"].get<double>() == Approx(s["tokens"]["output"].get<double>()).epsilon(1e-12));
+  CHECK(pd["decode"]["output_tokens_per_s_per_server"].get<double>() ==
+        Approx(s["tokens"]["output"].get<double>() / 3600 / 4).epsilon(1e-9));
+  CHECK(pd["kv_transfer_gb"].get<double>() == Approx(pd["prefill"]["input_tokens"].get<double>() * 61 * 576 * 2 / 1e9).epsilon(1e-9));
+  CHECK(pd["prefill"]["utilization"].get<double>() > 0);
+  CHECK(pd["decode"]["utilization"].get<double>() > 0);
+  // Deterministic for a seed.
+  const auto again = scratch("pd-again");
+  REQUIRE(run("run " + fixture("ds_pd.yaml") + " --set run.timeline_detail=server --quiet --out " + again.string()).code == 0);
+  CHECK(summary(again)["latency_s"] == s["latency_s"]);
+}
+
 TEST_CASE("deployment units under a schedule: a unit's servers go off together and server-hours add up") {
   const auto out = scratch("units-schedule");
   const Proc p = run("run " + fixture("ds_unit.yaml") +

@@ -4,6 +4,9 @@
 
 #include <memory>
 
+#include "config/assemble.hpp"
+#include "config/scenario.hpp"
+#include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/step_model.hpp"
 #include "serving/router.hpp"
@@ -175,4 +178,36 @@ TEST_CASE("disaggregation: conservation, and windows give the answers of one glo
   CHECK(a[0] > 0);
   const auto mid = run(true, 60);  // stopped while requests arrive: conservation holds on the way
   CHECK(mid[0] > 0);
+}
+
+TEST_CASE("disaggregation from a scenario: the pools' units, and the KV transfer over one GPU's NIC share", "[config]") {
+  const std::string file = std::string(CHATDC_SOURCE_DIR) + "/tests/fixtures/ds_pd.yaml";  // 8 x H800: 2 x 2 prefill, 1 x 4 decode
+  const config::Scenario s = config::load_scenario(file, {});
+  const config::Assembly a = config::assemble(s);
+  REQUIRE(a.system.dcs.size() == 1);
+  const serving::PoolSetup& p = a.system.dcs[0];
+  CHECK(p.servers == 2);  // prefill units
+  CHECK(p.servers_per_unit == 2);
+  CHECK(p.gpus_per_server == 16);
+  REQUIRE(p.decode);
+  CHECK(p.decode->servers == 1);
+  CHECK(p.decode->servers_per_unit == 4);
+  CHECK(p.decode->gpus_per_server == 32);
+  CHECK(p.decode->step_model->gpus() == 32);  // one replica over the unit's 32 GPUs
+  // DeepSeek-V3's MLA latent: 61 layers x 576 elements x 2 bytes (BF16).
+  CHECK(p.kv_bytes_per_token == 61 * 576 * 2);
+  // One GPU's share of 3,200 Gb/s over 8 GPUs, at 86%: 43 GB/s; route NIC, uplink, spine, uplink, NIC.
+  CHECK(p.kv_transfer_bytes_per_s == Approx(50e9 * 0.86).epsilon(1e-12));
+  CHECK(p.kv_transfer_latency_s == Approx(10e-6).epsilon(1e-12));
+  CHECK(a.accounting[0].servers == 8);
+  CHECK(a.accounting[0].gpus == 64);
+  CHECK(a.accounting[0].replicas == 3);
+  // A share of the servers, rounded to whole decode units: 0.3 x 8 = 2.4 servers -> one unit of 4.
+  const std::string key = "platform.regions[0].datacenters[0].decode";
+  const config::Scenario shared = config::load_scenario(file, {key + "={server_share: 0.3, unit_servers: 4}"});
+  CHECK(shared.regions[0].datacenters[0].decode->servers == 4);
+  CHECK(shared.regions[0].datacenters[0].prefill_servers() == 4);
+  // 0.1 x 8 rounds to no decode unit at all.
+  CHECK_THROWS_WITH(config::load_scenario(file, {key + "={server_share: 0.1, unit_servers: 4}"}),
+                    Catch::Contains("leaves no decode unit of 4 servers"));
 }
