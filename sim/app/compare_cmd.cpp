@@ -168,7 +168,7 @@ int cmd_compare(const CompareArgs& a) {
   const auto exec = make_executor(a.study, st, out, "compare", true);
   study::Study s(study_options(a.study, st, out, "compare"), *exec);
   // Everything is checked before anything runs or is written.
-  const auto resolved = study::validate_all(s, runs, [&](std::size_t i) { return fmt::format("run \"{}\" ({})", runs[i].label, origin[i]); });
+  const auto resolved = study::validate_all(s, runs, [&](std::size_t i, const std::string&) { return fmt::format("run \"{}\" ({})", runs[i].label, origin[i]); });
   const std::string currency = study::common_currency(runs, resolved);
 
   create_output_folder(a.study, out);

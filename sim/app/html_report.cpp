@@ -78,7 +78,8 @@ struct Series {
 
 /// A line chart as inline SVG: one polyline per series, a dashed horizontal line at `limit` (when finite).
 std::string svg_chart(const std::string& title, const std::string& y_label, const std::vector<Series>& series,
-                      double limit = std::nan(""), const std::string& limit_label = "") {
+                      double limit = std::nan(""), const std::string& limit_label = "",
+                      const std::string& x_label = "hour of the run", bool markers = false) {
   const double w = 760, h = 230, left = 64, right = 150, top = 26, bottom = 34;
   double x0 = INFINITY, x1 = -INFINITY, y1 = std::isfinite(limit) ? limit : 0;
   for (const auto& s : series)
@@ -111,8 +112,8 @@ std::string svg_chart(const std::string& title, const std::string& y_label, cons
     o += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="10" text-anchor="middle">{}</text>)", X(v), top + ph + 14,
                      esc(study::sig(v, 3)));
   }
-  o += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="10" text-anchor="middle">hour of the run</text>)", left + pw / 2,
-                   h - 4);
+  o += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="10" text-anchor="middle">{}</text>)", left + pw / 2, h - 4,
+                   esc(x_label));
   o += fmt::format(R"~(<text x="12" y="{:.1f}" font-size="10" transform="rotate(-90 12 {:.1f})" text-anchor="middle">{}</text>)~",
                    top + ph / 2, top + ph / 2, esc(y_label));
   if (std::isfinite(limit)) {
@@ -126,6 +127,10 @@ std::string svg_chart(const std::string& title, const std::string& y_label, cons
     for (std::size_t i = 0; i < s.x.size(); ++i)
       if (std::isfinite(s.y[i])) pts += fmt::format("{:.1f},{:.1f} ", X(s.x[i]), Y(s.y[i]));
     o += fmt::format(R"(<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>)", s.colour, pts);
+    if (markers)
+      for (std::size_t i = 0; i < s.x.size(); ++i)
+        if (std::isfinite(s.y[i]))
+          o += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.5" fill="{}"/>)", X(s.x[i]), Y(s.y[i]), s.colour);
     o += fmt::format(R"(<rect x="{:.1f}" y="{:.1f}" width="10" height="10" fill="{}"/><text x="{:.1f}" y="{:.1f}" font-size="11">{}</text>)",
                      left + pw + 8, top + 8 + 16 * k, s.colour, left + pw + 22, top + 17 + 16 * k, esc(s.name));
   }
@@ -178,7 +183,7 @@ td:first-child,th:first-child{text-align:left}th{background:#f6f6f6}
 .ok{color:#176b1c;font-weight:bold}.bad{color:#a40000;font-weight:bold}
 .warn{background:#fff6e0;border:1px solid #e0c070;border-radius:6px;padding:8px 14px}
 pre{background:#f8f8f8;border:1px solid #ddd;padding:8px;font-size:11px;overflow-x:auto;max-height:480px}
-.muted{color:#666;font-size:12px}svg.chart{display:block;margin:10px 0}
+.muted{color:#666;font-size:12px}svg.chart{display:block;margin:10px 0}tr.best td{background:#eaf5ea}
 </style>)";
 
 std::string page(const std::string& title, const std::string& body) {
@@ -405,20 +410,158 @@ std::string run_report(const fs::path& dir) {
   return page("chatdc: " + name, b);
 }
 
+/// One study's table (sweep.csv, comparison.csv or plan.csv) read by column name.
+struct StudyTable {
+  Csv c;
+  std::string kind;
+  std::string text(std::size_t r, const std::string& col) const {
+    const std::size_t k = c.col(col);
+    return k < c.rows[r].size() ? c.rows[r][k] : "";
+  }
+  double num(std::size_t r, const std::string& col) const { return c.num(r, c.col(col)); }
+  bool feasible(std::size_t r) const { return text(r, "feasible") == "1"; }
+  bool failed(std::size_t r) const { return text(r, "cost_total").empty(); }  // no summary: the run did not finish
+  std::string label(std::size_t r) const {
+    if (kind != "plan") return text(r, "label");
+    std::string l = text(r, "candidate") + " " + text(r, "placement");
+    return l + (text(r, "demand_multiplier") != "1" ? " ×" + text(r, "demand_multiplier") : "") + " (" + text(r, "phase") + ")";
+  }
+};
+
+/// A figure for a table: grouped digits from 1,000, three significant digits below, "–" when absent.
+std::string figure(double v) {
+  if (!std::isfinite(v)) return "–";
+  return std::abs(v) >= 1000 ? grouped(v) : study::sig(v, 3);
+}
+
+std::string money(double v, const std::string& cur) { return std::isfinite(v) ? figure(v) + " " + cur : "–"; }
+
 std::string study_report(const fs::path& dir, const std::string& kind) {
   const fs::path md = dir / (kind + ".md"), csv = dir / (kind + ".csv");
-  const Csv c = read_csv(csv);
+  StudyTable t{read_csv(csv), kind};
+  const std::size_t n = t.c.rows.size();
+  std::string cur;
+  for (std::size_t r = 0; r < n && cur.empty(); ++r) cur = t.text(r, "currency");
+  const double target = n > 0 ? t.num(0, "slo_target") : std::nan("");
+  const char* noun = kind == "plan" ? "evaluations" : kind == "sweep" ? "points" : "runs";
   std::string b = fmt::format("<h1>chatdc {}: <code>{}</code></h1>\n", esc(kind), esc(fs::absolute(dir).string()));
-  b += "<h2>The answer</h2>\n<pre id=\"answer\">" + esc(study::slurp(md)) + "</pre>\n";
-  b += "<h2>Every point</h2>\n<table id=\"points\"><tr>";
-  for (const auto& h : c.header) b += "<th>" + esc(h) + "</th>";
-  b += "</tr>\n";
-  for (const auto& r : c.rows) {
-    b += "<tr>";
-    for (const auto& f : r) b += "<td>" + esc(f) + "</td>";
-    b += "</tr>\n";
+
+  // The answer first: the plan's chosen fleet, or the cheapest feasible point or run.
+  long best = -1;
+  if (kind == "plan") {
+    for (std::size_t r = 0; r < n; ++r)
+      if (t.text(r, "chosen") == "1") best = static_cast<long>(r);
+  } else {
+    for (std::size_t r = 0; r < n; ++r)
+      if (t.feasible(r) && !t.failed(r) && (best < 0 || t.num(r, "cost_total") < t.num(static_cast<std::size_t>(best), "cost_total")))
+        best = static_cast<long>(r);
+  }
+  b += "<h2>The answer</h2>\n<div class=\"answer\" id=\"answer\">";
+  if (best >= 0) {
+    const auto r = static_cast<std::size_t>(best);
+    const char* what = kind == "plan" ? "Chosen fleet" : kind == "sweep" ? "Best feasible point" : "Cheapest feasible run";
+    b += fmt::format("<div>{}:</div><div class=\"big\" id=\"best\">{}</div>", what, esc(t.label(r)));
+    std::string sites;
+    if (kind == "plan")  // the servers per site: the columns between "phase" and "demand_multiplier"
+      for (std::size_t k = t.c.col("phase") + 1; k < t.c.col("demand_multiplier") && k < t.c.header.size(); ++k)
+        if (!t.c.rows[r][k].empty()) sites += fmt::format("{}{} {}", sites.empty() ? "" : ", ", t.c.rows[r][k], t.c.header[k]);
+    if (!sites.empty()) b += fmt::format("<div>servers: <b id=\"best-servers\">{}</b></div>", esc(sites));
+    b += fmt::format(
+        "<div>Why: it meets the SLO (attainment <b id=\"best-slo\">{}</b> ≥ target {}, nothing dropped or left unfinished) "
+        "and has the lowest {} of the {} that do: <b id=\"best-cost\">{}</b> for the run ({} per 1k requests), facility "
+        "energy {} kWh, carbon {} kg CO₂.</div>",
+        pct(t.num(r, "slo_attainment")), pct(target),
+        kind == "plan" && !t.text(r, "objective").empty() ? t.text(r, "objective") : std::string("cost"),
+        kind == "plan" ? "fleets evaluated" : noun,
+        esc(money(t.num(r, "cost_total"), cur)), esc(money(t.num(r, "cost_per_1k_requests"), cur)),
+        esc(figure(t.num(r, "facility_energy_kwh"))), esc(figure(t.num(r, "carbon_kg"))));
+  } else {
+    b += fmt::format("<div class=\"big bad\" id=\"best\">No feasible {}</div><div>None of the {} {} meets the SLO "
+                     "(attainment ≥ {}) without dropping requests: see the table and the warnings below.</div>",
+                     kind == "plan" ? "fleet" : kind == "sweep" ? "point" : "run", n, noun, pct(target));
+  }
+  b += "</div>\n";
+
+  // Warnings: failed, infeasible, dropped.
+  std::vector<std::string> warnings;
+  std::size_t infeasible = 0, failed = 0;
+  for (std::size_t r = 0; r < n; ++r) {
+    if (t.failed(r)) {
+      ++failed;
+      continue;
+    }
+    if (!t.feasible(r)) ++infeasible;
+  }
+  if (failed) warnings.push_back(fmt::format("{} of the {} {} did not finish (no results): see their folders' run.log", failed, n, noun));
+  if (infeasible) {
+    std::string first;  // the first infeasible one, as an example; every reason is in the table
+    for (std::size_t r = 0; r < n && first.empty(); ++r)
+      if (!t.failed(r) && !t.feasible(r)) first = fmt::format("{}: {}", t.label(r), t.text(r, "infeasible_reason"));
+    warnings.push_back(fmt::format("{} of the {} {} are infeasible, never ranked (each one's reason is in the table; the "
+                                   "first: {})",
+                                   infeasible, n, noun, first));
+  }
+  double dropped = 0;
+  for (std::size_t r = 0; r < n; ++r)
+    if (std::isfinite(t.num(r, "requests_dropped"))) dropped += t.num(r, "requests_dropped");
+  if (dropped > 0) warnings.push_back(fmt::format("{} requests dropped in total over the {} (overload)", figure(dropped), noun));
+  warnings.push_back("prices, carbon factors and time-of-use windows come from the catalog's region presets, several of them "
+                     "assumptions (marked in platforms/regions.yaml): review them for your sites");
+  b += "<h2>Warnings</h2>\n<div class=\"warn\" id=\"warnings\"><ul>";
+  for (const auto& w : warnings) b += "<li>" + esc(w) + "</li>";
+  b += "</ul></div>\n";
+
+  // Plots: cost and SLO attainment against the varied value (sweep), per run (compare), along the search (plan).
+  std::vector<double> x;
+  std::string x_label;
+  if (kind == "sweep") {
+    const std::size_t k0 = t.c.col("folder") + 1;  // the first varied key
+    x_label = k0 < t.c.col("slo_target") ? t.c.header[k0] : "point";
+    for (std::size_t r = 0; r < n; ++r) x.push_back(t.c.num(r, k0));
+    if (std::any_of(x.begin(), x.end(), [](double v) { return !std::isfinite(v); })) {  // not numbers: point by point
+      x_label = "point (in the table's order)";
+      for (std::size_t r = 0; r < n; ++r) x[r] = static_cast<double>(r + 1);
+    }
+  } else {
+    x_label = kind == "plan" ? "evaluation (in the search's order)" : "run (in the table's order)";
+    for (std::size_t r = 0; r < n; ++r) x.push_back(static_cast<double>(r + 1));
+  }
+  auto series = [&](const std::string& col, double scale) {
+    Series all{"all", "#1f77b4", {}, {}}, ok{"feasible", "#2ca02c", {}, {}};
+    for (std::size_t r = 0; r < n; ++r) {
+      all.x.push_back(x[r]);
+      all.y.push_back(scale * t.num(r, col));
+      ok.x.push_back(x[r]);
+      ok.y.push_back(t.feasible(r) ? scale * t.num(r, col) : std::nan(""));
+    }
+    return std::vector<Series>{all, ok};
+  };
+  b += "<h2>Cost and SLO attainment</h2>\n";
+  b += svg_chart(fmt::format("Total cost of the run ({})", cur), cur, series("cost_total", 1), std::nan(""), "", x_label, true);
+  b += svg_chart("SLO attainment (TTFT and TPOT)", "%", series("slo_attainment", 100), 100 * target,
+                 fmt::format("target {}", pct(target)), x_label, true);
+  b += svg_chart("Facility energy", "kWh", series("facility_energy_kwh", 1), std::nan(""), "", x_label, true);
+
+  // Every point.
+  b += fmt::format("<h2>Every {}</h2>\n<table id=\"points\"><tr><th>{}</th><th>feasible</th><th>SLO attainment</th>"
+                   "<th>TTFT p99</th><th>dropped</th><th>total cost ({})</th><th>per 1k requests</th><th>facility energy (kWh)</th>"
+                   "<th>carbon (kg CO₂)</th></tr>\n",
+                   kind == "plan" ? "evaluation" : kind == "sweep" ? "point" : "run", kind == "plan" ? "fleet (phase)" : "label",
+                   esc(cur));
+  for (std::size_t r = 0; r < n; ++r) {
+    const bool f = t.feasible(r);
+    b += fmt::format("<tr{}><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                     static_cast<long>(r) == best ? " class=\"best\"" : "", esc(t.label(r)), f ? "ok" : "bad",
+                     t.failed(r) ? "failed" : f ? (static_cast<long>(r) == best ? "yes (the answer)" : "yes") : "no: " + esc(t.text(r, "infeasible_reason")),
+                     pct(t.num(r, "slo_attainment")), fmt_s(t.num(r, "ttft_p99_s")), esc(figure(t.num(r, "requests_dropped"))),
+                     esc(figure(t.num(r, "cost_total"))), esc(figure(t.num(r, "cost_per_1k_requests"))),
+                     esc(figure(t.num(r, "facility_energy_kwh"))), esc(figure(t.num(r, "carbon_kg"))));
   }
   b += "</table>\n";
+  b += fmt::format("<h2>The study's own summary</h2>\n<details><summary>{}</summary><pre id=\"summary-md\">{}</pre></details>\n",
+                   esc(md.filename().string()), esc(study::slurp(md)));
+  b += fmt::format("<p class=\"muted\">Every figure of every {} is in <code>{}</code>; each {}'s outputs are in its own folder.</p>\n",
+                   kind == "plan" ? "evaluation" : "point", esc(csv.filename().string()), kind == "plan" ? "evaluation" : "point");
   return page(fmt::format("chatdc {}", kind), b);
 }
 

@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   bool html = false;
   run->add_flag("--html", html, "Also write report.html: a self-contained report of the run (as `chatdc report`)");
   int shards = 0;
-  run->add_option("--shards", shards,
+  auto* shards_opt = run->add_option("--shards", shards,
                   "Split the day into N shards run by --executor (slurm: one array task each; local: processes here), "
                   "then merge them into the output folder (README \"Sharded days\")");
   chatdc::app::StudyArgs run_exec;
@@ -245,9 +245,10 @@ int main(int argc, char** argv) {
     require_nonempty(wl, "--png", wa.png, "a PNG file name");
     require_nonempty(wl, "--trace", wa.trace, "a trace file (or a ServeGen folder)");
     require_nonempty(platform, "--xml", pa.xml, "an XML file name");
-    if (*run && (shards != 0 || run_exec.executor != "local")) {
+    if (*run && (shards_opt->count() > 0 || run_exec.executor != "local")) {
       if (!shard.empty()) throw chatdc::Error("--shard I/N and --shards N: one shard of a day, or all of them, not both");
-      if (shards == 0) throw chatdc::Error(fmt::format("--executor {}: `chatdc run` needs --shards N with it", run_exec.executor));
+      if (shards_opt->count() == 0)
+        throw chatdc::Error(fmt::format("--executor {}: `chatdc run` needs --shards N with it", run_exec.executor));
       run_exec.quiet = quiet;
       return chatdc::app::cmd_run_sharded(scenario, sets, out, shards, run_exec);
     }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <tuple>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -513,9 +514,24 @@ int cmd_calibrate(const CalibrateArgs& a) {
   }
   std::vector<std::string> files = a.files;
   if (files.empty()) files = {cat.dir + "/calibration.csv", cat.dir + "/calibration/pack-subset.csv"};
+  for (const auto& file : files) check_small_file(a.files.empty() ? "calibration file" : "--file", file);
+  if (!a.gpu.empty()) {  // a catalog GPU without measured rows would report nothing: say so, and which GPUs have rows
+    std::set<std::string> measured;
+    for (const auto& file : files) {
+      if (is_pack_file(file)) {
+        for (const auto& c : serving::scope_pack(model::load_pack(file), cat.gpu_engines, cat.llms).cases)
+          if (a.engine.empty() || c.profile == a.engine) measured.insert(c.gpu_id);
+      } else if (a.engine.empty()) {
+        for (const auto& r : model::load_calibration(file)) measured.insert(r.gpu);
+      }
+    }
+    if (!measured.count(a.gpu))
+      throw Error(fmt::format("--gpu: no measured rows for \"{}\"{} in {} (GPUs with rows: {})", a.gpu,
+                              a.engine.empty() ? "" : " with --engine " + a.engine, fmt::join(files, ", "),
+                              measured.empty() ? std::string("none") : fmt::format("{}", fmt::join(measured, ", "))));
+  }
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& file : files) {
-    check_small_file(a.files.empty() ? "calibration file" : "--file", file);
     const bool pack = is_pack_file(file);
     if (!a.json && files.size() > 1) fmt::print("== {} ==\n", file);
     if (pack) {

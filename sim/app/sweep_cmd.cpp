@@ -209,20 +209,8 @@ int cmd_sweep(const SweepArgs& a) {
   study::Study s(study_options(a.study, st, out, "sweep"), *exec);
 
   // Every point is validated before anything runs or is written.
-  std::vector<std::string> resolved(w.points.size()), problems;
-  std::map<std::string, bool> seen;
-  for (std::size_t i = 0; i < w.points.size(); ++i) {
-    try {
-      resolved[i] = s.validate(w.points[i]);
-    } catch (const Error& e) {
-      if (seen.emplace(e.what(), true).second) problems.push_back(origin_of(w, i, e.what()) + ": " + e.what());
-    }
-  }
-  if (!problems.empty()) {
-    std::string text;
-    for (const auto& p : problems) text += (text.empty() ? "" : "\n") + p;
-    throw Error(text);
-  }
+  const std::vector<std::string> resolved =
+      study::validate_all(s, w.points, [&](std::size_t i, const std::string& message) { return origin_of(w, i, message); });
   const std::string currency = study::common_currency(w.points, resolved);
 
   create_output_folder(a.study, out);

@@ -1,5 +1,6 @@
 #include "core/interrupt.hpp"
 
+#include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <unistd.h>
@@ -79,6 +80,23 @@ int add_interrupt_callback(std::function<void(int)> fn) {
 void remove_interrupt_callback(int id) {
   std::lock_guard<std::mutex> lock(callbacks_mutex());
   callbacks().erase(id);
+}
+
+bool interrupted() { return g_signal != 0; }
+
+static_assert(sizeof(sigset_t) <= 128, "InterruptsHeld keeps a sigset_t");
+
+InterruptsHeld::InterruptsHeld() {
+  sigset_t hold;
+  sigemptyset(&hold);
+  sigaddset(&hold, SIGINT);
+  sigaddset(&hold, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &hold, reinterpret_cast<sigset_t*>(old_mask_));
+}
+
+InterruptsHeld::~InterruptsHeld() {
+  install_interrupt_handlers();  // ours again, before any held signal is delivered
+  pthread_sigmask(SIG_SETMASK, reinterpret_cast<const sigset_t*>(old_mask_), nullptr);
 }
 
 }  // namespace chatdc

@@ -15,5 +15,22 @@ void install_interrupt_handlers();
 /// Runs `fn` in the watcher thread before the outputs are abandoned; returns an id for remove_interrupt_callback.
 int add_interrupt_callback(std::function<void(int signal)> fn);
 void remove_interrupt_callback(int id);
+/// Holds SIGINT and SIGTERM back (they stay pending) in the calling thread while it lives, and installs
+/// chatdc's handlers again before letting them through: around code that installs handlers of its own
+/// (SimGrid's Engine), so that a signal can never reach those (SimGrid's prints and exits with 1, leaving
+/// the staging folder behind).
+class InterruptsHeld {
+ public:
+  InterruptsHeld();
+  ~InterruptsHeld();
+  InterruptsHeld(const InterruptsHeld&) = delete;
+  InterruptsHeld& operator=(const InterruptsHeld&) = delete;
+
+ private:
+  alignas(16) unsigned char old_mask_[128];  // the thread's signal mask before (a sigset_t)
+};
+
+/// True once SIGINT or SIGTERM has arrived (the watcher is ending, or about to end, the process).
+bool interrupted();
 
 }  // namespace chatdc

@@ -57,8 +57,12 @@ RunContext::RunContext(const config::Scenario& scenario, const RunOptions& optio
   static int argc = 1;
   static char* argv[] = {name, nullptr};
 #endif
-  engine = std::make_unique<sg4::Engine>(&argc, argv);
-  install_interrupt_handlers();  // SimGrid's Engine installs its own SIGINT handler (prints and exits 1)
+  {
+    // SimGrid's Engine installs its own SIGINT handler (it prints and exits with 1): a signal arriving while
+    // it is made waits, and reaches chatdc's handler, installed again when `held` ends.
+    const InterruptsHeld held;
+    engine = std::make_unique<sg4::Engine>(&argc, argv);
+  }
   xbt_log_control_set("root.thres:warning");
   sg4::Engine::set_config("network/model:CM02");  // LV08 would multiply latencies by 13.01 (SimGrid notes, pitfall 9)
   sg_host_energy_plugin_init();

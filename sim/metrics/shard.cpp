@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "core/units.hpp"
@@ -18,54 +19,50 @@ using json = nlohmann::json;
 namespace {
 
 constexpr int kShardSchema = 3;
-constexpr std::size_t kEpochWords = 30;
-
 std::uint64_t bits(double x) { return std::bit_cast<std::uint64_t>(x); }
 double real(std::uint64_t w) { return std::bit_cast<double>(w); }
 
+/// Every field of a cell's epoch, in the shard file's order: one list for writing and reading.
+template <class Epoch, class F>
+constexpr void for_each_field(Epoch& e, F&& f) {
+  f(e.arrivals), f(e.completions), f(e.rejected), f(e.dropped), f(e.queued), f(e.running), f(e.kv_tokens), f(e.busy_gpu_s),
+      f(e.gpu_energy_j), f(e.it_energy_j), f(e.output_tokens), f(e.kv_cached_tokens), f(e.prefix_queried_tokens),
+      f(e.prefix_hit_tokens), f(e.flops), f(e.hbm_bytes),
+      // server power states (operations)
+      f(e.servers_serving), f(e.servers_idle), f(e.servers_draining), f(e.servers_waking), f(e.servers_off), f(e.wake_ups),
+      f(e.serving_s), f(e.draining_s), f(e.waking_s), f(e.off_s), f(e.energy_serving_j), f(e.energy_draining_j),
+      f(e.energy_waking_j), f(e.energy_off_j);
+}
+
+constexpr std::size_t epoch_words() {
+  std::size_t n = 0;
+  serving::DcEpoch e;
+  for_each_field(e, [&](auto&) { ++n; });
+  return n;
+}
+constexpr std::size_t kEpochWords = epoch_words();
+static_assert(kEpochWords == 30, "a new epoch field changes the shard format: raise kShardSchema");
+
+/// A field as one 64-bit word: integers as they are, floating point by its bits.
+template <class T>
+std::uint64_t word(const T& v) {
+  if constexpr (std::is_floating_point_v<T>) return bits(static_cast<double>(v));
+  else return static_cast<std::uint64_t>(v);
+}
+template <class T>
+T from_word(std::uint64_t w) {
+  if constexpr (std::is_floating_point_v<T>) return static_cast<T>(real(w));
+  else return static_cast<T>(w);
+}
+
 void put_epoch(const serving::DcEpoch& e, std::vector<std::uint64_t>* w) {
-  w->insert(w->end(), {e.arrivals, e.completions, e.rejected, e.dropped, e.queued, e.running, bits(e.kv_tokens),
-                       bits(e.busy_gpu_s), bits(e.gpu_energy_j), bits(e.it_energy_j), bits(e.output_tokens),
-                       bits(e.kv_cached_tokens), bits(e.prefix_queried_tokens), bits(e.prefix_hit_tokens), bits(e.flops),
-                       bits(e.hbm_bytes),
-                       // server power states (operations)
-                       e.servers_serving, e.servers_idle, e.servers_draining, e.servers_waking, e.servers_off, e.wake_ups,
-                       bits(e.serving_s), bits(e.draining_s), bits(e.waking_s), bits(e.off_s), bits(e.energy_serving_j),
-                       bits(e.energy_draining_j), bits(e.energy_waking_j), bits(e.energy_off_j)});
+  for_each_field(e, [&](const auto& v) { w->push_back(word(v)); });
 }
 
 serving::DcEpoch get_epoch(const std::uint64_t* p) {
   serving::DcEpoch e;
-  e.arrivals = p[0];
-  e.completions = p[1];
-  e.rejected = p[2];
-  e.dropped = p[3];
-  e.queued = p[4];
-  e.running = p[5];
-  e.kv_tokens = real(p[6]);
-  e.busy_gpu_s = real(p[7]);
-  e.gpu_energy_j = real(p[8]);
-  e.it_energy_j = real(p[9]);
-  e.output_tokens = real(p[10]);
-  e.kv_cached_tokens = real(p[11]);
-  e.prefix_queried_tokens = real(p[12]);
-  e.prefix_hit_tokens = real(p[13]);
-  e.flops = real(p[14]);
-  e.hbm_bytes = real(p[15]);
-  e.servers_serving = p[16];
-  e.servers_idle = p[17];
-  e.servers_draining = p[18];
-  e.servers_waking = p[19];
-  e.servers_off = p[20];
-  e.wake_ups = p[21];
-  e.serving_s = real(p[22]);
-  e.draining_s = real(p[23]);
-  e.waking_s = real(p[24]);
-  e.off_s = real(p[25]);
-  e.energy_serving_j = real(p[26]);
-  e.energy_draining_j = real(p[27]);
-  e.energy_waking_j = real(p[28]);
-  e.energy_off_j = real(p[29]);
+  std::size_t i = 0;
+  for_each_field(e, [&](auto& v) { v = from_word<std::remove_reference_t<decltype(v)>>(p[i++]); });
   return e;
 }
 

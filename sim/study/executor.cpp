@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "core/interrupt.hpp"
+#include "study/points.hpp"
 
 extern char** environ;
 
@@ -33,6 +34,7 @@ namespace {
 struct LiveChildren {
   std::mutex mutex;
   std::set<pid_t> pids;
+  bool stopping = false;  // set once by the watcher: no child may start after it, nor any outcome be reported
 };
 LiveChildren& live_children() {
   static LiveChildren* l = new LiveChildren;  // never destroyed: the watcher may use it while the process ends
@@ -42,6 +44,7 @@ LiveChildren& live_children() {
 void stop_children(int) {
   LiveChildren& l = live_children();
   std::lock_guard<std::mutex> lock(l.mutex);  // kept until they are gone: no child starts meanwhile
+  l.stopping = true;
   for (const pid_t p : l.pids) ::kill(p, SIGTERM);
   for (const pid_t p : l.pids) {
     int status = 0;
@@ -51,10 +54,11 @@ void stop_children(int) {
   l.pids.clear();
 }
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+/// Once the watcher has stopped the children the process is ending (the watcher exits it): the study's
+/// thread must neither start another run (it would outlive the study) nor report the stopped ones as failed
+/// points, so it waits here for the end.
+[[noreturn]] void wait_for_the_end() {
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
 }
 
 /// Starts argv with stdin from /dev/null and stdout + stderr into `log`; -1 (and *error) on failure.
@@ -117,10 +121,29 @@ std::string describe_status(int status) {
   return "stopped";
 }
 
-int run_and_wait(const std::vector<std::string>& argv, const std::string& log, std::string* error) {
+int run_and_wait(const std::vector<std::string>& argv, const std::string& log, std::string* error, double timeout_s) {
   const pid_t pid = spawn(argv, log, error);
   if (pid < 0) return -1;
   int status = 0;
+  if (timeout_s > 0) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+    for (;;) {
+      const pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) return status;
+      if (r < 0 && errno != EINTR) {
+        *error = fmt::format("lost track of {}: {}", argv[0], std::strerror(errno));
+        return -1;
+      }
+      if (std::chrono::steady_clock::now() >= end) {
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        *error = fmt::format("no answer within {:g} s", timeout_s);
+        return -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) {
       *error = fmt::format("lost track of {}: {}", argv[0], std::strerror(errno));
@@ -157,7 +180,11 @@ void LocalExecutor::run(const std::vector<Job>& jobs, const std::function<void(s
       std::string err;
       pid_t pid = -1;
       {
-        std::lock_guard<std::mutex> lock(live.mutex);
+        std::unique_lock<std::mutex> lock(live.mutex);
+        if (live.stopping || interrupted()) {
+          lock.unlock();
+          wait_for_the_end();
+        }
         pid = spawn(argv, j.log, &err);
         if (pid >= 0) live.pids.insert(pid);
       }
@@ -174,9 +201,18 @@ void LocalExecutor::run(const std::vector<Job>& jobs, const std::function<void(s
     if (running.empty()) continue;
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
+    const int wait_errno = errno;
+    {
+      std::unique_lock<std::mutex> lock(live.mutex);  // waits while the watcher stops (and reaps) the children
+      if (live.stopping || interrupted()) {
+        lock.unlock();
+        wait_for_the_end();
+      }
+      if (pid >= 0) live.pids.erase(pid);
+    }
     if (pid < 0) {
-      if (errno == EINTR) continue;
-      const std::string why = fmt::format("lost track of the child process: {}", std::strerror(errno));
+      if (wait_errno == EINTR) continue;
+      const std::string why = fmt::format("lost track of the child process: {}", std::strerror(wait_errno));
       for (const auto& [p, i] : running) {
         Outcome o;
         o.state = Outcome::State::kFailed;
@@ -184,10 +220,6 @@ void LocalExecutor::run(const std::vector<Job>& jobs, const std::function<void(s
         finish(i, o);
       }
       return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(live.mutex);
-      live.pids.erase(pid);
     }
     const auto it = running.find(pid);
     if (it == running.end()) continue;  // not one of ours

@@ -63,8 +63,9 @@ std::vector<std::string> last_lines(const std::filesystem::path& file, std::size
 std::string slurp(const std::filesystem::path& file);
 /// "exit status 2", "killed by signal 9 (Killed)".
 std::string describe_status(int wait_status);
-/// Runs argv (argv[0] a path) with stdin from /dev/null and stdout + stderr into log; waits for it.
-/// Returns the wait status, or -1 with *error set when it could not start.
-int run_and_wait(const std::vector<std::string>& argv, const std::string& log, std::string* error);
+/// Runs argv (argv[0] a path) with stdin from /dev/null and stdout + stderr into log; waits for it (at most
+/// timeout_s seconds when it is > 0: then it is killed). Returns the wait status, or -1 with *error set when
+/// it could not start or did not end in time.
+int run_and_wait(const std::vector<std::string>& argv, const std::string& log, std::string* error, double timeout_s = 0);
 
 }  // namespace chatdc::study

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "study/points.hpp"
 
 namespace chatdc::study {
 
@@ -19,12 +20,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
 
 /// Single-quoted for sh.
 std::string sh_quote(const std::string& s) {
@@ -48,9 +43,9 @@ void write_whole(const fs::path& path, const std::string& text) {
 
 /// Runs a Slurm client command; its stdout and stderr together in *output. Returns its exit status
 /// (-1 when it could not start).
-int client(const std::vector<std::string>& argv, const fs::path& log, std::string* output) {
+int client(const std::vector<std::string>& argv, const fs::path& log, std::string* output, double timeout_s = 0) {
   std::string err;
-  const int status = run_and_wait(argv, log.string(), &err);
+  const int status = run_and_wait(argv, log.string(), &err, timeout_s);
   *output = status < 0 ? err : trim(slurp(log));
   std::error_code ec;
   fs::remove(log, ec);
@@ -117,9 +112,18 @@ void check_slurm() {
       throw Error(fmt::format("--executor slurm: {} not found on PATH: this machine needs Slurm's client commands (Debian: "
                               "apt-get install slurm-client) and a reachable cluster, or use the local executor",
                               program));
+  // Slurm's clients wait up to a minute for a configuration file that is not there: say so at once.
+  if (const char* conf = std::getenv("SLURM_CONF"); conf && *conf) {
+    std::error_code ec;
+    if (!fs::is_regular_file(conf, ec))
+      throw Error(fmt::format("--executor slurm: SLURM_CONF names {}, which is not a file: nothing was submitted (set "
+                              "SLURM_CONF to the cluster's slurm.conf, or unset it)",
+                              conf));
+  }
   std::string out;
   const fs::path log = fs::temp_directory_path() / fmt::format("chatdc-scontrol-{}.log", ::getpid());
-  const int rc = client({find_on_path("scontrol"), "ping"}, log, &out);
+  constexpr double kPingTimeoutS = 20;  // a controller that answers does so in well under a second
+  const int rc = client({find_on_path("scontrol"), "ping"}, log, &out, kPingTimeoutS);
   if (rc != 0) {
     const auto nl = out.find('\n');
     throw Error(fmt::format("--executor slurm: the Slurm controller does not answer (scontrol ping: {}); nothing was "

@@ -59,19 +59,34 @@ long cheapest_feasible(const std::vector<PointResult>& res) {
 }
 
 std::vector<std::string> validate_all(const Study& study, const std::vector<Point>& points,
-                                      const std::function<std::string(std::size_t)>& origin) {
-  std::vector<std::string> resolved(points.size()), problems;
-  std::map<std::string, std::size_t> seen;  // a bad value shared by many points is reported once
+                                      const std::function<std::string(std::size_t, const std::string&)>& origin) {
+  std::vector<std::string> resolved(points.size());
+  struct Problem {
+    std::string text;
+    std::size_t others = 0;
+  };
+  std::vector<Problem> problems;
+  std::map<std::string, std::size_t> seen;  // the message without the point's values -> its problem
   for (std::size_t i = 0; i < points.size(); ++i) {
     try {
       resolved[i] = study.validate(points[i]);
     } catch (const Error& e) {
-      if (seen.emplace(e.what(), i).second) problems.push_back(fmt::format("{}: {}", origin(i), e.what()));
+      std::string key = e.what();
+      for (const auto& o : points[i].overrides) {  // "--set run.sead=3" and "--set run.sead=4": the same problem
+        const auto eq = o.find('=');
+        if (eq == std::string::npos) continue;
+        for (std::size_t at = 0; (at = key.find(o, at)) != std::string::npos;) key.replace(at, o.size(), o.substr(0, eq + 1) + "*");
+      }
+      const auto [it, fresh] = seen.emplace(key, problems.size());
+      if (fresh) problems.push_back({fmt::format("{}: {}", origin(i, e.what()), e.what())});
+      else ++problems[it->second].others;
     }
   }
   if (!problems.empty()) {
     std::string text;
-    for (const auto& p : problems) text += (text.empty() ? "" : "\n") + p;
+    for (const auto& p : problems)
+      text += (text.empty() ? "" : "\n") + p.text +
+              (p.others ? fmt::format("\n(the same problem for {} more point{})", p.others, p.others == 1 ? "" : "s") : "");
     throw Error(text);
   }
   return resolved;

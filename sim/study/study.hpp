@@ -63,9 +63,11 @@ class Study {
 };
 
 /// Validates every point before anything runs: their normalised resolved scenarios. Throws one
-/// chatdc::Error listing each distinct problem, introduced by origin(i) (e.g. "--grid \"racks=0,8\"").
+/// chatdc::Error listing each distinct problem once, introduced by origin(i, message) (e.g. "--grid
+/// \"racks=0,8\" (value 0)"). Problems that differ only in the point's own values (a misspelt key on a
+/// grid of ten values) are one problem, reported for its first point with the count of the others.
 std::vector<std::string> validate_all(const Study& study, const std::vector<Point>& points,
-                                      const std::function<std::string(std::size_t)>& origin);
+                                      const std::function<std::string(std::size_t, const std::string&)>& origin);
 
 /// The report currency shared by every resolved scenario; throws chatdc::Error naming the points when
 /// they differ.

@@ -9,10 +9,14 @@
 //   command: run bad.yaml --set run.seed=-1   (words split as a shell would, without expansions; \xNN is a byte)
 //   exit: 2                      (default 2)
 //   expect: bad.yaml:3:7         (repeatable: every one must appear in stderr)
+//   expect-once: unknown key     (repeatable: must appear in stderr exactly once)
 //   stdout: text                 (repeatable: must appear in stdout)
 //   timeout: 30                  (seconds, default 30: longer is a hang)
 //   env: NAME=VALUE              (repeatable)
+//   setup: run x.yaml --out a    (repeatable: chatdc commands run first, in order, each must succeed; the
+//                                 folder they leave is the "before" the failing command must not change)
 //   unless-root: yes             (skip when run as root: permission cases)
+//   requires: scontrol           (repeatable: skip unless this program is on PATH, e.g. Slurm's clients)
 //   === bad.yaml                 (a file, up to the next "===" line; "=== a/b.csv" makes the folders)
 //   === NAME escapes             (the body's \xNN, \n, \r, \t, \0 and \\ are decoded)
 //   === NAME no-newline          (no newline after the body's last line)
@@ -34,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +47,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -64,14 +70,20 @@ struct Case {
   std::string command;
   bool has_command = false;
   int exit = 2;
-  std::vector<std::string> expect, stdout_expect, env;
+  std::vector<std::string> expect, expect_once, stdout_expect, env, setup, requires_programs;
   double timeout_s = 30;
   bool unless_root = false;
   std::vector<FileSpec> files;
 };
 
+fs::path g_scratch;  // this case's scratch folder, once made
+
 [[noreturn]] void die(const std::string& msg) {
   std::cerr << "bad_input_runner: " << msg << "\n";
+  if (!g_scratch.empty()) {
+    std::error_code ec;
+    fs::remove_all(g_scratch, ec);
+  }
   std::exit(1);
 }
 
@@ -148,14 +160,17 @@ Case parse_case(const std::string& path) {
     if (key == "command") c.command = value, c.has_command = true;
     else if (key == "exit") c.exit = std::stoi(value);
     else if (key == "expect") c.expect.push_back(value);
+    else if (key == "expect-once") c.expect_once.push_back(value);
     else if (key == "stdout") c.stdout_expect.push_back(value);
     else if (key == "timeout") c.timeout_s = std::stod(value);
     else if (key == "env") c.env.push_back(value);
+    else if (key == "setup") c.setup.push_back(value);
+    else if (key == "requires") c.requires_programs.push_back(value);
     else if (key == "unless-root") c.unless_root = value == "yes";
     else die(where + ": unknown key \"" + key + "\"");
   }
   if (!c.has_command) die(path + ": no command:");
-  if (c.exit != 0 && c.expect.empty()) die(path + ": a failing case needs at least one expect: line");
+  if (c.exit != 0 && c.expect.empty() && c.expect_once.empty()) die(path + ": a failing case needs at least one expect: line");
   return c;
 }
 
@@ -216,11 +231,120 @@ std::map<std::string, std::string> snapshot(const fs::path& dir) {
   return out;
 }
 
+volatile sig_atomic_t g_stop = 0;   // the signal that told this runner to stop
+volatile pid_t g_child = -1;
+
+extern "C" void on_stop(int sig) {
+  g_stop = sig;
+  if (g_child > 0) ::kill(-g_child, SIGKILL);  // async-signal-safe; the main loop reaps it and cleans up
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop;
+  sigemptyset(&sa.sa_mask);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+/// Removes a scratch folder whole (making every entry writable first: cases may lock files or folders).
+void remove_tree(const fs::path& dir) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(dir, ec);
+}
+
+void remove_scratch() {
+  if (!g_scratch.empty()) remove_tree(g_scratch);
+}
+
+/// Removes the scratch folders of runners that were killed outright ("chatdc-bad-input-<pid>-..." whose
+/// pid no longer exists), and the old layout's folders and files ("chatdc-bad-input-XXXXXX[.out|.err]")
+/// older than an hour.
+void remove_stale_scratch() {
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (auto it = fs::directory_iterator(fs::temp_directory_path(), ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const std::string prefix = "chatdc-bad-input-";
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    const auto dash = rest.find('-');
+    if (dash != std::string::npos && dash > 0 && rest.find_first_not_of("0123456789") == dash) {
+      const long pid = std::stol(rest.substr(0, dash));
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) remove_tree(it->path());
+    } else {
+      std::error_code e2;
+      const auto t = fs::last_write_time(it->path(), e2);
+      if (!e2 && now - t > std::chrono::hours(1)) remove_tree(it->path());
+    }
+  }
+}
+
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+struct Outcome {
+  int status = 0;
+  bool timed_out = false, stopped = false;
+};
+
+/// Runs argv in `dir` (its own process group, stdin from /dev/null, stdout and stderr into the files) and
+/// waits for it, at most `timeout_s`.
+Outcome run_in(std::vector<std::string> args, std::vector<std::string> env, const fs::path& dir, const std::string& out_file,
+               const std::string& err_file, double timeout_s) {
+  std::vector<char*> av, ev;
+  for (auto& a : args) av.push_back(a.data());
+  av.push_back(nullptr);
+  for (auto& e : env) ev.push_back(e.data());
+  ev.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own process group: a timeout kills it all
+  posix_spawnattr_setpgroup(&attr, 0);
+  // The child runs in the scratch folder: chdir there around the spawn (posix_spawn has no cwd action in glibc 2.36).
+  const auto cwd = fs::current_path();
+  fs::current_path(dir);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, av[0], &fa, &attr, av.data(), ev.data());
+  fs::current_path(cwd);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) die("cannot start " + args[0] + ": " + std::strerror(rc));
+  g_child = pid;
+
+  Outcome o;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &o.status, WNOHANG);
+    if (r == pid) break;
+    if (g_stop) {  // this runner was told to stop: the command's whole process group goes with it
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &o.status, 0);
+      remove_scratch();
+      std::cout << "stopped by signal " << g_stop << "\n";
+      o.stopped = true;
+      break;
+    }
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > timeout_s) {
+      o.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &o.status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  g_child = -1;
+  return o;
 }
 
 }  // namespace
@@ -233,10 +357,28 @@ int main(int argc, char** argv) {
     std::cout << "skipped: permission case, running as root\n";
     return 0;
   }
+  for (const auto& program : c.requires_programs) {
+    bool found = false;
+    const char* path = std::getenv("PATH");
+    std::istringstream dirs(path ? path : "");
+    for (std::string d; !found && std::getline(dirs, d, ':');) found = !d.empty() && ::access((d + "/" + program).c_str(), X_OK) == 0;
+    if (!found) {
+      std::cout << "skipped: " << program << " is not on PATH\n";
+      return 0;
+    }
+  }
 
-  char tmpl[] = "/tmp/chatdc-bad-input-XXXXXX";
-  if (!::mkdtemp(tmpl)) die("cannot create a scratch folder");
-  const fs::path dir = tmpl;
+  // One scratch folder per case, named with this runner's pid: the case's working folder (work/) and the
+  // command's stdout and stderr. It is removed at the end, on SIGINT, SIGTERM or SIGHUP (ctest interrupted),
+  // and, should this runner be killed outright (SIGKILL), by the next runner, which removes the folders of
+  // runners that no longer exist.
+  remove_stale_scratch();
+  std::string tmpl = (fs::temp_directory_path() / ("chatdc-bad-input-" + std::to_string(::getpid()) + "-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) die("cannot create a scratch folder");
+  g_scratch = tmpl;
+  install_stop_handlers();
+  const fs::path dir = fs::path(tmpl) / "work";
+  fs::create_directory(dir);
   auto subst = [&](std::string s) {
     s = replace_all(s, "{fixtures}", src + "/tests/fixtures");
     s = replace_all(s, "{traces}", src + "/workloads/traces");
@@ -258,60 +400,37 @@ int main(int argc, char** argv) {
     }
     if (f.mode >= 0) fs::permissions(p, static_cast<fs::perms>(f.mode));
   }
+  // The environment, with the case's variables in place of any of the same name (PATH, SLURM_CONF, ...).
+  std::vector<std::string> env_store;
+  auto name_of = [](const std::string& e) { return e.substr(0, e.find('=')); };
+  std::set<std::string> replaced;
+  for (const auto& e : c.env) replaced.insert(name_of(e));
+  for (char** e = environ; *e; ++e)
+    if (!replaced.count(name_of(*e))) env_store.emplace_back(*e);
+  for (const auto& e : c.env) env_store.push_back(subst(e));
+  const std::string out_file = (fs::path(tmpl) / "stdout").string();
+  const std::string err_file = (fs::path(tmpl) / "stderr").string();
+  auto words = [&](const std::string& command) {
+    std::vector<std::string> args = {binary};
+    for (const auto& w : split_words(command)) args.push_back(subst(w));
+    return args;
+  };
+  // Setup commands make what the case needs (e.g. a shard to merge): each must succeed.
+  for (const auto& setup : c.setup) {
+    const Outcome o = run_in(words(setup), env_store, dir, out_file, err_file, c.timeout_s);
+    if (o.stopped) return 1;
+    if (o.timed_out || !WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0)
+      die(case_file + ": setup \"" + setup + "\" failed:\n" + slurp(err_file));
+  }
   const auto before = snapshot(dir);
 
-  std::vector<std::string> args = {binary};
-  for (const auto& w : split_words(c.command)) args.push_back(subst(w));
-  std::vector<char*> av;
-  for (auto& a : args) av.push_back(a.data());
-  av.push_back(nullptr);
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-  for (const auto& e : c.env) env_store.push_back(subst(e));
-  std::vector<char*> ev;
-  for (auto& e : env_store) ev.push_back(e.data());
-  ev.push_back(nullptr);
-
-  const std::string out_file = (fs::temp_directory_path() / (fs::path(tmpl).filename().string() + ".out")).string();
-  const std::string err_file = out_file.substr(0, out_file.size() - 4) + ".err";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own process group: a timeout kills it all
-  posix_spawnattr_setpgroup(&attr, 0);
-  // The child runs in the scratch folder: chdir there around the spawn (posix_spawn has no cwd action in glibc 2.36).
-  const auto cwd = fs::current_path();
-  fs::current_path(dir);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, av[0], &fa, &attr, av.data(), ev.data());
-  fs::current_path(cwd);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) die("cannot start " + binary + ": " + std::strerror(rc));
-
   const auto t0 = std::chrono::steady_clock::now();
-  int status = 0;
-  bool timed_out = false;
-  for (;;) {
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > c.timeout_s) {
-      timed_out = true;
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const Outcome o = run_in(words(c.command), env_store, dir, out_file, err_file, c.timeout_s);
+  if (o.stopped) return 1;
+  const int status = o.status;
+  const bool timed_out = o.timed_out;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string out = slurp(out_file), err = slurp(err_file);
-  std::error_code ec;
-  fs::remove(out_file, ec);
-  fs::remove(err_file, ec);
 
   std::vector<std::string> failures;
   int code = -1;
@@ -329,6 +448,11 @@ int main(int argc, char** argv) {
   if (err.find("internal error") != std::string::npos) failures.push_back("stderr reports an internal error");
   for (const auto& e : c.expect)
     if (err.find(subst(e)) == std::string::npos) failures.push_back("stderr lacks: " + subst(e));
+  for (const auto& e : c.expect_once) {
+    std::size_t n = 0;
+    for (std::size_t at = 0; (at = err.find(subst(e), at)) != std::string::npos; at += subst(e).size()) ++n;
+    if (n != 1) failures.push_back("stderr holds \"" + subst(e) + "\" " + std::to_string(n) + " times, expected once");
+  }
   for (const auto& e : c.stdout_expect)
     if (out.find(subst(e)) == std::string::npos) failures.push_back("stdout lacks: " + subst(e));
   if (c.exit != 0 && !timed_out) {
@@ -339,10 +463,7 @@ int main(int argc, char** argv) {
     for (const auto& [name, desc] : before)
       if (!after.count(name)) failures.push_back("removed: " + name);
   }
-  // Leave nothing behind (make every entry writable first: cases may lock files or folders).
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-  fs::remove_all(dir, ec);
+  remove_scratch();
 
   std::cout << "command: chatdc " << c.command << "\n"
             << "exit: " << code << " in " << wall << " s\n"

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +60,51 @@ inline Proc run(const std::string& args, const std::string& command = CHATDC_BIN
 }
 
 inline nlohmann::json summary(const std::filesystem::path& dir) { return nlohmann::json::parse(slurp(dir / "summary.json")); }
+
+/// summary.json without its wall time (what two executors, or a merged and a whole day, must share).
+inline nlohmann::json summary_sans_wall(const std::filesystem::path& dir) {
+  auto j = summary(dir);
+  j.erase("wall_s");
+  return j;
+}
+
+/// True once process `pid` has ended (gone, or a zombie nobody has reaped yet).
+inline bool process_ended(long pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto paren = line.rfind(')');  // "pid (comm) state ppid pgrp ..."
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] == 'Z' || line[paren + 2] == 'X';
+}
+
+/// How many live (not zombie) processes are in process group `pgid`.
+inline int live_in_group(long pgid) {
+  int n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc", ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(it->path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(line.substr(paren + 2));
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (rest >> state >> ppid >> pgrp && pgrp == pgid && state != 'Z' && state != 'X') ++n;
+  }
+  return n;
+}
+
+/// Kills a process group that a test started (SIGKILL) when the test leaves its scope, passed or failed,
+/// so that no process of it outlives the test.
+struct ProcessGroupGuard {
+  long pgid = -1;
+  ~ProcessGroupGuard() {
+    if (pgid > 0) ::kill(static_cast<pid_t>(-pgid), SIGKILL);
+  }
+};
 
 /// A CSV file as rows of fields (the header first).
 inline std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& p) {

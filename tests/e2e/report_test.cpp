@@ -77,7 +77,11 @@ TEST_CASE("report: run --html and chatdc report write one self-contained page wi
   // A study folder, and a folder that is neither.
   REQUIRE(run("sweep tests/fixtures/tiny.yaml --set run.duration_h=1 --grid run.seed=1,2 --no-plot -q --html --out " +
               (d / "sweep").string()).code == 0);
-  CHECK(slurp(d / "sweep" / "report.html").find("seed=2") != std::string::npos);
+  const std::string study = slurp(d / "sweep" / "report.html");
+  CHECK(study.find("seed=2") != std::string::npos);
+  CHECK(study.find("id=\"answer\"") < study.find("id=\"points\""));  // the answer first, then every point
+  CHECK(study.find("<svg") != std::string::npos);
+  CHECK(study.find("<script") == std::string::npos);
   const auto bad = run("report " + d.string());
   CHECK(bad.code == 2);
   CHECK(bad.err.find("not a chatdc output folder") != std::string::npos);
@@ -107,6 +111,40 @@ TEST_CASE("report: the page loads in headless Chromium without console errors, w
   CHECK(b.dom.find(fmt::format("{:.1f}%", 100 * s["slo"]["attainment"].get<double>())) != std::string::npos);
   CHECK(b.dom.find("<svg") != std::string::npos);
   CHECK(b.dom.find("zw-1") != std::string::npos);
+  // A study's report: the answer first, warnings, the plots (cost and SLO attainment against the swept value,
+  // with the target line) and the table of points, as Chromium parsed them.
+  REQUIRE(run("sweep tests/fixtures/tiny.yaml --set run.duration_h=1 --grid run.seed=1,2,3 --no-plot -q --html --out " +
+              (d / "sweep").string()).code == 0);
+  const auto rows = chatdc::test::read_csv(d / "sweep" / "sweep.csv");
+  const auto head = rows.front();
+  const Browser sw = load(d / "sweep" / "report.html", d);
+  INFO(sw.log);
+  REQUIRE(sw.code == 0);
+  CHECK(console_lines(sw.log).empty());
+  const auto at = [&](const std::string& needle) { return sw.dom.find(needle); };
+  REQUIRE(at("id=\"answer\"") != std::string::npos);
+  CHECK(at("id=\"answer\"") < at("id=\"points\""));  // the answer before the table
+  CHECK(at("Best feasible point") != std::string::npos);
+  // The best point is the cheapest feasible one of sweep.csv, and its cost is shown.
+  std::size_t best = 0;
+  double best_cost = 1e300;
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    const double c = std::stod(rows[r][chatdc::test::column(head, "cost_total")]);
+    if (rows[r][chatdc::test::column(head, "feasible")] == "1" && c < best_cost) best = r, best_cost = c;
+  }
+  REQUIRE(best > 0);
+  CHECK(at("id=\"best\">" + rows[best][chatdc::test::column(head, "label")] + "<") != std::string::npos);
+  std::size_t svgs = 0;
+  for (auto k = sw.dom.find("<svg"); k != std::string::npos; k = sw.dom.find("<svg", k + 1)) ++svgs;
+  CHECK(svgs >= 3);
+  CHECK(at("Total cost of the run") != std::string::npos);
+  CHECK(at("target 99.0%") != std::string::npos);  // the SLO target line on the attainment plot
+  CHECK(at(">run.seed<") != std::string::npos);    // plotted against the swept key
+  std::size_t trs = 0;
+  for (auto k = sw.dom.find("<tr", at("id=\"points\"")); k != std::string::npos; k = sw.dom.find("<tr", k + 1)) ++trs;
+  CHECK(trs == rows.size());  // a header and one row per point
+  CHECK(at("id=\"warnings\"") != std::string::npos);
+
   const Browser shot = load(d / "run" / "report.html", d, d / "shot.png");
   REQUIRE(shot.code == 0);
   REQUIRE(fs::exists(d / "shot.png"));

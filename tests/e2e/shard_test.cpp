@@ -9,18 +9,12 @@ namespace fs = std::filesystem;
 using chatdc::test::run;
 using chatdc::test::scratch;
 using chatdc::test::slurp;
+using chatdc::test::summary_sans_wall;
 
 namespace {
 
 // Two datacenters of two servers, two balancer cells each (four cells), routed to the nearest site.
 const std::string kSites = "tests/fixtures/two_sites.yaml --set routing.policy=nearest --set serving.cell_replicas=2 ";
-
-/// summary.json without its wall time.
-nlohmann::json summary_sans_wall(const fs::path& dir) {
-  auto j = chatdc::test::summary(dir);
-  j.erase("wall_s");
-  return j;
-}
 
 void require_same_day(const fs::path& one, const fs::path& merged, const std::vector<std::string>& files) {
   for (const auto& f : files) {

@@ -15,6 +15,7 @@ namespace fs = std::filesystem;
 using chatdc::test::run;
 using chatdc::test::scratch;
 using chatdc::test::slurp;
+using chatdc::test::summary_sans_wall;
 
 namespace {
 
@@ -42,12 +43,6 @@ std::string sans_wall(const std::string& csv) {
     out += "\n";
   }
   return out;
-}
-
-nlohmann::json summary_sans_wall(const fs::path& dir) {
-  auto j = chatdc::test::summary(dir);
-  j.erase("wall_s");
-  return j;
 }
 
 void require_same_points(const fs::path& a, const fs::path& b, const std::vector<std::string>& points) {

@@ -122,10 +122,16 @@ TEST_CASE("sweep: interrupted (SIGINT to its process group, as Ctrl-C), it leave
     return n;
   };
   const long pid = std::stol(slurp(pidfile));
-  for (int i = 0; i < 1200 && finished() == 0; ++i) ::usleep(50000);
+  const ProcessGroupGuard guard{pid};  // the sweep and its runs never outlive the test, even when it fails
+  for (int i = 0; i < 2400 && finished() == 0; ++i) ::usleep(50000);
   REQUIRE(finished() >= 1);
   ::kill(static_cast<pid_t>(-pid), SIGINT);
-  for (int i = 0; i < 600 && ::kill(static_cast<pid_t>(pid), 0) == 0; ++i) ::usleep(50000);
+  // The sweep is not this process's child: once it has ended it may stay a zombie until init reaps it.
+  for (int i = 0; i < 1200 && !process_ended(pid); ++i) ::usleep(50000);
+  REQUIRE(process_ended(pid));
+  // No run of it is left (a run started while the sweep was stopping would outlive it).
+  for (int i = 0; i < 100 && live_in_group(pid) > 0; ++i) ::usleep(50000);
+  CHECK(live_in_group(pid) == 0);
   const int done = finished();
   for (const char* s : {"seed=1", "seed=2", "seed=3", "seed=4"})  // every folder whole or empty
     if (fs::exists(out / s / "summary.json")) CHECK(fs::exists(out / s / "scenario.resolved.yaml"));
