@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -369,6 +370,29 @@ TEST_CASE("prefill/decode disaggregation: two prefill units and a decode unit se
   CHECK(pd["kv_transfer_gb"].get<double>() == Approx(pd["prefill"]["input_tokens"].get<double>() * 61 * 576 * 2 / 1e9).epsilon(1e-9));
   CHECK(pd["prefill"]["utilization"].get<double>() > 0);
   CHECK(pd["decode"]["utilization"].get<double>() > 0);
+  // The timeline has the pools' servers and per-server rates every period.
+  std::ifstream tl(out / "timeline.csv");
+  std::string header, row;
+  std::getline(tl, header);
+  const std::string cols = "prefill_servers,decode_servers,prefill_input_tokens_per_s_per_server,"
+                           "decode_output_tokens_per_s_per_server,kv_transfer_gbps";
+  REQUIRE(header.size() > cols.size());
+  CHECK(header.substr(header.size() - cols.size()) == cols);
+  int rows = 0;
+  while (std::getline(tl, row)) {
+    std::vector<double> v;
+    std::stringstream ss(row);
+    for (std::string cell; std::getline(ss, cell, ',');) v.push_back(std::atof(cell.c_str()));
+    REQUIRE(v.size() >= 5);
+    const double* last = &v[v.size() - 5];
+    CHECK(last[0] == Approx(4));  // prefill servers
+    CHECK(last[1] == Approx(4));  // decode servers
+    CHECK(last[2] > 0);
+    if (rows > 0) CHECK(last[3] > 0);  // answers complete from the second minute on
+    CHECK(last[4] > 0);
+    ++rows;
+  }
+  CHECK(rows == 60);
   // Deterministic for a seed.
   const auto again = scratch("pd-again");
   REQUIRE(run("run " + fixture("ds_pd.yaml") + " --set run.timeline_detail=server --quiet --out " + again.string()).code == 0);

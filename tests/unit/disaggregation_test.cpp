@@ -13,6 +13,7 @@
 #include "serving/system.hpp"
 #include "test_sources.hpp"
 #include "test_specs.hpp"
+#include "workload/request_source.hpp"
 
 using namespace chatdc;
 
@@ -22,15 +23,7 @@ namespace {
 // of `decode` units of two 8-GPU servers, one replica each (tp 2 of 16 GPUs: the rest idle).
 serving::SystemSetup pd_setup(std::uint32_t prefill, std::uint32_t decode) {
   serving::SystemSetup s;
-  serving::PoolSetup p;
-  p.name = "dc";
-  p.servers = prefill;
-  p.gpus_per_server = 8;
-  p.replicas_per_server = 1;
-  p.step_model = std::make_shared<model::RooflineStepModel>(test::hand_gpu(), test::hand_llm(), 2);
-  p.scheduler.max_batch_size = 16;
-  p.scheduler.kv_capacity_tokens = 50000;
-  p.server_power = {8, 60, 400, 1000, 3000};
+  serving::PoolSetup p = test::tp2_pool("dc", prefill, 16);
   auto d = std::make_shared<serving::PoolSetup>(p);
   d->servers = decode;
   d->servers_per_unit = 2;
@@ -47,9 +40,18 @@ serving::SystemSetup pd_setup(std::uint32_t prefill, std::uint32_t decode) {
   return s;
 }
 
+/// Time of one prefill step of a lone prompt of `tokens` tokens.
+double prefill_s(const model::StepModel& m, std::uint32_t tokens) {
+  model::StepShape pre;
+  pre.prefill_seqs = 1;
+  pre.prefill_tokens = tokens;
+  pre.prefill_attention_pairs = tokens * (tokens + 1) / 2.0;
+  return m.cost(pre).time_s;
+}
+
 }  // namespace
 
-TEST_CASE("disaggregation by hand: TTFT = prefill + KV transfer + first decode step; the pools' figures") {
+TEST_CASE("disaggregation by hand: TTFT = prefill + KV transfer + first decode step, and the pools' figures") {
   test::ListSource src;
   src.reqs.push_back({7, 1.0, 1000, 4, 0});
   test::Sink sink;
@@ -62,11 +64,7 @@ TEST_CASE("disaggregation by hand: TTFT = prefill + KV transfer + first decode s
   const serving::RequestRecord& r = sink.done.at(7);
 
   const model::StepModel& m = *setup.dcs[0].step_model;
-  model::StepShape pre;
-  pre.prefill_seqs = 1;
-  pre.prefill_tokens = 1000;
-  pre.prefill_attention_pairs = 1000 * 1001 / 2.0;
-  const double prefill_s = m.cost(pre).time_s;
+  const double prefill = prefill_s(m, 1000);
   const double transfer_s = 0.001 + 1000 * 1e5 / 1e9;  // latency + 100 MB at 1 GB/s
   double dec[4];
   for (int k = 0; k < 4; ++k) {  // four decode steps attending 1001..1004 tokens: every output token
@@ -78,8 +76,8 @@ TEST_CASE("disaggregation by hand: TTFT = prefill + KV transfer + first decode s
   const double delivered = 1.002, back = 0.002;
   CHECK(r.delivered_s == Approx(delivered).epsilon(1e-12));
   CHECK(r.admitted_s == Approx(delivered).epsilon(1e-12));  // admitted in the prefill pool
-  CHECK(r.first_token_s - r.sent_s == Approx(0.002 + prefill_s + transfer_s + dec[0] + back).epsilon(1e-12));
-  CHECK(r.done_s == Approx(delivered + prefill_s + transfer_s + dec[0] + dec[1] + dec[2] + dec[3] + back).epsilon(1e-12));
+  CHECK(r.first_token_s - r.sent_s == Approx(0.002 + prefill + transfer_s + dec[0] + back).epsilon(1e-12));
+  CHECK(r.done_s == Approx(delivered + prefill + transfer_s + dec[0] + dec[1] + dec[2] + dec[3] + back).epsilon(1e-12));
   CHECK(r.replica == 1);  // the decode replica answers
   CHECK(r.output_tokens == 4);
 
@@ -89,7 +87,7 @@ TEST_CASE("disaggregation by hand: TTFT = prefill + KV transfer + first decode s
   CHECK(e.prefill_input_tokens == 1000);
   CHECK(e.kv_transfers == 1);
   CHECK(e.kv_transfer_bytes == Approx(1e8));
-  CHECK(e.prefill_busy_gpu_s == Approx(2 * prefill_s).epsilon(1e-12));
+  CHECK(e.prefill_busy_gpu_s == Approx(2 * prefill).epsilon(1e-12));
   CHECK(e.decode_busy_gpu_s == Approx(2 * (dec[0] + dec[1] + dec[2] + dec[3])).epsilon(1e-12));
   CHECK(e.busy_gpu_s == Approx(e.prefill_busy_gpu_s + e.decode_busy_gpu_s).epsilon(1e-12));
   // Physical servers: one prefill server and a decode unit of two, all on the whole epoch.
@@ -120,11 +118,7 @@ TEST_CASE("disaggregation: the prefill balancer counts input tokens outstanding,
   serving::ServingSystem sys(setup, src, router, sink);
   sys.advance_to(100);
   REQUIRE(sink.done.size() == 3);
-  model::StepShape pre;
-  pre.prefill_seqs = 1;
-  pre.prefill_tokens = 100;
-  pre.prefill_attention_pairs = 100 * 101 / 2.0;
-  const double p100 = setup.dcs[0].step_model->cost(pre).time_s;
+  const double p100 = prefill_s(*setup.dcs[0].step_model, 100);
   CHECK(sink.done.at(0).admitted_s == Approx(1.002).epsilon(1e-12));
   CHECK(sink.done.at(1).admitted_s == Approx(1.002).epsilon(1e-12));
   CHECK(sink.done.at(2).admitted_s == Approx(1.002 + p100).epsilon(1e-12));
@@ -132,7 +126,11 @@ TEST_CASE("disaggregation: the prefill balancer counts input tokens outstanding,
 }
 
 TEST_CASE("disaggregation: conservation, and windows give the answers of one global event order") {
-  auto run = [](bool windows, double until) {
+  // With prefix caching of system prompts in the prefill pool (and prefix-aware balancing), chunked or not.
+  const bool caching = GENERATE(false, true);
+  const bool chunked = GENERATE(false, true);
+  INFO("prefix caching " << caching << ", chunked prefill " << chunked);
+  auto run = [&](bool windows, double until) {
     test::ListSource src;
     Rng rng(5);
     double t = 0;
@@ -140,6 +138,12 @@ TEST_CASE("disaggregation: conservation, and windows give the answers of one glo
       t += rng.exponential(1 / 30.0);
       src.reqs.push_back({static_cast<std::uint64_t>(i), t, static_cast<std::uint32_t>(50 + rng.uniform() * 3000),
                           static_cast<std::uint32_t>(1 + rng.uniform() * 400), 0});
+      if (caching && i % 4 != 0) {  // three in four start with one of three system prompts of 200 tokens
+        auto& r = src.reqs.back();
+        r.prompt_tokens += 200;
+        r.system_prompt_tokens = 200;
+        r.prefix = workload::prefix::synthetic(1 + i % 3, 0);
+      }
     }
     test::Sink sink;
     serving::NearestRouter router;
@@ -148,13 +152,20 @@ TEST_CASE("disaggregation: conservation, and windows give the answers of one glo
     setup.max_context_tokens = 3000;            // some are rejected
     setup.allow_windows = windows;
     setup.window_s = 1;
+    setup.dcs[0].scheduler.chunked_prefill = chunked;
+    setup.dcs[0].scheduler.max_tokens_per_step = 1024;  // long prompts take several chunks
+    if (caching) {
+      setup.dcs[0].scheduler.prefix_block_tokens = 16;
+      setup.prefix_routing = true;
+    }
     serving::ServingSystem sys(setup, src, router, sink);
-    double completions = 0, kv_bytes = 0;
+    double completions = 0, kv_bytes = 0, hits = 0;
     for (int k = 1; k * 5.0 <= until; ++k) {
       sys.advance_to(k * 5.0);
       const auto rep = sys.close_epoch((k - 1) * 5.0, k * 5.0);
       completions += static_cast<double>(rep.dcs[0].completions);
       kv_bytes += rep.dcs[0].kv_transfer_bytes;
+      hits += rep.dcs[0].prefix_hit_tokens;
       const serving::DcState st = sys.dc_state(0);
       // arrived = completed + unfinished (on the way, in a pool or between them) + rejected + dropped
       CHECK(sys.arrived() == sys.completed() + st.outstanding + st.inflight + sys.rejected() + sys.dropped());
@@ -162,8 +173,10 @@ TEST_CASE("disaggregation: conservation, and windows give the answers of one glo
     CHECK(completions == static_cast<double>(sys.completed()));
     CHECK(sink.done.size() == sys.completed());
     CHECK(static_cast<std::uint64_t>(sink.rejected) == sys.rejected());
+    if (until > 100) CHECK(sys.rejected() > 0);
+    CHECK((hits > 0) == caching);
     CHECK(static_cast<std::uint64_t>(sink.dropped) == sys.dropped());
-    std::vector<double> out{static_cast<double>(sys.completed()), kv_bytes};
+    std::vector<double> out{static_cast<double>(sys.completed()), kv_bytes, hits};
     for (const auto& [id, r] : sink.done) {
       CHECK(r.first_token_s > r.admitted_s);
       CHECK(r.done_s >= r.first_token_s);

@@ -24,16 +24,7 @@ using test::Sink;
 // One datacenter of `servers` servers, one TP2 replica each (6 spare GPUs), no network delay.
 serving::SystemSetup one_dc(std::uint32_t servers, std::uint32_t max_batch) {
   serving::SystemSetup s;
-  serving::PoolSetup p;
-  p.name = "west";
-  p.servers = servers;
-  p.gpus_per_server = 8;
-  p.replicas_per_server = 1;
-  p.step_model = std::make_shared<model::RooflineStepModel>(test::hand_gpu(), test::hand_llm(), 2);
-  p.scheduler.max_batch_size = max_batch;
-  p.scheduler.kv_capacity_tokens = 50000;
-  p.server_power = {8, 60, 400, 1000, 3000};  // idle: 8 x 60 + 1000 = 1480 W
-  s.dcs.push_back(p);
+  s.dcs.push_back(test::tp2_pool("west", servers, max_batch));  // idle: 8 x 60 + 1000 = 1480 W
   s.user_regions = 1;
   s.one_way_s = {{0.0}};
   s.max_context_tokens = 4096;
