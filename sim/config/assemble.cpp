@@ -90,6 +90,7 @@ Assembly assemble(const Scenario& s) {
         else
           d->step_model = droof;
         d->scheduler.kv_capacity_tokens = model::kv_capacity_tokens(dc.gpu, s.llm, dpar, s.memory_headroom_fraction);
+        d->scheduler.max_batch_size = dc.decode->max_batch_size;
         d->server_power = {d->gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, du * dc.server.non_gpu_idle_power_w,
                            du * dc.server.non_gpu_max_power_w};
         p.decode = d;

@@ -83,6 +83,7 @@ struct DatacenterSpec {
     int unit_servers = 1;
     int tensor_parallel = 1;
     int expert_parallel = 1;
+    std::uint32_t max_batch_size = 0;  // sequences per decode replica (0: serving.max_batch_size)
   };
   std::optional<DecodePool> decode;
   int servers() const { return racks * servers_per_rack; }

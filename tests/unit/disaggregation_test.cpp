@@ -215,6 +215,10 @@ TEST_CASE("disaggregation from a scenario: the pools' units, and the KV transfer
   CHECK(a.accounting[0].servers == 8);
   CHECK(a.accounting[0].gpus == 64);
   CHECK(a.accounting[0].replicas == 3);
+  CHECK(p.decode->scheduler.max_batch_size == 256);  // serving.max_batch_size unless the decode pool has its own
+  const config::Scenario big = config::load_scenario(file, {"platform.regions[0].datacenters[0].decode.max_batch_size=12672"});
+  CHECK(config::assemble(big).system.dcs[0].decode->scheduler.max_batch_size == 12672);
+  CHECK(config::assemble(big).system.dcs[0].scheduler.max_batch_size == 256);
   // A share of the servers, rounded to whole decode units: 0.3 x 8 = 2.4 servers -> one unit of 4.
   const std::string key = "platform.regions[0].datacenters[0].decode";
   const config::Scenario shared = config::load_scenario(file, {key + "={server_share: 0.3, unit_servers: 4}"});
