@@ -4,6 +4,7 @@
 #   bench/run_bench.sh [quick|all|CASE...]     (default: quick = cases 3 and fidelity)
 # Cases:
 #   case1     ChatGPT-2023 scale: scenarios/chatgpt-2023-semianalysis.yaml (195 M requests, 3,624 HGX A100)
+#   case1r    case1 with reactive autoscaling (target 64 requests outstanding per replica; issue 14 asks <= 2 min)
 #   case2     2025 scale: scenarios/chatgpt-2025.yaml (2.5 B requests, 1,256 DGX H100)
 #   case3     scenarios/quickstart.yaml (2 M requests, 16 DGX A100)
 #   fidelity  day engine vs fine-grained engine, peak hour of scenarios/east-vs-west.yaml
@@ -69,14 +70,16 @@ PYEOF
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=(quick)
 [ "${cases[0]}" = quick ] && cases=(case3 fidelity)
-[ "${cases[0]}" = all ] && cases=(case3 fidelity case1 case2)
+[ "${cases[0]}" = all ] && cases=(case3 fidelity case1 case1r case2)
 echo "chatdc bench on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)"
 for c in "${cases[@]}"; do
   case "$c" in
     case1) run_case case1 scenarios/chatgpt-2023-semianalysis.yaml ;;
+    case1r) run_case case1r scenarios/chatgpt-2023-semianalysis.yaml --set operations.autoscaling.policy=reactive \
+              --set operations.autoscaling.target_load_per_replica=64 ;;
     case2) run_case case2 scenarios/chatgpt-2025.yaml ;;
     case3) run_case case3 scenarios/quickstart.yaml ;;
     fidelity) fidelity ;;
-    *) echo "unknown case $c (case1 case2 case3 fidelity quick all)" >&2; exit 2 ;;
+    *) echo "unknown case $c (case1 case1r case2 case3 fidelity quick all)" >&2; exit 2 ;;
   esac
 done

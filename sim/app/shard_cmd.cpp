@@ -39,9 +39,9 @@ std::string cells_coupled(const config::Scenario& s) {
   if (s.workload.conversations)
     return "workload.conversations is set: a conversation's next turn is sent after its answer (closed loop), so every "
            "cell's answers shape the requests of all";
-  if (s.operations.autoscaling.policy != operations::Policy::kNone)
+  if (s.operations.any_policy() != operations::Policy::kNone)
     return fmt::format("operations.autoscaling.policy is {}: a datacenter's servers are scaled together, over all its cells",
-                       operations::policy_name(s.operations.autoscaling.policy));
+                       operations::policy_name(s.operations.any_policy()));
   if (s.routing.policy == "slo_spillover")
     return "routing.policy is slo_spillover: it routes on the latency the datacenters observe live";
   const config::Assembly a = config::assemble(s);

@@ -1,8 +1,10 @@
 #include "config/assemble.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "config/wan_paths.hpp"
+#include "model/dvfs.hpp"
 #include "model/step_model.hpp"
 #include "model/step_table.hpp"
 #include "model/step_work.hpp"
@@ -13,6 +15,91 @@ namespace chatdc::config {
 double local_offset_s(const Scenario& s, double utc_offset_h) {
   return (utc_offset_h - s.run.clock_utc_offset_h + s.run.start_h) * 3600.0;
 }
+
+namespace {
+
+// Deferrable batch work: one instance per job and day of the run, its open hours, and how full a
+// replica's batch may be for batch work to join (per datacenter).
+void assemble_batch(const Scenario& s, Assembly& a) {
+  const BatchSpec& b = s.workload.batch;
+  if (b.jobs.empty()) return;
+  const double chat_ctx = workload::TokenSampler(s.workload.prompt).mean() + workload::TokenSampler(s.workload.output).mean() / 2;
+  std::vector<double> ctx(a.dcs.size(), 0.0), refill(a.dcs.size(), 0.0);
+  for (const BatchJobSpec& job : b.jobs) {
+    ctx[job.dc] = std::max({ctx[job.dc], chat_ctx, job.prompt_tokens + job.output_tokens / 2.0});
+    // A batch sequence is prefilled once per output_tokens decode steps: that prefill's time, amortized.
+    model::StepShape pf;
+    pf.prefill_seqs = 1;
+    pf.prefill_tokens = job.prompt_tokens;
+    pf.prefill_attention_pairs = job.prompt_tokens * (job.prompt_tokens + 1.0) / 2;
+    refill[job.dc] = std::max(refill[job.dc], a.system.dcs[job.dc].step_model->cost(pf).time_s / job.output_tokens);
+    const RegionSpec& reg = s.regions[a.dcs[job.dc].region];
+    const double offset = local_offset_s(s, reg.utc_offset_h);
+    const auto price = [&](double t) { return reg.price_per_kwh.at(t, offset) * reg.pue.at(t, offset); };
+    for (std::uint32_t day = 0;; ++day) {
+      const double release = (day * 24.0 + job.release_h - s.run.start_h) * 3600.0;
+      if (release >= s.run.duration_s) break;
+      if (release < 0) continue;
+      operations::BatchInstance in;
+      in.name = job.name;
+      in.day = day;
+      in.dc = job.dc;
+      in.requests = job.requests;
+      in.prompt_tokens = job.prompt_tokens;
+      in.output_tokens = job.output_tokens;
+      in.release_s = release;
+      in.deadline_s = release + job.deadline_h * 3600.0;
+      if (job.hours == "valley") {  // the minutes whose price x PUE is the window's lowest
+        double low = 1e300;
+        for (double t = in.release_s; t < in.deadline_s; t += 60) low = std::min(low, price(t));
+        const double cut = low * (1 + 1e-9) + 1e-12;
+        for (double t = in.release_s; t < in.deadline_s; t += 60) {
+          const bool open = price(t) <= cut;
+          if (!open) continue;
+          const double to = std::min(t + 60, in.deadline_s);
+          if (!in.open.empty() && in.open.back().second == t)
+            in.open.back().second = to;
+          else
+            in.open.emplace_back(t, to);
+        }
+      } else {
+        in.open.emplace_back(in.release_s, in.deadline_s);
+      }
+      a.system.batch.push_back(std::move(in));
+    }
+  }
+  for (std::uint32_t d = 0; d < a.dcs.size(); ++d) {
+    if (ctx[d] <= 0) continue;  // no batch work placed here
+    serving::PoolSetup& p = a.system.dcs[d];
+    p.scheduler.batch_step_limit_s = b.fill_tpot_fraction * s.slo.tpot_s;
+    if (b.fill_seqs_per_replica > 0) {
+      p.scheduler.batch_max_seqs = b.fill_seqs_per_replica;
+      continue;
+    }
+    // auto: the largest batch B whose time per decoded token, the decode step at the mean context plus
+    // the batch sequences' prefills amortized over their answers (B x prefill / output tokens, counting
+    // every sequence as batch work: conservative), stays within fill_tpot_fraction x the TPOT target.
+    const auto per_token = [&](std::uint32_t n) {
+      model::StepShape dec;
+      dec.decode_seqs = n;
+      dec.decode_context_tokens = n * ctx[d];
+      return p.step_model->cost(dec).time_s + n * refill[d];
+    };
+    const double limit = b.fill_tpot_fraction * s.slo.tpot_s;
+    std::uint32_t lo = 1, hi = p.scheduler.max_batch_size;
+    if (per_token(1) > limit) hi = 1;
+    while (lo < hi) {
+      const std::uint32_t mid = lo + (hi - lo + 1) / 2;
+      if (per_token(mid) <= limit)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    p.scheduler.batch_max_seqs = lo;
+  }
+}
+
+}  // namespace
 
 model::Parallelism unit_parallelism(const Scenario& s, const DatacenterSpec& dc) {
   model::Parallelism par = dc.parallelism(s.redundant_experts);
@@ -48,7 +135,14 @@ Assembly assemble(const Scenario& s) {
       p.gpus_per_server = dc.server.gpus_per_server * unit;
       p.replicas_per_server = unit > 1 ? 1 : dc.server.gpus_per_server / dc.tensor_parallel;
       const model::Parallelism par = unit_parallelism(s, dc);
-      auto roofline = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, par);
+      // Power capping: the GPUs run at one clock all day (operations/power_cap.*, model/dvfs.*), resolved over
+      // the datacenter's physical servers.
+      const model::ServerPowerSpec physical_server{dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w,
+                                                   dc.server.non_gpu_idle_power_w, dc.server.non_gpu_max_power_w};
+      const operations::PowerCapConfig cap_config = s.operations.power_for(dc.name);
+      const operations::PowerCap cap =
+          operations::resolve_power_cap(dc.gpu, physical_server, static_cast<std::uint32_t>(dc.servers()), cap_config);
+      auto roofline = std::make_shared<model::RooflineStepModel>(model::Dvfs::at_clock(dc.gpu, cap.clock_fraction), s.llm, par);
       if (dc.step_table)
         p.step_model = std::make_shared<model::TableStepModel>(*dc.step_table, roofline);
       else
@@ -62,7 +156,7 @@ Assembly assemble(const Scenario& s) {
       p.server_power = {p.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, unit * dc.server.non_gpu_idle_power_w,
                         unit * dc.server.non_gpu_max_power_w};
       p.local_offset_s = local_offset_s(s, region.utc_offset_h);
-      p.ops.autoscaling = s.operations.autoscaling;
+      p.ops.autoscaling = s.operations.autoscaling_for(dc.name);
       p.ops.off_power_w = unit * s.operations.off_power_w;
       p.ops.wake_power_w = s.operations.wake_power_w >= 0 ? unit * s.operations.wake_power_w : p.server_power.idle_w();
       p.ops.boot_s = s.operations.boot_s;
@@ -123,7 +217,12 @@ Assembly assemble(const Scenario& s) {
         acc.kv_capacity_tokens = (np * p.scheduler.kv_capacity_tokens + nd * p.decode->scheduler.kv_capacity_tokens) / (np + nd);
       }
       acc.prefix_block_tokens = p.scheduler.prefix_block_tokens;
-      acc.peak_flops_per_gpu = roofline->linear_peak_flops();
+      acc.peak_flops_per_gpu = roofline->linear_peak_flops() / cap.clock_fraction;  // MFU against the nominal peak
+      acc.power_capped = cap_config.any();
+      acc.gpu_clock_fraction = cap.clock_fraction;
+      acc.gpu_power_cap_w = cap.gpu_power_cap_w;
+      acc.site_budget_kw = cap_config.site_budget_kw;
+      acc.fleet_max_it_kw = cap.fleet_max_kw;
       acc.hbm_bytes_per_s_per_gpu = dc.gpu.memory_bandwidth_gb_per_s * 1e9;
       acc.engine = dc.gpu.engine;
       acc.server_capex = dc.server_capex;
@@ -149,6 +248,7 @@ Assembly assemble(const Scenario& s) {
   a.system.prefix_routing_min_match = s.prefix_routing_min_match;
   a.system.threads = s.run.threads;
   a.system.server_detail = s.run.timeline_detail != "datacenter";
+  a.system.decision_period_s = s.run.sample_period_s;
 
   a.routing.policy = s.routing.policy;
   a.routing.max_load_per_replica = s.routing.max_load_per_replica;
@@ -185,6 +285,8 @@ Assembly assemble(const Scenario& s) {
         for (const auto& hop : *p) a.wan.path[u][d].push_back(hop.link);
     }
   a.system.max_context_tokens = static_cast<std::uint32_t>(s.llm.max_context_tokens);
+  assemble_batch(s, a);
+  for (std::size_t d = 0; d < a.accounting.size(); ++d) a.accounting[d].batch_fill_seqs = a.system.dcs[d].scheduler.batch_max_seqs;
 
   workload::SyntheticSpec& w = a.workload;
   for (const auto& u : s.workload.user_regions) {
@@ -211,6 +313,13 @@ Assembly assemble(const Scenario& s) {
 }  // namespace chatdc::config
 
 namespace chatdc::config {
+
+std::shared_ptr<operations::DemandForecast> make_forecast(const Scenario& s, const Assembly& a) {
+  if (!s.operations.any_predictive()) return nullptr;
+  if (s.workload.source == "trace")  // a twin of the trace's source: the same requests, read ahead
+    return std::make_shared<operations::SourceForecast>(std::make_unique<workload::TraceSource>(s.workload.trace));
+  return std::make_shared<operations::CurveForecast>(a.workload.regions, s.workload.conversations ? s.workload.turns_mean : 1.0);
+}
 
 Workload make_workload(const Scenario& s, const Assembly& a) {
   Workload w;

@@ -42,6 +42,10 @@ struct Workload {
 };
 Workload make_workload(const Scenario& s, const Assembly& a);
 
+/// The demand known ahead for predictive autoscaling (null without it): the synthetic curves' expected
+/// requests, or a twin of the trace's source read ahead.
+std::shared_ptr<operations::DemandForecast> make_forecast(const Scenario& s, const Assembly& a);
+
 /// Local time minus run time, s, for a place at utc_offset_h.
 double local_offset_s(const Scenario& s, double utc_offset_h);
 

@@ -1,5 +1,7 @@
 #include "config/scenario.hpp"
 
+#include "model/dvfs.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/utf8.hpp"
+#include "config/batch_config.hpp"
 #include "config/wan_paths.hpp"
 #include "workload/trace.hpp"
 #include "model/step_model.hpp"
@@ -933,6 +936,7 @@ void read_workload(Reader r, Scenario& s) {
       }
     }
   }
+  read_batch(r.child("batch"), s);
   r.finish();
 }
 
@@ -1099,39 +1103,121 @@ void read_slo(Reader r, Scenario& s) {
   r.finish();
 }
 
-void read_operations(Reader r, Scenario& s) {
+// The three keys of a power-capping level, each defaulting to `base`'s value (0: none).
+operations::PowerCapConfig read_power_keys(Reader& r, const operations::PowerCapConfig& base) {
+  operations::PowerCapConfig c = base;
+  c.gpu_power_cap_w = r.number("gpu_power_cap_w", base.gpu_power_cap_w, Range::between(0, 5000));
+  c.gpu_clock_fraction = r.number("gpu_clock_fraction", base.gpu_clock_fraction, Range::between(0, 1));
+  c.site_budget_kw = r.number("site_budget_kw", base.site_budget_kw, Range::between(0, 1e6));
+  if (c.gpu_clock_fraction > 0 && c.gpu_clock_fraction < model::Dvfs::kMinClockFraction)
+    r.error("gpu_clock_fraction", fmt::format("expected 0 (none) or a clock fraction in [{}, 1], got {}",
+                                              model::Dvfs::kMinClockFraction, format_number(c.gpu_clock_fraction)));
+  if (r.has("gpu_power_cap_w") && r.has("gpu_clock_fraction") && c.gpu_power_cap_w > 0 && c.gpu_clock_fraction > 0)
+    r.error("gpu_clock_fraction", "give a power cap (gpu_power_cap_w) or a locked clock (gpu_clock_fraction), not both");
+  // A datacenter's cap replaces the scenario-wide clock, and its clock the scenario-wide cap.
+  if (r.has("gpu_power_cap_w") && !r.has("gpu_clock_fraction")) c.gpu_clock_fraction = 0;
+  if (r.has("gpu_clock_fraction") && !r.has("gpu_power_cap_w")) c.gpu_power_cap_w = 0;
+  return c;
+}
+
+// Keys naming datacenters under `per` (operations.*.datacenters): each unknown name is an error, each known
+// one is handed to `read` with its reader, which is finished after.
+template <class F>
+void read_per_datacenter(Reader per, const Scenario& s, F read) {
+  std::vector<std::string> names;
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) names.push_back(dc.name);
+  for (const std::string& key : per.keys()) {
+    if (std::find(names.begin(), names.end(), key) == names.end()) {
+      per.error(key, fmt::format("\"{}\" is not a datacenter (datacenters: {})", key, fmt::join(names, ", ")));
+      per.accept(key);
+      continue;
+    }
+    Reader d = per.child(key);
+    read(key, d);
+    d.finish();
+  }
+  per.finish();
+}
+
+void read_power_capping(Reader r, Scenario& s) {
   OperationsSpec& o = s.operations;
-  Reader a = r.child("autoscaling");
-  const std::string policy = a.text("policy", "none", {"none", "schedule", "reactive"});
-  operations::AutoscalingConfig& c = o.autoscaling;
+  o.power = read_power_keys(r, {});
+  read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) { o.power_by_dc[key] = read_power_keys(d, o.power); });
+  r.finish();
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) {
+      const operations::PowerCapConfig c = o.power_for(dc.name);
+      if (!c.any()) continue;
+      const std::string where = o.power_by_dc.count(dc.name) ? "datacenters." + dc.name + "." : "";
+      if (dc.step_table)
+        r.error(where + "gpu_power_cap_w", fmt::format("datacenter {} uses a measured step table ({}), which holds one clock: "
+                                                       "power capping needs the roofline", dc.name, dc.step_table_file));
+      if (c.gpu_power_cap_w > dc.gpu.tdp_w)
+        r.error(where + "gpu_power_cap_w", fmt::format("must not exceed the TDP of datacenter {}'s GPU ({}: {} W), got {}", dc.name,
+                                                       dc.gpu.id, format_number(dc.gpu.tdp_w), format_number(c.gpu_power_cap_w)));
+      else if (c.gpu_power_cap_w > 0 && c.gpu_power_cap_w < model::Dvfs::min_cap_w(dc.gpu))
+        r.error(where + "gpu_power_cap_w",
+                fmt::format("must be at least datacenter {}'s GPU's minimum power limit ({}: {} W, 30% of its TDP), got {}", dc.name,
+                            dc.gpu.id, format_number(model::Dvfs::min_cap_w(dc.gpu)), format_number(c.gpu_power_cap_w)));
+      const model::ServerPowerSpec sp{dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,
+                                      dc.server.non_gpu_max_power_w};
+      const operations::PowerCap p = operations::resolve_power_cap(dc.gpu, sp, static_cast<std::uint32_t>(dc.servers()), c);
+      if (!p.error.empty())
+        r.error(where + "site_budget_kw", fmt::format("datacenter {}: budget {} kW too small: {}", dc.name,
+                                                      format_number(c.site_budget_kw), p.error));
+    }
+}
+
+// An autoscaling section: scenario-wide (base: the defaults) or a datacenter's (base: the scenario-wide one,
+// each key replacing it).
+operations::AutoscalingConfig read_autoscaling(Reader a, const operations::AutoscalingConfig& base, const Scenario& s) {
+  operations::AutoscalingConfig c = base;
+  const std::string policy = a.text("policy", operations::policy_name(base.policy), {"none", "schedule", "reactive", "predictive"});
   c.policy = operations::parse_policy(policy.empty() ? "none" : policy);
-  if (c.policy == operations::Policy::kSchedule || a.has("schedule")) {
+  if (a.has("schedule") || (c.policy == operations::Policy::kSchedule && base.policy != operations::Policy::kSchedule &&
+                            std::all_of(base.schedule_fraction.begin(), base.schedule_fraction.end(), [](double x) { return x == 0; }))) {
     const auto f = a.numbers("schedule", 24, Range::fraction());
     if (!f && c.policy == operations::Policy::kSchedule)
       a.error("schedule", "the schedule policy needs 24 shares of the servers on, by local hour (0..1)");
     if (f) std::copy(f->begin(), f->end(), c.schedule_fraction.begin());
   }
   a.accept("schedule");  // listed among the valid keys even when absent
-  if (c.policy != operations::Policy::kNone)
-    for (const auto& reg : s.regions)
-      for (const auto& dc : reg.datacenters)
-        if (dc.decode)
-          a.error("policy", fmt::format("{}: datacenter {} has a decode pool (prefill/decode disaggregation), whose servers "
-                                        "are not switched on and off yet: use policy none", policy, dc.name));
-  if (c.policy == operations::Policy::kReactive)
+  if (c.policy == operations::Policy::kReactive && base.target_load_per_replica <= 0)
     c.target_load_per_replica = a.required_number("target_load_per_replica", Range{0, 1e5, true, false});
   else if (a.has("target_load_per_replica"))
     c.target_load_per_replica = a.number("target_load_per_replica", 0, Range{0, 1e5, true, false});
   a.accept("target_load_per_replica");
+  if (c.policy == operations::Policy::kPredictive && base.target_requests_per_s_per_replica <= 0)
+    c.target_requests_per_s_per_replica = a.required_number("target_requests_per_s_per_replica", Range{0, 1e5, true, false});
+  else if (a.has("target_requests_per_s_per_replica"))
+    c.target_requests_per_s_per_replica = a.number("target_requests_per_s_per_replica", 0, Range{0, 1e5, true, false});
+  a.accept("target_requests_per_s_per_replica");
+  c.headroom = a.number("headroom", base.headroom, Range::between(0, 10));
   if (c.policy != operations::Policy::kNone && s.run.engine == "fine")
     a.error("policy", fmt::format("{} needs run.engine: day (the fine engine runs no autoscaling)", policy));
-  c.tolerance = a.number("tolerance", 0.1, Range{0, 1, false, true});
-  c.cooldown_s = a.number("cooldown_s", 300, Range::between(0, 86400));
-  c.min_servers = static_cast<std::uint32_t>(a.integer("min_servers", 1, Range::between(1, 1e7)));
-  c.max_servers = static_cast<std::uint32_t>(a.integer("max_servers", 0, Range::between(0, 1e7)));
+  c.tolerance = a.number("tolerance", base.tolerance, Range{0, 1, false, true});
+  c.cooldown_s = a.number("cooldown_s", base.cooldown_s, Range::between(0, 86400));
+  c.min_servers = static_cast<std::uint32_t>(a.integer("min_servers", base.min_servers, Range::between(1, 1e7)));
+  c.max_servers = static_cast<std::uint32_t>(a.integer("max_servers", base.max_servers, Range::between(0, 1e7)));
   if (c.max_servers > 0 && c.min_servers > c.max_servers)
     a.error("min_servers", fmt::format("must not exceed max_servers ({}), got {}", c.max_servers, c.min_servers));
   a.finish();
+  return c;
+}
+
+void read_operations(Reader r, Scenario& s) {
+  OperationsSpec& o = s.operations;
+  o.autoscaling = read_autoscaling(r.child("autoscaling"), {}, s);
+  read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) {
+    o.autoscaling_by_dc[key] = read_autoscaling(d.child("autoscaling"), o.autoscaling, s);
+  });
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters)
+      if (dc.decode && o.autoscaling_for(dc.name).policy != operations::Policy::kNone)
+        r.child("autoscaling").error("policy", fmt::format("{}: datacenter {} has a decode pool (prefill/decode disaggregation), "
+                                                           "whose servers are not switched on and off yet: use policy none",
+                                                           operations::policy_name(o.autoscaling_for(dc.name).policy), dc.name));
 
   Reader v = r.child("servers");
   o.off_power_w = v.number("off_power_w", 50, Range::between(0, 5000));
@@ -1147,6 +1233,7 @@ void read_operations(Reader r, Scenario& s) {
   o.boot_s = v.number("boot_s", 300, Range::between(0, 7200));
   o.model_load_gb_per_s = v.number("model_load_gb_per_s", 7, Range{0, 1000, true, false});
   v.finish();
+  read_power_capping(r.child("power_capping"), s);
   r.finish();
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters) {

@@ -15,6 +15,7 @@
 #include "model/specs.hpp"
 #include "model/step_table.hpp"
 #include "operations/autoscaling.hpp"
+#include "operations/power_cap.hpp"
 #include "serving/replica.hpp"
 #include "workload/diurnal.hpp"
 #include "workload/token_sampler.hpp"
@@ -142,6 +143,26 @@ struct UserRegionSpec {
   double access_latency_ms = 5;  // one way, user to the region's network
 };
 
+/// Deferrable batch work (workload.batch): jobs of batch inference released every day of the run.
+struct BatchJobSpec {
+  std::string name;
+  double input_tokens_per_day = 0, output_tokens_per_day = 0;
+  std::uint32_t prompt_tokens = 1024;  // per request
+  std::uint32_t output_tokens = 1;     // per request: output volume / requests, rounded (at least 1)
+  std::uint64_t requests = 0;          // per day: ceil(input volume / prompt_tokens)
+  double release_h = 0;                // hour of the run's clock at which it is released, every day
+  double deadline_h = 24;              // after its release
+  std::string hours = "any";           // any | valley: only while its site's price x PUE is the window's lowest
+  std::vector<std::string> datacenters;  // candidates (empty: every datacenter)
+  std::uint32_t dc = 0;                // placed in (flat datacenter index): the cheapest candidate over its window
+  double window_price = 0;             // mean price x PUE over its first window at that site (report currency)
+};
+struct BatchSpec {
+  std::vector<BatchJobSpec> jobs;
+  std::uint32_t fill_seqs_per_replica = 0;  // 0: auto (per datacenter, from the TPOT target)
+  double fill_tpot_fraction = 0.8;          // auto: decode step within this share of slo.tpot_s
+};
+
 struct WorkloadSpec {
   std::string source = "synthetic";  // synthetic | trace
   workload::TraceOptions trace;      // source == trace
@@ -163,6 +184,7 @@ struct WorkloadSpec {
   workload::TokenDist think_time;      // seconds
   workload::TokenDist message_tokens;  // new user tokens per follow-up turn
   std::vector<UserRegionSpec> user_regions;
+  BatchSpec batch;  // deferrable batch work (workload.batch)
 };
 
 struct EconomicsSpec {
@@ -197,6 +219,33 @@ struct OperationsSpec {
   double wake_power_w = -1;         // per server while waking; < 0: the server's idle power
   double boot_s = 300;              // power-on to the serving engine started: an assumption
   double model_load_gb_per_s = 7;   // weights from local NVMe (one PCIe Gen4 drive's sequential read)
+  // operations.power_capping: GPU power cap, locked clock and site budget, scenario-wide and per datacenter
+  // (operations.power_capping.datacenters.<name>, each key overriding the scenario-wide one).
+  operations::PowerCapConfig power;
+  // operations.datacenters.<name>.autoscaling: a datacenter's own policy, each key replacing the scenario-wide one.
+  std::map<std::string, operations::AutoscalingConfig> autoscaling_by_dc;
+  operations::AutoscalingConfig autoscaling_for(const std::string& dc) const {
+    const auto it = autoscaling_by_dc.find(dc);
+    return it == autoscaling_by_dc.end() ? autoscaling : it->second;
+  }
+  /// The first policy other than none among the scenario-wide one and the datacenters' (none if none).
+  operations::Policy any_policy() const {
+    if (autoscaling.policy != operations::Policy::kNone) return autoscaling.policy;
+    for (const auto& [name, c] : autoscaling_by_dc)
+      if (c.policy != operations::Policy::kNone) return c.policy;
+    return operations::Policy::kNone;
+  }
+  bool any_predictive() const {
+    if (autoscaling.policy == operations::Policy::kPredictive) return true;
+    for (const auto& [name, c] : autoscaling_by_dc)
+      if (c.policy == operations::Policy::kPredictive) return true;
+    return false;
+  }
+  std::map<std::string, operations::PowerCapConfig> power_by_dc;
+  operations::PowerCapConfig power_for(const std::string& dc) const {
+    const auto it = power_by_dc.find(dc);
+    return it == power_by_dc.end() ? power : it->second;
+  }
 };
 
 struct Scenario {

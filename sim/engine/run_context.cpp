@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "core/error.hpp"
 #include "core/interrupt.hpp"
 
 namespace chatdc::engine {
@@ -71,6 +72,7 @@ RunContext::RunContext(const config::Scenario& scenario, const RunOptions& optio
   plat = build_platform(s, a, power_levels);
   a.system.one_way_s = user_latencies(plat);
   wl = config::make_workload(s, a);
+  a.system.forecast = config::make_forecast(s, a);
   router = serving::make_router(a.routing, a.route_info);
   mode = percentile_mode(s, wl.source->expected_requests());
   rec = std::make_unique<metrics::Recorder>(static_cast<std::uint32_t>(a.dcs.size()), mode,
@@ -79,6 +81,9 @@ RunContext::RunContext(const config::Scenario& scenario, const RunOptions& optio
   for (const auto& u : s.workload.user_regions) region_names.push_back(u.name);
   for (const auto& d : a.dcs) dc_names.push_back(d.spec->name);
   rec->set_max_context_tokens(static_cast<std::uint64_t>(s.llm.max_context_tokens));
+  if (opt.shards > 0 && !s.workload.batch.jobs.empty())
+    throw chatdc::Error(fmt::format("{}: workload.batch: batch work runs in one process (a job's work spreads over every cell of its "
+                            "datacenter); run it without --shard/--shards", s.file));
   if (opt.shards > 0) {
     sharded = true;
     const auto layout = serving::cell_layout(a.system);
@@ -232,6 +237,8 @@ RunResult RunContext::finish(std::uint64_t activities) {
     f.trace_loops = wl.trace->stats().loops;
   }
   f.user_regions = region_names;
+  f.batch = sys->setup().batch;
+  f.batch_outcomes = sys->batch_outcomes();
   f.wall_s = wall_s();
   if (sharded) {
     shard.facts = f;

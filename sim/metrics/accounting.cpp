@@ -8,7 +8,7 @@ namespace chatdc::metrics {
 
 double batch_occupancy(const serving::DcEpoch& e, const DcAccountingSetup& s) {
   const double slots = static_cast<double>(s.replicas) * s.max_batch_size;
-  return slots > 0 ? static_cast<double>(e.running) / slots : 0.0;
+  return slots > 0 ? static_cast<double>(e.running + e.batch_running) / slots : 0.0;  // chat and batch work
 }
 
 double kv_used_fraction(const serving::DcEpoch& e, const DcAccountingSetup& s) {
@@ -61,6 +61,11 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     tot.green_certificates += row.facility_energy_kwh * s.green_share * s.green_certificate_per_kwh;
     tot.busy_gpu_s += rep.dcs[d].busy_gpu_s;
     tot.ops += rep.dcs[d];
+    const double batch_kwh = j_to_kwh(rep.dcs[d].batch_it_energy_j) * row.pue;
+    tot.batch_facility_kwh += batch_kwh;
+    tot.batch_electricity_cost += batch_kwh * row.price_per_kwh;
+    tot.batch_carbon_kg += batch_kwh * row.carbon_kg_per_kwh;
+    tot.batch_carbon_market_kg += batch_kwh * row.carbon_kg_per_kwh * (1 - s.green_share);
     tot.flops += rep.dcs[d].flops;
     tot.hbm_bytes += rep.dcs[d].hbm_bytes;
     tot.peak_mfu = std::max(tot.peak_mfu, mfu(rep.dcs[d], s, dt));

@@ -50,6 +50,11 @@ struct DcAccountingSetup {
   double demand_charge_per_kw_month = 0;
   double carbon_price_per_t = 0;
   double rent_per_gpu_hour = 0;  // > 0: the GPUs are rented; power, capex and maintenance are the provider's
+  // Power capping (operations.power_capping): the GPUs' clock all day, what a GPU then draws at most (W),
+  // the site budget (kW, 0: none) and every server at its most at that clock (kW).
+  bool power_capped = false;
+  double gpu_clock_fraction = 1, gpu_power_cap_w = 0, site_budget_kw = 0, fleet_max_it_kw = 0;
+  std::uint32_t batch_fill_seqs = 0;  // batch work joins a replica's batch below this many sequences (0: none here)
 };
 
 /// WAN traffic costs: links and, for each (user region, datacenter), the links its requests cross.
@@ -108,6 +113,9 @@ struct DcTotals {
   double peak_it_power_kw = 0, peak_facility_power_kw = 0;
   std::uint64_t peak_queued = 0;
   serving::DcEpoch ops;  // sums over the epochs: wake-ups, server-seconds and IT energy by power state
+  // Deferrable batch work: its attributed IT energy (ops.batch_it_energy_j) x PUE, priced and emitting
+  // as the period's facility energy does.
+  double batch_facility_kwh = 0, batch_electricity_cost = 0, batch_carbon_kg = 0, batch_carbon_market_kg = 0;
   double capex() const { return capex_servers + capex_network + capex_facility; }
   double total_cost() const {
     return electricity_cost + green_certificates + demand_charge + capex() + maintenance + wan + carbon_cost + rental;

@@ -108,7 +108,44 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
                {"per_1k_requests", ratio(total * 1000.0, done)},
                {"per_1m_output_tokens", ratio(total * 1e6, lat.output_tokens)}};
   j["wh_per_request"] = ratio(t.facility_energy_kwh * 1000.0, done);
+  j["batch"] = {{"requests_done", o.batch_requests_done},
+                {"input_tokens_done", o.batch_prompt_tokens_done},
+                {"output_tokens_done", o.batch_output_tokens_done},
+                {"energy_kwh", {{"it", o.batch_it_energy_j / 3.6e6}, {"facility", t.batch_facility_kwh}}},
+                {"electricity_cost", t.batch_electricity_cost},
+                {"carbon_kg", t.batch_carbon_kg},
+                {"carbon_kg_market", t.batch_carbon_market_kg}};
   return j;
+}
+
+// Deferrable batch work, per instance: met (done by its deadline), missed (done late, or not done by a
+// deadline within the run) or open (not done; its deadline is after the run's end).
+json batch_section(const RunFacts& f, const Accounting& acc) {
+  json list = json::array();
+  std::uint64_t done = 0, misses = 0, open = 0, requests = 0;
+  for (std::size_t i = 0; i < f.batch.size(); ++i) {
+    const operations::BatchInstance& b = f.batch[i];
+    const operations::BatchOutcome o = i < f.batch_outcomes.size() ? f.batch_outcomes[i] : operations::BatchOutcome{};
+    const bool complete = o.requests_done == b.requests;
+    const std::string status = operations::batch_status(b, o, f.simulated_s);
+    done += complete ? 1 : 0;
+    misses += status == "missed" ? 1 : 0;
+    open += status == "open" ? 1 : 0;
+    requests += b.requests;
+    list.push_back({{"name", b.name},
+                    {"day", b.day},
+                    {"datacenter", b.dc < acc.dcs().size() ? acc.dcs()[b.dc].name : ""},
+                    {"requests", b.requests},
+                    {"requests_done", o.requests_done},
+                    {"prompt_tokens_per_request", b.prompt_tokens},
+                    {"output_tokens_per_request", b.output_tokens},
+                    {"release_s", b.release_s},
+                    {"deadline_s", b.deadline_s},
+                    {"done_s", complete ? json(o.last_done_s) : json(nullptr)},
+                    {"status", status}});
+  }
+  return {{"jobs", f.batch.size()}, {"jobs_done", done}, {"deadline_misses", misses}, {"open", open},
+          {"requests", requests}, {"instances", list}};
 }
 
 }  // namespace
@@ -145,6 +182,10 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.rental += t.rental;
     sum.busy_gpu_s += t.busy_gpu_s;
     sum.ops += t.ops;
+    sum.batch_facility_kwh += t.batch_facility_kwh;
+    sum.batch_electricity_cost += t.batch_electricity_cost;
+    sum.batch_carbon_kg += t.batch_carbon_kg;
+    sum.batch_carbon_market_kg += t.batch_carbon_market_kg;
     sum.prefix_queried_tokens += t.prefix_queried_tokens;
     sum.prefix_hit_tokens += t.prefix_hit_tokens;
     if (block_tokens == 0) block_tokens = acc.dcs()[d].prefix_block_tokens;
@@ -170,7 +211,7 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
       bytes += r.stats.hbm_bytes;
       it += r.it_energy_kwh;
       fac += r.facility_energy_kwh;
-      running += static_cast<double>(r.stats.running);
+      running += static_cast<double>(r.stats.running + r.stats.batch_running);
       kv += r.stats.kv_tokens;
       cached += r.stats.kv_cached_tokens;
     }
@@ -192,6 +233,11 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   json total = block(rec.total(), f.arrived, sum, gpus, peak_flops, peak_hbm, block_tokens, f.simulated_s, f.currency, rec.slo(),
                      ratio(gpus, servers));
   for (auto it = total.begin(); it != total.end(); ++it) j[it.key()] = it.value();
+  const json batch = batch_section(f, acc);
+  for (auto it = batch.begin(); it != batch.end(); ++it) j["batch"][it.key()] = it.value();
+  j["batch"]["attribution"] =
+      "each step's GPU energy split by its share of tokens (prefill tokens, decoding sequences) that are batch work; "
+      "a server's IT energy while on by the batch share of its GPU energy (idle time counts for chat)";
   j["workload"] = {{"source", f.workload_source}, {"expected_requests", f.expected_requests}, {"follow_up_turns", f.follow_ups}};
   if (f.workload_source == "trace")
     j["workload"]["trace"] = {{"skipped_malformed_lines", f.trace_skipped_malformed},
@@ -217,6 +263,10 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     json o = {{"name", s.name}, {"region", s.region}, {"servers", s.servers}, {"gpus", s.gpus}, {"replicas", s.replicas},
               {"engine", s.engine}};
     for (auto it = b.begin(); it != b.end(); ++it) o[it.key()] = it.value();
+    o["power_capping"] = {{"enabled", s.power_capped}, {"gpu_clock_fraction", s.gpu_clock_fraction},
+                          {"gpu_power_cap_w", s.power_capped ? s.gpu_power_cap_w : 0.0}, {"site_budget_kw", s.site_budget_kw},
+                          {"fleet_max_it_kw", s.fleet_max_it_kw}};
+    o["batch"]["fill_seqs_per_replica"] = s.batch_fill_seqs;
     dcs.push_back(o);
   }
   j["datacenters"] = dcs;
@@ -241,6 +291,7 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
       "kv_cache_used,kv_cache_cached,prefix_hit_rate,prefill_tokens_saved,mfu,mbu,it_power_kw,"
       "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum,"
       "servers_serving,servers_idle,servers_draining,servers_waking,servers_off,wake_ups,carbon_kg_market_cum,"
+      "gpu_clock_fraction,gpu_power_cap_w,batch_running,batch_requests_done,batch_input_tokens_done,batch_output_tokens_done,"
       "prefill_servers,decode_servers,prefill_input_tokens_per_s_per_server,decode_output_tokens_per_s_per_server,"
       "kv_transfer_gbps\n";
   for (const TimelineRow& r : acc.rows()) {
@@ -250,7 +301,7 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
     const double hour = std::fmod(r.t0 / kSecondsPerHour + clock_start_h, 24.0);
     // Disaggregation (else zero): servers on in each pool over the period, per-server token rates, KV traffic.
     const double pre = dt > 0 ? r.stats.prefill_server_s / dt : 0.0, dec = dt > 0 ? r.stats.decode_server_s / dt : 0.0;
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
                        r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
                        s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
                        kv_cached_fraction(r.stats, s), ratio(r.stats.prefix_hit_tokens, r.stats.prefix_queried_tokens),
@@ -260,8 +311,10 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
                        dt > 0 ? r.facility_energy_kwh * kSecondsPerHour / dt : 0.0, r.pue, r.price_per_kwh,
                        r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg,
                        r.stats.servers_serving, r.stats.servers_idle, r.stats.servers_draining, r.stats.servers_waking,
-                       r.stats.servers_off, r.stats.wake_ups, r.cum_carbon_market_kg, pre, dec,
-                       ratio(r.stats.prefill_input_tokens, r.stats.prefill_server_s),
+                       r.stats.servers_off, r.stats.wake_ups, r.cum_carbon_market_kg, s.gpu_clock_fraction,
+                       s.power_capped ? s.gpu_power_cap_w : 0.0,
+                       r.stats.batch_running, r.stats.batch_requests_done, r.stats.batch_prompt_tokens_done, r.stats.batch_output_tokens_done,
+                       pre, dec, ratio(r.stats.prefill_input_tokens, r.stats.prefill_server_s),
                        ratio(r.stats.output_tokens, r.stats.decode_server_s), dt > 0 ? r.stats.kv_transfer_bytes * 8 / 1e9 / dt : 0.0);
   }
   return out;

@@ -37,6 +37,9 @@ struct RunFacts {
   std::uint64_t follow_ups = 0;
   std::uint64_t trace_skipped_malformed = 0, trace_dropped_sampling = 0, trace_loops = 0;
   std::vector<std::string> user_regions;  // names, in scenario order
+  // Deferrable batch work: its instances (a job per day) and what became of each.
+  std::vector<operations::BatchInstance> batch;
+  std::vector<operations::BatchOutcome> batch_outcomes;
 };
 
 nlohmann::ordered_json build_summary(const RunFacts& facts, Recorder& rec, const Accounting& acc);

@@ -175,7 +175,9 @@ json setup_json(const ShardSetup& s) {
                          bits(a.depreciation_years), bits(a.maintenance_fraction_per_year), bits(a.network_capex_fraction),
                          bits(a.facility_capex_per_kw), bits(a.facility_depreciation_years), bits(a.demand_charge_per_kw_month),
                          bits(a.carbon_price_per_t), bits(a.rent_per_gpu_hour), bits(a.peak_flops_per_gpu),
-                         bits(a.hbm_bytes_per_s_per_gpu), bits(a.green_share), bits(a.green_certificate_per_kwh)}}});
+                         bits(a.hbm_bytes_per_s_per_gpu), bits(a.green_share), bits(a.green_certificate_per_kwh)}},
+                       {"power_cap", {a.power_capped ? 1 : 0, bits(a.gpu_clock_fraction), bits(a.gpu_power_cap_w),
+                                      bits(a.site_budget_kw), bits(a.fleet_max_it_kw)}}});
   json links = json::array();
   for (const auto& l : s.wan.links) links.push_back(json{{"reals", {bits(l.cost_per_gb), bits(l.cost_per_day)}}, {"end_dcs", l.end_dcs}});
   json cells = json::array();
@@ -224,6 +226,13 @@ ShardSetup setup_of(const json& j) {
     a.hbm_bytes_per_s_per_gpu = real(r[13]);
     a.green_share = real(r[14]);
     a.green_certificate_per_kwh = real(r[15]);
+    const auto pc = d.at("power_cap").get<std::vector<std::uint64_t>>();
+    if (pc.size() != 5) throw std::runtime_error("datacenter power cap");
+    a.power_capped = pc[0] != 0;
+    a.gpu_clock_fraction = real(pc[1]);
+    a.gpu_power_cap_w = real(pc[2]);
+    a.site_budget_kw = real(pc[3]);
+    a.fleet_max_it_kw = real(pc[4]);
     s.accounting.push_back(std::move(a));
   }
   const json& w = j.at("wan");

@@ -10,6 +10,7 @@ Policy parse_policy(const std::string& name) {
   if (name == "none") return Policy::kNone;
   if (name == "schedule") return Policy::kSchedule;
   if (name == "reactive") return Policy::kReactive;
+  if (name == "predictive") return Policy::kPredictive;
   throw std::invalid_argument("unknown autoscaling policy " + name);
 }
 
@@ -17,6 +18,7 @@ const char* policy_name(Policy p) {
   switch (p) {
     case Policy::kSchedule: return "schedule";
     case Policy::kReactive: return "reactive";
+    case Policy::kPredictive: return "predictive";
     default: return "none";
   }
 }
@@ -49,6 +51,10 @@ std::uint32_t Autoscaler::decide(const Observation& o) {
       want = ceil_servers(o.load_requests / (c.target_load_per_replica * o.replicas_per_server));
       break;
     }
+    case Policy::kPredictive:
+      want = ceil_servers(o.forecast_requests_per_s * (1 + c.headroom) /
+                          (c.target_requests_per_s_per_replica * o.replicas_per_server));
+      break;
   }
   want = std::clamp(want, lo, hi);
   if (c.policy == Policy::kReactive) {

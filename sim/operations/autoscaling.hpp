@@ -14,7 +14,12 @@
 //              scale-up at once (it pays the wake delay); scale-down to the largest recommendation of
 //              the last cooldown_s (Kubernetes' horizontal pod autoscaler: tolerance 0.1, scale-down
 //              stabilization window 300 s), so a dip shorter than the window does not power servers off
-//   both:      clamped to [min_servers, max_servers]
+//   predictive: R = the demand the datacenter expects (requests/s), known ahead (the scenario's diurnal
+//              curve, or the trace read ahead): the largest mean rate of the sample periods from now to
+//              now + the wake delay + one period, so servers woken now serve in time and none is drained
+//              that the demand before the next wake completes would need;
+//              target = ceil(R x (1 + headroom) / (target_requests_per_s_per_replica x replicas per server))
+//   all:       clamped to [min_servers, max_servers]
 // Decisions are taken at the end of every sample period, with time and observed state as arguments.
 #pragma once
 #include <array>
@@ -25,9 +30,9 @@
 
 namespace chatdc::operations {
 
-enum class Policy { kNone, kSchedule, kReactive };
+enum class Policy { kNone, kSchedule, kReactive, kPredictive };
 
-/// Parses none | schedule | reactive (throws std::invalid_argument otherwise).
+/// Parses none | schedule | reactive | predictive (throws std::invalid_argument otherwise).
 Policy parse_policy(const std::string& name);
 const char* policy_name(Policy p);
 
@@ -37,6 +42,8 @@ struct AutoscalingConfig {
   double target_load_per_replica = 0;          // reactive: outstanding requests per available replica
   double tolerance = 0.1;                       // reactive: no change while |load/target - 1| <= tolerance
   double cooldown_s = 300;                      // reactive: scale down to the largest recommendation of this window
+  double target_requests_per_s_per_replica = 0;  // predictive: the demand one replica should carry
+  double headroom = 0.2;                         // predictive: extra capacity above the forecast demand
   std::uint32_t min_servers = 1;
   std::uint32_t max_servers = 0;  // 0: every server of the datacenter
 };
@@ -61,6 +68,7 @@ struct Observation {
   std::uint32_t available = 0;  // serving or waking
   std::uint32_t replicas_per_server = 1;
   double load_requests = 0;     // outstanding + in flight
+  double forecast_requests_per_s = 0;  // predictive: the demand expected at the datacenter over the horizon
 };
 
 /// A datacenter's autoscaler: the policy and the recommendations it remembers (reactive's window).

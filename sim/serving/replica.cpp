@@ -66,7 +66,8 @@ void Replica::deliver(const Job& job, double now, const PromptPrefix& prefix) {
         end_s = act_start_ + run_.time_of(k);
       }
       s.deadline_step = step_counter_ + k;
-      const bool room = running() < cfg_.max_batch_size &&
+      // Room: a free batch slot, or a batch-work sequence the request will preempt.
+      const bool room = (running() < cfg_.max_batch_size || batch_decoding_ > 0) &&
                         (!cfg_.chunked_prefill || batch_ < cfg_.max_tokens_per_step);
       if (room && k < run_steps_) {
         run_steps_ = k;
@@ -75,6 +76,58 @@ void Replica::deliver(const Job& job, double now, const PromptPrefix& prefix) {
       break;
     }
   }
+}
+
+void Replica::poke(double now) {
+  if (!batch_room() || (feed_ == nullptr && batch_waiting_.empty())) return;
+  switch (activity_) {
+    case Activity::kIdle: schedule(now); break;
+    case Activity::kStep: break;  // the scheduler looks for batch work when the step ends
+    case Activity::kRun: {
+      double end_s;
+      const std::uint64_t k = boundary_at_or_after(now, end_s);
+      if (k < run_steps_) {
+        run_steps_ = k;
+        act_end_ = end_s;
+      }
+      break;
+    }
+  }
+}
+
+std::uint32_t Replica::next_batch_slot() {
+  if (batch_waiting_.empty()) {
+    Job job;
+    if (feed_ == nullptr || !feed_->take(job)) return kNoSlot;
+    job.batch = true;
+    const std::uint32_t slot = new_slot();
+    Seq& s = slots_[slot];
+    s = Seq{};
+    s.job = job;
+    s.state = State::kWaiting;
+    s.target = job.prompt_tokens;
+    if (cache_) prefixes_[slot] = PromptPrefix{};
+    batch_waiting_.push_back(slot);
+  }
+  return batch_waiting_.front();
+}
+
+bool Replica::batch_chunk_fits(const model::StepShape& shape, std::uint32_t slot, std::uint32_t chunk) const {
+  if (cfg_.batch_step_limit_s <= 0) return true;
+  const Seq& s = slots_[slot];
+  model::StepShape trial = shape;
+  trial.prefill_seqs += 1;
+  trial.prefill_tokens += chunk;
+  trial.prefill_attention_pairs += chunk * (s.prefilled + (chunk + 1.0) * 0.5);
+  trial.prefill_context_tokens += s.prefilled;
+  return model_.cost(trial).time_s <= cfg_.batch_step_limit_s;
+}
+
+double Replica::batch_share(const model::StepShape& shape) const {
+  const double decodes = step_has_decodes_ ? static_cast<double>(batch_) : 0.0;
+  const double tokens = static_cast<double>(shape.prefill_tokens) + decodes;
+  if (tokens <= 0) return 0.0;
+  return (batch_prefill_tokens_ + (step_has_decodes_ ? static_cast<double>(batch_decoding_) : 0.0)) / tokens;
 }
 
 std::uint64_t Replica::boundary_at_or_after(double now, double& at_s) const {
@@ -149,6 +202,7 @@ void Replica::admit(std::uint32_t slot, double now, const PrefixCache::Match& m)
   }
   if (s.times.admitted_s < 0) s.times.admitted_s = now;
   s.admit_order = ++admit_counter_;
+  if (s.job.batch) ++batch_running_;
   prefill_reserved_ += s.target;
   if (cfg_.kv_policy == KvPolicy::kReserve) reserved_total_ += s.job.prompt_tokens + s.job.output_tokens;
   prefilling_.push_back(slot);
@@ -184,9 +238,16 @@ void Replica::schedule(double now) {
   if (cfg_.kv_policy == KvPolicy::kPreempt) {
     while (batch_ > 0 && live_kv() + batch_ > cfg_.kv_capacity_tokens) preempt_one();
   }
+  // Chat first: a waiting chat request that finds no batch slot or no KV takes a batch sequence's.
+  while (batch_decoding_ > 0 && !waiting_.empty() && prefill_allowed()) {
+    const std::uint32_t slot = waiting_.front();
+    if (running() < cfg_.max_batch_size && kv_admissible(slots_[slot], lookup(slot))) break;
+    preempt_batch();
+  }
 
   model::StepShape shape;
   step_prefills_.clear();
+  batch_prefill_tokens_ = 0;
   auto add_chunk = [&](std::uint32_t slot, std::uint32_t chunk) {
     Seq& s = slots_[slot];
     s.chunk = chunk;
@@ -194,6 +255,7 @@ void Replica::schedule(double now) {
     shape.prefill_tokens += chunk;
     shape.prefill_attention_pairs += chunk * (s.prefilled + (chunk + 1.0) * 0.5);
     shape.prefill_context_tokens += s.prefilled;
+    if (s.job.batch) batch_prefill_tokens_ += chunk;
     step_prefills_.push_back(slot);
   };
 
@@ -215,6 +277,28 @@ void Replica::schedule(double now) {
       if (!step_prefills_.empty() && tokens + todo > cfg_.max_tokens_per_step) break;
       if (!kv_admissible(s, m)) break;
       waiting_.pop_front();
+      admit(slot, now, m);
+      tokens += todo;
+      add_chunk(slot, todo);
+    }
+    // Batch work fills the room chat leaves (none waits), with the same step.
+    while (may_prefill && batch_room()) {
+      const std::uint32_t slot = next_batch_slot();
+      if (slot == kNoSlot) break;
+      const Seq& s = slots_[slot];
+      const PrefixCache::Match m = lookup(slot);
+      const std::uint32_t todo = s.target - m.hit;
+      if (!step_prefills_.empty() && tokens + todo > cfg_.max_tokens_per_step) break;
+      if (!kv_admissible(s, m)) break;
+      {  // the prefill step with this prompt (as a prefill-only step) within the batch step limit
+        Seq& w = slots_[slot];
+        const std::uint32_t before = w.prefilled;
+        w.prefilled = m.hit;
+        const bool fits = batch_chunk_fits(shape, slot, todo);
+        w.prefilled = before;
+        if (!fits) break;
+      }
+      batch_waiting_.pop_front();
       admit(slot, now, m);
       tokens += todo;
       add_chunk(slot, todo);
@@ -251,6 +335,28 @@ void Replica::schedule(double now) {
       budget -= chunk;
       add_chunk(slot, chunk);
     }
+    while (budget > 0 && batch_room()) {  // batch work fills the rest of the budget
+      const std::uint32_t slot = next_batch_slot();
+      if (slot == kNoSlot) break;
+      const PrefixCache::Match m = lookup(slot);
+      if (!kv_admissible(slots_[slot], m)) break;
+      model::StepShape with_decodes = shape;
+      with_decodes.decode_seqs = batch_;
+      with_decodes.decode_context_tokens = batch_ > 0 ? decode_context() : 0.0;
+      {
+        Seq& w = slots_[slot];
+        const std::uint32_t before = w.prefilled;
+        w.prefilled = m.hit;
+        const bool fits = batch_chunk_fits(with_decodes, slot, std::min(w.target - m.hit, budget));
+        w.prefilled = before;
+        if (!fits) break;
+      }
+      batch_waiting_.pop_front();
+      admit(slot, now, m);
+      const std::uint32_t chunk = std::min(slots_[slot].target - slots_[slot].prefilled, budget);
+      budget -= chunk;
+      add_chunk(slot, chunk);
+    }
     if (!step_prefills_.empty()) {
       shape.decode_seqs = batch_;
       shape.decode_context_tokens = batch_ > 0 ? decode_context() : 0.0;
@@ -266,6 +372,7 @@ void Replica::schedule(double now) {
 void Replica::start_step(const model::StepShape& shape, double now) {
   step_cost_ = model_.cost(shape);
   step_work_ = profiles_.work(shape);
+  act_batch_share_ = batch_share(shape);
   activity_ = Activity::kStep;
   act_start_ = now;
   act_end_ = now + step_cost_.time_s;
@@ -311,6 +418,7 @@ void Replica::start_run(double now) {
   }
   assert(n >= 1);
   run_steps_ = n;
+  act_batch_share_ = static_cast<double>(batch_decoding_) / static_cast<double>(batch_);
   activity_ = Activity::kRun;
   act_start_ = now;
   act_end_ = now + run_.time_of(n);
@@ -320,7 +428,7 @@ void Replica::start_run(double now) {
 }
 
 void Replica::try_merge(double now) {
-  if (cfg_.max_run_steps != 0 || cfg_.decode_first || !waiting_.empty() || prefilling_.size() != step_prefills_.size())
+  if (cfg_.max_run_steps != 0 || cfg_.decode_first || cfg_.batch_max_seqs > 0 || !waiting_.empty() || prefilling_.size() != step_prefills_.size())
     return;
   std::uint32_t joins = 0;  // prompts that go on decoding after the step
   for (const std::uint32_t slot : step_prefills_) {
@@ -413,9 +521,11 @@ void Replica::join_decode(std::uint32_t slot) {
   ++batch_;
   dec_base_ += static_cast<double>(s.target) - static_cast<double>(s.join_step);
   finish_heap_.push({s.finish_step, s.admit_order, slot});
-  admit_stack_.push_back({s.finish_step, slot});
-  if (admit_stack_.size() > 2 * static_cast<std::size_t>(batch_) + 64)
-    std::erase_if(admit_stack_, [&](const Joined& e) { return e.finish_step <= step_counter_; });
+  std::vector<Joined>& stack = s.job.batch ? batch_stack_ : admit_stack_;
+  if (s.job.batch) ++batch_decoding_;
+  stack.push_back({s.finish_step, slot});
+  if (stack.size() > 2 * static_cast<std::size_t>(batch_) + 64)
+    std::erase_if(stack, [&](const Joined& e) { return e.finish_step <= step_counter_; });
 }
 
 void Replica::complete(std::uint32_t slot, double now) {
@@ -424,6 +534,10 @@ void Replica::complete(std::uint32_t slot, double now) {
     release(slot, s.state == State::kDecoding ? s.target + static_cast<double>(step_counter_ - s.join_step) : s.target,
             false);
   s.times.done_s = now;
+  if (s.job.batch) {  // before the listener, which may power a drained server off when it holds nothing
+    --batch_running_;
+    if (s.state == State::kDecoding) --batch_decoding_;
+  }
   listener_->on_complete(id_, s.job, s.times);
   freed_ = true;
   if (cfg_.kv_policy == KvPolicy::kReserve) reserved_total_ -= s.job.prompt_tokens + s.job.output_tokens;
@@ -452,11 +566,31 @@ void Replica::complete_due(double now) {
   }
 }
 
+bool Replica::preempt_batch() {
+  while (!batch_stack_.empty()) {
+    const Joined e = batch_stack_.back();
+    batch_stack_.pop_back();
+    if (e.finish_step <= step_counter_) continue;  // completed
+    preempt_slot(e);
+    return true;
+  }
+  return false;
+}
+
 void Replica::preempt_one() {
+  if (preempt_batch()) return;  // batch work first
   while (!admit_stack_.empty()) {
     const Joined e = admit_stack_.back();
     admit_stack_.pop_back();
     if (e.finish_step <= step_counter_) continue;  // completed
+    preempt_slot(e);
+    return;
+  }
+  assert(false && "no sequence to preempt");
+}
+
+void Replica::preempt_slot(const Joined& e) {
+  {
     Seq& s = slots_[e.slot];
     assert(s.state == State::kDecoding && s.finish_step == e.finish_step);
     if (cache_) release(e.slot, s.target + static_cast<double>(step_counter_ - s.join_step), true);
@@ -471,10 +605,14 @@ void Replica::preempt_one() {
     s.times.preemptions += 1;
     s.deadline_step = 0;  // a preempted sequence is readmitted as soon as it fits
     ++preemptions_;
-    waiting_.push_front(e.slot);
-    return;
+    if (s.job.batch) {
+      --batch_running_;
+      --batch_decoding_;
+      batch_waiting_.push_front(e.slot);
+    } else {
+      waiting_.push_front(e.slot);
+    }
   }
-  assert(false && "no sequence to preempt");
 }
 
 double Replica::kv_tokens_at(double t) const {
@@ -545,6 +683,7 @@ void Replica::accrue(double t) {
   model::StepWork w;
   progress_at(t, e, w);
   energy_j_ += e - acc_e_;
+  batch_energy_j_ += (e - acc_e_) * act_batch_share_;
   work_.flops += w.flops - acc_w_.flops;
   work_.hbm_bytes += w.hbm_bytes - acc_w_.hbm_bytes;
   busy_s_ += std::min(t, act_end_) - acc_t_;

@@ -63,6 +63,13 @@ struct SchedulerConfig {
   // event fewer per prompt, the same timestamps. First-token and completion callbacks at the step's
   // end then come at its start, with their true times: for callers that apply them in time order.
   bool merge_steps = false;
+  // Deferrable batch work (workload.batch): batch sequences are admitted only while no chat request
+  // waits and the batch (chat and batch sequences) holds fewer than this many (0: none); they come from
+  // a BatchFeed and are preempted first (KV cache full, or a chat request needing a slot or KV).
+  std::uint32_t batch_max_seqs = 0;
+  // Batch prompts (or chunks) join a step only while its time stays within this (s; 0: no limit), so
+  // chat's decodes never wait longer than that for batch prefills.
+  double batch_step_limit_s = 0;
 };
 
 /// A request as a replica sees it.
@@ -78,6 +85,7 @@ struct Job {
   // output_tokens decode steps; the first token is the end of the first of them. A preempted one loses
   // its KV and is recomputed (prompt and tokens so far), as any preempted sequence.
   bool kv_ready = false;
+  bool batch = false;      // deferrable batch work: lower priority than chat, preempted first
 };
 
 struct JobTimes {
@@ -99,6 +107,14 @@ struct PrefixStats {
     evicted_tokens += o.evicted_tokens;
     return *this;
   }
+};
+
+/// Where a replica takes deferrable batch requests from when it has room (a balancer cell's pool).
+class BatchFeed {
+ public:
+  virtual ~BatchFeed() = default;
+  /// The next batch request for a replica with room, or false when there is none (or none may run now).
+  virtual bool take(Job& job) = 0;
 };
 
 class ReplicaListener {
@@ -150,6 +166,22 @@ class Replica {
   double current_power_w(double idle_w) const;
   std::uint32_t id() const { return id_; }
   void set_merge_steps(bool on) { cfg_.merge_steps = on; }
+  /// Batch work: the feed the replica takes batch requests from (null: it takes none, as when its server
+  /// drains; what it holds it still finishes).
+  void set_batch_feed(BatchFeed* feed) { feed_ = feed; }
+  /// New batch work may be available at `now` (a release, an opened gate, a wake): an idle replica
+  /// schedules, a decode run ends at its next step boundary if the replica has room for batch work.
+  void poke(double now);
+  /// Batch sequences admitted (prefilling or decoding) and waiting (preempted) in this replica.
+  std::uint32_t batch_running() const { return batch_running_; }
+  std::uint32_t batch_held() const { return batch_running_ + static_cast<std::uint32_t>(batch_waiting_.size()); }
+  /// Step energy (J, all GPUs of the replica) attributed to batch work since the last take: each step's
+  /// energy split by its share of tokens (prefill tokens and decoding sequences) that are batch work.
+  double take_batch_energy_j() {
+    const double e = batch_energy_j_;
+    batch_energy_j_ = 0;
+    return e;
+  }
   std::uint32_t waiting() const { return static_cast<std::uint32_t>(waiting_.size()); }
   std::uint32_t running() const { return batch_ + static_cast<std::uint32_t>(prefilling_.size()); }
   /// running() as of time t (next_event_time() >= t >= the last event): during a merged prefill
@@ -238,6 +270,20 @@ class Replica {
   void complete(std::uint32_t slot, double now);
   void complete_due(double now);
   void preempt_one();
+  struct Joined;
+  void preempt_slot(const Joined& e);
+  /// Preempts the most recently joined decoding batch sequence; false when there is none.
+  bool preempt_batch();
+  /// Batch work: whether one more batch sequence may be admitted now.
+  bool batch_room() const {
+    return running() < cfg_.batch_max_seqs && running() < cfg_.max_batch_size && waiting_.empty();
+  }
+  /// The next batch sequence to admit (a preempted one first, then one from the feed), or kNoSlot.
+  std::uint32_t next_batch_slot();
+  /// Whether adding a chunk of `chunk` tokens of the sequence in `slot` keeps the step within the batch limit.
+  bool batch_chunk_fits(const model::StepShape& shape, std::uint32_t slot, std::uint32_t chunk) const;
+  /// Batch share of the tokens of a step (chunks of its prefills, decodes when it decodes).
+  double batch_share(const model::StepShape& shape) const;
   /// Decode-first: may waiting prompts be admitted at this boundary?
   bool prefill_allowed() const;
   /// The run step index of the first boundary at or after `now` (current run), and its time.
@@ -316,6 +362,16 @@ class Replica {
   PrefixStats prefix_stats_;
   double evicted_taken_ = 0;  // cache_->evicted() at the last take
   std::uint64_t steps_ = 0, preemptions_ = 0;
+
+  // Deferrable batch work.
+  static constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
+  BatchFeed* feed_ = nullptr;
+  std::deque<std::uint32_t> batch_waiting_;  // preempted batch sequences (readmitted first)
+  std::vector<Joined> batch_stack_;          // decoding batch sequences, the last joined preempted first
+  std::uint32_t batch_running_ = 0, batch_decoding_ = 0;
+  double batch_prefill_tokens_ = 0;  // of the current step's chunks
+  double act_batch_share_ = 0;       // of the current activity's energy
+  double batch_energy_j_ = 0;
 };
 
 }  // namespace chatdc::serving

@@ -48,6 +48,11 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   energy_draining_j += o.energy_draining_j;
   energy_waking_j += o.energy_waking_j;
   energy_off_j += o.energy_off_j;
+  batch_requests_done += o.batch_requests_done;
+  batch_running += o.batch_running;
+  batch_prompt_tokens_done += o.batch_prompt_tokens_done;
+  batch_output_tokens_done += o.batch_output_tokens_done;
+  batch_it_energy_j += o.batch_it_energy_j;
   return *this;
 }
 
@@ -128,6 +133,16 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     server_dc_.insert(server_dc_.end(), servers, d);
   }
   servers_.resize(total_servers_);
+  if (!setup_.batch.empty()) {
+    batch_released_.assign(setup_.batch.size(), 0);
+    batch_open_.assign(setup_.batch.size(), 0);
+    for (Cell& c : cells_) {
+      c.batch_pool = std::make_unique<operations::BatchPool>(&setup_.batch, &batch_open_);
+      c.batch_done.resize(setup_.batch.size());
+      if (dcs_[c.dc].setup.scheduler.batch_max_seqs == 0) continue;
+      for (std::uint32_t k = 0; k < c.replicas; ++k) replicas_[c.first_replica + k].set_batch_feed(c.batch_pool.get());
+    }
+  }
   source_id_ = static_cast<std::uint32_t>(cells_.size());
   sharded_ = setup_.shard_first_cell > 0 || setup_.shard_last_cell < cells_.size();
   order_.resize(source_id_ + 1);
@@ -526,7 +541,7 @@ void ServingSystem::advance_to(double t) {
     if (windowed_) {
       workers_ = std::make_unique<TaskPool>(setup_.threads);
       // Nobody acts on a first token as it happens (no driver, no latency signal): merge steps.
-      merging_ = setup_.merge_steps;
+      merging_ = setup_.merge_steps && setup_.batch.empty();  // batch work splits step energy: no merged steps
       for (const Dc& dc : dcs_) merging_ = merging_ && !dc.pd;  // a prefill's end sets off its KV at once
       if (merging_)
         for (Replica& r : replicas_) r.set_merge_steps(true);
@@ -534,6 +549,10 @@ void ServingSystem::advance_to(double t) {
   }
   if (sharded_ && !windowed_)
     throw std::logic_error("a shard of a day needs independent cells (windows)");
+  if (!batch_started_) {  // instances released at the start
+    batch_started_ = true;
+    batch_tick(window_clock_);
+  }
   if (windowed_)
     advance_in_windows(t);
   else
@@ -543,6 +562,7 @@ void ServingSystem::advance_to(double t) {
 // ---- Answers ------------------------------------------------------------------------------------
 
 void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double t) {
+  if (job.batch) return;
   const Dc& pool = dcs_[replica_dc_[replica]];
   if (pool.pd && replica - pool.first_replica < pool.prefill_replicas) return;  // a prefill's end: the user's first token comes from decode
   if (sink_) sink_->on_first_token(replica, job, t);
@@ -564,10 +584,13 @@ void ServingSystem::finish(Cell& c, std::uint32_t local, std::uint32_t output_to
   ++c.completed;
   ++c.epoch.completions;
   c.epoch.output_tokens += output_tokens;
-  if (c.n_draining > 0) {  // a draining server that has finished its last request powers off now
-    const std::uint32_t server = replica_server(c.first_replica + local);
-    if (servers_[server].state == ServerState::kDraining && server_empty(c, server)) set_state(c, server, ServerState::kOff, t);
-  }
+  power_off_if_drained(c, replica_server(c.first_replica + local), t);
+}
+
+void ServingSystem::power_off_if_drained(Cell& c, std::uint32_t server, double t) {
+  // A draining server that has finished its last request powers off now.
+  if (c.n_draining > 0 && servers_[server].state == ServerState::kDraining && server_empty(c, server))
+    set_state(c, server, ServerState::kOff, t);
 }
 
 void ServingSystem::finish_due(Cell& c, double t) {
@@ -620,6 +643,10 @@ void ServingSystem::on_transfer(Cell& c) {
 
 void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
   Cell& c = cells_[replica_cell_[replica]];
+  if (job.batch) {
+    on_batch_complete(c, replica, job, times);
+    return;
+  }
   if (dcs_[c.dc].pd && replica - c.first_replica < dcs_[c.dc].prefill_replicas) {
     on_prefilled(c, replica, job, times);
     return;
@@ -709,7 +736,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
       case ServerState::kOff: off_s += in_state; break;
       case ServerState::kWaking: waking_s += in_state; break;
     }
-    double gpu_j = spare_gpus * idle_gpu_w * on_s, server_busy = 0;
+    double gpu_j = spare_gpus * idle_gpu_w * on_s, server_busy = 0, batch_gpu_j = 0;
     std::uint64_t server_running = 0, server_queued = 0;
     bool empty = true;
     for (int k = 0; k < p.replicas_per_server; ++k) {
@@ -722,7 +749,9 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
       const model::StepWork w = r.take_work();
       e.flops += w.flops;
       e.hbm_bytes += w.hbm_bytes;
-      const std::uint64_t waiting = r.waiting(), running = r.running_at(t1);
+      const std::uint64_t waiting = r.waiting(), batch_running = r.batch_running(), running = r.running_at(t1) - batch_running;
+      e.batch_running += batch_running;
+      batch_gpu_j += r.take_batch_energy_j();
       e.queued += waiting;
       e.running += running;
       e.kv_tokens += r.kv_tokens_at(t1);
@@ -732,7 +761,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
         e.prefix_queried_tokens += ps.queried_tokens;
         e.prefix_hit_tokens += ps.hit_tokens;
       }
-      if (c.balancer->outstanding(first_local + k) > 0) empty = false;
+      if (c.balancer->outstanding(first_local + k) > 0 || r.batch_held() > 0) empty = false;
       if (detail) {
         server_busy += busy * tp;
         server_running += running;
@@ -742,6 +771,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     const double on_j = on_s > 0 ? p.server_power.server_energy_j(gpu_j, on_s) : 0.0;
     const double off_j = p.ops.off_power_w * off_s, waking_j = p.ops.wake_power_w * waking_s;
     const double it_j = on_j + off_j + waking_j;
+    if (batch_gpu_j > 0 && gpu_j > 0) e.batch_it_energy_j += on_j * batch_gpu_j / gpu_j;
     e.gpu_energy_j += gpu_j;
     e.it_energy_j += it_j;
     rep.server_it_energy_j[gs] = it_j;
@@ -793,6 +823,19 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
   sr.state = to;
   sr.since = t;
   exclude_server(c, server, to != ServerState::kServing);
+  if (c.batch_pool && dcs_[c.dc].setup.scheduler.batch_max_seqs > 0) {
+    // Only serving servers take batch work; a draining one finishes the batch work it holds.
+    const auto per = static_cast<std::uint32_t>(dcs_[c.dc].setup.replicas_per_server);
+    const std::uint32_t first = c.first_replica + (server - c.first_server) * per;
+    for (std::uint32_t k = 0; k < per; ++k) {
+      Replica& r = replicas_[first + k];
+      r.set_batch_feed(to == ServerState::kServing ? c.batch_pool.get() : nullptr);
+      if (to == ServerState::kServing) {
+        r.poke(t);
+        c.heap.update(first + k - c.first_replica, r.next_event_time());
+      }
+    }
+  }
   if (to == ServerState::kOff) {  // powered off: GPU memory, and the prefixes cached in it, are lost
     const Dc& dc = dcs_[c.dc];
     const auto per = static_cast<std::uint32_t>(dc.pool_of_server(server - dc.first_server).replicas_per_server);
@@ -813,7 +856,7 @@ bool ServingSystem::server_empty(const Cell& c, std::uint32_t server) const {
   const auto per = static_cast<std::uint32_t>(dc.pool_of_server(server - dc.first_server).replicas_per_server);
   const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server) - c.first_replica;
   for (std::uint32_t k = 0; k < per; ++k)
-    if (c.balancer->outstanding(first + k) > 0) return false;
+    if (c.balancer->outstanding(first + k) > 0 || replicas_[c.first_replica + first + k].batch_held() > 0) return false;
   return true;
 }
 
@@ -879,9 +922,32 @@ void ServingSystem::scale(std::uint32_t d, std::uint32_t target, double t) {
   }
 }
 
+double ServingSystem::forecast_rate(std::uint32_t d, double t, double share) const {
+  const double period = setup_.decision_period_s;
+  const double wake = dcs_[d].setup.ops.wake_s();
+  // Periods [t + k P, t + (k+1) P) for k = 0 .. ceil(wake / P): they cover [t, t + wake + P].
+  const auto periods = static_cast<int>(std::ceil(wake / period - 1e-9)) + 1;
+  double peak = 0;
+  for (int k = 0; k < periods; ++k)
+    peak = std::max(peak, setup_.forecast->requests(t + k * period, t + (k + 1) * period) / period);
+  return peak * share;
+}
+
 void ServingSystem::operate(double t) {
+  // Each datacenter's share of the requests routed since the last decision (predictive), else since the
+  // start, else of the servers.
+  std::uint64_t recent_total = 0, routed_total = 0;
+  double servers_total = 0;
+  for (const Dc& dc : dcs_) {
+    recent_total += dc.routed - dc.routed_at_decision;
+    routed_total += dc.routed;
+    servers_total += dc.setup.servers;
+  }
+  if (setup_.forecast) setup_.forecast->forget_before(t);
   for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
-    const Dc& dc = dcs_[d];
+    Dc& dc = dcs_[d];
+    const std::uint64_t recent = dc.routed - dc.routed_at_decision;
+    dc.routed_at_decision = dc.routed;
     const operations::ServerOps& ops = dc.setup.ops;  // dc.autoscaler holds the same policy
     if (!ops.enabled()) continue;
     for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) finish_due(cells_[k], t);
@@ -895,8 +961,17 @@ void ServingSystem::operate(double t) {
     o.replicas_per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
     const DcState st = dc_state(d);
     o.load_requests = static_cast<double>(st.outstanding + st.inflight);
-    scale(d, dcs_[d].autoscaler.decide(o), t);
+    if (ops.autoscaling.policy == operations::Policy::kPredictive) {
+      if (!setup_.forecast) throw std::logic_error("predictive autoscaling without a demand forecast");
+      const double share = dcs_.size() == 1 ? 1.0
+                           : recent_total > 0 ? static_cast<double>(recent) / recent_total
+                           : routed_total > 0 ? static_cast<double>(dc.routed) / routed_total
+                                              : dc.setup.servers / servers_total;
+      o.forecast_requests_per_s = forecast_rate(d, t, share);
+    }
+    scale(d, dc.autoscaler.decide(o), t);
   }
+  batch_tick(t);
 }
 
 EpochReport ServingSystem::close_epoch(double t0, double t1) {
@@ -931,6 +1006,58 @@ EpochReport ServingSystem::close_epoch(double t0, double t1) {
   epoch_t0_ = t1;
   if (has_units_) expand_units(rep);
   return rep;
+}
+
+// ---- Deferrable batch work --------------------------------------------------------------------
+
+void ServingSystem::batch_tick(double t) {
+  if (setup_.batch.empty()) return;
+  for (std::uint32_t i = 0; i < setup_.batch.size(); ++i) {
+    const operations::BatchInstance& b = setup_.batch[i];
+    batch_open_[i] = b.open_at(t) ? 1 : 0;
+    if (batch_released_[i] || b.release_s > t) continue;
+    batch_released_[i] = 1;
+    const Dc& dc = dcs_[b.dc];
+    std::vector<double> weights;
+    for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) weights.push_back(cells_[k].replicas);
+    const std::vector<std::uint64_t> share = operations::split_proportionally(b.requests, weights);
+    for (std::uint32_t k = 0; k < dc.cells; ++k) cells_[dc.first_cell + k].batch_pool->add(i, share[k]);
+  }
+  for (std::uint32_t k = 0; k < cells_.size(); ++k) {
+    Cell& c = cells_[k];
+    if (!c.batch_pool->ready() || dcs_[c.dc].setup.scheduler.batch_max_seqs == 0) continue;
+    finish_due(c, t);
+    poke_batch(c, t);
+    if (!windowed_) order_.update(k, cell_time(c));
+  }
+}
+
+void ServingSystem::poke_batch(Cell& c, double t) {
+  for (std::uint32_t k = 0; k < c.replicas; ++k) {
+    Replica& r = replicas_[c.first_replica + k];
+    if (servers_[replica_server(c.first_replica + k)].state != ServerState::kServing) continue;
+    r.poke(t);
+    c.heap.update(k, r.next_event_time());
+  }
+}
+
+void ServingSystem::on_batch_complete(Cell& c, std::uint32_t replica, const Job& job, const JobTimes& times) {
+  operations::BatchOutcome& o = c.batch_done[job.tag];
+  ++o.requests_done;
+  o.prompt_tokens_done += job.prompt_tokens;
+  o.output_tokens_done += job.output_tokens;
+  o.last_done_s = std::max(o.last_done_s, times.done_s);
+  ++c.epoch.batch_requests_done;
+  c.epoch.batch_prompt_tokens_done += job.prompt_tokens;
+  c.epoch.batch_output_tokens_done += job.output_tokens;
+  power_off_if_drained(c, replica_server(replica), times.done_s);
+}
+
+std::vector<operations::BatchOutcome> ServingSystem::batch_outcomes() const {
+  std::vector<operations::BatchOutcome> out(setup_.batch.size());
+  for (const Cell& c : cells_)
+    for (std::size_t i = 0; i < c.batch_done.size(); ++i) out[i] += c.batch_done[i];
+  return out;
 }
 
 void ServingSystem::expand_units(EpochReport& rep) const {

@@ -39,6 +39,8 @@
 #include "model/power.hpp"
 #include "model/step_model.hpp"
 #include "operations/autoscaling.hpp"
+#include "operations/forecast.hpp"
+#include "operations/batch.hpp"
 #include "serving/least_outstanding.hpp"
 #include "serving/replica.hpp"
 #include "workload/request_source.hpp"
@@ -103,6 +105,13 @@ struct SystemSetup {
   bool prefix_routing = false;
   std::uint32_t prefix_routing_slack = 32;
   double prefix_routing_min_match = 0.5;
+  // Predictive autoscaling: the demand known ahead (null when no datacenter scales predictively), and how
+  // often operate() is called (the engine's sample period), which sets the forecast's horizon.
+  std::shared_ptr<operations::DemandForecast> forecast;
+  double decision_period_s = 60;
+  // Deferrable batch work (workload.batch), one instance per job and day, each placed in a datacenter
+  // (operations/batch.hpp); replicas take it with scheduler.batch_max_seqs > 0.
+  std::vector<operations::BatchInstance> batch;
 };
 
 /// A balancer cell's place: its datacenter and its whole servers (global indices, in pool order).
@@ -202,6 +211,11 @@ struct DcEpoch {
   std::uint64_t wake_ups = 0;
   double serving_s = 0, draining_s = 0, waking_s = 0, off_s = 0;
   double energy_serving_j = 0, energy_draining_j = 0, energy_waking_j = 0, energy_off_j = 0;
+  // Deferrable batch work: requests and their tokens completed in the epoch, batch sequences in
+  // batches at its end (not in `running`), and the IT energy attributed to it (each server's on-energy x
+  // the batch share of its GPU energy, steps split by their batch share of tokens).
+  std::uint64_t batch_requests_done = 0, batch_running = 0;
+  double batch_prompt_tokens_done = 0, batch_output_tokens_done = 0, batch_it_energy_j = 0;
 };
 
 struct EpochReport {
@@ -254,6 +268,11 @@ class ServingSystem final : private ReplicaListener {
   ServerState server_state(std::uint32_t server) const { return servers_[server].state; }
   /// Wake-ups begun so far, over every datacenter.
   std::uint64_t wake_ups() const { return wake_ups_; }
+  /// Batch work: releases the instances due by t, opens and closes them by their hours, and has the
+  /// replicas with room take the work (call between advance_to(t) and later events; operate() does).
+  void batch_tick(double t);
+  /// Batch work: what became of each instance so far (summed over the cells), and its requests not done.
+  std::vector<operations::BatchOutcome> batch_outcomes() const;
 
   const SystemSetup& setup() const { return setup_; }
   std::uint32_t dc_count() const { return static_cast<std::uint32_t>(dcs_.size()); }
@@ -344,6 +363,9 @@ class ServingSystem final : private ReplicaListener {
     };
     std::unordered_map<std::uint64_t, Prefilled> prefilled;
     std::vector<double> input_outstanding;  // per prefill replica: prompt tokens sent, prefill not ended
+    // Deferrable batch work: the cell's share of the released instances, and what it completed of each.
+    std::unique_ptr<operations::BatchPool> batch_pool;
+    std::vector<operations::BatchOutcome> batch_done;
   };
   struct Dc {
     PoolSetup setup;
@@ -373,6 +395,7 @@ class ServingSystem final : private ReplicaListener {
     std::uint64_t routed = 0, admitted = 0, rejected = 0;
     double server_ttft_s = 0, server_ttft_time_s = -1;
     operations::Autoscaler autoscaler;
+    std::uint64_t routed_at_decision = 0;  // `routed` at the last operate() (predictive: the recent share)
   };
   /// A server's power state and the seconds it spent in each during the current epoch.
   struct ServerRec {
@@ -412,7 +435,14 @@ class ServingSystem final : private ReplicaListener {
   bool server_empty(const Cell& c, std::uint32_t server) const;
   void on_wake(Cell& c);
   void scale(std::uint32_t d, std::uint32_t target, double t);
+  /// Predictive: datacenter d's expected demand (requests/s), the largest mean of the periods from t to
+  /// t + wake + one period, at d's share of the requests routed in the last period.
+  double forecast_rate(std::uint32_t d, double t, double share) const;
   void finish_due(Cell& c, double t);
+  void power_off_if_drained(Cell& c, std::uint32_t server, double t);
+  /// Batch work: replicas of the serving servers of cell c with room take work at t.
+  void poke_batch(Cell& c, double t);
+  void on_batch_complete(Cell& c, std::uint32_t replica, const Job& job, const JobTimes& times);
   static constexpr std::uint32_t kNoReplica = 0xFFFFFFFFu;
   /// The replica the cell's balancer sends r to, or kNoReplica when dropped.
   std::uint32_t assign_in(Cell& c, const workload::RequestSpec& r);
@@ -462,6 +492,9 @@ class ServingSystem final : private ReplicaListener {
     bool admitted;
   };
   Fifo<RoutedAhead> routed_ahead_;
+  // Batch work: released instances, and which are open now (read by the cells' pools).
+  std::vector<std::uint8_t> batch_released_, batch_open_;
+  bool batch_started_ = false;
 };
 
 }  // namespace chatdc::serving

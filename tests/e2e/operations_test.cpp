@@ -1,5 +1,5 @@
 // Operations end to end: a diurnal day of the western datacenter (scenarios/west-operations.yaml at a
-// tenth of its scale) always on, scheduled and reactively scaled; bad operations input.
+// tenth of its scale) always on, scheduled, reactively and predictively scaled; bad operations input.
 #include <cmath>
 
 #include "e2e/harness.hpp"
@@ -25,9 +25,10 @@ TEST_CASE("operations: scheduled and reactive scaling save energy on a diurnal d
   const auto base = scratch("ops-always-on");
   const auto sched = scratch("ops-schedule");
   const auto react = scratch("ops-reactive");
-  const json a = day("none", base), s = day("schedule", sched), r = day("reactive", react);
+  const auto pred = scratch("ops-predictive");
+  const json a = day("none", base), s = day("schedule", sched), r = day("reactive", react), p = day("predictive", pred);
   const double servers = a["fleet"]["servers"].get<double>();
-  for (const json* j : {&a, &s, &r}) {
+  for (const json* j : {&a, &s, &r, &p}) {
     const auto& q = (*j)["requests"];
     CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
                                           q["dropped"].get<long>());
@@ -52,6 +53,10 @@ TEST_CASE("operations: scheduled and reactive scaling save energy on a diurnal d
   CHECK(r["energy_kwh"]["it"].get<double>() < 0.95 * e0);
   CHECK(s["power_states"]["server_hours"]["off"].get<double>() > 10);
   CHECK(r["power_states"]["wake_ups"].get<long>() > 0);
+  // Predictive: the demand curve known ahead by the wake delay (4 requests/s per replica, 20% headroom).
+  CHECK(p["energy_kwh"]["it"].get<double>() < 0.9 * e0);
+  CHECK(p["power_states"]["wake_ups"].get<long>() > 0);
+  CHECK(p["power_states"]["server_hours"]["off"].get<double>() > 10);
   CHECK(s["cost"]["electricity"].get<double>() < a["cost"]["electricity"].get<double>());
 
   // The timeline counts servers by state at every period's end.
@@ -134,4 +139,60 @@ TEST_CASE("green power: a preset's green share gives market-based carbon beside 
                     {"'platform.regions[east].green_share=0.5' --set 'platform.regions[east].green_certificate_usd_per_kwh=3'",
                      "green_certificate_usd_per_kwh"}},
                    never);
+}
+
+TEST_CASE("power capping: a GPU cap slows prefill and saves energy, a datacenter's own clock, outputs name them") {
+  const auto base = scratch("cap-none"), capped = scratch("cap-300"), clocked = scratch("cap-dc-clock");
+  const auto go = [](const std::filesystem::path& out, const std::string& extra) {
+    const Proc p = run("run tests/fixtures/tiny.yaml --quiet --out " + out.string() + extra);
+    INFO(p.err);
+    REQUIRE(p.code == 0);
+    return summary(out);
+  };
+  const json a = go(base, "");
+  const json b = go(capped, " --set operations.power_capping.gpu_power_cap_w=300");
+  // The datacenter's own locked clock replaces the scenario-wide cap.
+  const json c = go(clocked, " --set operations.power_capping.gpu_power_cap_w=300"
+                             " --set operations.power_capping.datacenters.east-1.gpu_clock_fraction=0.9");
+  CHECK(b["requests"]["arrived"] == a["requests"]["arrived"]);
+  CHECK(b["requests"]["completed"].get<long>() + b["requests"]["unfinished"].get<long>() ==
+        a["requests"]["completed"].get<long>() + a["requests"]["unfinished"].get<long>());
+  CHECK(b["latency_s"]["ttft"]["p50"].get<double>() > 1.05 * a["latency_s"]["ttft"]["p50"].get<double>());
+  CHECK(b["energy_kwh"]["it"].get<double>() < 0.97 * a["energy_kwh"]["it"].get<double>());
+  // The work is the same, measured against the nominal peak.
+  CHECK(b["utilization"]["mfu_mean"].get<double>() == Approx(a["utilization"]["mfu_mean"].get<double>()).epsilon(2e-3));
+  const json& pa = a["datacenters"][0]["power_capping"];
+  const json& pb = b["datacenters"][0]["power_capping"];
+  const json& pc = c["datacenters"][0]["power_capping"];
+  CHECK_FALSE(pa["enabled"].get<bool>());
+  CHECK(pa["gpu_clock_fraction"].get<double>() == 1.0);
+  CHECK(pb["enabled"].get<bool>());
+  CHECK(pb["gpu_power_cap_w"].get<double>() == Approx(300));
+  CHECK(pb["gpu_clock_fraction"].get<double>() < 0.9);
+  CHECK(pc["gpu_clock_fraction"].get<double>() == 0.9);
+  CHECK(pb["fleet_max_it_kw"].get<double>() < pa["fleet_max_it_kw"].get<double>());
+  const auto t = read_csv(capped / "timeline.csv");
+  const std::size_t cw = column(t[0], "gpu_power_cap_w"), cf = column(t[0], "gpu_clock_fraction");
+  CHECK(std::stod(t[1][cw]) == Approx(300));
+  CHECK(std::stod(t[1][cf]) == Approx(pb["gpu_clock_fraction"].get<double>()));
+}
+
+TEST_CASE("operations per datacenter: one site scales predictively while the other serves all day, nothing lost") {
+  const auto out = scratch("ops-per-dc");
+  const Proc p = run("run tests/fixtures/two_sites.yaml --quiet --out " + out.string() +
+                     " --set 'operations.datacenters.zw-1.autoscaling={policy: predictive, target_requests_per_s_per_replica: 2}'");
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json j = summary(out);
+  const auto& q = j["requests"];
+  CHECK(q["arrived"].get<long>() ==
+        q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() + q["dropped"].get<long>());
+  CHECK(q["dropped"].get<long>() == 0);
+  for (const auto& d : j["datacenters"]) {
+    const double off = d["power_states"]["server_hours"]["off"].get<double>();
+    if (d["name"] == "sh-1")
+      CHECK(off == 0.0);  // no policy of its own, none scenario-wide: always on
+    else
+      CHECK(off > 0.5);   // 0.3 requests/s a replica, 2 wanted: one of its two servers off
+  }
 }

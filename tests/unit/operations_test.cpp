@@ -285,3 +285,80 @@ TEST_CASE("reactive scaling drains without losing a request, and windows give on
     CHECK(a.done_s == Approx(b.done_s).epsilon(1e-12));
   }
 }
+
+TEST_CASE("predictive: the forecast demand over the wake horizon per target rate, with headroom, clamped") {
+  operations::AutoscalingConfig c;
+  c.policy = Policy::kPredictive;
+  c.target_requests_per_s_per_replica = 2;
+  c.headroom = 0.2;
+  operations::Observation o;
+  o.servers = 20;
+  o.available = 3;
+  o.replicas_per_server = 2;
+  o.forecast_requests_per_s = 30;  // 30 x 1.2 / (2 x 2) = 9 servers
+  CHECK(operations::Autoscaler(c).decide(o) == 9);
+  o.forecast_requests_per_s = 30.0 / 1.2 * 4 / 4;  // exactly 25 x 1.2 / 4 = 7.5 -> 8
+  CHECK(operations::Autoscaler(c).decide(o) == 8);
+  o.forecast_requests_per_s = 0;  // no demand: min_servers
+  CHECK(operations::Autoscaler(c).decide(o) == 1);
+  o.forecast_requests_per_s = 1000;  // every server, or max_servers
+  CHECK(operations::Autoscaler(c).decide(o) == 20);
+  c.max_servers = 12;
+  CHECK(operations::Autoscaler(c).decide(o) == 12);
+  CHECK(operations::parse_policy("predictive") == Policy::kPredictive);
+  CHECK(std::string(operations::policy_name(Policy::kPredictive)) == "predictive");
+}
+
+TEST_CASE("demand forecasts: a diurnal curve's expected requests, and a trace's twin counted exactly") {
+  workload::DemandCurve curve;
+  curve.hourly_weights.fill(1.0);
+  curve.hourly_weights[1] = 10;                // sum 33
+  curve.requests_per_day = 33 * 3600;          // 1 request/s in hour 0, 10 in hour 1
+  operations::CurveForecast f({curve, curve}, 1.5);  // two user regions, 1.5 requests per curve event
+  CHECK(f.requests(0, 60) == Approx(2 * 60 * 1.5));
+  CHECK(f.requests(3570, 3630) == Approx(2 * 1.5 * (30 * 1 + 30 * 10)));
+  auto twin = std::make_unique<ListSource>();
+  for (int i = 0; i < 10; ++i) twin->reqs.push_back({static_cast<std::uint64_t>(i), 10.0 * i, 10, 10, 0});
+  operations::SourceForecast s(std::move(twin));  // requests at 0, 10, ..., 90 s
+  CHECK(s.requests(0, 25) == 3);
+  CHECK(s.requests(20, 50) == 3);   // 20, 30, 40
+  CHECK(s.requests(60, 1000) == 4);
+  s.forget_before(30);
+  CHECK(s.requests(30, 31) == 1);
+  CHECK(s.requests(95, 200) == 0);
+}
+
+TEST_CASE("predictive scaling wakes servers ahead of a demand step by the wake delay, as computed by hand") {
+  // Demand: 1 request/s in local hour 0, 10/s in hour 1. Target 2 requests/s per replica, headroom 0.2:
+  // hour 0 needs ceil(1.2 / 2) = 1 server, hour 1 ceil(12 / 2) = 6. Wake = 200 + 25 = 225 s, decisions
+  // every 60 s look at the periods from t to t + 300 s: the decision at 3,360 s is the first to see hour 1
+  // (its period [3600, 3660)), and the 5 servers it wakes serve from 3,585 s, before the hour starts.
+  workload::DemandCurve curve;
+  curve.hourly_weights.fill(1.0);
+  curve.hourly_weights[1] = 10;
+  curve.requests_per_day = 33 * 3600;
+  auto setup = one_dc(16, 16);
+  setup.forecast = std::make_shared<operations::CurveForecast>(std::vector<workload::DemandCurve>{curve});
+  setup.decision_period_s = 60;
+  auto& ops = setup.dcs[0].ops = ops_of(Policy::kPredictive, 30, 1480, 200, 25);
+  ops.autoscaling.target_requests_per_s_per_replica = 2;
+  ops.autoscaling.headroom = 0.2;
+  ListSource src;  // no requests: the decisions follow the forecast alone
+  Sink sink;
+  serving::NearestRouter router;
+  serving::ServingSystem sys(setup, src, router, sink);
+  Driver drv{sys, {}};
+  drv.run(3720);
+  // reps[k] covers [60k, 60k + 60); its state counts are at its end, before that end's decision.
+  CHECK(drv.reps[0].dcs[0].servers_serving == 16);  // the first decision comes at 60 s
+  CHECK(drv.reps[1].dcs[0].servers_serving == 1);
+  CHECK(drv.reps[1].dcs[0].servers_off == 15);
+  CHECK(drv.reps[55].dcs[0].servers_serving == 1);  // [3300, 3360): the step not yet within the horizon
+  CHECK(drv.reps[56].dcs[0].servers_waking == 5);   // woken at 3,360 s
+  CHECK(drv.reps[56].dcs[0].wake_ups == 5);
+  CHECK(drv.reps[58].dcs[0].servers_waking == 5);   // [3480, 3540): still waking
+  CHECK(drv.reps[59].dcs[0].servers_serving == 6);  // serving from 3,585 s
+  CHECK(drv.reps[59].dcs[0].waking_s == Approx(5 * (3585 - 3540)));
+  CHECK(drv.reps[61].dcs[0].servers_serving == 6);
+  CHECK(sys.wake_ups() == 5);
+}
