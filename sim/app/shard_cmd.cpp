@@ -64,7 +64,11 @@ void check_shardable(const config::Scenario& s, std::uint32_t shards, const std:
                             option, why));
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters)
-      if (dc.unit_servers > 1)
+      if (dc.decode)
+        throw Error(fmt::format("{}: datacenter {} has a decode pool (prefill/decode disaggregation), which a day split "
+                                "into shards does not support yet: run it in one process",
+                                option, dc.name));
+      else if (dc.unit_servers > 1)
         throw Error(fmt::format("{}: datacenter {} has deployment units spanning servers (unit_servers {}), which a day "
                                 "split into shards does not support yet: run it in one process",
                                 option, dc.name, dc.unit_servers));

@@ -130,7 +130,7 @@ Assembly assemble(const Scenario& s) {
       p.name = dc.name;
       // A deployment unit spanning servers is one server of the serving system (README "Deployment units").
       const int unit = dc.unit_servers;
-      p.servers = static_cast<std::uint32_t>(dc.servers() / unit);
+      p.servers = static_cast<std::uint32_t>(dc.prefill_servers() / unit);
       p.servers_per_unit = unit;
       p.gpus_per_server = dc.server.gpus_per_server * unit;
       p.replicas_per_server = unit > 1 ? 1 : dc.server.gpus_per_server / dc.tensor_parallel;
@@ -169,6 +169,32 @@ Assembly assemble(const Scenario& s) {
       p.ops.load_s = (unit > 1 ? dc.server.gpus_per_server * model::weight_bytes_per_gpu(s.llm, par)
                                : p.replicas_per_server * s.llm.weight_bytes()) /
                      (s.operations.model_load_gb_per_s * 1e9);
+      if (dc.decode) {  // prefill/decode disaggregation: the decode pool, its units and parallelism its own
+        const DatacenterSpec dd = dc.as_decode_pool();
+        const int du = dd.unit_servers;
+        auto d = std::make_shared<serving::PoolSetup>(p);
+        d->servers = static_cast<std::uint32_t>(dc.decode->servers / du);
+        d->servers_per_unit = du;
+        d->gpus_per_server = dc.server.gpus_per_server * du;
+        d->replicas_per_server = du > 1 ? 1 : dc.server.gpus_per_server / dd.tensor_parallel;
+        const model::Parallelism dpar = unit_parallelism(s, dd);
+        auto droof = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dpar);
+        if (dc.step_table)
+          d->step_model = std::make_shared<model::TableStepModel>(*dc.step_table, droof);
+        else
+          d->step_model = droof;
+        d->scheduler.kv_capacity_tokens = model::kv_capacity_tokens(dc.gpu, s.llm, dpar, s.memory_headroom_fraction);
+        d->scheduler.max_batch_size = dc.decode->max_batch_size;
+        d->server_power = {d->gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, du * dc.server.non_gpu_idle_power_w,
+                           du * dc.server.non_gpu_max_power_w};
+        p.decode = d;
+        // The KV cache of a request lives on one GPU of the prefill replica (attention data parallelism)
+        // and goes to one GPU of the decode replica: that GPU's share of its server's NIC, at the RDMA
+        // efficiency, over the route between two racks (NIC, rack uplink, spine, rack uplink, NIC).
+        p.kv_bytes_per_token = s.llm.kv_bytes_per_token();
+        p.kv_transfer_bytes_per_s = dc.network.server_gbps / 8.0 * 1e9 / dc.server.gpus_per_server * dc.network.rdma_efficiency;
+        p.kv_transfer_latency_s = 5 * dc.network.hop_latency_us * 1e-6;
+      }
       a.system.dcs.push_back(p);
 
       metrics::DcAccountingSetup acc;
@@ -180,11 +206,16 @@ Assembly assemble(const Scenario& s) {
       acc.carbon_kg_per_kwh = region.carbon_kg_per_kwh;
       acc.green_share = region.green_share;
       acc.green_certificate_per_kwh = region.green_certificate_per_kwh;
-      acc.servers = p.servers * static_cast<std::uint32_t>(unit);
-      acc.gpus = p.servers * static_cast<std::uint32_t>(p.gpus_per_server);
-      acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
+      acc.servers = static_cast<std::uint32_t>(dc.servers());
+      acc.gpus = acc.servers * static_cast<std::uint32_t>(dc.server.gpus_per_server);
+      acc.replicas = p.servers * static_cast<std::uint32_t>(p.replicas_per_server) +
+                     (p.decode ? p.decode->servers * static_cast<std::uint32_t>(p.decode->replicas_per_server) : 0);
       acc.max_batch_size = p.scheduler.max_batch_size;
       acc.kv_capacity_tokens = p.scheduler.kv_capacity_tokens;
+      if (p.decode) {  // both pools: the mean replica's, so that replicas x capacity is the datacenter's
+        const double np = p.servers * p.replicas_per_server, nd = p.decode->servers * p.decode->replicas_per_server;
+        acc.kv_capacity_tokens = (np * p.scheduler.kv_capacity_tokens + nd * p.decode->scheduler.kv_capacity_tokens) / (np + nd);
+      }
       acc.prefix_block_tokens = p.scheduler.prefix_block_tokens;
       acc.peak_flops_per_gpu = roofline->linear_peak_flops() / cap.clock_fraction;  // MFU against the nominal peak
       acc.power_capped = cap_config.any();

@@ -124,12 +124,21 @@ void read_batch(Reader r, Scenario& s) {
         std::string all;
         for (const auto& d : dcs) all += (all.empty() ? "" : ", ") + d.second->name;
         j.error("datacenters", fmt::format("\"{}\" is not a datacenter (datacenters: {})", n, all));
+      } else if (dcs[k].second->decode) {
+        j.error("datacenters", fmt::format("\"{}\" has a decode pool (prefill/decode disaggregation): batch work is not "
+                                           "modelled on disaggregated datacenters; expected an aggregated datacenter", n));
       } else {
         cand.push_back(k);
       }
     }
-    if (job.datacenters.empty())
-      for (std::uint32_t k = 0; k < dcs.size(); ++k) cand.push_back(k);
+    if (job.datacenters.empty()) {  // every aggregated datacenter (batch work is not modelled on a decode pool)
+      for (std::uint32_t k = 0; k < dcs.size(); ++k)
+        if (!dcs[k].second->decode) cand.push_back(k);
+      if (cand.empty() && !dcs.empty())
+        j.error("name", fmt::format("job \"{}\": every datacenter has a decode pool (prefill/decode disaggregation), and "
+                                    "batch work is not modelled on disaggregated datacenters; expected at least one "
+                                    "aggregated datacenter", job.name));
+    }
     if (cand.empty()) continue;
     if (!sound) {  // the scenario is refused already; the job still counts for the checks after the loop
       b.jobs.push_back(job);

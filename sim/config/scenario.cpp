@@ -179,13 +179,18 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.output_dir = path_text(r, "output_dir", r.text("output_dir", "results/" + s.name));
   run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
   run.engine = r.text("engine", "day", {"day", "fine"});
-  if (run.engine == "fine")
+  if (run.engine == "fine") {
     for (const auto& reg : s.regions)
-      for (const auto& dc : reg.datacenters)
-        if (dc.unit_servers > 1)
+      for (const auto& dc : reg.datacenters) {
+        if (dc.unit_servers > 1 || (dc.decode && dc.decode->unit_servers > 1))
           r.error("engine", fmt::format("fine needs replicas inside one server; datacenter {} has deployment units of "
                                         "unit_servers {} (the fine engine does not span servers yet: use run.engine: day)",
-                                        dc.name, dc.unit_servers));
+                                        dc.name, std::max(dc.unit_servers, dc.decode ? dc.decode->unit_servers : 1)));
+        else if (dc.decode)
+          r.error("engine", fmt::format("fine does not model prefill/decode disaggregation yet; datacenter {} has a decode "
+                                        "pool (use run.engine: day)", dc.name));
+      }
+  }
   run.request_log = r.text("request_log", "none", {"none", "all", "sample"});
   run.request_log_fraction = r.number("request_log_fraction", 0.01, Range::open_fraction());
   run.timeline_detail = r.text("timeline_detail", "datacenter", {"datacenter", "rack", "server"});
@@ -210,6 +215,43 @@ void read_economics(Reader& r, Scenario& s) {
   e.rent_per_gpu_hour = ownership == "rent" ? rent.value_or(0) : 0.0;
   r.accept("electricity_price_usd_per_kwh");
   r.accept("electricity_price_cny_per_kwh");
+}
+
+// The decode pool of a disaggregated datacenter: what a pool's replica must satisfy (as the prefill
+// pool's checks in read_platform, with the decode block's keys).
+void check_decode_pool(Reader& dr, const Scenario& s, const DatacenterSpec& dc) {
+  const DatacenterSpec::DecodePool& p = *dc.decode;
+  const auto where = [](const char* key) { return std::string(key); };
+  const int g = dc.server.gpus_per_server, unit_gpus = p.unit_servers > 1 ? p.unit_servers * g : p.tensor_parallel;
+  const int slots = s.llm.experts + s.redundant_experts;
+  if (p.tensor_parallel > g) {
+    dr.error(where("tensor_parallel"), fmt::format("tensor parallelism across servers is not modelled: {} has {} GPUs, got {}",
+                                                   dc.server_id, g, p.tensor_parallel));
+  } else if (p.unit_servers > p.servers) {
+    dr.error(where("unit_servers"), fmt::format("a decode unit of {} servers is larger than the decode pool ({} servers)",
+                                                p.unit_servers, p.servers));
+  } else if (p.unit_servers > 1 && !s.llm.is_moe()) {
+    dr.error(where("unit_servers"), fmt::format("a unit spanning servers serves a mixture-of-experts LLM by data and expert "
+                                                "parallelism; {} is dense, got {}", s.llm.id, p.unit_servers));
+  } else if (p.unit_servers > 1 && p.expert_parallel != unit_gpus) {
+    dr.error(where("expert_parallel"), fmt::format("a unit spanning servers spreads the experts over all its GPUs: expected {} "
+                                                   "(decode.unit_servers {} x {} GPUs), got {}",
+                                                   unit_gpus, p.unit_servers, g, p.expert_parallel));
+  } else if (unit_gpus % p.tensor_parallel != 0 || unit_gpus % p.expert_parallel != 0) {
+    dr.error(where("expert_parallel"), fmt::format("tensor_parallel {} and expert_parallel {} must divide the decode replica's "
+                                                   "{} GPUs", p.tensor_parallel, p.expert_parallel, unit_gpus));
+  } else if (p.expert_parallel > 1 && (!s.llm.is_moe() || slots % p.expert_parallel != 0)) {
+    dr.error(where("expert_parallel"), fmt::format("expert_parallel {} must divide the experts: {} has {} routed experts + {} "
+                                                   "redundant = {} expert slots",
+                                                   p.expert_parallel, s.llm.id, s.llm.experts, s.redundant_experts, slots));
+  } else {
+    const DatacenterSpec d = dc.as_decode_pool();
+    const double kv = model::kv_capacity_tokens(dc.gpu, s.llm, d.parallelism(s.redundant_experts), s.memory_headroom_fraction);
+    if (kv < s.llm.max_context_tokens)
+      dr.error(where("tensor_parallel"), fmt::format("the decode replica ({} x {}) leaves room for {:.0f} KV tokens, less than "
+                                                     "one {}-token context", unit_gpus, dc.gpu.name, std::max(0.0, kv),
+                                                     s.llm.max_context_tokens));
+  }
 }
 
 NetworkSpec read_network(Reader r, double nic_gbps) {
@@ -371,6 +413,44 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       if (!dr.has("server_capex_usd") && !dr.has("server_capex_cny"))
         dr.set_resolved(s.economics.currency == "USD" ? "server_capex_usd" : "server_capex_cny", format_number(dc.server_capex));
       dc.network = read_network(dr.child("network"), dc.server.nic_gbps);
+      if (dr.has("decode")) {  // prefill/decode disaggregation: the decode pool
+        Reader pr = dr.child("decode");
+        DatacenterSpec::DecodePool pool;
+        const int all = dc.servers();
+        if (pr.has("servers") && pr.has("server_share"))
+          pr.error("server_share", "give the decode pool's servers or its server_share, not both");
+        pr.accept("servers");  // one of the two is read; both are valid keys
+        pr.accept("server_share");
+        pool.unit_servers = static_cast<int>(pr.integer("unit_servers", 1, Range::between(1, 1024)));
+        if (pr.has("server_share")) {  // rounded to whole decode units
+          const double share = pr.number("server_share", 0.5, Range{0, 1, true, true});
+          pool.servers = static_cast<int>(std::lround(share * all / pool.unit_servers)) * pool.unit_servers;
+        } else {
+          pool.servers = static_cast<int>(pr.required_integer("servers", Range::between(1, 100000 * 1024)));
+        }
+        // Defaults as for a datacenter: a unit spreads attention (tp 1) and experts over all its GPUs; a
+        // replica inside one server takes the model's (or the fitting) tensor and expert parallelism.
+        const int pool_tp = pool.unit_servers > 1 ? 1 : dc.unit_servers > 1 ? def_tp : dc.tensor_parallel;
+        pool.tensor_parallel = static_cast<int>(pr.integer("tensor_parallel", pool_tp, Range::between(1, 64)));
+        const int pool_ep = pool.unit_servers > 1 ? pool.unit_servers * dc.server.gpus_per_server : s.expert_parallel;
+        pool.expert_parallel = static_cast<int>(pr.integer("expert_parallel", pool_ep, Range::between(1, 8192)));
+        // A decode unit batches all its attention groups' sequences: DeepSeek runs about 88 per GPU on 144 GPUs.
+        pool.max_batch_size = static_cast<std::uint32_t>(
+            pr.integer("max_batch_size", s.scheduler.max_batch_size, Range::between(1, 65536)));
+        if (pool.servers >= all)
+          pr.error(pr.has("server_share") ? "server_share" : "servers",
+                   fmt::format("a decode pool needs a prefill pool beside it: {} decode servers leave none of the "
+                               "datacenter's {} ({} racks x {}) to prefill",
+                               pool.servers, all, dc.racks, dc.servers_per_rack));
+        else if (pool.servers < 1)
+          pr.error("server_share", fmt::format("leaves no decode unit of {} servers in the datacenter's {}", pool.unit_servers, all));
+        else if (pool.servers % pool.unit_servers != 0)
+          pr.error("servers", fmt::format("the decode pool's {} servers are not a whole number of its units of {} servers "
+                                          "(decode.unit_servers)", pool.servers, pool.unit_servers));
+        dc.decode = pool;
+        if (known && !s.llm.id.empty() && pool.servers >= 1 && pool.servers < all) check_decode_pool(pr, s, dc);
+        pr.finish();
+      }
       if (auto table = dr.optional_text("step_table")) {
         dc.step_table_file = relative_to(dr.document().file, *table);
         dc.step_table_where = dr.where("step_table");
@@ -395,14 +475,22 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
                        : fmt::format("a replica must fit in one server: {} has {} GPUs, got tensor_parallel {} (a replica "
                                      "spanning servers needs unit_servers, with data and expert parallelism)",
                                      dc.server_id, dc.server.gpus_per_server, dc.tensor_parallel));
-        } else if (dc.unit_servers > dc.servers()) {
-          dr.error("unit_servers", fmt::format("a deployment unit of {} servers is larger than the datacenter ({} racks x {} "
-                                               "servers = {} servers)",
-                                               dc.unit_servers, dc.racks, dc.servers_per_rack, dc.servers()));
-        } else if (dc.unit_servers > 1 && dc.servers() % dc.unit_servers != 0) {
-          dr.error("unit_servers", fmt::format("the datacenter's {} servers ({} racks x {}) are not a whole number of units "
-                                               "of {} servers",
-                                               dc.servers(), dc.racks, dc.servers_per_rack, dc.unit_servers));
+        } else if (dc.unit_servers > dc.prefill_servers()) {
+          dr.error("unit_servers",
+                   dc.decode ? fmt::format("a deployment unit of {} servers is larger than the prefill pool ({} of the "
+                                           "datacenter's {} servers, the others decoding)",
+                                           dc.unit_servers, dc.prefill_servers(), dc.servers())
+                             : fmt::format("a deployment unit of {} servers is larger than the datacenter ({} racks x {} "
+                                           "servers = {} servers)",
+                                           dc.unit_servers, dc.racks, dc.servers_per_rack, dc.servers()));
+        } else if (dc.unit_servers > 1 && dc.prefill_servers() % dc.unit_servers != 0) {
+          dr.error("unit_servers",
+                   dc.decode ? fmt::format("the prefill pool's {} servers (the datacenter's {} less {} decoding) are not a "
+                                           "whole number of units of {} servers",
+                                           dc.prefill_servers(), dc.servers(), dc.decode->servers, dc.unit_servers)
+                             : fmt::format("the datacenter's {} servers ({} racks x {}) are not a whole number of units "
+                                           "of {} servers",
+                                           dc.servers(), dc.racks, dc.servers_per_rack, dc.unit_servers));
         } else if (dc.unit_servers > 1 && !s.llm.is_moe()) {
           dr.error("unit_servers", fmt::format("a unit spanning servers serves a mixture-of-experts LLM by data and expert "
                                                "parallelism; {} is dense, got {}",
@@ -1124,6 +1212,12 @@ void read_operations(Reader r, Scenario& s) {
   read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) {
     o.autoscaling_by_dc[key] = read_autoscaling(d.child("autoscaling"), o.autoscaling, s);
   });
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters)
+      if (dc.decode && o.autoscaling_for(dc.name).policy != operations::Policy::kNone)
+        r.child("autoscaling").error("policy", fmt::format("{}: datacenter {} has a decode pool (prefill/decode disaggregation), "
+                                                           "whose servers are not switched on and off yet: use policy none",
+                                                           operations::policy_name(o.autoscaling_for(dc.name).policy), dc.name));
 
   Reader v = r.child("servers");
   o.off_power_w = v.number("off_power_w", 50, Range::between(0, 5000));

@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,7 +76,29 @@ struct DatacenterSpec {
   std::string step_table_file;
   std::shared_ptr<const model::StepTable> step_table;
   std::string step_table_where;
+  // Prefill/decode disaggregation (README "Prefill/decode disaggregation"): the last decode->servers
+  // servers form the decode pool, in units of decode->unit_servers; the others, in units of
+  // unit_servers, the prefill pool. Without it (default), every replica prefills and decodes.
+  struct DecodePool {
+    int servers = 0;
+    int unit_servers = 1;
+    int tensor_parallel = 1;
+    int expert_parallel = 1;
+    std::uint32_t max_batch_size = 0;  // sequences per decode replica (0: serving.max_batch_size)
+  };
+  std::optional<DecodePool> decode;
   int servers() const { return racks * servers_per_rack; }
+  /// Servers of the prefill pool (all of them without disaggregation).
+  int prefill_servers() const { return servers() - (decode ? decode->servers : 0); }
+  /// The datacenter as its decode pool (unit and parallelism of the decode pool, its servers).
+  DatacenterSpec as_decode_pool() const {
+    DatacenterSpec d = *this;
+    d.unit_servers = decode->unit_servers;
+    d.tensor_parallel = decode->tensor_parallel;
+    d.expert_parallel = decode->expert_parallel;
+    d.decode.reset();
+    return d;
+  }
   int replica_gpus() const { return unit_servers > 1 ? unit_servers * server.gpus_per_server : tensor_parallel; }
   /// How the replica's GPUs split the work (without the network figures, which assemble() adds).
   model::Parallelism parallelism(int redundant_experts) const {

@@ -25,7 +25,8 @@ double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 // The figures shared by the total and each datacenter.
 // peak_flops, peak_hbm_bytes: FLOP/s and bytes/s of all the GPUs together (MFU and MBU denominators).
 json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpus, double peak_flops, double peak_hbm_bytes,
-           std::uint32_t prefix_block_tokens, double simulated_s, const std::string& currency, const SloTargets& slo) {
+           std::uint32_t prefix_block_tokens, double simulated_s, const std::string& currency, const SloTargets& slo,
+           double gpus_per_server) {
   // arrived = completed + unfinished + rejected + dropped
   json j;
   const std::uint64_t unfinished = arrived - lat.completed - lat.rejected - lat.dropped;
@@ -60,6 +61,23 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
                        {"kv_cached_peak", t.peak_kv_cached}};
   j["energy_kwh"] = {{"it", t.it_energy_kwh}, {"facility", t.facility_energy_kwh}, {"it_model", t.it_energy_model_kwh}};
   const serving::DcEpoch& o = t.ops;
+  if (o.prefill_server_s > 0 || o.decode_server_s > 0) {  // prefill/decode disaggregation: the pools
+    // Per server of each pool, as DeepSeek publishes them: prefill input tokens (cached ones included)
+    // and decode output tokens per second per powered-on server, on average over the run.
+    j["disaggregation"] = {
+        {"prefill", {{"server_hours", o.prefill_server_s / kSecondsPerHour},
+                     {"servers_mean", ratio(o.prefill_server_s, simulated_s)},
+                     {"utilization", ratio(o.prefill_busy_gpu_s, o.prefill_server_s * gpus_per_server)},
+                     {"input_tokens", o.prefill_input_tokens},
+                     {"input_tokens_per_s_per_server", ratio(o.prefill_input_tokens, o.prefill_server_s)}}},
+        {"decode", {{"server_hours", o.decode_server_s / kSecondsPerHour},
+                    {"servers_mean", ratio(o.decode_server_s, simulated_s)},
+                    {"utilization", ratio(o.decode_busy_gpu_s, o.decode_server_s * gpus_per_server)},
+                    {"output_tokens", o.output_tokens},
+                    {"output_tokens_per_s_per_server", ratio(o.output_tokens, o.decode_server_s)}}},
+        {"kv_transfers", o.kv_transfers},
+        {"kv_transfer_gb", o.kv_transfer_bytes / 1e9}};
+  }
   j["power_states"] = {{"wake_ups", o.wake_ups},
                        {"server_hours", {{"serving", o.serving_s / kSecondsPerHour}, {"draining", o.draining_s / kSecondsPerHour},
                                          {"waking", o.waking_s / kSecondsPerHour}, {"off", o.off_s / kSecondsPerHour}}},
@@ -212,7 +230,8 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.peak_facility_power_kw = std::max(sum.peak_facility_power_kw, fac * kSecondsPerHour / dt);
   }
 
-  json total = block(rec.total(), f.arrived, sum, gpus, peak_flops, peak_hbm, block_tokens, f.simulated_s, f.currency, rec.slo());
+  json total = block(rec.total(), f.arrived, sum, gpus, peak_flops, peak_hbm, block_tokens, f.simulated_s, f.currency, rec.slo(),
+                     ratio(gpus, servers));
   for (auto it = total.begin(); it != total.end(); ++it) j[it.key()] = it.value();
   const json batch = batch_section(f, acc);
   for (auto it = batch.begin(); it != batch.end(); ++it) j["batch"][it.key()] = it.value();
@@ -239,7 +258,8 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
   for (std::uint32_t d = 0; d < n_dcs; ++d) {
     const auto& s = acc.dcs()[d];
     json b = block(rec.dc(d), f.routed_per_dc[d], acc.totals(d), s.gpus, s.gpus * s.peak_flops_per_gpu,
-                   s.gpus * s.hbm_bytes_per_s_per_gpu, s.prefix_block_tokens, f.simulated_s, f.currency, rec.slo());
+                   s.gpus * s.hbm_bytes_per_s_per_gpu, s.prefix_block_tokens, f.simulated_s, f.currency, rec.slo(),
+                   ratio(s.gpus, s.servers));
     json o = {{"name", s.name}, {"region", s.region}, {"servers", s.servers}, {"gpus", s.gpus}, {"replicas", s.replicas},
               {"engine", s.engine}};
     for (auto it = b.begin(); it != b.end(); ++it) o[it.key()] = it.value();
@@ -271,13 +291,17 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
       "kv_cache_used,kv_cache_cached,prefix_hit_rate,prefill_tokens_saved,mfu,mbu,it_power_kw,"
       "facility_power_kw,pue,price_per_kwh,carbon_kg_per_kwh,energy_kwh_cum,cost_cum,carbon_kg_cum,"
       "servers_serving,servers_idle,servers_draining,servers_waking,servers_off,wake_ups,carbon_kg_market_cum,"
-      "gpu_clock_fraction,gpu_power_cap_w,batch_running,batch_requests_done,batch_input_tokens_done,batch_output_tokens_done\n";
+      "gpu_clock_fraction,gpu_power_cap_w,batch_running,batch_requests_done,batch_input_tokens_done,batch_output_tokens_done,"
+      "prefill_servers,decode_servers,prefill_input_tokens_per_s_per_server,decode_output_tokens_per_s_per_server,"
+      "kv_transfer_gbps\n";
   for (const TimelineRow& r : acc.rows()) {
     const auto& s = acc.dcs()[r.dc];
     const double dt = r.t1 - r.t0;
     const double busy = dt > 0 ? r.stats.busy_gpu_s / dt : 0.0;
     const double hour = std::fmod(r.t0 / kSecondsPerHour + clock_start_h, 24.0);
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
+    // Disaggregation (else zero): servers on in each pool over the period, per-server token rates, KV traffic.
+    const double pre = dt > 0 ? r.stats.prefill_server_s / dt : 0.0, dec = dt > 0 ? r.stats.decode_server_s / dt : 0.0;
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
                        r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
                        s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
                        kv_cached_fraction(r.stats, s), ratio(r.stats.prefix_hit_tokens, r.stats.prefix_queried_tokens),
@@ -289,7 +313,9 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
                        r.stats.servers_serving, r.stats.servers_idle, r.stats.servers_draining, r.stats.servers_waking,
                        r.stats.servers_off, r.stats.wake_ups, r.cum_carbon_market_kg, s.gpu_clock_fraction,
                        s.power_capped ? s.gpu_power_cap_w : 0.0,
-                       r.stats.batch_running, r.stats.batch_requests_done, r.stats.batch_prompt_tokens_done, r.stats.batch_output_tokens_done);
+                       r.stats.batch_running, r.stats.batch_requests_done, r.stats.batch_prompt_tokens_done, r.stats.batch_output_tokens_done,
+                       pre, dec, ratio(r.stats.prefill_input_tokens, r.stats.prefill_server_s),
+                       ratio(r.stats.output_tokens, r.stats.decode_server_s), dt > 0 ? r.stats.kv_transfer_bytes * 8 / 1e9 / dt : 0.0);
   }
   return out;
 }

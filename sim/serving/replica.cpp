@@ -207,6 +207,30 @@ void Replica::admit(std::uint32_t slot, double now, const PrefixCache::Match& m)
   prefilling_.push_back(slot);
 }
 
+void Replica::admit_ready(std::uint32_t slot, double now, const PrefixCache::Match& m) {
+  (void)m;
+  assert(!cache_ && "kv_ready sequences go to replicas without prefix caching");
+  Seq& s = slots_[slot];
+  if (s.times.admitted_s < 0) s.times.admitted_s = now;
+  s.admit_order = ++admit_counter_;
+  if (cfg_.kv_policy == KvPolicy::kReserve) reserved_total_ += s.job.prompt_tokens + s.job.output_tokens;
+  s.prefilled = s.target;
+  join_decode(slot);
+  first_pending_.push_back(slot);
+}
+
+void Replica::stamp_first_tokens(double now, bool run, std::uint64_t run_first) {
+  std::erase_if(first_pending_, [&](std::uint32_t slot) {
+    Seq& s = slots_[slot];
+    if (s.state != State::kDecoding || s.times.first_token_s >= 0) return true;  // preempted, or done
+    if (s.join_step >= step_counter_) return false;  // its first decode step has not run yet
+    const double t = run ? act_start_ + run_.time_of(s.join_step + 1 - run_first) : now;
+    s.times.first_token_s = t;
+    listener_->on_first_token(id_, s.job, t);
+    return true;
+  });
+}
+
 void Replica::schedule(double now) {
   activity_ = Activity::kIdle;
   lead_ = false;
@@ -241,6 +265,12 @@ void Replica::schedule(double now) {
     while (may_prefill && !waiting_.empty() && running() < cfg_.max_batch_size) {
       const std::uint32_t slot = waiting_.front();
       const Seq& s = slots_[slot];
+      if (s.job.kv_ready) {  // its KV came with it: no prefill
+        if (!kv_admissible(s, {})) break;
+        waiting_.pop_front();
+        admit_ready(slot, now, {});
+        continue;
+      }
       const PrefixCache::Match m = lookup(slot);
       const std::uint32_t todo = s.target - m.hit;  // a cached prefix is not computed again
       if (!step_prefills_.empty() && tokens + todo > cfg_.max_tokens_per_step) break;
@@ -289,6 +319,13 @@ void Replica::schedule(double now) {
     }
     while (budget > 0 && !waiting_.empty() && running() < cfg_.max_batch_size) {
       const std::uint32_t slot = waiting_.front();
+      if (slots_[slot].job.kv_ready) {  // its KV came with it: it takes one token of the step, as a decode
+        if (!kv_admissible(slots_[slot], {})) break;
+        waiting_.pop_front();
+        admit_ready(slot, now, {});
+        --budget;
+        continue;
+      }
       const PrefixCache::Match m = lookup(slot);
       if (!kv_admissible(slots_[slot], m)) break;
       waiting_.pop_front();
@@ -434,6 +471,7 @@ void Replica::on_event() {
 
 void Replica::finish_step(double now) {
   if (step_has_decodes_) ++step_counter_;
+  if (step_has_decodes_ && !first_pending_.empty()) stamp_first_tokens(now, false, 0);
   for (const std::uint32_t slot : step_prefills_) {
     Seq& s = slots_[slot];
     s.prefilled += s.chunk;
@@ -445,7 +483,9 @@ void Replica::finish_step(double now) {
 }
 
 void Replica::finish_run(double now) {
+  const std::uint64_t first = step_counter_;
   step_counter_ += run_steps_;
+  if (!first_pending_.empty()) stamp_first_tokens(now, true, first);
   steps_ += run_steps_;
   complete_due(now);
 }
@@ -558,6 +598,7 @@ void Replica::preempt_slot(const Joined& e) {
     s.generated += static_cast<std::uint32_t>(step_counter_ - s.join_step);
     s.target = s.job.prompt_tokens + s.generated;  // recompute the prompt and every token so far
     s.prefilled = 0;
+    s.job.kv_ready = false;  // its KV is gone: recomputed here
     s.state = State::kWaiting;
     ++stale_entries_;  // its finish_heap_ entry stays behind until popped
     s.times.preemptions += 1;

@@ -80,6 +80,11 @@ struct Job {
   std::uint32_t prompt_tokens = 0;
   std::uint32_t output_tokens = 1;
   std::uint32_t tag = 0;   // opaque to the replica (the caller's bookkeeping)
+  // Prefill/decode disaggregation: the prompt's KV cache arrives with the request (computed by a prefill
+  // replica), so the replica admits it straight into the decode batch (its KV counted as held) and runs
+  // output_tokens decode steps; the first token is the end of the first of them. A preempted one loses
+  // its KV and is recomputed (prompt and tokens so far), as any preempted sequence.
+  bool kv_ready = false;
   bool batch = false;      // deferrable batch work: lower priority than chat, preempted first
 };
 
@@ -259,6 +264,11 @@ class Replica {
   void finish_run(double now);
   void end_prefill(std::uint32_t slot, double now);
   void join_decode(std::uint32_t slot);
+  /// A kv_ready sequence admitted at a step boundary: straight into the decode batch.
+  void admit_ready(std::uint32_t slot, double now, const PrefixCache::Match& m);
+  /// kv_ready sequences whose first decode step has ended by now get their first token (end of step
+  /// `join_step`, the run's steps timed from act_start_ when `run_first` is the run's first counter).
+  void stamp_first_tokens(double now, bool run, std::uint64_t run_first);
   void complete(std::uint32_t slot, double now);
   void complete_due(double now);
   void preempt_one();
@@ -302,6 +312,7 @@ class Replica {
   std::deque<std::uint32_t> waiting_;
   std::vector<std::uint32_t> prefilling_;  // admitted, prompt not finished (FCFS)
   std::vector<std::uint32_t> step_prefills_;  // sequences prefilled by the current step
+  std::vector<std::uint32_t> first_pending_;  // kv_ready sequences decoding, their first token not yet out
   QuadHeap<HeapEntry, HeapEntry::Earlier> finish_heap_;
   // Decoding sequences in the order they joined, the last one the first to preempt. An entry whose
   // finish step has passed is a completed sequence (a preempted one leaves the stack as it goes), so

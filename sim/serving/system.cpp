@@ -27,6 +27,13 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   gpu_energy_j += o.gpu_energy_j;
   it_energy_j += o.it_energy_j;
   output_tokens += o.output_tokens;
+  prefill_input_tokens += o.prefill_input_tokens;
+  kv_transfers += o.kv_transfers;
+  kv_transfer_bytes += o.kv_transfer_bytes;
+  prefill_busy_gpu_s += o.prefill_busy_gpu_s;
+  decode_busy_gpu_s += o.decode_busy_gpu_s;
+  prefill_server_s += o.prefill_server_s;
+  decode_server_s += o.decode_server_s;
   servers_serving += o.servers_serving;
   servers_idle += o.servers_idle;
   servers_draining += o.servers_draining;
@@ -54,7 +61,10 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     : setup_(std::move(setup)), source_(source), router_(router), observer_(observer) {
   const auto n_dcs = static_cast<std::uint32_t>(setup_.dcs.size());
   std::uint32_t n_replicas = 0;
-  for (const auto& p : setup_.dcs) n_replicas += p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
+  for (const auto& p : setup_.dcs) {
+    n_replicas += p.servers * static_cast<std::uint32_t>(p.replicas_per_server);
+    if (p.decode) n_replicas += p.decode->servers * static_cast<std::uint32_t>(p.decode->replicas_per_server);
+  }
   replicas_.reserve(n_replicas);
   dcs_.resize(n_dcs);
   const std::vector<CellInfo> layout = cell_layout(setup_);
@@ -76,7 +86,28 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
       replicas_.emplace_back(id, *dc.setup.step_model, *dc.profiles, dc.setup.scheduler, static_cast<ReplicaListener*>(this));
       replica_dc_.push_back(d);
     }
-    const std::uint32_t servers = dc.setup.servers;
+    dc.prefill_replicas = dc.setup.servers * per_server;
+    if (dc.setup.decode) {
+      dc.pd = true;
+      if (dc.setup.ops.enabled())
+        throw std::invalid_argument("prefill/decode disaggregation with power states or autoscaling is not modelled");
+      if (!(dc.setup.kv_transfer_bytes_per_s > 0) || dc.setup.kv_bytes_per_token < 0 || dc.setup.kv_transfer_latency_s < 0)
+        throw std::invalid_argument("prefill/decode disaggregation needs a positive KV transfer bandwidth");
+      dc.decode = *dc.setup.decode;
+      dc.decode.scheduler.prefix_block_tokens = 0;  // the decode pool is handed whole KV caches
+      dc.decode.scheduler.hash_chains = nullptr;
+      dc.decode_profiles = std::make_unique<DecodeProfiles>(*dc.decode.step_model, dc.decode.scheduler.max_batch_size,
+                                                            dc.decode.work_model.get());
+      physical_servers_ += dc.decode.servers * static_cast<std::uint32_t>(dc.decode.servers_per_unit);
+      if (dc.decode.servers_per_unit > 1) has_units_ = true;
+      for (std::uint32_t i = 0; i < dc.decode.servers * static_cast<std::uint32_t>(dc.decode.replicas_per_server); ++i) {
+        const auto id = static_cast<std::uint32_t>(replicas_.size());
+        replicas_.emplace_back(id, *dc.decode.step_model, *dc.decode_profiles, dc.decode.scheduler,
+                               static_cast<ReplicaListener*>(this));
+        replica_dc_.push_back(d);
+      }
+    }
+    const std::uint32_t servers = dc.dc_servers();
     dc.first_cell = static_cast<std::uint32_t>(cells_.size());
     dc.cells = 0;
     for (const CellInfo& info : layout) {
@@ -94,6 +125,7 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
       c.pipes.resize(setup_.user_regions);
       c.heap.resize(c.replicas);
       c.n_serving = c.servers;
+      if (dc.pd) c.input_outstanding.assign(dc.prefill_replicas, 0.0);
       replica_cell_.insert(replica_cell_.end(), c.replicas, static_cast<std::uint32_t>(cells_.size() - 1));
       server_cell_.insert(server_cell_.end(), c.servers, static_cast<std::uint32_t>(cells_.size() - 1));
     }
@@ -126,6 +158,13 @@ std::vector<CellInfo> cell_layout(const SystemSetup& setup) {
     const PoolSetup& p = setup.dcs[d];
     const auto per_server = static_cast<std::uint32_t>(p.replicas_per_server);
     const std::uint32_t servers = p.servers;
+    if (p.decode) {  // disaggregated: one cell of both pools (prefill servers first)
+      const auto dec = p.decode->servers * static_cast<std::uint32_t>(p.decode->replicas_per_server);
+      out.push_back({d, first_server, servers + p.decode->servers, first_replica, servers * per_server + dec});
+      first_server += servers + p.decode->servers;
+      first_replica += servers * per_server + dec;
+      continue;
+    }
     const std::uint32_t cell_servers =
         setup.cell_replicas == 0 ? servers : std::max<std::uint32_t>(1, setup.cell_replicas / per_server);
     const std::uint32_t cells = std::max<std::uint32_t>(1, (servers + cell_servers - 1) / cell_servers);
@@ -169,6 +208,9 @@ CellInfo ServingSystem::cell_info(std::uint32_t k) const {
   // Physical servers (a deployment unit counts its servers_per_unit), as the engine's hosts are.
   const Dc& dc = dcs_[c.dc];
   const auto n = static_cast<std::uint32_t>(dc.setup.servers_per_unit);
+  if (dc.pd)  // the datacenter's one cell: both pools
+    return {c.dc, dc.first_physical, dc.setup.servers * n + dc.decode.servers * static_cast<std::uint32_t>(dc.decode.servers_per_unit),
+            c.first_replica, c.replicas};
   return {c.dc, dc.first_physical + (c.first_server - dc.first_server) * n, c.servers * n, c.first_replica, c.replicas};
 }
 
@@ -183,8 +225,13 @@ std::optional<std::uint32_t> ServingSystem::admit(const workload::RequestSpec& r
 }
 
 bool ServingSystem::fits(const workload::RequestSpec& r, std::uint32_t d) const {
+  const Dc& dc = dcs_[d];
+  if (dc.pd)  // the prompt (and its first token) in a prefill replica, the whole sequence in a decode replica
+    return static_cast<std::uint64_t>(r.prompt_tokens) + r.output_tokens <= setup_.max_context_tokens &&
+           replicas_[dc.first_replica].can_ever_fit(r.prompt_tokens, 1) &&
+           replicas_[dc.first_replica + dc.prefill_replicas].can_ever_fit(r.prompt_tokens, r.output_tokens);
   return static_cast<std::uint64_t>(r.prompt_tokens) + r.output_tokens <= setup_.max_context_tokens &&
-         replicas_[dcs_[d].first_replica].can_ever_fit(r.prompt_tokens, r.output_tokens);
+         replicas_[dc.first_replica].can_ever_fit(r.prompt_tokens, r.output_tokens);
 }
 
 void ServingSystem::tally(const workload::RequestSpec& r, std::uint32_t d, bool admitted) {
@@ -223,6 +270,11 @@ std::optional<std::uint32_t> ServingSystem::assign(const workload::RequestSpec& 
 std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) {
   const std::uint32_t d = c.dc;
   std::uint32_t local = c.balancer->pick();
+  if (dcs_[d].pd) {  // the prefill replica with the fewest prompt tokens sent to it and not yet prefilled
+    local = kNoReplica;
+    for (std::uint32_t i = 0; i < dcs_[d].prefill_replicas; ++i)
+      if (!c.balancer->excluded(i) && (local == kNoReplica || c.input_outstanding[i] < c.input_outstanding[local])) local = i;
+  }
   const bool affine = c.affinity && r.prefix != 0;
   if (affine) {
     prompt_path(prefix_of(r), r.prompt_tokens, dcs_[d].setup.scheduler.hash_chains, c.path);
@@ -248,6 +300,7 @@ std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) 
   }
   if (affine) c.affinity->record(c.path, local);
   c.balancer->increment(local);
+  if (dcs_[d].pd) c.input_outstanding[local] += r.prompt_tokens;
   ++c.outstanding;
   ++c.epoch.arrivals;
   return c.first_replica + local;
@@ -273,7 +326,7 @@ DcState ServingSystem::dc_state(std::uint32_t d) const {
   std::uint64_t delivered = 0;
   for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) {
     const Cell& c = cells_[k];
-    s.replicas += c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);  // serving ones (all, without autoscaling)
+    s.replicas += dc.pd ? c.replicas : c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);  // serving ones (all, without autoscaling)
     s.outstanding += c.outstanding;
     delivered += c.delivered;
   }
@@ -339,7 +392,12 @@ void ServingSystem::on_delivery(Cell& c) {
   finish_due(c, f.deliver_s);  // completions up to now (on a tie they come first, as replica events do)
   const std::uint32_t rid = assign_in(c, f.spec);
   if (rid == kNoReplica) return;
-  replicas_[rid].deliver(job_for(f.spec, f.deliver_s), f.deliver_s, prefix_of(f.spec));
+  Job job = job_for(f.spec, f.deliver_s);
+  if (dcs_[c.dc].pd) {  // prefill only: the request leaves the prefill replica with its first token
+    c.prefilled[job.id] = {0, 0, 0, job.output_tokens};
+    job.output_tokens = 1;
+  }
+  replicas_[rid].deliver(job, f.deliver_s, prefix_of(f.spec));
   c.heap.update(rid - c.first_replica, replicas_[rid].next_event_time());
 }
 
@@ -350,8 +408,12 @@ void ServingSystem::cell_event(Cell& c) {
     on_wake(c);
     return;
   }
-  if (c.next_delivery_s < c.heap.top_time()) {
+  if (c.next_delivery_s < c.heap.top_time() && c.next_delivery_s <= next_transfer_s(c)) {
     on_delivery(c);
+    return;
+  }
+  if (next_transfer_s(c) < c.heap.top_time()) {
+    on_transfer(c);
     return;
   }
   const std::uint32_t id = c.heap.top();
@@ -480,6 +542,7 @@ void ServingSystem::advance_to(double t) {
       workers_ = std::make_unique<TaskPool>(setup_.threads);
       // Nobody acts on a first token as it happens (no driver, no latency signal): merge steps.
       merging_ = setup_.merge_steps && setup_.batch.empty();  // batch work splits step energy: no merged steps
+      for (const Dc& dc : dcs_) merging_ = merging_ && !dc.pd;  // a prefill's end sets off its KV at once
       if (merging_)
         for (Replica& r : replicas_) r.set_merge_steps(true);
     }
@@ -500,6 +563,8 @@ void ServingSystem::advance_to(double t) {
 
 void ServingSystem::on_first_token(std::uint32_t replica, const Job& job, double t) {
   if (job.batch) return;
+  const Dc& pool = dcs_[replica_dc_[replica]];
+  if (pool.pd && replica - pool.first_replica < pool.prefill_replicas) return;  // a prefill's end: the user's first token comes from decode
   if (sink_) sink_->on_first_token(replica, job, t);
   if (!setup_.track_ttft_signal) return;
   Dc& dc = dcs_[replica_dc_[replica]];
@@ -535,10 +600,55 @@ void ServingSystem::finish_due(Cell& c, double t) {
   }
 }
 
+void ServingSystem::on_prefilled(Cell& c, std::uint32_t replica, const Job& job, const JobTimes& times) {
+  const Dc& dc = dcs_[c.dc];
+  const std::uint32_t local = replica - c.first_replica;
+  c.balancer->decrement(local);
+  c.input_outstanding[local] -= job.prompt_tokens;
+  const double bytes = job.prompt_tokens * dc.setup.kv_bytes_per_token;
+  ++c.epoch.kv_transfers;
+  c.epoch.kv_transfer_bytes += bytes;
+  c.epoch.prefill_input_tokens += job.prompt_tokens;
+  Cell::Prefilled& pf = c.prefilled.at(job.id);
+  pf.admitted_s = times.admitted_s;
+  pf.cached_tokens = times.cached_tokens;
+  pf.preemptions = times.preemptions;
+  Job next = job;
+  next.output_tokens = pf.output_tokens;
+  next.kv_ready = true;
+  c.transfers.push({times.done_s + dc.setup.kv_transfer_latency_s + bytes / dc.setup.kv_transfer_bytes_per_s, next});
+}
+
+void ServingSystem::on_transfer(Cell& c) {
+  const Cell::Transfer x = c.transfers.top();
+  c.transfers.pop();
+  finish_due(c, x.t);
+  const Dc& dc = dcs_[c.dc];
+  // Decode balancer: the replica with the least KV cache in use, then the fewest requests (DeepSeek).
+  std::uint32_t best = kNoReplica;
+  double best_kv = 0;
+  for (std::uint32_t i = dc.prefill_replicas; i < c.replicas; ++i) {
+    if (c.balancer->excluded(i)) continue;
+    const double kv = replicas_[c.first_replica + i].kv_tokens_at(x.t);
+    if (best == kNoReplica || kv < best_kv || (kv == best_kv && c.balancer->outstanding(i) < c.balancer->outstanding(best))) {
+      best = i;
+      best_kv = kv;
+    }
+  }
+  c.balancer->increment(best);
+  const std::uint32_t rid = c.first_replica + best;
+  replicas_[rid].deliver(x.job, x.t);
+  c.heap.update(best, replicas_[rid].next_event_time());
+}
+
 void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
   Cell& c = cells_[replica_cell_[replica]];
   if (job.batch) {
     on_batch_complete(c, replica, job, times);
+    return;
+  }
+  if (dcs_[c.dc].pd && replica - c.first_replica < dcs_[c.dc].prefill_replicas) {
+    on_prefilled(c, replica, job, times);
     return;
   }
   if (merging_) {  // maybe early (a merged step): the balancer and counts learn of it at its time
@@ -565,6 +675,13 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   r.output_tokens = job.output_tokens;
   r.preemptions = times.preemptions;
   r.cached_tokens = times.cached_tokens;
+  if (dcs_[c.dc].pd) {  // admitted, cached and preempted in the prefill pool (preempted in decode too)
+    const auto it = c.prefilled.find(job.id);
+    r.admitted_s = it->second.admitted_s;
+    r.cached_tokens = it->second.cached_tokens;
+    r.preemptions += it->second.preemptions;
+    c.prefilled.erase(it);
+  }
   if (windowed_) {
     if (times.done_s > window_end_)
       c.early.push_back({times.done_s, r});  // a merged step's end beyond the window: answer it then
@@ -580,31 +697,35 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
 
 std::uint32_t ServingSystem::replica_server(std::uint32_t id) const {
   const Dc& dc = dcs_[replica_dc_[id]];
-  return dc.first_server + (id - dc.first_replica) / static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+  return dc.first_server + dc.server_of_replica(id - dc.first_replica);
 }
 
 double ServingSystem::server_power_w(std::uint32_t server) const {
   const std::uint32_t d = server_dc_[server];
   const Dc& dc = dcs_[d];
-  const PoolSetup& p = dc.setup;
+  const PoolSetup& p = dc.pool_of_server(server - dc.first_server);
   const int tp = p.step_model->gpus();
   const double idle = p.step_model->idle_power_w();
   double gpu_w = (p.gpus_per_server - p.replicas_per_server * tp) * idle;
-  const std::uint32_t first = dc.first_replica + (server - dc.first_server) * static_cast<std::uint32_t>(p.replicas_per_server);
+  const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server);
   for (int k = 0; k < p.replicas_per_server; ++k) gpu_w += replicas_[first + k].current_power_w(tp * idle);
   return p.server_power.server_energy_j(gpu_w, 1.0);
 }
 
 void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) {
   const bool detail = !rep.server_busy_gpu_s.empty();
-  const PoolSetup& p = dcs_[c.dc].setup;
-  const int tp = p.step_model->gpus();
-  const double idle_gpu_w = p.step_model->idle_power_w();
-  const int spare_gpus = p.gpus_per_server - p.replicas_per_server * tp;
+  const Dc& dc = dcs_[c.dc];
   finish_due(c, t1);
   DcEpoch& e = c.epoch;
   for (std::uint32_t s = 0; s < c.servers; ++s) {
     const std::uint32_t gs = c.first_server + s;
+    const std::uint32_t local_server = gs - dc.first_server;
+    const PoolSetup& p = dc.pool_of_server(local_server);
+    const int tp = p.step_model->gpus();
+    const double idle_gpu_w = p.step_model->idle_power_w();
+    const int spare_gpus = p.gpus_per_server - p.replicas_per_server * tp;
+    const std::uint32_t first_local = dc.first_replica_of_server(local_server) - (c.first_replica - dc.first_replica);
+    const bool decode_pool = dc.pd && local_server >= dc.setup.servers;
     ServerRec& sr = servers_[gs];
     // Time in the current state up to t1 (the seconds in earlier states are in on_s, off_s, waking_s).
     const double in_state = t1 - std::max(sr.since, t0);
@@ -619,11 +740,12 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     std::uint64_t server_running = 0, server_queued = 0;
     bool empty = true;
     for (int k = 0; k < p.replicas_per_server; ++k) {
-      Replica& r = replicas_[c.first_replica + s * p.replicas_per_server + k];
+      Replica& r = replicas_[c.first_replica + first_local + k];
       r.accrue(t1);
       const double busy = r.take_busy_s();
       gpu_j += r.take_energy_j() + tp * idle_gpu_w * std::max(0.0, on_s - busy);
       e.busy_gpu_s += busy * tp;
+      if (dc.pd) (decode_pool ? e.decode_busy_gpu_s : e.prefill_busy_gpu_s) += busy * tp;
       const model::StepWork w = r.take_work();
       e.flops += w.flops;
       e.hbm_bytes += w.hbm_bytes;
@@ -639,7 +761,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
         e.prefix_queried_tokens += ps.queried_tokens;
         e.prefix_hit_tokens += ps.hit_tokens;
       }
-      if (c.balancer->outstanding(s * p.replicas_per_server + k) > 0 || r.batch_held() > 0) empty = false;
+      if (c.balancer->outstanding(first_local + k) > 0 || r.batch_held() > 0) empty = false;
       if (detail) {
         server_busy += busy * tp;
         server_running += running;
@@ -660,17 +782,21 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
       rep.server_queued[gs] = server_queued;
     }
     const bool draining = sr.drained || sr.state == ServerState::kDraining;
-    (draining ? e.draining_s : e.serving_s) += on_s;
+    // Disaggregated pools may have units of different sizes: physical servers counted here (units of
+    // one size are counted in expand_units()).
+    const int w = dc.pd ? p.servers_per_unit : 1;
+    (draining ? e.draining_s : e.serving_s) += on_s * w;
+    if (dc.pd) (decode_pool ? e.decode_server_s : e.prefill_server_s) += on_s * w;
     (draining ? e.energy_draining_j : e.energy_serving_j) += on_j;
-    e.off_s += off_s;
+    e.off_s += off_s * w;
     e.energy_off_j += off_j;
-    e.waking_s += waking_s;
+    e.waking_s += waking_s * w;
     e.energy_waking_j += waking_j;
     switch (sr.state) {
-      case ServerState::kServing: ++e.servers_serving; e.servers_idle += empty ? 1 : 0; break;
-      case ServerState::kDraining: ++e.servers_draining; break;
-      case ServerState::kOff: ++e.servers_off; break;
-      case ServerState::kWaking: ++e.servers_waking; break;
+      case ServerState::kServing: e.servers_serving += w; e.servers_idle += empty ? w : 0; break;
+      case ServerState::kDraining: e.servers_draining += w; break;
+      case ServerState::kOff: e.servers_off += w; break;
+      case ServerState::kWaking: e.servers_waking += w; break;
     }
     sr.on_s = sr.off_s = sr.waking_s = 0;
     sr.drained = false;
@@ -711,21 +837,24 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
     }
   }
   if (to == ServerState::kOff) {  // powered off: GPU memory, and the prefixes cached in it, are lost
-    const auto per = static_cast<std::uint32_t>(dcs_[c.dc].setup.replicas_per_server);
-    const std::uint32_t first = c.first_replica + (server - c.first_server) * per;
+    const Dc& dc = dcs_[c.dc];
+    const auto per = static_cast<std::uint32_t>(dc.pool_of_server(server - dc.first_server).replicas_per_server);
+    const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server);
     for (std::uint32_t k = 0; k < per; ++k) replicas_[first + k].drop_cache();
   }
 }
 
 void ServingSystem::exclude_server(Cell& c, std::uint32_t server, bool ex) {
-  const auto per = static_cast<std::uint32_t>(dcs_[c.dc].setup.replicas_per_server);
-  const std::uint32_t first = (server - c.first_server) * per;
+  const Dc& dc = dcs_[c.dc];
+  const auto per = static_cast<std::uint32_t>(dc.pool_of_server(server - dc.first_server).replicas_per_server);
+  const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server) - c.first_replica;
   for (std::uint32_t k = 0; k < per; ++k) c.balancer->set_excluded(first + k, ex);
 }
 
 bool ServingSystem::server_empty(const Cell& c, std::uint32_t server) const {
-  const auto per = static_cast<std::uint32_t>(dcs_[c.dc].setup.replicas_per_server);
-  const std::uint32_t first = (server - c.first_server) * per;
+  const Dc& dc = dcs_[c.dc];
+  const auto per = static_cast<std::uint32_t>(dc.pool_of_server(server - dc.first_server).replicas_per_server);
+  const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server) - c.first_replica;
   for (std::uint32_t k = 0; k < per; ++k)
     if (c.balancer->outstanding(first + k) > 0 || replicas_[c.first_replica + first + k].batch_held() > 0) return false;
   return true;
@@ -944,20 +1073,21 @@ void ServingSystem::expand_units(EpochReport& rep) const {
   for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
     const Dc& dc = dcs_[d];
     const auto n = static_cast<std::uint32_t>(dc.setup.servers_per_unit);
-    for (std::uint32_t i = 0; i < dc.setup.servers; ++i) {
+    std::uint32_t to = dc.first_physical;
+    for (std::uint32_t i = 0; i < dc.dc_servers(); ++i) {
       const std::uint32_t from = dc.first_server + i;
-      for (std::uint32_t j = 0; j < n; ++j) {
-        const std::uint32_t to = dc.first_physical + i * n + j;
-        out.server_it_energy_j[to] = rep.server_it_energy_j[from] / n;
+      const auto ni = static_cast<std::uint32_t>(dc.pool_of_server(i).servers_per_unit);
+      for (std::uint32_t j = 0; j < ni; ++j, ++to) {
+        out.server_it_energy_j[to] = rep.server_it_energy_j[from] / ni;
         out.server_off[to] = rep.server_off[from];
         if (detail) {  // the unit's busy GPU-seconds shared out; its requests shown on its first server
-          out.server_busy_gpu_s[to] = rep.server_busy_gpu_s[from] / n;
+          out.server_busy_gpu_s[to] = rep.server_busy_gpu_s[from] / ni;
           out.server_running[to] = j == 0 ? rep.server_running[from] : 0;
           out.server_queued[to] = j == 0 ? rep.server_queued[from] : 0;
         }
       }
     }
-    if (n == 1) continue;
+    if (n == 1 || dc.pd) continue;
     auto scale = [n](DcEpoch& e) {
       e.servers_serving *= n;
       e.servers_idle *= n;

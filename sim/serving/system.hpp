@@ -24,10 +24,12 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <queue>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -67,6 +69,17 @@ struct PoolSetup {
   std::uint32_t max_waiting_per_replica = 0;  // a request finding this many waiting is dropped (0 = no limit)
   operations::ServerOps ops;  // power states and autoscaling (policy none: every server serves all day)
   double local_offset_s = 0;  // local time of the datacenter minus run time (schedules by local hour)
+  // Prefill/decode disaggregation (README "Prefill/decode disaggregation"): with a decode pool, this
+  // pool's servers only prefill (a request leaves its replica with its first token), then its KV cache,
+  // prompt_tokens x kv_bytes_per_token bytes, crosses the network to a replica of the decode pool in
+  // kv_transfer_latency_s + bytes / kv_transfer_bytes_per_s, which decodes every output token (the
+  // first at the end of its first decode step). The decode pool's own setup gives its servers, unit,
+  // step model, scheduler (no prefix caching) and power; its name, ops and the rest are this pool's.
+  // One balancer cell per datacenter; no autoscaling (power states) yet.
+  std::shared_ptr<const PoolSetup> decode;
+  double kv_bytes_per_token = 0;
+  double kv_transfer_bytes_per_s = 0;
+  double kv_transfer_latency_s = 0;
 };
 
 struct SystemSetup {
@@ -184,6 +197,14 @@ struct DcEpoch {
   double gpu_energy_j = 0;
   double it_energy_j = 0;         // servers' IT energy (model)
   double output_tokens = 0;       // of requests completed in the epoch
+  // Prefill/decode disaggregation, by pool: prompt tokens whose prefill ended in the epoch (cached
+  // ones included), KV transfers begun and their bytes, GPU-seconds busy and physical server-seconds
+  // powered on (serving or draining) in each pool.
+  double prefill_input_tokens = 0;
+  std::uint64_t kv_transfers = 0;
+  double kv_transfer_bytes = 0;
+  double prefill_busy_gpu_s = 0, decode_busy_gpu_s = 0;
+  double prefill_server_s = 0, decode_server_s = 0;
   // Server power states (operations): servers in each state at the epoch's end (idle: serving and
   // holding no request), wake-ups begun, server-seconds and IT energy by state over the epoch.
   std::uint64_t servers_serving = 0, servers_idle = 0, servers_draining = 0, servers_waking = 0, servers_off = 0;
@@ -328,6 +349,20 @@ class ServingSystem final : private ReplicaListener {
     std::vector<RequestRecord> done[2];
     std::vector<std::pair<double, RequestRecord>> early;  // completed by merged steps after the window
     std::vector<Dropped> drops[2];
+    // Disaggregation: KV caches on their way from a prefill to a decode replica, earliest first (ties by
+    // request id), and what the prefill left for the request's record.
+    struct Transfer {
+      double t;
+      Job job;
+      bool operator>(const Transfer& o) const { return t > o.t || (t == o.t && job.id > o.job.id); }
+    };
+    std::priority_queue<Transfer, std::vector<Transfer>, std::greater<Transfer>> transfers;
+    struct Prefilled {  // from delivery to completion
+      double admitted_s;
+      std::uint32_t cached_tokens, preemptions, output_tokens;
+    };
+    std::unordered_map<std::uint64_t, Prefilled> prefilled;
+    std::vector<double> input_outstanding;  // per prefill replica: prompt tokens sent, prefill not ended
     // Deferrable batch work: the cell's share of the released instances, and what it completed of each.
     std::unique_ptr<operations::BatchPool> batch_pool;
     std::vector<operations::BatchOutcome> batch_done;
@@ -335,6 +370,26 @@ class ServingSystem final : private ReplicaListener {
   struct Dc {
     PoolSetup setup;
     std::unique_ptr<DecodeProfiles> profiles;
+    // Disaggregation: the decode pool (its servers and replicas follow the prefill pool's).
+    bool pd = false;
+    PoolSetup decode;
+    std::unique_ptr<DecodeProfiles> decode_profiles;
+    std::uint32_t prefill_replicas = 0;  // replicas of this pool (all of them without disaggregation)
+    std::uint32_t dc_servers() const { return setup.servers + (pd ? decode.servers : 0); }
+    /// The setup of the datacenter's local server s (its pool's).
+    const PoolSetup& pool_of_server(std::uint32_t s) const { return pd && s >= setup.servers ? decode : setup; }
+    /// The datacenter's local replica index of local server s's first replica.
+    std::uint32_t first_replica_of_server(std::uint32_t s) const {
+      if (pd && s >= setup.servers)
+        return prefill_replicas + (s - setup.servers) * static_cast<std::uint32_t>(decode.replicas_per_server);
+      return s * static_cast<std::uint32_t>(setup.replicas_per_server);
+    }
+    /// The datacenter's local server holding local replica i.
+    std::uint32_t server_of_replica(std::uint32_t i) const {
+      if (pd && i >= prefill_replicas)
+        return setup.servers + (i - prefill_replicas) / static_cast<std::uint32_t>(decode.replicas_per_server);
+      return i / static_cast<std::uint32_t>(setup.replicas_per_server);
+    }
     std::uint32_t first_replica = 0, first_server = 0, first_cell = 0, cells = 1;
     std::uint32_t first_physical = 0;  // first physical server (units spanning servers)
     std::uint64_t routed = 0, admitted = 0, rejected = 0;
@@ -362,7 +417,14 @@ class ServingSystem final : private ReplicaListener {
   void route_ahead(double t, int slot);
   void tally_ahead(double t);
   void cell_event(Cell& c);
-  static double cell_time(const Cell& c) { return std::min({c.heap.top_time(), c.next_delivery_s, c.next_wake_s}); }
+  static double next_transfer_s(const Cell& c) { return c.transfers.empty() ? IndexedHeap::kNever : c.transfers.top().t; }
+  static double cell_time(const Cell& c) {
+    return std::min({c.heap.top_time(), c.next_delivery_s, c.next_wake_s, next_transfer_s(c)});
+  }
+  /// Disaggregation: the prefill of `job` ended at t in prefill replica `replica`: its KV sets off.
+  void on_prefilled(Cell& c, std::uint32_t replica, const Job& job, const JobTimes& times);
+  /// Disaggregation: a KV cache reaches the decode pool; the decode replica with the least KV in use.
+  void on_transfer(Cell& c);
   const InFlight* pipe_front(const Pipe& p) const;
   void find_next_delivery(Cell& c) const;
   void on_delivery(Cell& c);

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -342,6 +343,60 @@ TEST_CASE("deployment units spanning servers: two units of 4 servers serve, cons
   REQUIRE(power.size() == 8);
   for (int i = 1; i < 4; ++i) CHECK(power[i] == power[0]);
   for (int i = 5; i < 8; ++i) CHECK(power[i] == power[4]);
+}
+
+TEST_CASE("prefill/decode disaggregation: two prefill units and a decode unit serve, conserve requests and report the pools") {
+  const auto out = scratch("pd");
+  const Proc p = run("run " + fixture("ds_pd.yaml") + " --set run.timeline_detail=server --quiet --out " + out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const auto& r = s["requests"];
+  CHECK(r["completed"].get<long>() > 10000);
+  CHECK(r["arrived"].get<long>() == r["completed"].get<long>() + r["unfinished"].get<long>() + r["rejected"].get<long>() +
+                                        r["dropped"].get<long>());
+  const auto& d = s["datacenters"][0];
+  CHECK(d["servers"].get<long>() == 8);
+  CHECK(d["gpus"].get<long>() == 64);
+  CHECK(d["replicas"].get<long>() == 3);
+  CHECK(s["cost"]["rental"].get<double>() == Approx(64 * 2.0 * 1).epsilon(1e-9));
+  CHECK(s["energy_kwh"]["it"].get<double>() == Approx(s["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  const auto& pd = s["disaggregation"];
+  CHECK(pd["prefill"]["servers_mean"].get<double>() == Approx(4).epsilon(1e-9));
+  CHECK(pd["decode"]["servers_mean"].get<double>() == Approx(4).epsilon(1e-9));
+  CHECK(pd["prefill"]["input_tokens"].get<double>() >= s["tokens"]["prompt"].get<double>());  // prefilled, some not yet answered
+  CHECK(pd["decode"]["output_tokens"].get<double>() == Approx(s["tokens"]["output"].get<double>()).epsilon(1e-12));
+  CHECK(pd["decode"]["output_tokens_per_s_per_server"].get<double>() ==
+        Approx(s["tokens"]["output"].get<double>() / 3600 / 4).epsilon(1e-9));
+  CHECK(pd["kv_transfer_gb"].get<double>() == Approx(pd["prefill"]["input_tokens"].get<double>() * 61 * 576 * 2 / 1e9).epsilon(1e-9));
+  CHECK(pd["prefill"]["utilization"].get<double>() > 0);
+  CHECK(pd["decode"]["utilization"].get<double>() > 0);
+  // The timeline has the pools' servers and per-server rates every period.
+  std::ifstream tl(out / "timeline.csv");
+  std::string header, row;
+  std::getline(tl, header);
+  const std::string cols = "prefill_servers,decode_servers,prefill_input_tokens_per_s_per_server,"
+                           "decode_output_tokens_per_s_per_server,kv_transfer_gbps";
+  REQUIRE(header.size() > cols.size());
+  CHECK(header.substr(header.size() - cols.size()) == cols);
+  int rows = 0;
+  while (std::getline(tl, row)) {
+    std::vector<double> v;
+    std::stringstream ss(row);
+    for (std::string cell; std::getline(ss, cell, ',');) v.push_back(std::atof(cell.c_str()));
+    REQUIRE(v.size() >= 5);
+    const double* last = &v[v.size() - 5];
+    CHECK(last[0] == Approx(4));  // prefill servers
+    CHECK(last[1] == Approx(4));  // decode servers
+    CHECK(last[2] > 0);
+    if (rows > 0) CHECK(last[3] > 0);  // answers complete from the second minute on
+    CHECK(last[4] > 0);
+    ++rows;
+  }
+  CHECK(rows == 60);
+  // Deterministic for a seed.
+  const auto again = scratch("pd-again");
+  REQUIRE(run("run " + fixture("ds_pd.yaml") + " --set run.timeline_detail=server --quiet --out " + again.string()).code == 0);
+  CHECK(summary(again)["latency_s"] == s["latency_s"]);
 }
 
 TEST_CASE("deployment units under a schedule: a unit's servers go off together and server-hours add up") {

@@ -487,3 +487,49 @@ TEST_CASE("prefix caching: closed-form runs reproduce every iteration exactly") 
   const auto [jobs, prefixes] = small ? prefixed_jobs(11 + which, 300, 3.0, 400, 300) : prefixed_jobs(11 + which, 400, 2.0, 600, 120);
   compare_closed_form_with_every_iteration(cfg, jobs, /*expect_preemption=*/which == 2, prefixes, /*expect_eviction=*/small);
 }
+
+TEST_CASE("disaggregation: a request whose KV arrives with it decodes at once, first token after its first decode step") {
+  const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 1);
+  const serving::DecodeProfiles prof(m, 8);
+  for (const bool chunked : {false, true}) {
+    serving::SchedulerConfig cfg;
+    cfg.max_batch_size = 8;
+    cfg.kv_capacity_tokens = 10000;
+    cfg.chunked_prefill = chunked;
+    Log log;
+    serving::Replica r(0, m, prof, cfg, &log);
+    Job a, b;
+    a.id = 1;
+    a.sent_s = 0.5;
+    a.delivered_s = 1.0;
+    a.prompt_tokens = 100;
+    a.output_tokens = 3;
+    a.kv_ready = true;
+    b = a;
+    b.id = 2;
+    b.prompt_tokens = 40;
+    b.output_tokens = 2;
+    auto dec = [&](double seqs, double context) {
+      model::StepShape s;
+      s.decode_seqs = static_cast<int>(seqs);
+      s.decode_context_tokens = context;
+      return m.cost(s).time_s;
+    };
+    // a alone: three decode steps attending 101, 102, 103 tokens (no prefill step).
+    const double s1 = dec(1, 101);
+    // b arrives during a's first step: it joins at the step's end, then both decode (b attends 41, 42).
+    b.delivered_s = 1.0 + 0.5 * s1;
+    const Drive d = drive(r, {a, b});
+    const double s2 = dec(2, 102 + 41), s3 = dec(2, 103 + 42);
+    INFO("chunked " << chunked);
+    CHECK(log.done.at(1).admitted_s == 1.0);
+    CHECK(log.first.at(1) == Approx(1.0 + s1).epsilon(1e-12));
+    CHECK(log.done.at(1).first_token_s == log.first.at(1));
+    CHECK(log.done.at(2).admitted_s == Approx(1.0 + s1).epsilon(1e-12));
+    CHECK(log.first.at(2) == Approx(1.0 + s1 + s2).epsilon(1e-12));
+    CHECK(log.done.at(2).done_s == Approx(1.0 + s1 + s2 + s3).epsilon(1e-12));
+    CHECK(log.done.at(1).done_s == Approx(1.0 + s1 + s2 + s3).epsilon(1e-12));
+    CHECK(r.steps_executed() == 3);
+    CHECK(d.busy_s == Approx(s1 + s2 + s3).epsilon(1e-12));
+  }
+}

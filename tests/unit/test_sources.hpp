@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include <memory>
@@ -13,6 +15,21 @@
 #include "workload/request_source.hpp"
 
 namespace chatdc::test {
+
+/// A pool of `servers` 8-GPU servers holding one TP2 replica of hand_llm() on hand_gpu() each (6 spare
+/// GPUs), 50,000 KV tokens per replica; idle power 8 x 60 + 1000 = 1480 W per server.
+inline serving::PoolSetup tp2_pool(const std::string& name, std::uint32_t servers, std::uint32_t max_batch) {
+  serving::PoolSetup p;
+  p.name = name;
+  p.servers = servers;
+  p.gpus_per_server = 8;
+  p.replicas_per_server = 1;
+  p.step_model = std::make_shared<model::RooflineStepModel>(hand_gpu(), hand_llm(), 2);
+  p.scheduler.max_batch_size = max_batch;
+  p.scheduler.kv_capacity_tokens = 50000;
+  p.server_power = {8, 60, 400, 1000, 3000};
+  return p;
+}
 
 /// Requests at given times, in order.
 struct ListSource final : workload::RequestSource {
@@ -36,16 +53,7 @@ struct Sink final : serving::RequestObserver {
 /// no network delay; a server idles at 8 x 60 + 1000 = 1480 W.
 inline serving::SystemSetup one_dc(std::uint32_t servers, std::uint32_t max_batch) {
   serving::SystemSetup s;
-  serving::PoolSetup p;
-  p.name = "west";
-  p.servers = servers;
-  p.gpus_per_server = 8;
-  p.replicas_per_server = 1;
-  p.step_model = std::make_shared<model::RooflineStepModel>(hand_gpu(), hand_llm(), 2);
-  p.scheduler.max_batch_size = max_batch;
-  p.scheduler.kv_capacity_tokens = 50000;
-  p.server_power = {8, 60, 400, 1000, 3000};
-  s.dcs.push_back(p);
+  s.dcs.push_back(tp2_pool("west", servers, max_batch));
   s.user_regions = 1;
   s.one_way_s = {{0.0}};
   s.max_context_tokens = 4096;

@@ -1,0 +1,230 @@
+// Prefill/decode disaggregation in the serving system (README "Prefill/decode disaggregation"):
+// a prefill/decode pair computed by hand, and conservation.
+#include <catch2/catch.hpp>
+
+#include <memory>
+
+#include "config/assemble.hpp"
+#include "config/scenario.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "model/step_model.hpp"
+#include "serving/router.hpp"
+#include "serving/system.hpp"
+#include "test_sources.hpp"
+#include "test_specs.hpp"
+#include "workload/request_source.hpp"
+
+using namespace chatdc;
+
+namespace {
+
+// One datacenter: a prefill pool of `prefill` servers of one replica (tp 2 of 8 GPUs) and a decode pool
+// of `decode` units of two 8-GPU servers, one replica each (tp 2 of 16 GPUs: the rest idle).
+serving::SystemSetup pd_setup(std::uint32_t prefill, std::uint32_t decode) {
+  serving::SystemSetup s;
+  serving::PoolSetup p = test::tp2_pool("dc", prefill, 16);
+  auto d = std::make_shared<serving::PoolSetup>(p);
+  d->servers = decode;
+  d->servers_per_unit = 2;
+  d->gpus_per_server = 16;
+  d->server_power = {16, 60, 400, 2000, 6000};
+  p.decode = d;
+  p.kv_bytes_per_token = 1e5;         // 100 kB of KV per token
+  p.kv_transfer_bytes_per_s = 1e9;    // 1 GB/s between the pools
+  p.kv_transfer_latency_s = 0.001;
+  s.dcs.push_back(p);
+  s.user_regions = 1;
+  s.one_way_s = {{0.002}};
+  s.max_context_tokens = 4096;
+  return s;
+}
+
+/// Time of one prefill step of a lone prompt of `tokens` tokens.
+double prefill_s(const model::StepModel& m, std::uint32_t tokens) {
+  model::StepShape pre;
+  pre.prefill_seqs = 1;
+  pre.prefill_tokens = tokens;
+  pre.prefill_attention_pairs = tokens * (tokens + 1) / 2.0;
+  return m.cost(pre).time_s;
+}
+
+}  // namespace
+
+TEST_CASE("disaggregation by hand: TTFT = prefill + KV transfer + first decode step, and the pools' figures") {
+  test::ListSource src;
+  src.reqs.push_back({7, 1.0, 1000, 4, 0});
+  test::Sink sink;
+  serving::NearestRouter router;
+  const serving::SystemSetup setup = pd_setup(1, 1);
+  serving::ServingSystem sys(setup, src, router, sink);
+  sys.advance_to(100);
+  const auto rep = sys.close_epoch(0, 100);
+  REQUIRE(sink.done.size() == 1);
+  const serving::RequestRecord& r = sink.done.at(7);
+
+  const model::StepModel& m = *setup.dcs[0].step_model;
+  const double prefill = prefill_s(m, 1000);
+  const double transfer_s = 0.001 + 1000 * 1e5 / 1e9;  // latency + 100 MB at 1 GB/s
+  double dec[4];
+  for (int k = 0; k < 4; ++k) {  // four decode steps attending 1001..1004 tokens: every output token
+    model::StepShape s;
+    s.decode_seqs = 1;
+    s.decode_context_tokens = 1001 + k;
+    dec[k] = m.cost(s).time_s;
+  }
+  const double delivered = 1.002, back = 0.002;
+  CHECK(r.delivered_s == Approx(delivered).epsilon(1e-12));
+  CHECK(r.admitted_s == Approx(delivered).epsilon(1e-12));  // admitted in the prefill pool
+  CHECK(r.first_token_s - r.sent_s == Approx(0.002 + prefill + transfer_s + dec[0] + back).epsilon(1e-12));
+  CHECK(r.done_s == Approx(delivered + prefill + transfer_s + dec[0] + dec[1] + dec[2] + dec[3] + back).epsilon(1e-12));
+  CHECK(r.replica == 1);  // the decode replica answers
+  CHECK(r.output_tokens == 4);
+
+  const serving::DcEpoch& e = rep.dcs[0];
+  CHECK(e.completions == 1);
+  CHECK(e.output_tokens == 4);
+  CHECK(e.prefill_input_tokens == 1000);
+  CHECK(e.kv_transfers == 1);
+  CHECK(e.kv_transfer_bytes == Approx(1e8));
+  CHECK(e.prefill_busy_gpu_s == Approx(2 * prefill).epsilon(1e-12));
+  CHECK(e.decode_busy_gpu_s == Approx(2 * (dec[0] + dec[1] + dec[2] + dec[3])).epsilon(1e-12));
+  CHECK(e.busy_gpu_s == Approx(e.prefill_busy_gpu_s + e.decode_busy_gpu_s).epsilon(1e-12));
+  // Physical servers: one prefill server and a decode unit of two, all on the whole epoch.
+  CHECK(sys.server_count() == 3);
+  CHECK(e.servers_serving == 3);
+  CHECK(e.prefill_server_s == Approx(100));
+  CHECK(e.decode_server_s == Approx(200));
+  CHECK(e.serving_s == Approx(300));
+  CHECK(rep.server_it_energy_j.size() == 3);
+  CHECK(rep.server_it_energy_j[1] == Approx(rep.server_it_energy_j[2]));  // the unit's energy shared out
+  // Idle power: prefill server 8 x 60 W GPUs + 1000 W; the decode unit 16 x 60 W + 2000 W, with the busy
+  // GPU-seconds at their step power on top.
+  CHECK(rep.server_it_energy_j[0] > 100 * (8 * 60 + 1000) * 0.999);
+  CHECK(rep.server_it_energy_j[1] + rep.server_it_energy_j[2] > 100 * (16 * 60 + 2000) * 0.999);
+}
+
+TEST_CASE("disaggregation: the prefill balancer counts input tokens outstanding, not requests") {
+  // Two prefill servers; a long prompt, then two short ones, all at once. The first short one goes to the
+  // idle replica 1; so does the second (100 tokens outstanding there against 3,000), admitted when the
+  // first's prefill step ends, where a request balancer would have queued it behind the long prompt.
+  test::ListSource src;
+  src.reqs.push_back({0, 1.0, 3000, 2, 0});
+  src.reqs.push_back({1, 1.0, 100, 2, 0});
+  src.reqs.push_back({2, 1.0, 100, 2, 0});
+  test::Sink sink;
+  serving::NearestRouter router;
+  const serving::SystemSetup setup = pd_setup(2, 2);
+  serving::ServingSystem sys(setup, src, router, sink);
+  sys.advance_to(100);
+  REQUIRE(sink.done.size() == 3);
+  const double p100 = prefill_s(*setup.dcs[0].step_model, 100);
+  CHECK(sink.done.at(0).admitted_s == Approx(1.002).epsilon(1e-12));
+  CHECK(sink.done.at(1).admitted_s == Approx(1.002).epsilon(1e-12));
+  CHECK(sink.done.at(2).admitted_s == Approx(1.002 + p100).epsilon(1e-12));
+  for (const auto& [id, r] : sink.done) CHECK(r.replica >= 2);  // answered by the decode pool
+}
+
+TEST_CASE("disaggregation: conservation, and windows give the answers of one global event order") {
+  // With prefix caching of system prompts in the prefill pool (and prefix-aware balancing), chunked or not.
+  const bool caching = GENERATE(false, true);
+  const bool chunked = GENERATE(false, true);
+  INFO("prefix caching " << caching << ", chunked prefill " << chunked);
+  auto run = [&](bool windows, double until) {
+    test::ListSource src;
+    Rng rng(5);
+    double t = 0;
+    for (int i = 0; i < 3000; ++i) {
+      t += rng.exponential(1 / 30.0);
+      src.reqs.push_back({static_cast<std::uint64_t>(i), t, static_cast<std::uint32_t>(50 + rng.uniform() * 3000),
+                          static_cast<std::uint32_t>(1 + rng.uniform() * 400), 0});
+      if (caching && i % 4 != 0) {  // three in four start with one of three system prompts of 200 tokens
+        auto& r = src.reqs.back();
+        r.prompt_tokens += 200;
+        r.system_prompt_tokens = 200;
+        r.prefix = workload::prefix::synthetic(1 + i % 3, 0);
+      }
+    }
+    test::Sink sink;
+    serving::NearestRouter router;
+    serving::SystemSetup setup = pd_setup(2, 1);
+    setup.dcs[0].max_waiting_per_replica = 40;  // some are dropped
+    setup.max_context_tokens = 3000;            // some are rejected
+    setup.allow_windows = windows;
+    setup.window_s = 1;
+    setup.dcs[0].scheduler.chunked_prefill = chunked;
+    setup.dcs[0].scheduler.max_tokens_per_step = 1024;  // long prompts take several chunks
+    if (caching) {
+      setup.dcs[0].scheduler.prefix_block_tokens = 16;
+      setup.prefix_routing = true;
+    }
+    serving::ServingSystem sys(setup, src, router, sink);
+    double completions = 0, kv_bytes = 0, hits = 0;
+    for (int k = 1; k * 5.0 <= until; ++k) {
+      sys.advance_to(k * 5.0);
+      const auto rep = sys.close_epoch((k - 1) * 5.0, k * 5.0);
+      completions += static_cast<double>(rep.dcs[0].completions);
+      kv_bytes += rep.dcs[0].kv_transfer_bytes;
+      hits += rep.dcs[0].prefix_hit_tokens;
+      const serving::DcState st = sys.dc_state(0);
+      // arrived = completed + unfinished (on the way, in a pool or between them) + rejected + dropped
+      CHECK(sys.arrived() == sys.completed() + st.outstanding + st.inflight + sys.rejected() + sys.dropped());
+    }
+    CHECK(completions == static_cast<double>(sys.completed()));
+    CHECK(sink.done.size() == sys.completed());
+    CHECK(static_cast<std::uint64_t>(sink.rejected) == sys.rejected());
+    if (until > 100) CHECK(sys.rejected() > 0);
+    CHECK((hits > 0) == caching);
+    CHECK(static_cast<std::uint64_t>(sink.dropped) == sys.dropped());
+    std::vector<double> out{static_cast<double>(sys.completed()), kv_bytes, hits};
+    for (const auto& [id, r] : sink.done) {
+      CHECK(r.first_token_s > r.admitted_s);
+      CHECK(r.done_s >= r.first_token_s);
+      out.push_back(r.first_token_s);
+      out.push_back(r.done_s);
+    }
+    return out;
+  };
+  const auto a = run(true, 400), b = run(false, 400);
+  CHECK(a == b);
+  CHECK(a == run(true, 400));  // deterministic
+  CHECK(a[0] > 0);
+  const auto mid = run(true, 60);  // stopped while requests arrive: conservation holds on the way
+  CHECK(mid[0] > 0);
+}
+
+TEST_CASE("disaggregation from a scenario: the pools' units, and the KV transfer over one GPU's NIC share", "[config]") {
+  const std::string file = std::string(CHATDC_SOURCE_DIR) + "/tests/fixtures/ds_pd.yaml";  // 8 x H800: 2 x 2 prefill, 1 x 4 decode
+  const config::Scenario s = config::load_scenario(file, {});
+  const config::Assembly a = config::assemble(s);
+  REQUIRE(a.system.dcs.size() == 1);
+  const serving::PoolSetup& p = a.system.dcs[0];
+  CHECK(p.servers == 2);  // prefill units
+  CHECK(p.servers_per_unit == 2);
+  CHECK(p.gpus_per_server == 16);
+  REQUIRE(p.decode);
+  CHECK(p.decode->servers == 1);
+  CHECK(p.decode->servers_per_unit == 4);
+  CHECK(p.decode->gpus_per_server == 32);
+  CHECK(p.decode->step_model->gpus() == 32);  // one replica over the unit's 32 GPUs
+  // DeepSeek-V3's MLA latent: 61 layers x 576 elements x 2 bytes (BF16).
+  CHECK(p.kv_bytes_per_token == 61 * 576 * 2);
+  // One GPU's share of 3,200 Gb/s over 8 GPUs, at 86%: 43 GB/s; route NIC, uplink, spine, uplink, NIC.
+  CHECK(p.kv_transfer_bytes_per_s == Approx(50e9 * 0.86).epsilon(1e-12));
+  CHECK(p.kv_transfer_latency_s == Approx(10e-6).epsilon(1e-12));
+  CHECK(a.accounting[0].servers == 8);
+  CHECK(a.accounting[0].gpus == 64);
+  CHECK(a.accounting[0].replicas == 3);
+  CHECK(p.decode->scheduler.max_batch_size == 256);  // serving.max_batch_size unless the decode pool has its own
+  const config::Scenario big = config::load_scenario(file, {"platform.regions[0].datacenters[0].decode.max_batch_size=12672"});
+  CHECK(config::assemble(big).system.dcs[0].decode->scheduler.max_batch_size == 12672);
+  CHECK(config::assemble(big).system.dcs[0].scheduler.max_batch_size == 256);
+  // A share of the servers, rounded to whole decode units: 0.3 x 8 = 2.4 servers -> one unit of 4.
+  const std::string key = "platform.regions[0].datacenters[0].decode";
+  const config::Scenario shared = config::load_scenario(file, {key + "={server_share: 0.3, unit_servers: 4}"});
+  CHECK(shared.regions[0].datacenters[0].decode->servers == 4);
+  CHECK(shared.regions[0].datacenters[0].prefill_servers() == 4);
+  // 0.1 x 8 rounds to no decode unit at all.
+  CHECK_THROWS_WITH(config::load_scenario(file, {key + "={server_share: 0.1, unit_servers: 4}"}),
+                    Catch::Contains("leaves no decode unit of 4 servers"));
+}
