@@ -62,6 +62,10 @@ void check_shardable(const config::Scenario& s, std::uint32_t shards, const std:
     throw Error(fmt::format("{}: the scenario's balancer cells cannot run apart: {}. A day splits into shards only when "
                             "routing ignores live load and the workload is open loop (README \"Sharded days\")",
                             option, why));
+  if (s.operations.any_outages())
+    throw Error(fmt::format("{}: operations.failures (failures or maintenance windows) is set, which a day split into shards "
+                            "does not support yet: run it in one process",
+                            option));
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters)
       if (dc.decode)

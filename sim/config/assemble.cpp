@@ -249,6 +249,26 @@ Assembly assemble(const Scenario& s) {
   a.system.threads = s.run.threads;
   a.system.server_detail = s.run.timeline_detail != "datacenter";
   a.system.decision_period_s = s.run.sample_period_s;
+  // Failures (per server, from the failures stream of the seed; a unit of k servers fails k times as often)
+  // and maintenance windows (whole units: a window's servers rounded up to units).
+  for (std::uint32_t d = 0; d < a.system.dcs.size(); ++d) {
+    serving::PoolSetup& p = a.system.dcs[d];
+    const double unit = p.servers_per_unit;
+    const std::size_t before = a.system.outages.size();
+    if (s.operations.failures_enabled) {
+      const OperationsSpec::FailureRates f = s.operations.failures_for(p.name);
+      const auto drawn = operations::draw_failures(d, p.name, p.servers, f.server_mtbf_h * 3600.0 / unit, f.mttr_h * 3600.0,
+                                                   s.run.duration_s, s.run.seed);
+      a.system.outages.insert(a.system.outages.end(), drawn.begin(), drawn.end());
+    }
+    for (const OperationsSpec::MaintenanceSpec& m : s.operations.maintenance) {
+      if (m.datacenter != p.name) continue;
+      const auto units = static_cast<std::uint32_t>(std::ceil(m.servers / unit - 1e-9));
+      const auto w = operations::maintenance_window(d, p.servers, units, (m.start_h - s.run.start_h) * 3600.0, m.duration_h * 3600.0);
+      a.system.outages.insert(a.system.outages.end(), w.begin(), w.end());
+    }
+    p.ops.outages = a.system.outages.size() > before;
+  }
 
   a.routing.policy = s.routing.policy;
   a.routing.max_load_per_replica = s.routing.max_load_per_replica;

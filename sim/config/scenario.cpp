@@ -1206,6 +1206,76 @@ operations::AutoscalingConfig read_autoscaling(Reader a, const operations::Autos
   return c;
 }
 
+// operations.failures: rates scenario-wide and per datacenter, and maintenance windows.
+OperationsSpec::FailureRates read_failure_rates(Reader& r, const OperationsSpec::FailureRates& base) {
+  OperationsSpec::FailureRates f = base;
+  f.server_mtbf_h = r.number("server_mtbf_h", base.server_mtbf_h, Range::between(0.1, 1e7));
+  f.mttr_h = r.number("mttr_h", base.mttr_h, Range{0, 8760, true, false});
+  return f;
+}
+
+void read_failures(Reader r, Scenario& s) {
+  OperationsSpec& o = s.operations;
+  // Failures are on with enabled: true, or when a rate is given; maintenance windows stand on their own.
+  const bool given = r.has("server_mtbf_h") || r.has("mttr_h") || r.has("datacenters");
+  o.failures_enabled = r.boolean("enabled", given);
+  o.failures = read_failure_rates(r, {});
+  read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) { o.failures_by_dc[key] = read_failure_rates(d, o.failures); });
+  std::map<std::string, const DatacenterSpec*> dcs;
+  std::string names;
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) {
+      dcs[dc.name] = &dc;
+      names += (names.empty() ? "" : ", ") + dc.name;
+    }
+  const double run_h = s.run.duration_s / 3600.0;
+  for (Reader& m : r.children("maintenance")) {
+    OperationsSpec::MaintenanceSpec w;
+    w.datacenter = m.required_text("datacenter");
+    const auto it = dcs.find(w.datacenter);
+    if (!w.datacenter.empty() && it == dcs.end())
+      m.error("datacenter", fmt::format("\"{}\" is not a datacenter (datacenters: {})", w.datacenter, names));
+    w.start_h = m.required_number("start_h", Range::between(0, 8760));
+    if (m.has("start_h") && (w.start_h < s.run.start_h || w.start_h >= s.run.start_h + run_h))
+      m.error("start_h", fmt::format("expected an hour of the run's clock within the run, from run.start_h ({}) to before its end "
+                                     "({}), got {}", format_number(s.run.start_h), format_number(s.run.start_h + run_h),
+                                     format_number(w.start_h)));
+    w.duration_h = m.required_number("duration_h", Range{0, 168, true, false});
+    const std::uint32_t total = it == dcs.end() ? 0 : static_cast<std::uint32_t>(it->second->servers());
+    if (m.has("servers") == m.has("server_share")) {
+      m.error("servers", "give the servers taken down as a number (servers) or a share of the datacenter's (server_share), one of the two");
+      m.accept("servers");
+      m.accept("server_share");
+    } else if (m.has("servers")) {
+      w.servers = static_cast<std::uint32_t>(m.integer("servers", 1, Range::between(1, 1e7)));
+      if (total > 0 && w.servers > total)
+        m.error("servers", fmt::format("datacenter {} has {} servers, got {}", w.datacenter, total, w.servers));
+    } else {
+      const double share = m.number("server_share", 1, Range::open_fraction());
+      w.servers = static_cast<std::uint32_t>(std::ceil(share * total - 1e-9));
+    }
+    if (it != dcs.end() && it->second->decode)
+      m.error("datacenter", fmt::format("datacenter {} has a decode pool (prefill/decode disaggregation): failures and maintenance "
+                                        "are not modelled there yet", w.datacenter));
+    m.finish();
+    o.maintenance.push_back(w);
+  }
+  r.accept("maintenance");
+  r.finish();
+  if (!o.any_outages()) return;
+  const std::string key = o.failures_enabled ? "enabled" : "maintenance";
+  if (s.run.engine == "fine")
+    r.error(key, "failures and maintenance need run.engine: day (the fine engine does not model them)");
+  if (!s.workload.batch.jobs.empty())
+    r.error(key, "failures and maintenance with batch work (workload.batch) are not modelled yet: a failed server's batch "
+                 "requests would have to return to their job");
+  if (o.failures_enabled)
+    for (const auto& [name, dc] : dcs)
+      if (dc->decode)
+        r.error("enabled", fmt::format("datacenter {} has a decode pool (prefill/decode disaggregation): failures are not "
+                                       "modelled there yet", name));
+}
+
 void read_operations(Reader r, Scenario& s) {
   OperationsSpec& o = s.operations;
   o.autoscaling = read_autoscaling(r.child("autoscaling"), {}, s);
@@ -1234,6 +1304,7 @@ void read_operations(Reader r, Scenario& s) {
   o.model_load_gb_per_s = v.number("model_load_gb_per_s", 7, Range{0, 1000, true, false});
   v.finish();
   read_power_capping(r.child("power_capping"), s);
+  read_failures(r.child("failures"), s);
   r.finish();
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters) {

@@ -241,6 +241,27 @@ struct OperationsSpec {
       if (c.policy == operations::Policy::kPredictive) return true;
     return false;
   }
+  // operations.failures: unexpected server failures (exponential, per server) and planned maintenance
+  // windows (README "Failures and maintenance"); off unless the section is given (or enabled: true).
+  struct FailureRates {
+    double server_mtbf_h = 6335;  // Llama 3: 2,048 servers x 54 days x 24 h / 419 unexpected interruptions
+    double mttr_h = 24;           // an assumption to review
+  };
+  struct MaintenanceSpec {
+    std::string datacenter;
+    double start_h = 0;     // hour of the run's clock (0: its first midnight)
+    double duration_h = 0;
+    std::uint32_t servers = 0;  // physical servers taken down (from `servers` or `server_share`)
+  };
+  bool failures_enabled = false;
+  FailureRates failures;
+  std::map<std::string, FailureRates> failures_by_dc;
+  FailureRates failures_for(const std::string& dc) const {
+    const auto it = failures_by_dc.find(dc);
+    return it == failures_by_dc.end() ? failures : it->second;
+  }
+  std::vector<MaintenanceSpec> maintenance;
+  bool any_outages() const { return failures_enabled || !maintenance.empty(); }
   std::map<std::string, operations::PowerCapConfig> power_by_dc;
   operations::PowerCapConfig power_for(const std::string& dc) const {
     const auto it = power_by_dc.find(dc);

@@ -76,7 +76,7 @@ PlatformSpec describe_platform(const config::Scenario& s, const config::Assembly
       // Per physical server: a deployment unit's pool describes the unit's servers_per_unit servers together.
       const double per_unit = pool.servers_per_unit;
       const double off_w = pool.ops.off_power_w / per_unit;
-      lv.idle_w = (pool.ops.enabled() ? std::min(pool.ops.off_power_w, pool.server_power.idle_w()) : pool.server_power.idle_w()) / per_unit;
+      lv.idle_w = (pool.ops.power_states() ? std::min(pool.ops.off_power_w, pool.server_power.idle_w()) : pool.server_power.idle_w()) / per_unit;
       lv.max_w = pool.server_power.max_w() / per_unit;
       lv.count = power_levels;
       p.levels.push_back(lv);
@@ -97,7 +97,7 @@ PlatformSpec describe_platform(const config::Scenario& s, const config::Assembly
         for (int k = 0; k < dc.servers_per_rack; ++k) {
           const std::string name = fmt::format("{}-s{}", rack, k);
           kz.hosts.push_back({name, speeds, dc.server.gpus_per_server, watts,
-                              pool.ops.enabled() ? fmt::format("{}", off_w) : "0"});
+                              pool.ops.power_states() ? fmt::format("{}", off_w) : "0"});
           kz.links.push_back({name + "-nic", gbps_to_bytes(dc.network.server_gbps), hop, true});
           kz.routes.push_back({name, "", "", "", {{name + "-nic", Dir::Up}}, true});
           hosts.push_back(name);

@@ -57,6 +57,10 @@ struct ServerOps {
   double load_s = 0;        // model weights from storage into GPU memory (bytes / bandwidth)
   double wake_s() const { return boot_s + load_s; }
   bool enabled() const { return autoscaling.policy != Policy::kNone; }
+  bool outages = false;  // failures or maintenance windows take servers down (operations/failures.hpp)
+  /// Whether servers leave the serving state at all (autoscaling, failures or maintenance): then they draw
+  /// off power while down, and a period's power may fall below idle.
+  bool power_states() const { return enabled() || outages; }
 };
 
 /// A datacenter as the policy sees it at a decision.

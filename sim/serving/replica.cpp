@@ -713,7 +713,7 @@ PrefixStats Replica::take_prefix_stats() {
   PrefixStats p = prefix_stats_;
   prefix_stats_ = {};
   if (cache_) {
-    p.evicted_tokens = cache_->evicted() - evicted_taken_;
+    p.evicted_tokens += cache_->evicted() - evicted_taken_;
     evicted_taken_ = cache_->evicted();
   }
   return p;
@@ -741,6 +741,59 @@ std::string Replica::check_kv() const {
   if (shared != shared_total_) return fmt::format("shared tokens {} counted as {}", shared, shared_total_);
   if (live_kv() > cfg_.kv_capacity_tokens) return fmt::format("live KV {} over the capacity", live_kv());
   return {};
+}
+
+std::vector<Job> Replica::fail(double now) {
+  accrue(std::min(now, next_event_time()));
+  std::vector<Job> held;
+  for (const Seq& s : slots_)
+    if (s.state != State::kFree) held.push_back(s.job);
+  std::sort(held.begin(), held.end(), [](const Job& a, const Job& b) {
+    return a.delivered_s < b.delivered_s || (a.delivered_s == b.delivered_s && a.id < b.id);
+  });
+  slots_.clear();
+  free_slots_.clear();
+  waiting_.clear();
+  prefilling_.clear();
+  step_prefills_.clear();
+  first_pending_.clear();
+  finish_heap_ = {};
+  admit_stack_.clear();
+  batch_ = 0;
+  dec_base_ = 0;
+  step_counter_ = 0;
+  prefill_reserved_ = reserved_total_ = 0;
+  stale_entries_ = 0;
+  freed_ = false;
+  activity_ = Activity::kIdle;
+  act_start_ = act_end_ = now;
+  step_cost_ = {};
+  step_work_ = {};
+  step_has_decodes_ = false;
+  run_ = RunMath{};
+  run_steps_ = 0;
+  run_c0_ = 0;
+  acc_t_ = now;
+  acc_e_ = 0;
+  acc_w_ = {};
+  lead_ = false;
+  lead_start_ = lead_energy_j_ = lead_kv_ = 0;
+  lead_work_ = {};
+  lead_running_ = 0;
+  if (cache_) {  // GPU memory is lost: a new, empty cache (evictions counted so far stay in the statistics)
+    prefix_stats_.evicted_tokens += cache_->evicted() - evicted_taken_;
+    cache_ = std::make_unique<PrefixCache>(cfg_.prefix_block_tokens);
+    evicted_taken_ = 0;
+  }
+  prefixes_.clear();
+  holdings_.clear();
+  free_holdings_.clear();
+  shared_total_ = lead_cached_ = 0;
+  batch_waiting_.clear();
+  batch_stack_.clear();
+  batch_running_ = batch_decoding_ = 0;
+  batch_prefill_tokens_ = act_batch_share_ = 0;
+  return held;
 }
 
 model::StepWork Replica::take_work() {

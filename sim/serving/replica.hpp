@@ -196,6 +196,11 @@ class Replica {
   double cached_tokens_at(double t) const;
   PrefixStats take_prefix_stats();
   bool prefix_caching() const { return cache_ != nullptr; }
+  /// The replica's server fails at `now` (now <= next_event_time()): the work of the current step or run
+  /// is lost (its busy time and energy up to now stay accounted), every request it holds (waiting,
+  /// prefilling, decoding; chat and batch) is handed back, in delivery order (ties by id), and the replica
+  /// is left idle and empty, its prefix cache lost. Statistics (steps, preemptions) are kept.
+  std::vector<Job> fail(double now);
   /// Empties the prefix cache of an idle replica (its server powers off); no-op without caching.
   void drop_cache() {
     if (cache_) cache_->evict_to(0);

@@ -48,6 +48,15 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   energy_draining_j += o.energy_draining_j;
   energy_waking_j += o.energy_waking_j;
   energy_off_j += o.energy_off_j;
+  servers_failed += o.servers_failed;
+  servers_maintenance += o.servers_maintenance;
+  failures += o.failures;
+  repairs += o.repairs;
+  retried += o.retried;
+  failed_s += o.failed_s;
+  maintenance_s += o.maintenance_s;
+  energy_failed_j += o.energy_failed_j;
+  energy_maintenance_j += o.energy_maintenance_j;
   batch_requests_done += o.batch_requests_done;
   batch_running += o.batch_running;
   batch_prompt_tokens_done += o.batch_prompt_tokens_done;
@@ -143,10 +152,39 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
       for (std::uint32_t k = 0; k < c.replicas; ++k) replicas_[c.first_replica + k].set_batch_feed(c.batch_pool.get());
     }
   }
+  if (!setup_.outages.empty()) {
+    if (!setup_.batch.empty()) throw std::invalid_argument("failures and maintenance with batch work are not modelled");
+    // A failure's completions must not be announced before it (merged steps report a step's end at its start).
+    setup_.merge_steps = false;
+    using Ev = Cell::OutageEvent;
+    for (const operations::Outage& o : setup_.outages) {
+      if (o.dc >= n_dcs || o.server >= dcs_[o.dc].setup.servers || !(o.start_s >= 0) || !(o.duration_s >= 0))
+        throw std::invalid_argument("an outage names no server of its datacenter, or has a negative time");
+      if (dcs_[o.dc].pd) throw std::invalid_argument("failures and maintenance with prefill/decode disaggregation are not modelled");
+      const std::uint32_t gs = dcs_[o.dc].first_server + o.server;
+      Cell& c = cells_[server_cell_[gs]];
+      const double end = o.start_s + o.duration_s;
+      c.outages.push_back({o.start_s, gs, o.planned ? Ev::kMaintStart : Ev::kFail, end});
+      c.outages.push_back({end, gs, o.planned ? Ev::kMaintEnd : Ev::kRepair, 0});
+    }
+    for (Cell& c : cells_) {
+      // In time order; at one instant, ends before starts, then by server.
+      std::sort(c.outages.begin(), c.outages.end(), [](const Ev& a, const Ev& b) {
+        const bool a_end = a.kind == Ev::kRepair || a.kind == Ev::kMaintEnd, b_end = b.kind == Ev::kRepair || b.kind == Ev::kMaintEnd;
+        if (a.t != b.t) return a.t < b.t;
+        if (a_end != b_end) return a_end;
+        if (a.server != b.server) return a.server < b.server;
+        return a.kind < b.kind;
+      });
+      c.next_outage_s = c.outages.empty() ? IndexedHeap::kNever : c.outages.front().t;
+    }
+  }
   source_id_ = static_cast<std::uint32_t>(cells_.size());
   sharded_ = setup_.shard_first_cell > 0 || setup_.shard_last_cell < cells_.size();
   order_.resize(source_id_ + 1);
   order_.update(source_id_, source_.peek_time());
+  for (std::uint32_t k = 0; k < cells_.size(); ++k)
+    if (!cells_[k].outages.empty()) order_.update(k, cell_time(cells_[k]));
 }
 
 ServingSystem::~ServingSystem() = default;
@@ -390,6 +428,13 @@ void ServingSystem::on_delivery(Cell& c) {
     ++p.cursor;
   find_next_delivery(c);
   finish_due(c, f.deliver_s);  // completions up to now (on a tie they come first, as replica events do)
+  if (c.n_serving == 0 && !dcs_[c.dc].pd) {  // every server of the cell failed or down: the request waits at the balancer
+    ++c.delivered;
+    ++c.outstanding;
+    ++c.epoch.arrivals;
+    c.parked.emplace_back(job_for(f.spec, f.deliver_s), prefix_of(f.spec));
+    return;
+  }
   const std::uint32_t rid = assign_in(c, f.spec);
   if (rid == kNoReplica) return;
   Job job = job_for(f.spec, f.deliver_s);
@@ -404,6 +449,11 @@ void ServingSystem::on_delivery(Cell& c) {
 // One event of the cell: a delivery, or a replica's step or run ending (first on a tie).
 void ServingSystem::cell_event(Cell& c) {
   ++c.events;
+  if (c.next_outage_s <= c.next_wake_s && c.next_outage_s <= c.next_delivery_s && c.next_outage_s <= c.heap.top_time() &&
+      c.next_outage_s <= next_transfer_s(c)) {  // an outage at t comes before t's other events
+    on_outage(c);
+    return;
+  }
   if (c.next_wake_s <= c.next_delivery_s && c.next_wake_s <= c.heap.top_time()) {  // a server ready at t takes t's requests
     on_wake(c);
     return;
@@ -591,6 +641,9 @@ void ServingSystem::power_off_if_drained(Cell& c, std::uint32_t server, double t
   // A draining server that has finished its last request powers off now.
   if (c.n_draining > 0 && servers_[server].state == ServerState::kDraining && server_empty(c, server))
     set_state(c, server, ServerState::kOff, t);
+  // A server drained for maintenance goes down for its window now.
+  if (c.n_maint_draining > 0 && servers_[server].state == ServerState::kMaintDraining && server_empty(c, server))
+    set_state(c, server, ServerState::kMaintenance, t);
 }
 
 void ServingSystem::finish_due(Cell& c, double t) {
@@ -729,12 +782,15 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     ServerRec& sr = servers_[gs];
     // Time in the current state up to t1 (the seconds in earlier states are in on_s, off_s, waking_s).
     const double in_state = t1 - std::max(sr.since, t0);
-    double on_s = sr.on_s, off_s = sr.off_s, waking_s = sr.waking_s;
+    double on_s = sr.on_s, off_s = sr.off_s, waking_s = sr.waking_s, failed_s = sr.failed_s, maint_s = sr.maint_s;
     switch (sr.state) {
       case ServerState::kServing:
-      case ServerState::kDraining: on_s += in_state; break;
+      case ServerState::kDraining:
+      case ServerState::kMaintDraining: on_s += in_state; break;
       case ServerState::kOff: off_s += in_state; break;
       case ServerState::kWaking: waking_s += in_state; break;
+      case ServerState::kFailed: failed_s += in_state; break;
+      case ServerState::kMaintenance: maint_s += in_state; break;
     }
     double gpu_j = spare_gpus * idle_gpu_w * on_s, server_busy = 0, batch_gpu_j = 0;
     std::uint64_t server_running = 0, server_queued = 0;
@@ -770,18 +826,21 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     }
     const double on_j = on_s > 0 ? p.server_power.server_energy_j(gpu_j, on_s) : 0.0;
     const double off_j = p.ops.off_power_w * off_s, waking_j = p.ops.wake_power_w * waking_s;
-    const double it_j = on_j + off_j + waking_j;
+    // A failed server, and one down for maintenance, is powered off: it draws the off power.
+    const double failed_j = p.ops.off_power_w * failed_s, maint_j = p.ops.off_power_w * maint_s;
+    const double it_j = on_j + off_j + waking_j + failed_j + maint_j;
     if (batch_gpu_j > 0 && gpu_j > 0) e.batch_it_energy_j += on_j * batch_gpu_j / gpu_j;
     e.gpu_energy_j += gpu_j;
     e.it_energy_j += it_j;
     rep.server_it_energy_j[gs] = it_j;
-    rep.server_off[gs] = sr.state == ServerState::kOff && sr.since <= t0 ? 1 : 0;
+    const bool down = sr.state == ServerState::kOff || sr.state == ServerState::kFailed || sr.state == ServerState::kMaintenance;
+    rep.server_off[gs] = down && sr.since <= t0 ? 1 : 0;
     if (detail) {
       rep.server_busy_gpu_s[gs] = server_busy;
       rep.server_running[gs] = server_running;
       rep.server_queued[gs] = server_queued;
     }
-    const bool draining = sr.drained || sr.state == ServerState::kDraining;
+    const bool draining = sr.drained || sr.state == ServerState::kDraining || sr.state == ServerState::kMaintDraining;
     // Disaggregated pools may have units of different sizes: physical servers counted here (units of
     // one size are counted in expand_units()).
     const int w = dc.pd ? p.servers_per_unit : 1;
@@ -792,13 +851,20 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     e.energy_off_j += off_j;
     e.waking_s += waking_s * w;
     e.energy_waking_j += waking_j;
+    e.failed_s += failed_s * w;
+    e.energy_failed_j += failed_j;
+    e.maintenance_s += maint_s * w;
+    e.energy_maintenance_j += maint_j;
     switch (sr.state) {
       case ServerState::kServing: e.servers_serving += w; e.servers_idle += empty ? w : 0; break;
       case ServerState::kDraining: e.servers_draining += w; break;
       case ServerState::kOff: e.servers_off += w; break;
       case ServerState::kWaking: e.servers_waking += w; break;
+      case ServerState::kFailed: e.servers_failed += w; break;
+      case ServerState::kMaintDraining:
+      case ServerState::kMaintenance: e.servers_maintenance += w; break;
     }
-    sr.on_s = sr.off_s = sr.waking_s = 0;
+    sr.on_s = sr.off_s = sr.waking_s = sr.failed_s = sr.maint_s = 0;
     sr.drained = false;
   }
 }
@@ -813,12 +879,18 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
     case ServerState::kDraining: sr.on_s += spent; sr.drained = true; --c.n_draining; break;
     case ServerState::kOff: sr.off_s += spent; --c.n_off; break;
     case ServerState::kWaking: sr.waking_s += spent; --c.n_waking; break;
+    case ServerState::kFailed: sr.failed_s += spent; --c.n_failed; break;
+    case ServerState::kMaintDraining: sr.on_s += spent; sr.drained = true; --c.n_maint_draining; break;
+    case ServerState::kMaintenance: sr.maint_s += spent; --c.n_maint; break;
   }
   switch (to) {
     case ServerState::kServing: ++c.n_serving; break;
     case ServerState::kDraining: ++c.n_draining; break;
     case ServerState::kOff: ++c.n_off; break;
     case ServerState::kWaking: ++c.n_waking; break;
+    case ServerState::kFailed: ++c.n_failed; break;
+    case ServerState::kMaintDraining: ++c.n_maint_draining; break;
+    case ServerState::kMaintenance: ++c.n_maint; break;
   }
   sr.state = to;
   sr.since = t;
@@ -836,12 +908,19 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
       }
     }
   }
-  if (to == ServerState::kOff) {  // powered off: GPU memory, and the prefixes cached in it, are lost
+  if (to == ServerState::kOff || to == ServerState::kMaintenance) {  // powered off: GPU memory, and the prefixes cached in it, are lost
     const Dc& dc = dcs_[c.dc];
     const auto per = static_cast<std::uint32_t>(dc.pool_of_server(server - dc.first_server).replicas_per_server);
     const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server);
     for (std::uint32_t k = 0; k < per; ++k) replicas_[first + k].drop_cache();
   }
+  if (to == ServerState::kServing)  // requests waiting at the balancer while no server of the cell served
+    while (!c.parked.empty()) {
+      const auto [job, prefix] = c.parked.front();
+      c.parked.pop_front();
+      --c.outstanding;  // redeliver() counts it again
+      redeliver(c, job, prefix, t);
+    }
 }
 
 void ServingSystem::exclude_server(Cell& c, std::uint32_t server, bool ex) {
@@ -868,7 +947,117 @@ void ServingSystem::on_wake(Cell& c) {
   }
   c.next_wake_s = c.wakes.empty() ? IndexedHeap::kNever : c.wakes[c.wake_next].first;
   finish_due(c, t);
-  if (servers_[server].state == ServerState::kWaking) set_state(c, server, ServerState::kServing, t);
+  // A wake cancelled by an outage (and perhaps begun again since) is stale.
+  if (servers_[server].state == ServerState::kWaking && servers_[server].wake_at == t) set_state(c, server, ServerState::kServing, t);
+}
+
+void ServingSystem::start_wake(Cell& c, std::uint32_t server, double t) {
+  set_state(c, server, ServerState::kWaking, t);
+  const double at = t + dcs_[c.dc].setup.ops.wake_s();
+  servers_[server].wake_at = at;
+  // Every wake of a datacenter takes as long, and begins at the cell's current time: the list stays in time order.
+  c.wakes.emplace_back(at, server);
+  c.next_wake_s = c.wakes[c.wake_next].first;
+  ++c.epoch.wake_ups;
+}
+
+void ServingSystem::redeliver(Cell& c, const Job& job, const PromptPrefix& prefix, double t) {
+  ++c.outstanding;
+  if (c.n_serving == 0) {
+    c.parked.emplace_back(job, prefix);
+    return;
+  }
+  const std::uint32_t local = c.balancer->pick();
+  c.balancer->increment(local);
+  Replica& r = replicas_[c.first_replica + local];
+  r.deliver(job, t, prefix);
+  c.heap.update(local, r.next_event_time());
+}
+
+void ServingSystem::fail_server(Cell& c, std::uint32_t server, double t) {
+  const Dc& dc = dcs_[c.dc];
+  const auto per = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+  const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server) - c.first_replica;
+  std::vector<Job> held;
+  for (std::uint32_t k = 0; k < per; ++k) {
+    Replica& r = replicas_[c.first_replica + first + k];
+    for (const Job& job : r.fail(t)) {
+      if (job.batch) throw std::logic_error("a failed server held batch work");
+      c.balancer->decrement(first + k);
+      --c.outstanding;
+      held.push_back(job);
+    }
+    c.heap.update(first + k, r.next_event_time());
+  }
+  set_state(c, server, ServerState::kFailed, t);  // excluded from the balancer before the retries
+  ++c.epoch.failures;
+  ++c.failures;
+  // Retried at the balancer, prompt and all (the prefill repeats; the answer restarts): in delivery order.
+  std::sort(held.begin(), held.end(), [](const Job& a, const Job& b) {
+    return a.delivered_s < b.delivered_s || (a.delivered_s == b.delivered_s && a.id < b.id);
+  });
+  for (const Job& job : held) redeliver(c, job, {}, t);
+  c.epoch.retried += held.size();
+  c.retried += held.size();
+}
+
+void ServingSystem::on_outage(Cell& c) {
+  using Ev = Cell::OutageEvent;
+  const Ev ev = c.outages[c.outage_next++];
+  c.next_outage_s = c.outage_next < c.outages.size() ? c.outages[c.outage_next].t : IndexedHeap::kNever;
+  const double t = ev.t;
+  finish_due(c, t);
+  ServerRec& sr = servers_[ev.server];
+  switch (ev.kind) {
+    case Ev::kFail:
+      // Any server fails but one already failed or down for maintenance (its failure is not drawn).
+      if (sr.state == ServerState::kFailed || sr.state == ServerState::kMaintenance) return;
+      if (sr.state == ServerState::kServing || sr.state == ServerState::kDraining || sr.state == ServerState::kMaintDraining)
+        fail_server(c, ev.server, t);
+      else {  // off or waking: nothing held (a wake under way is cancelled)
+        set_state(c, ev.server, ServerState::kFailed, t);
+        ++c.epoch.failures;
+        ++c.failures;
+      }
+      sr.repair_at = ev.until;
+      return;
+    case Ev::kRepair:
+      if (sr.state != ServerState::kFailed || sr.repair_at != t) return;  // a failure that did not happen
+      ++c.epoch.repairs;
+      if (sr.maint_until > t)  // a maintenance window began meanwhile: down for its rest
+        set_state(c, ev.server, ServerState::kMaintenance, t);
+      else
+        start_wake(c, ev.server, t);  // repaired: a cold start (boot and model load), then it serves
+      return;
+    case Ev::kMaintStart:
+      sr.maint_until = std::max(sr.maint_until, ev.until);
+      if (sr.state == ServerState::kServing || sr.state == ServerState::kDraining) {
+        set_state(c, ev.server, ServerState::kMaintDraining, t);  // drains first: no request is retried
+        power_off_if_drained(c, ev.server, t);
+      } else if (sr.state == ServerState::kOff || sr.state == ServerState::kWaking) {
+        set_state(c, ev.server, ServerState::kMaintenance, t);
+      }  // failed: down for the window once repaired; already in maintenance: the window extended
+      return;
+    case Ev::kMaintEnd:
+      if (sr.maint_until != t) return;  // extended by an overlapping window
+      if (sr.state == ServerState::kMaintenance)
+        start_wake(c, ev.server, t);
+      else if (sr.state == ServerState::kMaintDraining)  // never drained within its window: serves on
+        set_state(c, ev.server, ServerState::kServing, t);
+      return;
+  }
+}
+
+std::uint64_t ServingSystem::failures() const {
+  std::uint64_t n = 0;
+  for (const Cell& c : cells_) n += c.failures;
+  return n;
+}
+
+std::uint64_t ServingSystem::retried() const {
+  std::uint64_t n = 0;
+  for (const Cell& c : cells_) n += c.retried;
+  return n;
 }
 
 void ServingSystem::scale(std::uint32_t d, std::uint32_t target, double t) {
@@ -902,12 +1091,7 @@ void ServingSystem::scale(std::uint32_t d, std::uint32_t target, double t) {
       set_state(*c, find(*c, ServerState::kDraining, false), ServerState::kServing, t);
       continue;
     }
-    const std::uint32_t s = find(*c, ServerState::kOff, false);
-    set_state(*c, s, ServerState::kWaking, t);
-    const double at = t + dc.setup.ops.wake_s();
-    c->wakes.emplace_back(at, s);  // every wake of a datacenter takes as long: the list stays in time order
-    c->next_wake_s = c->wakes[c->wake_next].first;
-    ++c->epoch.wake_ups;
+    start_wake(*c, find(*c, ServerState::kOff, false), t);
     ++wake_ups_;
     order_.update(static_cast<std::uint32_t>(c - cells_.data()), cell_time(*c));
   }
@@ -1099,6 +1283,10 @@ void ServingSystem::expand_units(EpochReport& rep) const {
       e.draining_s *= n;
       e.waking_s *= n;
       e.off_s *= n;
+      e.servers_failed *= n;
+      e.servers_maintenance *= n;
+      e.failed_s *= n;
+      e.maintenance_s *= n;
     };
     scale(rep.dcs[d]);
     for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) scale(rep.cells[k]);

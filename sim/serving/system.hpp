@@ -24,6 +24,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,6 +42,7 @@
 #include "operations/autoscaling.hpp"
 #include "operations/forecast.hpp"
 #include "operations/batch.hpp"
+#include "operations/failures.hpp"
 #include "serving/least_outstanding.hpp"
 #include "serving/replica.hpp"
 #include "workload/request_source.hpp"
@@ -112,6 +114,9 @@ struct SystemSetup {
   // Deferrable batch work (workload.batch), one instance per job and day, each placed in a datacenter
   // (operations/batch.hpp); replicas take it with scheduler.batch_max_seqs > 0.
   std::vector<operations::BatchInstance> batch;
+  // Failures and planned maintenance (operations/failures.hpp; README "Failures and maintenance"): each
+  // outage names a datacenter and a server of its pool. Not with a decode pool or batch work.
+  std::vector<operations::Outage> outages;
 };
 
 /// A balancer cell's place: its datacenter and its whole servers (global indices, in pool order).
@@ -208,6 +213,12 @@ struct DcEpoch {
   // Server power states (operations): servers in each state at the epoch's end (idle: serving and
   // holding no request), wake-ups begun, server-seconds and IT energy by state over the epoch.
   std::uint64_t servers_serving = 0, servers_idle = 0, servers_draining = 0, servers_waking = 0, servers_off = 0;
+  // Failures and maintenance: servers failed (under repair) and in maintenance (draining for it, or down)
+  // at the epoch's end; failures, repairs done and requests retried (held by a server that failed) in the
+  // epoch; server-seconds and IT energy (off power) failed and down for maintenance.
+  std::uint64_t servers_failed = 0, servers_maintenance = 0;
+  std::uint64_t failures = 0, repairs = 0, retried = 0;
+  double failed_s = 0, maintenance_s = 0, energy_failed_j = 0, energy_maintenance_j = 0;
   std::uint64_t wake_ups = 0;
   double serving_s = 0, draining_s = 0, waking_s = 0, off_s = 0;
   double energy_serving_j = 0, energy_draining_j = 0, energy_waking_j = 0, energy_off_j = 0;
@@ -231,8 +242,9 @@ struct EpochReport {
 };
 
 /// A server's power state (operations). Serving servers take requests; draining ones finish what they
-/// hold, then power off; waking ones boot and load the model, then serve.
-enum class ServerState : std::uint8_t { kServing, kDraining, kOff, kWaking };
+/// hold, then power off; waking ones boot and load the model, then serve. Failed ones are down for
+/// repair; maintenance-draining ones finish what they hold, then go down for maintenance (off power).
+enum class ServerState : std::uint8_t { kServing, kDraining, kOff, kWaking, kFailed, kMaintDraining, kMaintenance };
 
 class ServingSystem final : private ReplicaListener {
  public:
@@ -268,6 +280,9 @@ class ServingSystem final : private ReplicaListener {
   ServerState server_state(std::uint32_t server) const { return servers_[server].state; }
   /// Wake-ups begun so far, over every datacenter.
   std::uint64_t wake_ups() const { return wake_ups_; }
+  /// Failures, and requests retried because the server holding them failed, so far.
+  std::uint64_t failures() const;
+  std::uint64_t retried() const;
   /// Batch work: releases the instances due by t, opens and closes them by their hours, and has the
   /// replicas with room take the work (call between advance_to(t) and later events; operate() does).
   void batch_tick(double t);
@@ -332,6 +347,20 @@ class ServingSystem final : private ReplicaListener {
     std::size_t wake_next = 0;
     double next_wake_s = IndexedHeap::kNever;
     std::uint32_t n_serving = 0, n_draining = 0, n_off = 0, n_waking = 0;
+    std::uint32_t n_failed = 0, n_maint_draining = 0, n_maint = 0;
+    // Failures and maintenance: outage events in time order (the next at outages[outage_next]), and
+    // requests waiting at the balancer while no server of the cell serves (delivered: outstanding).
+    struct OutageEvent {
+      double t;
+      std::uint32_t server;  // global
+      enum Kind : std::uint8_t { kFail, kRepair, kMaintStart, kMaintEnd } kind;
+      double until;          // kFail: the repair's time; kMaintStart: the window's end
+    };
+    std::vector<OutageEvent> outages;
+    std::size_t outage_next = 0;
+    double next_outage_s = IndexedHeap::kNever;
+    std::deque<std::pair<Job, PromptPrefix>> parked;
+    std::uint64_t failures = 0, retried = 0;  // so far
     TournamentTree heap;  // the replicas' next events
     std::uint64_t delivered = 0, outstanding = 0, completed = 0, dropped = 0, events = 0;
     DcEpoch epoch;
@@ -402,7 +431,10 @@ class ServingSystem final : private ReplicaListener {
     ServerState state = ServerState::kServing;
     bool drained = false;  // was draining during the epoch
     double since = 0;      // in its state since
-    double on_s = 0, off_s = 0, waking_s = 0;
+    double on_s = 0, off_s = 0, waking_s = 0, failed_s = 0, maint_s = 0;
+    double wake_at = -1;      // waking: when the wake completes (a wake cancelled by an outage is stale)
+    double repair_at = -1;    // failed: when the repair completes
+    double maint_until = -1;  // in (or due for) a maintenance window until then
   };
 
   void on_first_token(std::uint32_t replica, const Job& job, double t) override;
@@ -419,7 +451,7 @@ class ServingSystem final : private ReplicaListener {
   void cell_event(Cell& c);
   static double next_transfer_s(const Cell& c) { return c.transfers.empty() ? IndexedHeap::kNever : c.transfers.top().t; }
   static double cell_time(const Cell& c) {
-    return std::min({c.heap.top_time(), c.next_delivery_s, c.next_wake_s, next_transfer_s(c)});
+    return std::min({c.heap.top_time(), c.next_delivery_s, c.next_wake_s, next_transfer_s(c), c.next_outage_s});
   }
   /// Disaggregation: the prefill of `job` ended at t in prefill replica `replica`: its KV sets off.
   void on_prefilled(Cell& c, std::uint32_t replica, const Job& job, const JobTimes& times);
@@ -434,6 +466,15 @@ class ServingSystem final : private ReplicaListener {
   void exclude_server(Cell& c, std::uint32_t server, bool ex);
   bool server_empty(const Cell& c, std::uint32_t server) const;
   void on_wake(Cell& c);
+  /// Server `server` of cell c starts waking at t (boot and model load); serving at t + wake_s.
+  void start_wake(Cell& c, std::uint32_t server, double t);
+  /// Failures and maintenance: the cell's next outage event.
+  void on_outage(Cell& c);
+  /// Server `server` fails at t: what its replicas hold is retried at the cell's balancer.
+  void fail_server(Cell& c, std::uint32_t server, double t);
+  /// Request `job` (delivered before) goes again to the cell's least-loaded serving replica at t, or
+  /// waits at the balancer while none serves.
+  void redeliver(Cell& c, const Job& job, const PromptPrefix& prefix, double t);
   void scale(std::uint32_t d, std::uint32_t target, double t);
   /// Predictive: datacenter d's expected demand (requests/s), the largest mean of the periods from t to
   /// t + wake + one period, at d's share of the requests routed in the last period.
