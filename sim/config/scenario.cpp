@@ -1244,8 +1244,6 @@ void read_failures(Reader r, Scenario& s) {
     const std::uint32_t total = it == dcs.end() ? 0 : static_cast<std::uint32_t>(it->second->servers());
     if (m.has("servers") == m.has("server_share")) {
       m.error("servers", "give the servers taken down as a number (servers) or a share of the datacenter's (server_share), one of the two");
-      m.accept("servers");
-      m.accept("server_share");
     } else if (m.has("servers")) {
       w.servers = static_cast<std::uint32_t>(m.integer("servers", 1, Range::between(1, 1e7)));
       if (total > 0 && w.servers > total)
@@ -1257,6 +1255,8 @@ void read_failures(Reader r, Scenario& s) {
     if (it != dcs.end() && it->second->decode)
       m.error("datacenter", fmt::format("datacenter {} has a decode pool (prefill/decode disaggregation): failures and maintenance "
                                         "are not modelled there yet", w.datacenter));
+    m.accept("servers");  // both listed among the valid keys
+    m.accept("server_share");
     m.finish();
     o.maintenance.push_back(w);
   }
