@@ -196,3 +196,79 @@ TEST_CASE("operations per datacenter: one site scales predictively while the oth
       CHECK(off > 0.5);   // 0.3 requests/s a replica, 2 wanted: one of its two servers off
   }
 }
+
+TEST_CASE("failures and maintenance: a seeded day loses capacity (timeline), retries requests, stays deterministic, loses none") {
+  const std::string fail = " --set operations.failures.server_mtbf_h=24 --set operations.failures.mttr_h=2";
+  const std::string maint = " --set 'operations.failures.maintenance=[{datacenter: zw-1, start_h: 2, duration_h: 3, servers: 2}]'";
+  const auto base_dir = scratch("fail-none"), fail_dir = scratch("fail-on"), again_dir = scratch("fail-again"),
+             maint_dir = scratch("fail-maint");
+  const json a = day("none", base_dir), f = day("none", fail_dir, fail), g = day("none", again_dir, fail + " --set run.threads=1"),
+             m = day("none", maint_dir, maint);
+  const double servers = a["fleet"]["servers"].get<double>();
+  for (const json* j : {&a, &f, &m}) {
+    const auto& q = (*j)["requests"];
+    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
+                                          q["dropped"].get<long>());
+    // Failures draw from a stream of their own: the same requests arrive.
+    CHECK(q["arrived"].get<long>() == a["requests"]["arrived"].get<long>());
+    const auto& ps = (*j)["power_states"];
+    double hours = 0, kwh = 0;
+    for (const char* k : {"serving", "draining", "waking", "off", "failed", "maintenance"}) {
+      hours += ps["server_hours"][k].get<double>();
+      kwh += ps["it_energy_kwh"][k].get<double>();
+    }
+    CHECK(hours == Approx(servers * 24).epsilon(1e-9));
+    CHECK(kwh == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(1e-9));
+    CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  }
+  // Off unless asked for: the plain day has none.
+  CHECK(a["failures"]["failures"].get<long>() == 0);
+  CHECK(a["failures"]["retried_requests"].get<long>() == 0);
+  // Failures (5 servers, MTBF 24 h: about 5 a day): retried requests, server-hours lost, energy lower.
+  const auto& ff = f["failures"];
+  CHECK(ff["failures"].get<long>() >= 1);
+  CHECK(ff["repairs"].get<long>() >= 1);
+  CHECK(ff["retried_requests"].get<long>() >= 1);
+  CHECK(ff["server_hours_failed"].get<double>() > 0.5);
+  CHECK(f["power_states"]["server_hours"]["failed"].get<double>() == Approx(ff["server_hours_failed"].get<double>()).epsilon(1e-12));
+  CHECK(f["energy_kwh"]["it"].get<double>() < a["energy_kwh"]["it"].get<double>());
+  // Deterministic by seed, and independent of the number of threads.
+  json f1 = f, g1 = g;
+  for (json* j : {&f1, &g1}) {
+    j->erase("wall_s");
+    (*j)["scenario"].erase("file");
+  }
+  CHECK(f1 == g1);
+  // The timeline shows the capacity lost: servers failed at some period's end, fewer serving then; every
+  // row's states add up to the fleet.
+  const auto t = read_csv(fail_dir / "timeline.csv");
+  const auto& h = t[0];
+  const std::size_t cs = column(h, "servers_serving"), cd = column(h, "servers_draining"), cw = column(h, "servers_waking"),
+                    co = column(h, "servers_off"), cf = column(h, "servers_failed"), cm = column(h, "servers_maintenance"),
+                    cn = column(h, "failures"), cr = column(h, "retried_requests");
+  long max_failed = 0, min_serving = 1 << 30, failures = 0, retried = 0;
+  for (std::size_t i = 1; i < t.size(); ++i) {
+    const long n = std::stol(t[i][cs]) + std::stol(t[i][cd]) + std::stol(t[i][cw]) + std::stol(t[i][co]) + std::stol(t[i][cf]) +
+                   std::stol(t[i][cm]);
+    CHECK(n == static_cast<long>(servers));
+    max_failed = std::max(max_failed, std::stol(t[i][cf]));
+    min_serving = std::min(min_serving, std::stol(t[i][cs]));
+    failures += std::stol(t[i][cn]);
+    retried += std::stol(t[i][cr]);
+  }
+  CHECK(max_failed >= 1);
+  CHECK(min_serving < static_cast<long>(servers));
+  CHECK(failures == ff["failures"].get<long>());
+  CHECK(retried == ff["retried_requests"].get<long>());
+  // Maintenance: 2 servers drained, then down from 02:00 for 3 h (less their drains), no retry.
+  CHECK(m["failures"]["retried_requests"].get<long>() == 0);
+  CHECK(m["failures"]["server_hours_maintenance"].get<double>() > 5.9);
+  CHECK(m["failures"]["server_hours_maintenance"].get<double>() <= 6.0);
+  const auto tm = read_csv(maint_dir / "timeline.csv");
+  const std::size_t mm = column(tm[0], "servers_maintenance"), mt = column(tm[0], "time_s");
+  for (std::size_t i = 1; i < tm.size(); ++i) {
+    const double t0 = std::stod(tm[i][mt]);
+    if (t0 >= 2 * 3600 && t0 + 60 < 5 * 3600) CHECK(std::stol(tm[i][mm]) == 2);
+    if (t0 + 60 < 2 * 3600 || t0 >= 5 * 3600) CHECK(std::stol(tm[i][mm]) == 0);
+  }
+}
