@@ -15,26 +15,10 @@ using namespace chatdc;
 
 namespace {
 
+using test::Driver;
 using test::ListSource;
 using test::one_dc;
 using test::Sink;
-
-struct Driver {  // as the day engine: advance, close the period, decide
-  serving::ServingSystem& sys;
-  std::vector<serving::EpochReport> reps;
-  void run(double end, double dt = 60) {
-    for (double t0 = 0; t0 < end; t0 += dt) {
-      sys.advance_to(t0 + dt);
-      reps.push_back(sys.close_epoch(t0, t0 + dt));
-      sys.operate(t0 + dt);
-    }
-  }
-  serving::DcEpoch total() const {
-    serving::DcEpoch e;
-    for (const auto& r : reps) e += r.dcs[0];
-    return e;
-  }
-};
 
 // Off 20 W, waking 500 W, boot 100 s + load 50 s: a cold start of 150 s. No autoscaling.
 serving::SystemSetup setup_with(std::uint32_t servers, std::vector<operations::Outage> outages) {
@@ -48,15 +32,25 @@ serving::SystemSetup setup_with(std::uint32_t servers, std::vector<operations::O
   return s;
 }
 
-// A lone request's record on an idle fleet (the reference times).
-serving::RequestRecord alone(const workload::RequestSpec& r) {
+// Requests `reqs` on `servers` servers with `outages`, driven for an hour as the day engine does.
+struct Outcome {
   ListSource src;
-  src.reqs.push_back(r);
   Sink sink;
   serving::NearestRouter router;
-  serving::ServingSystem sys(setup_with(2, {}), src, router, sink);
-  sys.advance_to(3600);
-  return sink.done.at(r.id);
+  std::unique_ptr<serving::ServingSystem> sys;
+  std::unique_ptr<Driver> drv;
+  Outcome(std::uint32_t servers, std::vector<workload::RequestSpec> reqs, std::vector<operations::Outage> outages) {
+    src.reqs = std::move(reqs);
+    sys = std::make_unique<serving::ServingSystem>(setup_with(servers, std::move(outages)), src, router, sink);
+    drv = std::make_unique<Driver>(Driver{*sys, {}});
+    drv->run(3600);
+  }
+};
+
+// A lone request's record on an idle fleet (the reference times).
+serving::RequestRecord alone(const workload::RequestSpec& r) {
+  const Outcome o(2, {r}, {});
+  return o.sink.done.at(r.id);
 }
 
 }  // namespace
@@ -97,13 +91,10 @@ TEST_CASE("a failed server's request is retried on another: its prompt again, co
   const double ttft = ref.first_token_s - ref.sent_s, e2e = ref.done_s - ref.sent_s;
   REQUIRE(e2e > 2 * ttft);
   const double t_fail = ttft + (e2e - ttft) / 2;  // mid-decode: its first token was out
-  ListSource src;
-  src.reqs.push_back(r);
-  Sink sink;
-  serving::NearestRouter router;
-  serving::ServingSystem sys(setup_with(2, {{t_fail, 600, 0, 0, false}}), src, router, sink);
-  Driver drv{sys, {}};
-  drv.run(3600);
+  Outcome o(2, {r}, {{t_fail, 600, 0, 0, false}});
+  const Sink& sink = o.sink;
+  const serving::ServingSystem& sys = *o.sys;
+  const Driver& drv = *o.drv;
   const auto& d = sink.done.at(0);
   CHECK(d.replica == 1);
   CHECK(d.sent_s == 0);
@@ -138,14 +129,9 @@ TEST_CASE("with every server of a cell down, requests wait at the balancer for t
   const double t_fail = e2e / 2, repair = 300, back = t_fail + repair + 150;
   REQUIRE(r1.time_s > t_fail);
   REQUIRE(r1.time_s < back);
-  ListSource src;
-  src.reqs.push_back(r0);
-  src.reqs.push_back(r1);
-  Sink sink;
-  serving::NearestRouter router;
-  serving::ServingSystem sys(setup_with(1, {{t_fail, repair, 0, 0, false}}), src, router, sink);
-  Driver drv{sys, {}};
-  drv.run(3600);
+  Outcome o(1, {r0, r1}, {{t_fail, repair, 0, 0, false}});
+  const Sink& sink = o.sink;
+  const serving::ServingSystem& sys = *o.sys;
   // Both served once the server is back (batch of 1: request 0 first, then 1 in delivery order).
   CHECK(sink.done.at(0).done_s == Approx(back + e2e).epsilon(1e-12));
   CHECK(sink.done.at(1).admitted_s == Approx(back + e2e).epsilon(1e-12));
@@ -161,14 +147,10 @@ TEST_CASE("maintenance drains its server first (no retry), takes it down for the
   const double e2e = ref.done_s - ref.sent_s;
   const double start = 0.5, window = 1200;
   REQUIRE(e2e > 1.0);
-  ListSource src;
-  src.reqs.push_back(r0);
-  src.reqs.push_back(r1);
-  Sink sink;
-  serving::NearestRouter router;
-  serving::ServingSystem sys(setup_with(2, {{start, window, 0, 0, true}}), src, router, sink);
-  Driver drv{sys, {}};
-  drv.run(3600);
+  Outcome o(2, {r0, r1}, {{start, window, 0, 0, true}});
+  const Sink& sink = o.sink;
+  const serving::ServingSystem& sys = *o.sys;
+  const Driver& drv = *o.drv;
   // Request 0 finishes where it was, as alone; request 1, sent while server 0 drains, goes to server 1.
   CHECK(sink.done.at(0).replica == 0);
   CHECK(sink.done.at(0).done_s == Approx(ref.done_s).epsilon(1e-12));

@@ -18,6 +18,7 @@ using operations::Policy;
 
 namespace {
 
+using test::Driver;
 using test::ListSource;
 using test::Sink;
 using test::one_dc;
@@ -32,18 +33,6 @@ operations::ServerOps ops_of(Policy policy, double off_w, double wake_w, double 
   return o;
 }
 
-// Drives a system as the day engine does: advance, close the period, decide.
-struct Driver {
-  serving::ServingSystem& sys;
-  std::vector<serving::EpochReport> reps;
-  void run(double end, double dt = 60) {
-    for (double t0 = 0; t0 < end; t0 += dt) {
-      sys.advance_to(t0 + dt);
-      reps.push_back(sys.close_epoch(t0, t0 + dt));
-      sys.operate(t0 + dt);
-    }
-  }
-};
 
 }  // namespace
 

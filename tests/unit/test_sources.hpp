@@ -60,4 +60,23 @@ inline serving::SystemSetup one_dc(std::uint32_t servers, std::uint32_t max_batc
   return s;
 }
 
+/// Drives a system as the day engine does: advance, close the period, decide; keeps every period's report.
+struct Driver {
+  serving::ServingSystem& sys;
+  std::vector<serving::EpochReport> reps;
+  void run(double end, double dt = 60) {
+    for (double t0 = 0; t0 < end; t0 += dt) {
+      sys.advance_to(t0 + dt);
+      reps.push_back(sys.close_epoch(t0, t0 + dt));
+      sys.operate(t0 + dt);
+    }
+  }
+  /// Datacenter dc's figures summed over the periods.
+  serving::DcEpoch total(std::uint32_t dc = 0) const {
+    serving::DcEpoch e;
+    for (const auto& r : reps) e += r.dcs[dc];
+    return e;
+  }
+};
+
 }  // namespace chatdc::test
