@@ -371,25 +371,18 @@ TEST_CASE("prefill/decode disaggregation: two prefill units and a decode unit se
   CHECK(pd["prefill"]["utilization"].get<double>() > 0);
   CHECK(pd["decode"]["utilization"].get<double>() > 0);
   // The timeline has the pools' servers and per-server rates every period.
-  std::ifstream tl(out / "timeline.csv");
-  std::string header, row;
-  std::getline(tl, header);
-  const std::string cols = "prefill_servers,decode_servers,prefill_input_tokens_per_s_per_server,"
-                           "decode_output_tokens_per_s_per_server,kv_transfer_gbps";
-  REQUIRE(header.size() > cols.size());
-  CHECK(header.substr(header.size() - cols.size()) == cols);
+  const auto tl = read_csv(out / "timeline.csv");
+  REQUIRE(!tl.empty());
+  const std::size_t c_pre = column(tl[0], "prefill_servers"), c_dec = column(tl[0], "decode_servers"),
+                    c_in = column(tl[0], "prefill_input_tokens_per_s_per_server"),
+                    c_out = column(tl[0], "decode_output_tokens_per_s_per_server"), c_kv = column(tl[0], "kv_transfer_gbps");
   int rows = 0;
-  while (std::getline(tl, row)) {
-    std::vector<double> v;
-    std::stringstream ss(row);
-    for (std::string cell; std::getline(ss, cell, ',');) v.push_back(std::atof(cell.c_str()));
-    REQUIRE(v.size() >= 5);
-    const double* last = &v[v.size() - 5];
-    CHECK(last[0] == Approx(4));  // prefill servers
-    CHECK(last[1] == Approx(4));  // decode servers
-    CHECK(last[2] > 0);
-    if (rows > 0) CHECK(last[3] > 0);  // answers complete from the second minute on
-    CHECK(last[4] > 0);
+  for (std::size_t i = 1; i < tl.size(); ++i) {
+    CHECK(std::stod(tl[i][c_pre]) == Approx(4));  // prefill servers
+    CHECK(std::stod(tl[i][c_dec]) == Approx(4));  // decode servers
+    CHECK(std::stod(tl[i][c_in]) > 0);
+    if (rows > 0) CHECK(std::stod(tl[i][c_out]) > 0);  // answers complete from the second minute on
+    CHECK(std::stod(tl[i][c_kv]) > 0);
     ++rows;
   }
   CHECK(rows == 60);
