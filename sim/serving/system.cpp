@@ -959,6 +959,7 @@ void ServingSystem::start_wake(Cell& c, std::uint32_t server, double t) {
   c.wakes.emplace_back(at, server);
   c.next_wake_s = c.wakes[c.wake_next].first;
   ++c.epoch.wake_ups;
+  ++c.wake_ups;
 }
 
 void ServingSystem::redeliver(Cell& c, const Job& job, const PromptPrefix& prefix, double t) {
@@ -1054,6 +1055,12 @@ std::uint64_t ServingSystem::failures() const {
   return n;
 }
 
+std::uint64_t ServingSystem::wake_ups() const {
+  std::uint64_t n = 0;
+  for (const Cell& c : cells_) n += c.wake_ups;
+  return n;
+}
+
 std::uint64_t ServingSystem::retried() const {
   std::uint64_t n = 0;
   for (const Cell& c : cells_) n += c.retried;
@@ -1092,7 +1099,6 @@ void ServingSystem::scale(std::uint32_t d, std::uint32_t target, double t) {
       continue;
     }
     start_wake(*c, find(*c, ServerState::kOff, false), t);
-    ++wake_ups_;
     order_.update(static_cast<std::uint32_t>(c - cells_.data()), cell_time(*c));
   }
   for (; available > target; --available) {

@@ -278,8 +278,8 @@ class ServingSystem final : private ReplicaListener {
   /// and its servers are woken or drained accordingly (call between advance_to(t) and later events).
   void operate(double t);
   ServerState server_state(std::uint32_t server) const { return servers_[server].state; }
-  /// Wake-ups begun so far, over every datacenter.
-  std::uint64_t wake_ups() const { return wake_ups_; }
+  /// Wake-ups begun so far, over every datacenter (cold starts after repairs and maintenance included).
+  std::uint64_t wake_ups() const;
   /// Failures, and requests retried because the server holding them failed, so far.
   std::uint64_t failures() const;
   std::uint64_t retried() const;
@@ -360,7 +360,7 @@ class ServingSystem final : private ReplicaListener {
     std::size_t outage_next = 0;
     double next_outage_s = IndexedHeap::kNever;
     std::deque<std::pair<Job, PromptPrefix>> parked;
-    std::uint64_t failures = 0, retried = 0;  // so far
+    std::uint64_t failures = 0, retried = 0, wake_ups = 0;  // so far
     TournamentTree heap;  // the replicas' next events
     std::uint64_t delivered = 0, outstanding = 0, completed = 0, dropped = 0, events = 0;
     DcEpoch epoch;
@@ -514,7 +514,6 @@ class ServingSystem final : private ReplicaListener {
   std::vector<std::uint32_t> server_cell_;  // global server -> cell
   std::vector<ServerRec> servers_;
   double epoch_t0_ = 0;       // start of the epoch being run
-  std::uint64_t wake_ups_ = 0;
   bool decided_ = false, windowed_ = false, merging_ = false, sharded_ = false;
   bool owned(std::uint32_t cell) const { return cell >= setup_.shard_first_cell && cell < setup_.shard_last_cell; }
   double window_clock_ = 0;  // windows: every event at or before it is done

@@ -112,6 +112,8 @@ TEST_CASE("a failed server's request is retried on another: its prompt again, co
   CHECK(e.energy_failed_j == Approx(20.0 * 600).epsilon(1e-12));
   CHECK(e.waking_s == Approx(150).epsilon(1e-12));
   CHECK(e.energy_waking_j == Approx(500.0 * 150).epsilon(1e-12));
+  CHECK(e.wake_ups == 1);
+  CHECK(sys.wake_ups() == 1);  // the cold start after the repair
   CHECK(e.serving_s == Approx(2 * 3600 - 750).epsilon(1e-12));
   // Servers by state at the end of the period holding the failure, and back serving after the cold start.
   const auto at = [&](double t) -> const serving::DcEpoch& { return drv.reps.at(static_cast<std::size_t>(t / 60)).dcs[0]; };
