@@ -222,6 +222,9 @@ Assembly assemble(const Scenario& s) {
       if (p.decode) {  // both pools: the mean replica's, so that replicas x capacity is the datacenter's
         const double np = p.servers * p.replicas_per_server, nd = p.decode->servers * p.decode->replicas_per_server;
         acc.kv_capacity_tokens = (np * p.scheduler.kv_capacity_tokens + nd * p.decode->scheduler.kv_capacity_tokens) / (np + nd);
+        // batch slots likewise (a decode unit batches far more than a prefill unit), to the nearest sequence
+        acc.max_batch_size = static_cast<std::uint32_t>(
+            std::lround((np * p.scheduler.max_batch_size + nd * p.decode->scheduler.max_batch_size) / (np + nd)));
       }
       acc.prefix_block_tokens = p.scheduler.prefix_block_tokens;
       acc.peak_flops_per_gpu = roofline->linear_peak_flops() / cap.clock_fraction;  // MFU against the nominal peak
