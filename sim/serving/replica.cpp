@@ -812,6 +812,7 @@ std::vector<Job> Replica::fail(double now) {
   batch_stack_.clear();
   batch_running_ = batch_decoding_ = 0;
   batch_prefill_tokens_ = act_batch_share_ = 0;
+  step_disk_tokens_ = 0;
   return held;
 }
 
