@@ -1358,6 +1358,21 @@ void read_operations(Reader r, Scenario& s) {
   }
   o.boot_s = v.number("boot_s", 300, Range::between(0, 7200));
   o.model_load_gb_per_s = v.number("model_load_gb_per_s", 7, Range{0, 1000, true, false});
+  // With servers switched off and on, their assumed power and wake times are defaults to review.
+  bool scaled = false;
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) scaled |= o.autoscaling_for(dc.name).policy != operations::Policy::kNone;
+  if (scaled) {
+    if (!v.has("off_power_w"))
+      review(s, "operations.servers.off_power_w", o.off_power_w, "W per server that is off",
+             "ASSUMPTION: BMC and power-supply standby (README, Operations)");
+    if (!v.has("boot_s"))
+      review(s, "operations.servers.boot_s", o.boot_s, "s from power-on to the serving engine started",
+             "ASSUMPTION (README, Operations)");
+    if (!v.has("model_load_gb_per_s"))
+      review(s, "operations.servers.model_load_gb_per_s", o.model_load_gb_per_s, "GB/s loading the weights",
+             "one PCIe Gen4 NVMe drive's sequential read; a network load is slower (README, Operations)");
+  }
   v.finish();
   read_power_capping(r.child("power_capping"), s);
   r.finish();

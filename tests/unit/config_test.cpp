@@ -577,3 +577,20 @@ TEST_CASE("cost defaults: a region preset's tariff, PUE and capacity charge are 
   CHECK(!reviewed(given, "platform.regions[east].pue"));
   CHECK(reviewed(given, "platform.regions[east].tariff"));
 }
+
+TEST_CASE("defaults to review: with autoscaling, the servers' assumed off power and wake times are listed") {
+  CHECK(!reviewed(config::load_scenario(write("ops-none.yaml", kBase)), "operations.servers.off_power_w"));
+  const std::string scaled = std::string(kBase) + "operations: {autoscaling: {policy: schedule, schedule: [" +
+                             "1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5]}}\n";
+  const auto s = config::load_scenario(write("ops.yaml", scaled));
+  for (const char* key : {"operations.servers.off_power_w", "operations.servers.boot_s", "operations.servers.model_load_gb_per_s"}) {
+    INFO(key);
+    CHECK(reviewed(s, key));
+  }
+  CHECK(reviewed(s, "operations.servers.off_power_w")->value == 50);
+  const auto set = config::load_scenario(
+      write("ops-set.yaml", replace(scaled, "operations: {", "operations: {servers: {off_power_w: 40, boot_s: 120}, ")));
+  CHECK(!reviewed(set, "operations.servers.off_power_w"));
+  CHECK(!reviewed(set, "operations.servers.boot_s"));
+  CHECK(reviewed(set, "operations.servers.model_load_gb_per_s"));
+}
