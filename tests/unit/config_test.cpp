@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <unistd.h>
 
@@ -593,4 +594,22 @@ TEST_CASE("defaults to review: with autoscaling, the servers' assumed off power 
   CHECK(!reviewed(set, "operations.servers.off_power_w"));
   CHECK(!reviewed(set, "operations.servers.boot_s"));
   CHECK(reviewed(set, "operations.servers.model_load_gb_per_s"));
+}
+
+TEST_CASE("cost defaults: a costs.yaml entry without a source or out of range is an error located in costs.yaml") {
+  const fs::path dir = fs::temp_directory_path() / ("chatdc-costs-catalog-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(std::string(CHATDC_SOURCE_DIR) + "/platforms"))
+    if (e.path().extension() == ".yaml") fs::copy_file(e.path(), dir / e.path().filename(), fs::copy_options::overwrite_existing);
+  std::ifstream in(dir / "costs.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  text = replace(text, "    value: 9500\n", "    value: 5e6\n");
+  text = replace(text, "    source: \"networking is", "    sorce: \"networking is");
+  std::ofstream(dir / "costs.yaml") << text;
+  const std::string err = error_of(replace(kBase, "name: t\n", "name: t\ncatalog_dir: " + dir.string() + "\n"));
+  CHECK_THAT(err, Catch::Contains("costs.yaml:") && Catch::Contains("costs.facility_capex_usd_per_kw.value: expected a number in [0, 1000000], got 5e6"));
+  CHECK_THAT(err, Catch::Contains("costs.network_capex_fraction.source: missing required key"));
+  CHECK_THAT(err, Catch::Contains("costs.network_capex_fraction.sorce: unknown key"));
+  fs::remove_all(dir);
 }
