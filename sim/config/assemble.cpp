@@ -151,6 +151,13 @@ Assembly assemble(const Scenario& s) {
       p.scheduler = s.scheduler;
       p.scheduler.kv_capacity_tokens =
           model::kv_capacity_tokens(dc.gpu, s.llm, par, s.memory_headroom_fraction);
+      if (s.disk_kv.hit_share > 0) {  // the on-disk KV tier: the replica's share of its servers' read bandwidth
+        const double servers_per_replica = unit > 1 ? unit : 1.0 / p.replicas_per_server;
+        p.scheduler.disk_hit_share = s.disk_kv.hit_share;
+        p.scheduler.disk_s_per_token =
+            s.llm.kv_bytes_per_token() / (s.disk_kv.read_gb_per_s_per_server * 1e9 * servers_per_replica);
+        p.scheduler.disk_latency_s = s.disk_kv.latency_s;
+      }
       p.request_overhead_s = dc.gpu.request_overhead_ms * 1e-3;
       p.max_waiting_per_replica = s.max_waiting_per_replica;
       p.server_power = {p.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, unit * dc.server.non_gpu_idle_power_w,
@@ -215,6 +222,9 @@ Assembly assemble(const Scenario& s) {
       if (p.decode) {  // both pools: the mean replica's, so that replicas x capacity is the datacenter's
         const double np = p.servers * p.replicas_per_server, nd = p.decode->servers * p.decode->replicas_per_server;
         acc.kv_capacity_tokens = (np * p.scheduler.kv_capacity_tokens + nd * p.decode->scheduler.kv_capacity_tokens) / (np + nd);
+        // batch slots likewise (a decode unit batches far more than a prefill unit), to the nearest sequence
+        acc.max_batch_size = static_cast<std::uint32_t>(
+            std::lround((np * p.scheduler.max_batch_size + nd * p.decode->scheduler.max_batch_size) / (np + nd)));
       }
       acc.prefix_block_tokens = p.scheduler.prefix_block_tokens;
       acc.peak_flops_per_gpu = roofline->linear_peak_flops() / cap.clock_fraction;  // MFU against the nominal peak

@@ -1136,6 +1136,20 @@ void read_serving(Reader r, Scenario& s) {
     r.error("prefix_routing", fmt::format("routes requests to the replica caching their prefix, but prefix caching is off "
                                           "(serving.prefix_caching resolved to false for engine \"{}\"): set "
                                           "serving.prefix_caching: true", s.engine));
+  if (r.has("disk_kv_cache")) {  // the on-disk KV tier (DeepSeek's 3FS context cache)
+    Reader d = r.child("disk_kv_cache");
+    s.disk_kv.hit_share = d.required_number("hit_share", Range{0, 1, true, false});
+    s.disk_kv.read_gb_per_s_per_server =
+        d.number("read_gb_per_s_per_server", s.disk_kv.read_gb_per_s_per_server, Range{0, 1000, true, false});
+    s.disk_kv.latency_s = d.number("latency_ms", s.disk_kv.latency_s * 1e3, Range::between(0, 10000)) * 1e-3;
+    if (!d.has("read_gb_per_s_per_server"))
+      review(s, "serving.disk_kv_cache.read_gb_per_s_per_server", s.disk_kv.read_gb_per_s_per_server, "GB/s per server",
+             "3FS KVCache clients' peak read, not a mean (platforms/SOURCES.md 8.10)");
+    if (!d.has("latency_ms"))
+      review(s, "serving.disk_kv_cache.latency_ms", s.disk_kv.latency_s * 1e3, "ms per read step",
+             "ASSUMPTION (platforms/SOURCES.md 8.10)");
+    d.finish();
+  }
   // (the chunked-prefill token budget is checked in finish_serving(), once the engine's default is known)
   r.finish();
 }

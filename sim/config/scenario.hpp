@@ -280,6 +280,12 @@ struct Scenario {
   bool prefix_routing = false;        // prefix-aware balancing inside cells
   std::uint32_t prefix_routing_slack = 32;
   double prefix_routing_min_match = 0.5;
+  // On-disk KV cache tier (serving.disk_kv_cache; README "On-disk KV cache"): off when hit_share is 0.
+  struct DiskKvCache {
+    double hit_share = 0;                    // of each chat prompt's tokens, found on disk
+    double read_gb_per_s_per_server = 42.9;  // 3FS KVCache client peak, 40 GiB/s (platforms/SOURCES.md)
+    double latency_s = 0.001;                // per step that reads (an assumption to review)
+  } disk_kv;
   double memory_headroom_fraction = 0.1;
   std::vector<RegionSpec> regions;
   std::vector<WanLinkSpec> wan;

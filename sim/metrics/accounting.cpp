@@ -83,6 +83,7 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     tot.peak_kv_used = std::max(tot.peak_kv_used, kv);
     tot.prefix_queried_tokens += rep.dcs[d].prefix_queried_tokens;
     tot.prefix_hit_tokens += rep.dcs[d].prefix_hit_tokens;
+    tot.disk_hit_tokens += rep.dcs[d].disk_hit_tokens;
     const double cached = kv_cached_fraction(rep.dcs[d], s);
     tot.kv_cached_s += cached * dt;
     tot.peak_kv_cached = std::max(tot.peak_kv_cached, cached);

@@ -111,6 +111,7 @@ struct DcTotals {
   // Prefix caching: prompt tokens looked up and found cached; the cached share of the KV cache
   // (time-weighted sum and peak, sampled at each period's end).
   double prefix_queried_tokens = 0, prefix_hit_tokens = 0;
+  double disk_hit_tokens = 0;  // on-disk KV tier: prompt tokens read from disk
   double kv_cached_s = 0, peak_kv_cached = 0;
   double peak_it_power_kw = 0, peak_facility_power_kw = 0;
   std::uint64_t peak_queued = 0;

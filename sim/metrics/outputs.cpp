@@ -59,6 +59,8 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
                        {"hit_rate", ratio(t.prefix_hit_tokens, t.prefix_queried_tokens)},
                        {"kv_cached_mean", ratio(t.kv_cached_s, simulated_s)},
                        {"kv_cached_peak", t.peak_kv_cached}};
+  j["disk_kv_cache"] = {{"hit_tokens", t.disk_hit_tokens},
+                        {"hit_share_of_prompt_tokens", ratio(t.disk_hit_tokens, lat.prompt_tokens)}};
   j["energy_kwh"] = {{"it", t.it_energy_kwh}, {"facility", t.facility_energy_kwh}, {"it_model", t.it_energy_model_kwh}};
   const serving::DcEpoch& o = t.ops;
   if (o.prefill_server_s > 0 || o.decode_server_s > 0) {  // prefill/decode disaggregation: the pools
@@ -188,6 +190,7 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.batch_carbon_market_kg += t.batch_carbon_market_kg;
     sum.prefix_queried_tokens += t.prefix_queried_tokens;
     sum.prefix_hit_tokens += t.prefix_hit_tokens;
+    sum.disk_hit_tokens += t.disk_hit_tokens;
     if (block_tokens == 0) block_tokens = acc.dcs()[d].prefix_block_tokens;
     sum.flops += t.flops;
     sum.hbm_bytes += t.hbm_bytes;

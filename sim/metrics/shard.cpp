@@ -18,7 +18,7 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int kShardSchema = 3;
+constexpr int kShardSchema = 4;
 std::uint64_t bits(double x) { return std::bit_cast<std::uint64_t>(x); }
 double real(std::uint64_t w) { return std::bit_cast<double>(w); }
 
@@ -27,7 +27,7 @@ template <class Epoch, class F>
 constexpr void for_each_field(Epoch& e, F&& f) {
   f(e.arrivals), f(e.completions), f(e.rejected), f(e.dropped), f(e.queued), f(e.running), f(e.kv_tokens), f(e.busy_gpu_s),
       f(e.gpu_energy_j), f(e.it_energy_j), f(e.output_tokens), f(e.kv_cached_tokens), f(e.prefix_queried_tokens),
-      f(e.prefix_hit_tokens), f(e.flops), f(e.hbm_bytes),
+      f(e.prefix_hit_tokens), f(e.flops), f(e.hbm_bytes), f(e.disk_hit_tokens),
       // server power states (operations)
       f(e.servers_serving), f(e.servers_idle), f(e.servers_draining), f(e.servers_waking), f(e.servers_off), f(e.wake_ups),
       f(e.serving_s), f(e.draining_s), f(e.waking_s), f(e.off_s), f(e.energy_serving_j), f(e.energy_draining_j),
@@ -41,7 +41,7 @@ constexpr std::size_t epoch_words() {
   return n;
 }
 constexpr std::size_t kEpochWords = epoch_words();
-static_assert(kEpochWords == 30, "a new epoch field changes the shard format: raise kShardSchema");
+static_assert(kEpochWords == 31, "a new epoch field changes the shard format: raise kShardSchema");
 
 /// A field as one 64-bit word: integers as they are, floating point by its bits.
 template <class T>

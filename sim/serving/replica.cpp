@@ -177,6 +177,14 @@ void Replica::release(std::uint32_t slot, double kv_tokens, bool preempted) {
   }
 }
 
+std::uint32_t Replica::disk_extra(std::uint32_t slot, const PrefixCache::Match& m) const {
+  const Seq& s = slots_[slot];
+  if (cfg_.disk_hit_share <= 0 || s.job.batch || s.job.kv_ready || s.target <= 1) return 0;
+  const auto on_disk = std::min<std::uint32_t>(
+      static_cast<std::uint32_t>(std::floor(cfg_.disk_hit_share * s.job.prompt_tokens)), s.target - 1);
+  return on_disk > m.hit ? on_disk - m.hit : 0;
+}
+
 bool Replica::kv_admissible(const Seq& s, const PrefixCache::Match& m) const {
   const double cap = cfg_.kv_capacity_tokens;
   // The cached part is shared; the nodes it pins move from cached to live.
@@ -198,6 +206,11 @@ void Replica::admit(std::uint32_t slot, double now, const PrefixCache::Match& m)
     prefix_stats_.queried_tokens += s.target;
     prefix_stats_.hit_tokens += m.hit;
     if (s.times.admitted_s < 0) s.times.cached_tokens = m.hit;
+  }
+  if (const std::uint32_t disk = disk_extra(slot, m); disk > 0) {  // read from disk, not computed
+    s.prefilled = m.hit + disk;
+    step_disk_tokens_ += disk;
+    prefix_stats_.disk_hit_tokens += disk;
   }
   if (s.times.admitted_s < 0) s.times.admitted_s = now;
   s.admit_order = ++admit_counter_;
@@ -247,6 +260,7 @@ void Replica::schedule(double now) {
   model::StepShape shape;
   step_prefills_.clear();
   batch_prefill_tokens_ = 0;
+  step_disk_tokens_ = 0;
   auto add_chunk = [&](std::uint32_t slot, std::uint32_t chunk) {
     Seq& s = slots_[slot];
     s.chunk = chunk;
@@ -272,7 +286,7 @@ void Replica::schedule(double now) {
         continue;
       }
       const PrefixCache::Match m = lookup(slot);
-      const std::uint32_t todo = s.target - m.hit;  // a cached prefix is not computed again
+      const std::uint32_t todo = s.target - m.hit - disk_extra(slot, m);  // a cached prefix is not computed again
       if (!step_prefills_.empty() && tokens + todo > cfg_.max_tokens_per_step) break;
       if (!kv_admissible(s, m)) break;
       waiting_.pop_front();
@@ -370,6 +384,11 @@ void Replica::schedule(double now) {
 
 void Replica::start_step(const model::StepShape& shape, double now) {
   step_cost_ = model_.cost(shape);
+  if (step_disk_tokens_ > 0 && step_cost_.time_s > 0) {  // the on-disk tier's read, before the step can attend to it
+    const double read_s = cfg_.disk_latency_s + step_disk_tokens_ * cfg_.disk_s_per_token;
+    step_cost_.energy_j *= (step_cost_.time_s + read_s) / step_cost_.time_s;  // at the step's mean power (upper bound)
+    step_cost_.time_s += read_s;
+  }
   step_work_ = profiles_.work(shape);
   act_batch_share_ = batch_share(shape);
   activity_ = Activity::kStep;

@@ -70,6 +70,13 @@ struct SchedulerConfig {
   // Batch prompts (or chunks) join a step only while its time stays within this (s; 0: no limit), so
   // chat's decodes never wait longer than that for batch prefills.
   double batch_step_limit_s = 0;
+  // On-disk KV cache tier (DeepSeek's 3FS context cache; README "On-disk KV cache"): the first
+  // floor(disk_hit_share x prompt) tokens of each chat prompt are found on disk (below its last token).
+  // What the in-memory prefix cache does not already hold of them is read instead of computed: the step
+  // that admits it takes disk_latency_s + tokens x disk_s_per_token longer (the read, not overlapped).
+  double disk_hit_share = 0;
+  double disk_s_per_token = 0;  // KV bytes per token / the replica's read bandwidth
+  double disk_latency_s = 0;
 };
 
 /// A request as a replica sees it.
@@ -101,10 +108,12 @@ struct PrefixStats {
   double queried_tokens = 0;  // prompt tokens looked up at admissions (readmissions after preemption too)
   double hit_tokens = 0;      // of them found cached: prefill tokens not computed
   double evicted_tokens = 0;  // cached tokens evicted to make room
+  double disk_hit_tokens = 0; // read from the on-disk tier (not in memory): prefill tokens not computed
   PrefixStats& operator+=(const PrefixStats& o) {
     queried_tokens += o.queried_tokens;
     hit_tokens += o.hit_tokens;
     evicted_tokens += o.evicted_tokens;
+    disk_hit_tokens += o.disk_hit_tokens;
     return *this;
   }
 };
@@ -246,6 +255,8 @@ class Replica {
   void admit(std::uint32_t slot, double now, const PrefixCache::Match& m);
   /// The cached prefix of the waiting sequence in `slot` (nothing without prefix caching).
   PrefixCache::Match lookup(std::uint32_t slot);
+  /// Tokens of the sequence in `slot` found on disk beyond the in-memory match `m` (on-disk KV tier).
+  std::uint32_t disk_extra(std::uint32_t slot, const PrefixCache::Match& m) const;
   /// KV tokens held by the admitted sequences, shared cache blocks counted once (reserve: reserved).
   double live_kv() const {
     const double own = cfg_.kv_policy == KvPolicy::kReserve ? reserved_total_ : decode_kv() + prefill_reserved_;
@@ -372,6 +383,7 @@ class Replica {
   std::vector<Joined> batch_stack_;          // decoding batch sequences, the last joined preempted first
   std::uint32_t batch_running_ = 0, batch_decoding_ = 0;
   double batch_prefill_tokens_ = 0;  // of the current step's chunks
+  double step_disk_tokens_ = 0;      // read from the on-disk tier by the current step's admissions
   double act_batch_share_ = 0;       // of the current activity's energy
   double batch_energy_j_ = 0;
 };

@@ -21,6 +21,7 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   kv_cached_tokens += o.kv_cached_tokens;
   prefix_queried_tokens += o.prefix_queried_tokens;
   prefix_hit_tokens += o.prefix_hit_tokens;
+  disk_hit_tokens += o.disk_hit_tokens;
   busy_gpu_s += o.busy_gpu_s;
   flops += o.flops;
   hbm_bytes += o.hbm_bytes;
@@ -755,12 +756,13 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
       e.queued += waiting;
       e.running += running;
       e.kv_tokens += r.kv_tokens_at(t1);
+      const PrefixStats ps = r.take_prefix_stats();
       if (r.prefix_caching()) {
         e.kv_cached_tokens += r.cached_tokens_at(t1);
-        const PrefixStats ps = r.take_prefix_stats();
         e.prefix_queried_tokens += ps.queried_tokens;
         e.prefix_hit_tokens += ps.hit_tokens;
       }
+      e.disk_hit_tokens += ps.disk_hit_tokens;
       if (c.balancer->outstanding(first_local + k) > 0 || r.batch_held() > 0) empty = false;
       if (detail) {
         server_busy += busy * tp;

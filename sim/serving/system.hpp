@@ -191,6 +191,7 @@ struct DcEpoch {
   double kv_cached_tokens = 0;    // prefix caching: cached KV tokens no live sequence holds, at the end
   double prefix_queried_tokens = 0;  // prefix caching: prompt tokens looked up at admissions
   double prefix_hit_tokens = 0;      // of them found cached (prefill tokens saved)
+  double disk_hit_tokens = 0;        // on-disk KV tier: prompt tokens read from disk, not computed
   double busy_gpu_s = 0;          // GPU-seconds executing steps
   double flops = 0;               // FLOPs of the steps executed (model::StepWork)
   double hbm_bytes = 0;           // HBM bytes the steps executed moved

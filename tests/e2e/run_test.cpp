@@ -465,3 +465,50 @@ TEST_CASE("defaults to review: a scenario without the cost keys lists them in su
   CHECK(q.out.find("review ") == std::string::npos);
   CHECK(t["cost"]["total"].get<double>() == Approx(s["cost"]["total"].get<double>()).epsilon(1e-12));  // the same values
 }
+
+TEST_CASE("on-disk KV tier: DeepSeek's published hit share is read from disk, saving prefill work and TTFT") {
+  // (decode units batching 4,096: batch slots are counted per pool, so occupancy stays a share)
+  const std::string base = "run " + fixture("ds_pd.yaml") +
+                           " --set run.duration_h=0.25 --set platform.regions[0].datacenters[0].decode.max_batch_size=4096 --quiet --out ";
+  const auto off = scratch("disk-off"), on = scratch("disk-on");
+  REQUIRE(run(base + off.string()).code == 0);
+  REQUIRE(run(base + on.string() + " --set 'serving.disk_kv_cache={hit_share: 0.563, read_gb_per_s_per_server: 42.9}'").code == 0);
+  const json a = summary(off), b = summary(on);
+  CHECK(a["disk_kv_cache"]["hit_tokens"].get<double>() == 0);
+  // floor(0.563 x prompt) tokens of each prompt (less under a token each), counted at admissions (of unfinished
+  // requests too, and again after a preemption) over the completed requests' prompt tokens.
+  const double share = b["disk_kv_cache"]["hit_share_of_prompt_tokens"].get<double>();
+  CHECK(share == Approx(0.563).margin(0.003));
+  // The same requests (the tier changes no arrivals), less prefill work, earlier first tokens.
+  CHECK(b["requests"]["arrived"] == a["requests"]["arrived"]);
+  CHECK(b["disaggregation"]["prefill"]["utilization"].get<double>() < 0.9 * a["disaggregation"]["prefill"]["utilization"].get<double>());
+  CHECK(b["latency_s"]["ttft"]["p50"].get<double>() < a["latency_s"]["ttft"]["p50"].get<double>());
+  // Batch slots: two prefill units of 256 and one decode unit of 4,096, 4,608 in all (not 3 x 256).
+  std::ifstream tl(off / "timeline.csv");
+  std::string header, row;
+  std::getline(tl, header);
+  const auto col = [&](const std::string& name) {
+    std::stringstream hs(header);
+    std::size_t i = 0;
+    for (std::string h; std::getline(hs, h, ','); ++i)
+      if (h == name) return i;
+    FAIL("no column " << name);
+    return i;
+  };
+  const std::size_t c_running = col("running"), c_occ = col("batch_occupancy");
+  int rows = 0;
+  while (std::getline(tl, row)) {
+    std::vector<std::string> v;
+    std::stringstream rs(row);
+    for (std::string cell; std::getline(rs, cell, ',');) v.push_back(cell);
+    REQUIRE(v.size() > std::max(c_running, c_occ));
+    CHECK(std::stod(v[c_occ]) == Approx(std::stod(v[c_running]) / 4608).margin(1e-9));
+    ++rows;
+  }
+  CHECK(rows == 15);
+  // The resolved scenario carries the tier, with its default latency.
+  std::ifstream resolved(on / "scenario.resolved.yaml");
+  const std::string text((std::istreambuf_iterator<char>(resolved)), std::istreambuf_iterator<char>());
+  CHECK(text.find("hit_share: 0.563") != std::string::npos);
+  CHECK(text.find("latency_ms: 1") != std::string::npos);
+}

@@ -613,3 +613,13 @@ TEST_CASE("cost defaults: a costs.yaml entry without a source or out of range is
   CHECK_THAT(err, Catch::Contains("costs.network_capex_fraction.sorce: unknown key"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("defaults to review: an on-disk KV tier's assumed read bandwidth and latency are listed when not set") {
+  const auto s = config::load_scenario(write("disk.yaml", std::string(kBase) + "serving: {disk_kv_cache: {hit_share: 0.5}}\n"));
+  CHECK(reviewed(s, "serving.disk_kv_cache.read_gb_per_s_per_server"));
+  CHECK(reviewed(s, "serving.disk_kv_cache.latency_ms"));
+  const auto set = config::load_scenario(
+      write("disk-set.yaml", std::string(kBase) + "serving: {disk_kv_cache: {hit_share: 0.5, read_gb_per_s_per_server: 10, latency_ms: 2}}\n"));
+  CHECK(!reviewed(set, "serving.disk_kv_cache.read_gb_per_s_per_server"));
+  CHECK(!reviewed(set, "serving.disk_kv_cache.latency_ms"));
+}

@@ -533,3 +533,72 @@ TEST_CASE("disaggregation: a request whose KV arrives with it decodes at once, f
     CHECK(d.busy_s == Approx(s1 + s2 + s3).epsilon(1e-12));
   }
 }
+
+// ---- On-disk KV cache tier ------------------------------------------------------------------------------
+
+TEST_CASE("on-disk KV tier: the prompt's share on disk is read, not computed, and the read lengthens the step") {
+  const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 1);
+  const serving::DecodeProfiles prof(m, 4);
+  serving::SchedulerConfig cfg;
+  cfg.max_batch_size = 4;
+  cfg.kv_capacity_tokens = 10000;
+  cfg.disk_hit_share = 0.55;    // floor(0.55 x 1000) = 550 tokens on disk
+  cfg.disk_s_per_token = 1e-5;  // 550 tokens: 5.5 ms
+  cfg.disk_latency_s = 0.002;
+  Log log;
+  serving::Replica r(0, m, prof, cfg, &log);
+  Job j;
+  j.prompt_tokens = 1000;
+  j.output_tokens = 1;  // done at the end of its prefill step
+  drive(r, {j});
+  // By hand: the step prefills the other 450 tokens, attending to the 550 read ones, plus the read.
+  model::StepShape shape;
+  shape.prefill_seqs = 1;
+  shape.prefill_tokens = 450;
+  shape.prefill_attention_pairs = 450 * (550 + 451 * 0.5);
+  shape.prefill_context_tokens = 550;
+  const double expected = m.cost(shape).time_s + 0.002 + 550 * 1e-5;
+  CHECK(log.done.at(0).done_s == Approx(expected).epsilon(1e-12));
+  CHECK(r.take_prefix_stats().disk_hit_tokens == 550);
+
+  // A tier with nothing on disk changes nothing; batch work never reads from it.
+  serving::SchedulerConfig off = cfg;
+  off.disk_hit_share = 0;
+  Log off_log;
+  serving::Replica plain(1, m, prof, off, &off_log);
+  drive(plain, {j});
+  model::StepShape whole;
+  whole.prefill_seqs = 1;
+  whole.prefill_tokens = 1000;
+  whole.prefill_attention_pairs = 1000 * 1001 * 0.5;
+  CHECK(off_log.done.at(0).done_s == Approx(m.cost(whole).time_s).epsilon(1e-12));
+}
+
+TEST_CASE("on-disk KV tier: only what the in-memory prefix cache lacks is read") {
+  const model::RooflineStepModel m(test::hand_gpu(), test::hand_llm(), 1);
+  const serving::DecodeProfiles prof(m, 4);
+  serving::SchedulerConfig cfg;
+  cfg.max_batch_size = 4;
+  cfg.kv_capacity_tokens = 100000;
+  cfg.prefix_block_tokens = 16;
+  cfg.disk_hit_share = 0.5;
+  cfg.disk_s_per_token = 1e-5;
+  Log log;
+  serving::Replica r(0, m, prof, cfg, &log);
+  // Two prompts of 1,000 tokens sharing a 640-token system prompt: the second finds 640 in memory, which
+  // is more than its 500 on disk, so it reads nothing; the first reads its 500.
+  std::vector<Job> jobs(2);
+  std::vector<serving::PromptPrefix> prefixes(2);
+  for (int i = 0; i < 2; ++i) {
+    jobs[i].id = i;
+    jobs[i].prompt_tokens = 1000;
+    jobs[i].output_tokens = 2;
+    jobs[i].delivered_s = jobs[i].sent_s = i * 10.0;
+    prefixes[i].prefix = workload::prefix::synthetic(1, 0);  // system prompt 1, no conversation
+    prefixes[i].system_prompt_tokens = 640;
+  }
+  drive(r, jobs, prefixes);
+  const serving::PrefixStats st = r.take_prefix_stats();
+  CHECK(st.hit_tokens == 640);
+  CHECK(st.disk_hit_tokens == 500);
+}
