@@ -15,6 +15,7 @@
 #include "model/pack.hpp"
 #include "serving/pack_calibration.hpp"
 #include "test_specs.hpp"
+#include "scratch_dir.hpp"
 
 using namespace chatdc;
 
@@ -117,8 +118,7 @@ TEST_CASE("calibration: a time-to-first-token row by hand", "[calibration]") {
 }
 
 TEST_CASE("calibration: bad table rows are reported with file and line", "[calibration]") {
-  const auto dir = std::filesystem::temp_directory_path() / ("chatdc-cal-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto& dir = test::scratch_dir();
   auto error_of = [&](const std::string& body) {
     const auto p = dir / "c.csv";
     std::ofstream(p) << "gpu,llm,engine,weight_dtype,tp,batch,prompt_tokens,output_tokens,metric,measured,source\n" << body;

@@ -10,6 +10,7 @@
 #include "config/assemble.hpp"
 #include "config/scenario.hpp"
 #include "core/error.hpp"
+#include "scratch_dir.hpp"
 
 using namespace chatdc;
 namespace fs = std::filesystem;
@@ -41,9 +42,7 @@ economics:
 )";
 
 std::string write(const std::string& name, const std::string& text) {
-  const fs::path dir = fs::temp_directory_path() / ("chatdc-config-test-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const fs::path p = dir / name;
+  const fs::path p = test::scratch_dir() / name;
   std::ofstream(p) << text;
   return p.string();
 }

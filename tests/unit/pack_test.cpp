@@ -11,15 +11,14 @@
 #include "serving/benchmark.hpp"
 #include "serving/pack_calibration.hpp"
 #include "test_specs.hpp"
+#include "scratch_dir.hpp"
 
 using namespace chatdc;
 
 namespace {
 
 std::string write_pack(const std::string& name, const std::string& body) {
-  const auto dir = std::filesystem::temp_directory_path() / ("chatdc-pack-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto p = dir / name;
+  const auto p = test::scratch_dir() / name;
   std::ofstream(p) << body;
   return p.string();
 }

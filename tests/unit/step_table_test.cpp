@@ -9,14 +9,14 @@
 #include "model/step_table.hpp"
 #include "serving/replica.hpp"
 #include "test_specs.hpp"
+#include "scratch_dir.hpp"
 
 using namespace chatdc;
 
 namespace {
 
 std::string write_table(const std::string& name, const std::string& text) {
-  const auto dir = std::filesystem::temp_directory_path() / ("chatdc-table-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto& dir = test::scratch_dir();
   std::ofstream(dir / name) << text;
   return (dir / name).string();
 }

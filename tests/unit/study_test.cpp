@@ -12,6 +12,7 @@
 #include "study/points.hpp"
 #include "study/search.hpp"
 #include "study/study.hpp"
+#include "scratch_dir.hpp"
 
 using namespace chatdc;
 using namespace chatdc::study;
@@ -168,7 +169,7 @@ class FakeExecutor : public Executor {
 }  // namespace
 
 TEST_CASE("study: resume skips finished points, reruns changed or failed ones, reports failures") {
-  const fs::path out = fs::temp_directory_path() / ("chatdc-study-test-" + std::to_string(::getpid()));
+  const fs::path out = test::scratch_dir() / "study";
   fs::remove_all(out);
   FakeExecutor ex;
   StudyOptions o;

@@ -16,6 +16,7 @@
 
 #include "core/error.hpp"
 #include "workload/trace.hpp"
+#include "scratch_dir.hpp"
 
 using namespace chatdc;
 using workload::RequestSpec;
@@ -48,21 +49,8 @@ std::vector<RequestSpec> drain(const TraceOptions& o) {
   return drain(s);
 }
 
-/// A per-process scratch folder (test cases run in parallel processes under ctest), removed at exit.
-struct ScratchDir {
-  std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("chatdc_trace_test_" + std::to_string(getpid()));
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-};
-
 std::string scratch(const std::string& name, const std::string& content) {
-  static ScratchDir scratch_dir;
-  const auto& dir = scratch_dir.dir;
-  std::filesystem::create_directories(dir);
-  const auto path = (dir / name).string();
+  const auto path = (test::scratch_dir() / name).string();
   std::ofstream(path, std::ios::binary) << content;
   return path;
 }
