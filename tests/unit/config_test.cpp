@@ -596,7 +596,7 @@ TEST_CASE("defaults to review: with autoscaling, the servers' assumed off power 
 }
 
 TEST_CASE("cost defaults: a costs.yaml entry without a source or out of range is an error located in costs.yaml") {
-  const fs::path dir = fs::temp_directory_path() / ("chatdc-costs-catalog-" + std::to_string(::getpid()));
+  const fs::path dir = test::scratch_dir() / "costs-catalog";
   fs::create_directories(dir);
   for (const auto& e : fs::directory_iterator(std::string(CHATDC_SOURCE_DIR) + "/platforms"))
     if (e.path().extension() == ".yaml") fs::copy_file(e.path(), dir / e.path().filename(), fs::copy_options::overwrite_existing);
@@ -610,7 +610,6 @@ TEST_CASE("cost defaults: a costs.yaml entry without a source or out of range is
   CHECK_THAT(err, Catch::Contains("costs.yaml:") && Catch::Contains("costs.facility_capex_usd_per_kw.value: expected a number in [0, 1000000], got 5e6"));
   CHECK_THAT(err, Catch::Contains("costs.network_capex_fraction.source: missing required key"));
   CHECK_THAT(err, Catch::Contains("costs.network_capex_fraction.sorce: unknown key"));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("defaults to review: an on-disk KV tier's assumed read bandwidth and latency are listed when not set") {
