@@ -18,7 +18,7 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int kShardSchema = 4;
+constexpr int kShardSchema = 5;  // 5: facts carry defaults_to_review
 std::uint64_t bits(double x) { return std::bit_cast<std::uint64_t>(x); }
 double real(std::uint64_t w) { return std::bit_cast<double>(w); }
 
