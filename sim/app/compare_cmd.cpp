@@ -118,6 +118,9 @@ std::string comparison_md(const std::vector<Point>& runs, const std::vector<Poin
     for (const auto& x : a.study.sets) s += (s.empty() ? "" : " ") + fmt::format("`{}`", x);
     md += "\nEvery run with " + s + ".\n";
   }
+  std::vector<const nlohmann::json*> summaries;
+  for (const auto& r : res) summaries.push_back(&r.summary);
+  md += study::defaults_md(summaries, currency);
   return md;
 }
 

@@ -393,7 +393,17 @@ std::string run_report(const fs::path& dir) {
     b += "</table>\n";
   }
 
-  // The scenario and the sources of its assumptions.
+  // The defaults the scenario did not set, then the scenario and the sources of its assumptions.
+  if (s.contains("defaults_to_review") && !s["defaults_to_review"].empty()) {
+    b += "<h2>Defaults to review</h2>\n<p class=\"muted\">Values the scenario did not set (summary.json "
+         "<code>defaults_to_review</code>): replace them with your quotes and sites' figures.</p>\n"
+         "<table id=\"defaults-to-review\"><tr><th>key</th><th>value</th><th>unit</th><th>source</th></tr>\n";
+    for (const auto& d : s["defaults_to_review"])
+      b += fmt::format("<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n", esc(d.value("key", std::string())),
+                       esc(d.contains("value") && d["value"].is_number() ? study::sig(d["value"].get<double>(), 4) : "–"),
+                       esc(d.value("unit", std::string())), esc(d.value("source", std::string())));
+    b += "</table>\n";
+  }
   const std::string resolved = study::slurp(dir / "scenario.resolved.yaml");
   b += "<h2>Sources of the assumptions</h2>\n<p class=\"muted\">The catalog entries this run used, as the catalog files give "
        "them with their sources (ASSUMPTION marks a value no public source gave).</p>\n";

@@ -69,15 +69,34 @@ std::string short_report(const std::string& name, const engine::RunResult& r) {
                        grouped(cost["wan"].get<double>()), grouped(cost["carbon"].get<double>()), cur,
                        cost["per_1k_requests"].get<double>());
   else
-    out += fmt::format("  cost      {} {} = electricity {} + capex {} + maintenance {}{} ({} {:.4f} per 1k requests)\n", cur,
+    out += fmt::format("  cost      {} {} = electricity {} + capex {}{} + maintenance {}{} ({} {:.4f} per 1k requests)\n", cur,
                        grouped(cost["total"].get<double>()), grouped(cost["electricity"].get<double>()),
-                       grouped(cost["capex"].get<double>()), grouped(cost["maintenance"].get<double>()),
+                       grouped(cost["capex"].get<double>()),
+                       cost["capex_network"].get<double>() + cost["capex_facility"].get<double>() > 0
+                           ? fmt::format(" (servers {}, network {}, facility {})", grouped(cost["capex_servers"].get<double>()),
+                                         grouped(cost["capex_network"].get<double>()),
+                                         grouped(cost["capex_facility"].get<double>()))
+                           : "",
+                       grouped(cost["maintenance"].get<double>()),
                        cost["total"].get<double>() - cost["electricity"].get<double>() - cost["capex"].get<double>() -
                                    cost["maintenance"].get<double>() > 0.5
                            ? fmt::format(" + other {}", grouped(cost["total"].get<double>() - cost["electricity"].get<double>() -
                                                                 cost["capex"].get<double>() - cost["maintenance"].get<double>()))
                            : "",
                        cur, cost["per_1k_requests"].get<double>());
+  if (j.contains("defaults_to_review") && !j["defaults_to_review"].empty()) {
+    // The defaults a planner should check: the first few here, all of them with their sources in summary.json.
+    const auto& review = j["defaults_to_review"];
+    constexpr std::size_t kShown = 8;
+    out += fmt::format("  review    {} default{} the scenario did not set (sources: summary.json defaults_to_review):\n",
+                       review.size(), review.size() == 1 ? "" : "s");
+    for (std::size_t i = 0; i < review.size() && i < kShown; ++i) {
+      const double v = review[i]["value"].get<double>();
+      out += fmt::format("            {} = {} {}\n", review[i]["key"].get<std::string>(),
+                         std::fabs(v) >= 1000 ? grouped(v) : fmt::format("{:.4g}", v), review[i]["unit"].get<std::string>());
+    }
+    if (review.size() > kShown) out += fmt::format("            ... and {} more\n", review.size() - kShown);
+  }
   std::string files = "summary.json, timeline.csv, hourly.csv, scenario.resolved.yaml";
   for (const auto& f : r.extra_files) files += ", " + f;
   out += fmt::format("  outputs   {}/{{{}}}\n", r.output_dir, files);

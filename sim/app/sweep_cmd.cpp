@@ -140,6 +140,9 @@ std::string sweep_md(const Sweep& w, const std::vector<PointResult>& res, const 
   }
   md += "\nFull figures: `sweep.csv`; each point's outputs: its folder (column `folder`). Plot: `sweep.png` (" +
         std::string(w.y->csv) + " against " + w.names[w.x] + ").\n";
+  std::vector<const nlohmann::json*> summaries;
+  for (const auto& r : res) summaries.push_back(&r.summary);
+  md += study::defaults_md(summaries, cur);
   return md;
 }
 

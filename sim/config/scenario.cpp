@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/units.hpp"
 #include "core/utf8.hpp"
 #include "config/batch_config.hpp"
 #include "config/wan_paths.hpp"
@@ -165,6 +166,56 @@ std::optional<double> preset_latency_ms(const std::string& catalog_dir, std::str
   return std::nullopt;
 }
 
+// Cost defaults (platforms/costs.yaml): every key with its value checked against the range of the scenario
+// key it stands for, a unit and a source. Problems are located in costs.yaml.
+void load_cost_defaults(const std::string& catalog_dir, Scenario& s, Diagnostics& diag) {
+  static const std::vector<std::pair<std::string, Range>> kKeys = {
+      {"cny_per_usd", Range{0, 1000, true, false}},
+      {"depreciation_years", Range{0, 100, true, false}},
+      {"maintenance_fraction_per_year", Range::fraction()},
+      {"facility_capex_usd_per_kw", Range::between(0, 1e6)},
+      {"facility_depreciation_years", Range{0, 100, true, false}},
+      {"network_capex_fraction", Range::between(0, 10)},
+      {"wan_lease_gbps", Range{0, 1e6, true, false}},
+      {"wan_lease_usd_per_gbps_month", Range::between(0, 1e5)},
+  };
+  Document doc;
+  if (!load_shared_document(catalog_dir + "/costs.yaml", &doc, &diag)) return;
+  Reader root(doc, diag, YAML::Node(YAML::NodeType::Map));
+  root.required_integer("schema_version", Range::between(1, 1));
+  Reader costs = root.child("costs", true);
+  for (const auto& [key, range] : kKeys) {
+    Reader e = costs.child(key, true);
+    CostDefault d;
+    d.value = e.required_number("value", range);
+    d.unit = e.required_text("unit");
+    d.source = e.required_text("source");
+    if (d.source.empty() && e.has("source")) e.error("source", "expected where the value comes from (or ASSUMPTION: why)");
+    e.finish();
+    s.cost_defaults[key] = d;
+  }
+  costs.finish();
+  root.finish();
+}
+
+/// A cost default's value (0 when costs.yaml could not be read: its problem is reported already).
+double cost_default(const Scenario& s, const std::string& key) {
+  const auto it = s.cost_defaults.find(key);
+  return it == s.cost_defaults.end() ? 0.0 : it->second.value;
+}
+
+void review(Scenario& s, const std::string& key, double value, const std::string& unit, const std::string& source) {
+  s.defaults_to_review.push_back({key, value, unit, source});
+}
+
+/// A default of costs.yaml the scenario left out, for defaults_to_review (value in the report currency).
+void review_cost_default(Scenario& s, const std::string& key, const std::string& cost_key, double value,
+                         const std::string& unit = "") {
+  const auto it = s.cost_defaults.find(cost_key);
+  if (it == s.cost_defaults.end()) return;
+  review(s, key, value, unit.empty() ? it->second.unit : unit, "platforms/costs.yaml: " + it->second.source);
+}
+
 void read_run(Reader r, Scenario& s, double default_offset_h) {
   RunSpec& run = s.run;
   run.duration_s = r.number("duration_h", 24, Range{0, 24 * 28, true, false}) * 3600.0;
@@ -201,12 +252,17 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
 void read_economics(Reader& r, Scenario& s) {
   EconomicsSpec& e = s.economics;
   e.currency = r.text("currency", "USD", {"USD", "CNY"});
-  e.cny_per_usd = r.number("cny_per_usd", 7.2, Range{0, 1000, true, false});
-  e.depreciation_years = r.number("depreciation_years", 5, Range{0, 100, true, false});
-  e.maintenance_fraction_per_year = r.number("maintenance_fraction_per_year", 0.05, Range::fraction());
-  e.network_capex_fraction = r.number("network_capex_fraction", 0, Range::between(0, 10));
-  e.facility_capex_per_kw = read_money(r, "facility_capex", "_per_kw", e, Range::between(0, 1e6)).value_or(0.0);
-  e.facility_depreciation_years = r.number("facility_depreciation_years", 20, Range{0, 100, true, false});
+  e.cny_per_usd = r.number("cny_per_usd", cost_default(s, "cny_per_usd"), Range{0, 1000, true, false});
+  e.depreciation_years = r.number("depreciation_years", cost_default(s, "depreciation_years"), Range{0, 100, true, false});
+  e.maintenance_fraction_per_year =
+      r.number("maintenance_fraction_per_year", cost_default(s, "maintenance_fraction_per_year"), Range::fraction());
+  e.network_capex_fraction = r.number("network_capex_fraction", cost_default(s, "network_capex_fraction"), Range::between(0, 10));
+  const auto facility = read_money(r, "facility_capex", "_per_kw", e, Range::between(0, 1e6));
+  const std::string facility_key = e.currency == "USD" ? "facility_capex_usd_per_kw" : "facility_capex_cny_per_kw";
+  e.facility_capex_per_kw = facility.value_or(cost_default(s, "facility_capex_usd_per_kw") * (e.currency == "USD" ? 1 : e.cny_per_usd));
+  if (!facility) r.set_resolved(facility_key, format_number(e.facility_capex_per_kw));
+  e.facility_depreciation_years =
+      r.number("facility_depreciation_years", cost_default(s, "facility_depreciation_years"), Range{0, 100, true, false});
   e.carbon_price_per_t = read_money(r, "carbon_price", "_per_t", e, Range::between(0, 1e5)).value_or(0.0);
   const std::string ownership = r.text("ownership", "own", {"own", "rent"});
   const auto rent = read_money(r, "rent", "_per_gpu_hour", e, Range{0, 1e4, true, false});
@@ -215,6 +271,22 @@ void read_economics(Reader& r, Scenario& s) {
   e.rent_per_gpu_hour = ownership == "rent" ? rent.value_or(0) : 0.0;
   r.accept("electricity_price_usd_per_kwh");
   r.accept("electricity_price_cny_per_kwh");
+
+  // Defaults a planner should review. Renting, the rent replaces capex and maintenance: theirs do not count.
+  if (!r.has("cny_per_usd")) review_cost_default(s, "economics.cny_per_usd", "cny_per_usd", e.cny_per_usd);
+  if (ownership == "rent") return;
+  if (!r.has("depreciation_years"))
+    review_cost_default(s, "economics.depreciation_years", "depreciation_years", e.depreciation_years);
+  if (!r.has("maintenance_fraction_per_year"))
+    review_cost_default(s, "economics.maintenance_fraction_per_year", "maintenance_fraction_per_year",
+                        e.maintenance_fraction_per_year);
+  if (!r.has("network_capex_fraction"))
+    review_cost_default(s, "economics.network_capex_fraction", "network_capex_fraction", e.network_capex_fraction);
+  if (!facility)
+    review_cost_default(s, "economics." + facility_key, "facility_capex_usd_per_kw", e.facility_capex_per_kw,
+                        e.currency + " per kW of IT nameplate");
+  if (!r.has("facility_depreciation_years"))
+    review_cost_default(s, "economics.facility_depreciation_years", "facility_depreciation_years", e.facility_depreciation_years);
 }
 
 // The decode pool of a disaggregated datacenter: what a pool's replica must satisfy (as the prefill
@@ -376,6 +448,27 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
                          "(or _cny_per_kwh) for every region");
     }
 
+    // Region keys a preset filled in: defaults to review (daily means of hourly values).
+    {
+      const auto& ov = rr.document().overrides;
+      const auto preset_key = [&](const std::string& key) -> std::string {
+        const auto it = ov.find(rr.key_path(key));
+        return it != ov.end() && it->second.find("(preset ") != std::string::npos ? it->second : "";
+      };
+      const std::string at = "platform.regions[" + region.name + "].";
+      const bool rent = s.economics.rent_per_gpu_hour > 0;
+      const auto day_mean = [](const model::DailyCurve& c) { return c.mean(0, 86400, 0); };
+      if (const std::string w = preset_key("tariff"); !w.empty() && !rent)
+        review(s, at + "tariff", day_mean(region.price_per_kwh), s.economics.currency + " per kWh (daily mean of the tariff)",
+               "platforms/regions.yaml preset " + region.preset);
+      if (const std::string w = preset_key("pue"); !w.empty())
+        review(s, at + "pue", day_mean(region.pue), "facility / IT energy (daily mean)", "platforms/regions.yaml preset " + region.preset);
+      for (const char* key : {"capacity_charge_cny_per_kw_month", "capacity_charge_usd_per_kw_month"})
+        if (const std::string w = preset_key(key); !w.empty() && !rent)
+          review(s, at + key, region.demand_charge_per_kw_month, s.economics.currency + " per kW-month of peak facility power",
+                 "platforms/regions.yaml preset " + region.preset);
+    }
+
     for (Reader& dr : rr.children("datacenters", true)) {
       DatacenterSpec dc;
       dc.name = dr.required_text("name");
@@ -410,8 +503,14 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       const double capex_default =
           s.economics.currency == "USD" ? dc.server.capex_usd : dc.server.capex_usd * s.economics.cny_per_usd;
       dc.server_capex = read_money(dr, "server_capex", "", s.economics, Range::between(0, 1e8)).value_or(capex_default);
-      if (!dr.has("server_capex_usd") && !dr.has("server_capex_cny"))
-        dr.set_resolved(s.economics.currency == "USD" ? "server_capex_usd" : "server_capex_cny", format_number(dc.server_capex));
+      if (!dr.has("server_capex_usd") && !dr.has("server_capex_cny")) {
+        const std::string key = s.economics.currency == "USD" ? "server_capex_usd" : "server_capex_cny";
+        dr.set_resolved(key, format_number(dc.server_capex));
+        if (known && s.economics.rent_per_gpu_hour <= 0)
+          review(s, "platform.regions[" + region.name + "].datacenters[" + dc.name + "]." + key, dc.server_capex,
+                 s.economics.currency + " per server", "platforms/servers.yaml servers." + dc.server_id + ".capex_usd" +
+                 (s.economics.currency == "USD" ? "" : " at economics.cny_per_usd"));
+      }
       dc.network = read_network(dr.child("network"), dc.server.nic_gbps);
       if (dr.has("decode")) {  // prefill/decode disaggregation: the decode pool
         Reader pr = dr.child("decode");
@@ -570,7 +669,34 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
     }
     w.bandwidth_gbps = wr.number("bandwidth_gbps", 400, Range{0, 1e6, true, false});
     w.cost_per_gb = read_money(wr, "cost", "_per_gb", s.economics, Range::between(0, 1000)).value_or(0.0);
-    w.cost_per_day = read_money(wr, "cost", "_per_day", s.economics, Range::between(0, 1e8)).value_or(0.0);
+    // Leased capacity: cost_*_per_day, or lease_gbps x the price per Gbps-month (costs.yaml's when not given).
+    const auto per_day = read_money(wr, "cost", "_per_day", s.economics, Range::between(0, 1e8));
+    const auto lease_price = read_money(wr, "lease", "_per_gbps_month", s.economics, Range::between(0, 1e5));
+    const bool gbps_given = wr.has("lease_gbps");
+    const double lease_gbps = wr.optional_number("lease_gbps", Range{0, 1e6, true, false})
+                                  .value_or(std::min(cost_default(s, "wan_lease_gbps"), w.bandwidth_gbps));
+    if (per_day && (lease_price || gbps_given)) {
+      wr.error(wr.has("cost_usd_per_day") ? "cost_usd_per_day" : "cost_cny_per_day",
+               "give the leased line's cost per day or its lease (lease_gbps, lease_*_per_gbps_month), not both");
+    } else if (lease_gbps > w.bandwidth_gbps) {
+      wr.error("lease_gbps", fmt::format("expected at most the link's bandwidth_gbps ({}), got {}", format_number(w.bandwidth_gbps),
+                                         format_number(lease_gbps)));
+    }
+    const std::string lease_key = s.economics.currency == "USD" ? "lease_usd_per_gbps_month" : "lease_cny_per_gbps_month";
+    const double price = lease_price.value_or(cost_default(s, "wan_lease_usd_per_gbps_month") *
+                                              (s.economics.currency == "USD" ? 1 : s.economics.cny_per_usd));
+    if (per_day) {
+      w.cost_per_day = *per_day;
+    } else {
+      w.cost_per_day = lease_gbps * price / kDaysPerMonth;
+      if (!gbps_given) wr.set_resolved("lease_gbps", format_number(lease_gbps));
+      if (!lease_price) wr.set_resolved(lease_key, format_number(price));
+      const std::string at = fmt::format("platform.wan_links[{}].", s.wan.size());
+      if (!gbps_given) review_cost_default(s, at + "lease_gbps", "wan_lease_gbps", lease_gbps);
+      if (!lease_price)
+        review_cost_default(s, at + lease_key, "wan_lease_usd_per_gbps_month", price,
+                            s.economics.currency + " per Gbps per month");
+    }
     wr.finish();
     s.wan.push_back(w);
   }
@@ -1016,6 +1142,12 @@ void read_serving(Reader r, Scenario& s) {
     s.disk_kv.read_gb_per_s_per_server =
         d.number("read_gb_per_s_per_server", s.disk_kv.read_gb_per_s_per_server, Range{0, 1000, true, false});
     s.disk_kv.latency_s = d.number("latency_ms", s.disk_kv.latency_s * 1e3, Range::between(0, 10000)) * 1e-3;
+    if (!d.has("read_gb_per_s_per_server"))
+      review(s, "serving.disk_kv_cache.read_gb_per_s_per_server", s.disk_kv.read_gb_per_s_per_server, "GB/s per server",
+             "3FS KVCache clients' peak read, not a mean (platforms/SOURCES.md 8.10)");
+    if (!d.has("latency_ms"))
+      review(s, "serving.disk_kv_cache.latency_ms", s.disk_kv.latency_s * 1e3, "ms per read step",
+             "ASSUMPTION (platforms/SOURCES.md 8.10)");
     d.finish();
   }
   // (the chunked-prefill token budget is checked in finish_serving(), once the engine's default is known)
@@ -1228,6 +1360,14 @@ void read_failures(Reader r, Scenario& s) {
   const bool given = r.has("server_mtbf_h") || r.has("mttr_h") || r.has("datacenters");
   o.failures_enabled = r.boolean("enabled", given);
   o.failures = read_failure_rates(r, {});
+  if (o.failures_enabled) {  // the failure rates a planner should review (platforms/SOURCES.md 8.11)
+    if (!r.has("server_mtbf_h"))
+      review(s, "operations.failures.server_mtbf_h", o.failures.server_mtbf_h, "h between unexpected failures per server",
+             "Meta's Llama 3 training: 419 unexpected interruptions in 54 days on 2,048 servers (platforms/SOURCES.md 8.11)");
+    if (!r.has("mttr_h"))
+      review(s, "operations.failures.mttr_h", o.failures.mttr_h, "h to repair a failed server",
+             "ASSUMPTION: no public repair-time figure (platforms/SOURCES.md 8.11)");
+  }
   read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) { o.failures_by_dc[key] = read_failure_rates(d, o.failures); });
   std::map<std::string, const DatacenterSpec*> dcs;
   std::string names;
@@ -1310,6 +1450,21 @@ void read_operations(Reader r, Scenario& s) {
   }
   o.boot_s = v.number("boot_s", 300, Range::between(0, 7200));
   o.model_load_gb_per_s = v.number("model_load_gb_per_s", 7, Range{0, 1000, true, false});
+  // With servers switched off and on, their assumed power and wake times are defaults to review.
+  bool scaled = false;
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) scaled |= o.autoscaling_for(dc.name).policy != operations::Policy::kNone;
+  if (scaled) {
+    if (!v.has("off_power_w"))
+      review(s, "operations.servers.off_power_w", o.off_power_w, "W per server that is off",
+             "ASSUMPTION: BMC and power-supply standby (README, Operations)");
+    if (!v.has("boot_s"))
+      review(s, "operations.servers.boot_s", o.boot_s, "s from power-on to the serving engine started",
+             "ASSUMPTION (README, Operations)");
+    if (!v.has("model_load_gb_per_s"))
+      review(s, "operations.servers.model_load_gb_per_s", o.model_load_gb_per_s, "GB/s loading the weights",
+             "one PCIe Gen4 NVMe drive's sequential read; a network load is slower (README, Operations)");
+  }
   v.finish();
   read_power_capping(r.child("power_capping"), s);
   read_failures(r.child("failures"), s);
@@ -1377,6 +1532,7 @@ Scenario load_scenario_text(const std::string& file, const std::string* text, co
 
   const std::string cat_dir = relative_to(file, path_text(root, "catalog_dir", root.text("catalog_dir", default_catalog_dir())));
   load_catalog(cat_dir, &s.catalog, diag);
+  load_cost_defaults(cat_dir, s, diag);
   Reader cat = root.child("catalog");
   read_catalog_sections(cat, &s.catalog);
   cat.finish();

@@ -129,7 +129,7 @@ struct WanLinkSpec {
   double latency_ms = 10;
   double bandwidth_gbps = 400;
   double cost_per_gb = 0;   // report currency, traffic either way
-  double cost_per_day = 0;  // report currency, leased capacity
+  double cost_per_day = 0;  // report currency, leased capacity: cost_*_per_day, else lease_gbps x price per Gbps-month
 };
 
 struct UserRegionSpec {
@@ -269,6 +269,20 @@ struct OperationsSpec {
   }
 };
 
+/// A default of platforms/costs.yaml: its value (in the unit of its key), unit and source.
+struct CostDefault {
+  double value = 0;
+  std::string unit, source;
+};
+
+/// A planner-facing default the scenario did not set (summary.json defaults_to_review): the key path as a
+/// scenario would set it, the value used (report currency for money), its unit and where it came from.
+struct DefaultToReview {
+  std::string key;
+  double value = 0;
+  std::string unit, source;
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -304,6 +318,8 @@ struct Scenario {
   SloSpec slo;
   OperationsSpec operations;
   Catalog catalog;
+  std::map<std::string, CostDefault> cost_defaults;  // platforms/costs.yaml of the catalog folder
+  std::vector<DefaultToReview> defaults_to_review;   // in the order the scenario is read
   YAML::Node resolved;
   double expected_requests = 0;  // in the run (synthetic: an upper bound), for the limits checked at load
 

@@ -239,6 +239,7 @@ RunResult RunContext::finish(std::uint64_t activities) {
   f.user_regions = region_names;
   f.batch = sys->setup().batch;
   f.batch_outcomes = sys->batch_outcomes();
+  for (const auto& d : s.defaults_to_review) f.defaults_to_review.push_back({d.key, d.value, d.unit, d.source});
   f.wall_s = wall_s();
   if (sharded) {
     shard.facts = f;

@@ -137,7 +137,7 @@ void Accounting::finish(double duration_s) {
     }
   }
   // Leased lines: split by the traffic each datacenter put on the link, else evenly between the
-  // datacenters of the link's two end regions.
+  // datacenters of the link's two end regions (or, when they have none, between all datacenters).
   for (std::uint32_t l = 0; l < wan_.links.size(); ++l) {
     const double fixed = wan_.links[l].cost_per_day * days;
     if (fixed <= 0) continue;
@@ -146,6 +146,8 @@ void Accounting::finish(double duration_s) {
       for (std::uint32_t d = 0; d < dcs_.size(); ++d) totals_[d].wan += fixed * link_dc_gb_[l][d] / gb;
     } else if (!wan_.links[l].end_dcs.empty()) {
       for (std::uint32_t d : wan_.links[l].end_dcs) totals_[d].wan += fixed / wan_.links[l].end_dcs.size();
+    } else {  // a link between regions of users only: every datacenter's share alike
+      for (auto& t : totals_) t.wan += fixed / totals_.size();
     }
   }
 }

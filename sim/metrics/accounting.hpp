@@ -10,9 +10,11 @@
 //                     + facility price per kW of IT capacity / (facility years x 365 d) x simulated days
 //   maintenance     = servers x server price x yearly fraction / 365 d x simulated days
 //   WAN             = GB carried between regions x path cost per GB + leased lines per day x days
+//                     (a line per day: its cost_*_per_day, else lease Gbps x price per Gbps-month / 30.4375 d)
 //   carbon cost     = carbon (t) x carbon price
-//   rental          = GPUs x hours x price per GPU-hour, replacing electricity, demand charge, capex and
-//                     maintenance (the provider's) when the scenario rents its GPUs
+//   rental          = GPUs x hours x price per GPU-hour, replacing electricity, demand charge, capex (servers,
+//                     network gear, facility) and maintenance (the provider's) when the scenario rents its GPUs;
+//                     WAN and carbon cost stay the renter's
 // Power is taken as uniform within an epoch when a price or PUE boundary falls inside it.
 #pragma once
 #include <cstdint>

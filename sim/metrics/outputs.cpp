@@ -257,6 +257,10 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
                               {"dropped_by_sampling", f.trace_dropped_sampling},
                               {"loops", f.trace_loops}};
   j["fleet"] = {{"datacenters", n_dcs}, {"servers", servers}, {"gpus", gpus}, {"replicas", replicas}};
+  json review = json::array();
+  for (const auto& d : f.defaults_to_review)
+    review.push_back(json{{"key", d.key}, {"value", d.value}, {"unit", d.unit}, {"source", d.source}});
+  j["defaults_to_review"] = review;
   j["engine"] = {{"name", f.engine},
                  {"events", f.events},
                  {"steps", f.steps},

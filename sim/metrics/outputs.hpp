@@ -16,6 +16,13 @@
 
 namespace chatdc::metrics {
 
+/// A planner-facing default the scenario did not set (summary.json defaults_to_review).
+struct DefaultReviewed {
+  std::string key;
+  double value = 0;
+  std::string unit, source;
+};
+
 struct RunFacts {
   std::string scenario_name;
   std::string scenario_file;
@@ -40,6 +47,7 @@ struct RunFacts {
   // Deferrable batch work: its instances (a job per day) and what became of each.
   std::vector<operations::BatchInstance> batch;
   std::vector<operations::BatchOutcome> batch_outcomes;
+  std::vector<DefaultReviewed> defaults_to_review;
 };
 
 nlohmann::ordered_json build_summary(const RunFacts& facts, Recorder& rec, const Accounting& acc);

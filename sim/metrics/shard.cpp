@@ -18,7 +18,7 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr int kShardSchema = 4;
+constexpr int kShardSchema = 5;  // 5: facts carry defaults_to_review
 std::uint64_t bits(double x) { return std::bit_cast<std::uint64_t>(x); }
 double real(std::uint64_t w) { return std::bit_cast<double>(w); }
 
@@ -82,6 +82,12 @@ bool unblob(const json& j, std::vector<T>* v) {
   return true;
 }
 
+json reviewed_json(const std::vector<DefaultReviewed>& v) {
+  json a = json::array();
+  for (const auto& d : v) a.push_back(json{{"key", d.key}, {"value", bits(d.value)}, {"unit", d.unit}, {"source", d.source}});
+  return a;
+}
+
 json facts_json(const RunFacts& f) {
   return json{{"scenario_name", f.scenario_name},
               {"scenario_file", f.scenario_file},
@@ -108,7 +114,8 @@ json facts_json(const RunFacts& f) {
               {"expected_requests", bits(f.expected_requests)},
               {"follow_ups", f.follow_ups},
               {"trace", {f.trace_skipped_malformed, f.trace_dropped_sampling, f.trace_loops}},
-              {"user_regions", f.user_regions}};
+              {"user_regions", f.user_regions},
+              {"defaults_to_review", reviewed_json(f.defaults_to_review)}};
 }
 
 RunFacts facts_of(const json& j) {
@@ -143,6 +150,9 @@ RunFacts facts_of(const json& j) {
   f.trace_dropped_sampling = t[1];
   f.trace_loops = t[2];
   f.user_regions = j.at("user_regions").get<std::vector<std::string>>();
+  for (const auto& d : j.at("defaults_to_review"))
+    f.defaults_to_review.push_back({d.at("key").get<std::string>(), real(d.at("value").get<std::uint64_t>()),
+                                    d.at("unit").get<std::string>(), d.at("source").get<std::string>()});
   return f;
 }
 

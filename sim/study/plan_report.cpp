@@ -175,6 +175,7 @@ std::string plan_md(const Planner& p, const PlanResult& r, const std::string& co
   for (const auto& n : r.notes) md += "- " + n + "\n";
   md += "- Every evaluated point, feasible or not, and why: `plan.csv`; cost against latency: `plan.png`; each point's "
         "outputs: `points/`.\n";
+  if (r.best) md += defaults_md({&r.evals[*r.options[*r.best].eval].result.summary}, p.currency());  // the chosen plan's
   return md;
 }
 

@@ -326,6 +326,9 @@ const std::vector<Column>& summary_columns() {
       {"cost_green_certificates", "green certificates ({})", {"cost", "green_certificates"}, Kind::kMoney},
       {"cost_demand_charge", "demand charge ({})", {"cost", "demand_charge"}, Kind::kMoney},
       {"cost_capex", "capex ({})", {"cost", "capex"}, Kind::kMoney},
+      {"cost_capex_servers", "of which servers ({})", {"cost", "capex_servers"}, Kind::kMoney},
+      {"cost_capex_network", "of which network gear ({})", {"cost", "capex_network"}, Kind::kMoney},
+      {"cost_capex_facility", "of which facility ({})", {"cost", "capex_facility"}, Kind::kMoney},
       {"cost_maintenance", "maintenance ({})", {"cost", "maintenance"}, Kind::kMoney},
       {"cost_wan", "WAN ({})", {"cost", "wan"}, Kind::kMoney},
       {"cost_carbon", "carbon price ({})", {"cost", "carbon"}, Kind::kMoney},
@@ -356,6 +359,47 @@ std::string human(double v, Kind k) {
     case Kind::kMoney: return sig(v, 4);
   }
   return "";
+}
+
+std::string defaults_md(const std::vector<const nlohmann::json*>& summaries, const std::string& currency) {
+  struct Seen {
+    double lo = 0, hi = 0;
+    std::string unit, source;
+    std::size_t runs = 0;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Seen> seen;
+  std::size_t read = 0;
+  for (const auto* s : summaries) {
+    if (!s || !s->is_object() || !s->contains("defaults_to_review")) continue;
+    ++read;
+    for (const auto& d : (*s)["defaults_to_review"]) {
+      const std::string key = d.value("key", "");
+      const double v = d.contains("value") && d["value"].is_number() ? d["value"].get<double>() : NAN;
+      auto [it, fresh] = seen.try_emplace(key);
+      Seen& e = it->second;
+      if (fresh) {
+        order.push_back(key);
+        e.lo = e.hi = v;
+        e.unit = d.value("unit", "");
+        e.source = d.value("source", "");
+      }
+      e.lo = std::min(e.lo, v);
+      e.hi = std::max(e.hi, v);
+      ++e.runs;
+    }
+  }
+  if (order.empty()) return "";
+  std::string md = fmt::format("\n## Defaults to review\n\nValues the scenarios did not set (money in {}); each run's "
+                               "`summary.json` lists them under `defaults_to_review`.\n\n| key | value | unit | runs | source |\n"
+                               "|---|---:|---|---:|---|\n", currency);
+  for (const auto& key : order) {
+    const Seen& e = seen[key];
+    const std::string value = e.lo == e.hi ? sig(e.lo, 4) : sig(e.lo, 4) + " – " + sig(e.hi, 4);
+    md += fmt::format("| `{}` | {} | {} | {} of {} | {} |\n", md_cell(key), value, md_cell(e.unit), e.runs, read,
+                      md_cell(e.source));
+  }
+  return md;
 }
 
 std::string text_table(const std::vector<std::vector<std::string>>& rows) {

@@ -114,6 +114,9 @@ std::string md_cell(const std::string& s);
 /// n significant digits, thousands separators from 10^(n-1) up: 0.0349, 12.3, 2,190.
 std::string sig(double v, int n);
 std::string human(double v, Kind k);
+/// A markdown section listing the defaults the runs did not set (each summary's defaults_to_review): key, the
+/// value (or the range of values across runs), unit, source, and in how many runs; "" when none.
+std::string defaults_md(const std::vector<const nlohmann::json*>& summaries, const std::string& currency);
 /// Fixed-width text table (first column left-aligned, others right-aligned; UTF-8 aware).
 std::string text_table(const std::vector<std::vector<std::string>>& rows);
 

@@ -28,7 +28,7 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
   const auto& h = rows[0];
   CHECK(h.front() == "label");
   CHECK(h.back() == "wall_s");
-  CHECK(h.size() == 51);  // the figures of the README's compare table
+  CHECK(h.size() == 54);  // the figures of the README's compare table
   for (const auto& r : rows) CHECK(r.size() == h.size());
   CHECK(rows[1][0] == "tiny");
   CHECK(rows[2][0] == "small-batch");
@@ -50,6 +50,14 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
   CHECK_THAT(md, Catch::Contains("| tiny |") && Catch::Contains("| small-batch |"));
   CHECK_THAT(md, Catch::Contains("total cost (USD)"));
   CHECK_THAT(md, Catch::Contains("`serving.max_batch_size=8` `run.seed=3`"));
+  // The defaults neither run set, once each, with the runs that used them.
+  CHECK_THAT(md, Catch::Contains("## Defaults to review"));
+  CHECK_THAT(md, Catch::Contains("| `economics.facility_capex_usd_per_kw` | 9,500 | USD per kW of IT nameplate | 2 of 2 |"));
+  for (std::size_t i = 1; i <= 2; ++i) {
+    const json s = summary(out / rows[i][0]);
+    CHECK(std::stod(rows[i][column(h, "cost_capex_facility")]) == s["cost"]["capex_facility"].get<double>());
+    CHECK(s["cost"]["capex_network"].get<double>() == Approx(0.14 * s["cost"]["capex_servers"].get<double>()));
+  }
   CHECK_THAT(p.out, Catch::Contains("tiny") && Catch::Contains("small-batch"));
   REQUIRE(std::filesystem::exists(out / "comparison.png"));
   CHECK(std::filesystem::file_size(out / "comparison.png") > 10000);

@@ -65,6 +65,10 @@ TEST_CASE("report: run --html and chatdc report write one self-contained page wi
   CHECK(html.find("sh-1") != std::string::npos);
   CHECK(html.find("east-users") != std::string::npos);
   CHECK(html.find("dgx-a100-80gb") != std::string::npos);  // the catalog entry with its sources
+  // Every default the scenario did not set, in its own table.
+  REQUIRE(!s["defaults_to_review"].empty());
+  CHECK(html.find("id=\"defaults-to-review\"") > answer);
+  for (const auto& d : s["defaults_to_review"]) CHECK(html.find(d["key"].get<std::string>()) != std::string::npos);
   CHECK(html.find("<svg") != std::string::npos);
   // Self-contained: nothing fetched, no script.
   CHECK(html.find("<script") == std::string::npos);

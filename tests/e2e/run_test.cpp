@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -170,14 +171,16 @@ TEST_CASE("outputs: timeline rows per period, resolved scenario reruns to the sa
   CHECK(std::count(timeline.begin(), timeline.end(), '\n') == 1 + 3600 / 300);
   const Proc q = run("run " + (out / "scenario.resolved.yaml").string() + " --quiet --out " + again.string());
   REQUIRE(q.code == 0);
-  auto strip = [](std::string t) {
-    for (const char* key : {"\"wall_s\"", "\"file\""}) {
-      const auto at = t.find(key);
-      t.erase(at, t.find('\n', at) - at);
-    }
-    return t;
+  // The resolved scenario sets every default explicitly: its rerun has none left to review.
+  const auto strip = [](json j) {
+    j.erase("wall_s");
+    j["scenario"].erase("file");
+    j.erase("defaults_to_review");
+    return j.dump(2);
   };
-  CHECK(strip(slurp(out / "summary.json")) == strip(slurp(again / "summary.json")));
+  CHECK(!summary(out)["defaults_to_review"].empty());
+  CHECK(summary(again)["defaults_to_review"].empty());
+  CHECK(strip(summary(out)) == strip(summary(again)));
 }
 
 TEST_CASE("a failed run leaves the output folder untouched") {
@@ -411,6 +414,49 @@ TEST_CASE("deployment units under a schedule: a unit's servers go off together a
   CHECK(r["arrived"].get<long>() == r["completed"].get<long>() + r["unfinished"].get<long>() + r["rejected"].get<long>() +
                                         r["dropped"].get<long>());
   CHECK(s["energy_kwh"]["it"].get<double>() == Approx(s["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+}
+
+TEST_CASE("defaults to review: a scenario without the cost keys lists them in summary.json and on the console, one setting them does not") {
+  // An idle hour of tiny.yaml (two DGX A100, 6.5 kW nameplate each): capex by hand from platforms/costs.yaml.
+  const auto out = scratch("review-defaults");
+  const Proc p = run("run " + fixture("tiny.yaml") + " --set run.duration_h=1 --set workload.requests_per_day=0 --no-progress --out " +
+                     out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  std::set<std::string> keys;
+  for (const auto& d : s["defaults_to_review"]) {
+    keys.insert(d["key"].get<std::string>());
+    CHECK(!d["unit"].get<std::string>().empty());
+    CHECK(!d["source"].get<std::string>().empty());
+  }
+  for (const char* key : {"economics.facility_capex_usd_per_kw", "economics.facility_depreciation_years",
+                          "economics.network_capex_fraction", "economics.depreciation_years",
+                          "economics.maintenance_fraction_per_year", "economics.cny_per_usd",
+                          "platform.regions[east].datacenters[east-1].server_capex_usd"}) {
+    INFO(key);
+    CHECK(keys.count(key) == 1);
+  }
+  const double day = 1.0 / 24;
+  CHECK(s["cost"]["capex_servers"].get<double>() == Approx(2 * 199000.0 / (5 * 365) * day).epsilon(1e-9));
+  CHECK(s["cost"]["capex_network"].get<double>() == Approx(0.14 * 2 * 199000.0 / (5 * 365) * day).epsilon(1e-9));
+  CHECK(s["cost"]["capex_facility"].get<double>() == Approx(2 * 6.5 * 9500 / (20 * 365.0) * day).epsilon(1e-9));
+  CHECK_THAT(p.out, Catch::Contains("review    7 defaults the scenario did not set"));
+  CHECK_THAT(p.out, Catch::Contains("economics.facility_capex_usd_per_kw = 9,500 USD per kW of IT nameplate"));
+  CHECK_THAT(p.out, Catch::Contains("(servers 9, network 1, facility 1)"));
+
+  // The same scenario with every one of them set: nothing to review, no block on the console.
+  const auto set = scratch("review-set");
+  const Proc q = run("run " + fixture("tiny.yaml") +
+                     " --set run.duration_h=1 --set workload.requests_per_day=0 --no-progress --out " + set.string() +
+                     " --set economics.cny_per_usd=7.2 --set economics.depreciation_years=5"
+                     " --set economics.maintenance_fraction_per_year=0.05 --set economics.network_capex_fraction=0.14"
+                     " --set economics.facility_capex_usd_per_kw=9500 --set economics.facility_depreciation_years=20"
+                     " --set platform.regions[east].datacenters[east-1].server_capex_usd=199000");
+  REQUIRE(q.code == 0);
+  const json t = summary(set);
+  CHECK(t["defaults_to_review"].empty());
+  CHECK(q.out.find("review ") == std::string::npos);
+  CHECK(t["cost"]["total"].get<double>() == Approx(s["cost"]["total"].get<double>()).epsilon(1e-12));  // the same values
 }
 
 TEST_CASE("on-disk KV tier: DeepSeek's published hit share is read from disk, saving prefill work and TTFT") {

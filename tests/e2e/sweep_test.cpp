@@ -56,6 +56,7 @@ TEST_CASE("sweep: a grid and zipped lists, one run per point, values applied, fi
   const std::string md = slurp(out / "sweep.md");
   CHECK_THAT(md, Catch::Contains("**Cheapest feasible point: racks=1 seed="));
   CHECK_THAT(md, Catch::Contains("| racks | seed | max_batch_size | feasible |"));
+  CHECK_THAT(md, Catch::Contains("| `economics.network_capex_fraction` | 0.1400 | share of server capex | 4 of 4 |"));
   REQUIRE(fs::exists(out / "sweep.png"));
   CHECK(fs::file_size(out / "sweep.png") > 10000);
   for (const auto& e : fs::directory_iterator(out)) CHECK(e.path().filename().string().front() != '.');

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <unistd.h>
 
@@ -477,4 +478,158 @@ TEST_CASE("workload: system prompts, validated, not with traces, trace hash bloc
   CHECK_THAT(error_of(replace(trace, "format: mooncake, path: " CHATDC_SOURCE_DIR "/workloads/traces/mooncake_conv_sample.jsonl",
                               "format: azure, path: " CHATDC_SOURCE_DIR "/workloads/traces/azure_conv_sample.csv, hash_block_tokens: 64")),
              Catch::Contains("workload.trace.hash_block_tokens: only Mooncake traces carry block hashes"));
+}
+
+namespace {
+const config::DefaultToReview* reviewed(const config::Scenario& s, const std::string& key) {
+  for (const auto& d : s.defaults_to_review)
+    if (d.key == key) return &d;
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("cost defaults: platforms/costs.yaml fills facility capex, network gear and WAN leases, listed for review") {
+  const std::string two = replace(kBase, "workload:\n",
+                                  "    - {name: west, utc_offset_h: 8, pue: 1.2, carbon_kg_per_kwh: 0.6, datacenters: []}\n"
+                                  "  wan_links: [{between: [east, west], latency_ms: 10}]\nworkload:\n");
+  const auto s = config::load_scenario(write("costs.yaml", two));
+  // The shipped defaults (platforms/costs.yaml), in USD.
+  CHECK(s.economics.facility_capex_per_kw == 9500);
+  CHECK(s.economics.facility_depreciation_years == 20);
+  CHECK(s.economics.network_capex_fraction == 0.14);
+  CHECK(s.wan[0].cost_per_day == Approx(10 * 300 / 30.4375));  // 10 Gb/s at USD 300 per Gbps-month
+  // Listed with value, unit and source, and written to the resolved scenario.
+  for (const char* key : {"economics.cny_per_usd", "economics.depreciation_years", "economics.maintenance_fraction_per_year",
+                          "economics.network_capex_fraction", "economics.facility_capex_usd_per_kw",
+                          "economics.facility_depreciation_years", "platform.wan_links[0].lease_gbps",
+                          "platform.wan_links[0].lease_usd_per_gbps_month",
+                          "platform.regions[east].datacenters[east-1].server_capex_usd"}) {
+    INFO(key);
+    const auto* d = reviewed(s, key);
+    REQUIRE(d);
+    CHECK(!d->unit.empty());
+    CHECK(!d->source.empty());
+  }
+  CHECK(reviewed(s, "economics.facility_capex_usd_per_kw")->value == 9500);
+  CHECK(reviewed(s, "platform.regions[east].datacenters[east-1].server_capex_usd")->value == 199000);
+  CHECK(reviewed(s, "economics.network_capex_fraction")->source.find("platforms/costs.yaml") == 0);
+  CHECK(s.resolved["economics"]["facility_capex_usd_per_kw"].as<double>() == 9500);
+  CHECK(s.resolved["platform"]["wan_links"][0]["lease_gbps"].as<double>() == 10);
+  CHECK(s.resolved["platform"]["wan_links"][0]["lease_usd_per_gbps_month"].as<double>() == 300);
+  // The region's electricity price, PUE and carbon were given in the file: nothing to review there.
+  CHECK(!reviewed(s, "platform.regions[east].pue"));
+  CHECK(!reviewed(s, "platform.regions[east].tariff"));
+
+  // CNY scenarios convert the USD defaults at the exchange rate, as every money key.
+  const auto c = config::load_scenario(write("costs-cny.yaml", replace(two, "economics:\n", "economics:\n  currency: CNY\n  cny_per_usd: 7\n")));
+  CHECK(c.economics.facility_capex_per_kw == Approx(9500 * 7));
+  CHECK(c.wan[0].cost_per_day == Approx(10 * 300 * 7 / 30.4375));
+  CHECK(reviewed(c, "economics.facility_capex_cny_per_kw")->value == Approx(9500 * 7));
+  CHECK(reviewed(c, "platform.wan_links[0].lease_cny_per_gbps_month"));
+  CHECK(!reviewed(c, "economics.cny_per_usd"));  // set
+
+  // Set explicitly: used, and not listed.
+  const std::string set = replace(replace(two, "latency_ms: 10}", "latency_ms: 10, lease_gbps: 2, lease_cny_per_gbps_month: 720}"),
+                                  "economics:\n",
+                                  "economics:\n  cny_per_usd: 7.2\n  depreciation_years: 4\n  maintenance_fraction_per_year: 0.03\n"
+                                  "  network_capex_fraction: 0.1\n  facility_capex_usd_per_kw: 8000\n  facility_depreciation_years: 15\n");
+  const auto e = config::load_scenario(write("costs-set.yaml", replace(set, "servers_per_rack: 2\n",
+                                                                       "servers_per_rack: 2\n          server_capex_usd: 150000\n")));
+  CHECK(e.economics.facility_capex_per_kw == 8000);
+  CHECK(e.economics.network_capex_fraction == 0.1);
+  CHECK(e.wan[0].cost_per_day == Approx(2 * 100 / 30.4375));  // CNY 720 = USD 100 per Gbps-month
+  CHECK(e.defaults_to_review.empty());
+
+  // A leased line's cost per day replaces the lease; both at once is an error, as a lease above the link.
+  const auto d = config::load_scenario(write("costs-day.yaml", replace(two, "latency_ms: 10}", "latency_ms: 10, cost_usd_per_day: 5}")));
+  CHECK(d.wan[0].cost_per_day == 5);
+  CHECK(!reviewed(d, "platform.wan_links[0].lease_gbps"));
+  CHECK_THAT(error_of(replace(two, "latency_ms: 10}", "latency_ms: 10, cost_usd_per_day: 5, lease_gbps: 1}")),
+             Catch::Contains("give the leased line's cost per day or its lease"));
+  CHECK_THAT(error_of(replace(two, "latency_ms: 10}", "latency_ms: 10, bandwidth_gbps: 1, lease_gbps: 10}")),
+             Catch::Contains("lease_gbps: expected at most the link's bandwidth_gbps (1), got 10"));
+  // A link slower than the default lease leases all of it.
+  const auto slow = config::load_scenario(write("costs-slow.yaml", replace(two, "latency_ms: 10}", "latency_ms: 10, bandwidth_gbps: 1}")));
+  CHECK(slow.wan[0].cost_per_day == Approx(1 * 300 / 30.4375));
+
+  // Renting: capex, maintenance and the servers' price are the provider's, not to review; the WAN lease is.
+  const auto r = config::load_scenario(write("costs-rent.yaml", replace(two, "economics:\n",
+                                                                         "economics:\n  ownership: rent\n  rent_usd_per_gpu_hour: 2\n")));
+  CHECK(!reviewed(r, "economics.facility_capex_usd_per_kw"));
+  CHECK(!reviewed(r, "economics.network_capex_fraction"));
+  CHECK(!reviewed(r, "platform.regions[east].datacenters[east-1].server_capex_usd"));
+  CHECK(reviewed(r, "platform.wan_links[0].lease_gbps"));
+}
+
+TEST_CASE("cost defaults: a region preset's tariff, PUE and capacity charge are listed for review with the preset") {
+  const std::string text = replace(kBase, "      pue: 1.25\n      carbon_kg_per_kwh: 0.55\n", "      preset: cn-east-yrd-shanghai\n");
+  const auto s = config::load_scenario(write("preset.yaml", text));
+  const auto* tariff = reviewed(s, "platform.regions[east].tariff");
+  REQUIRE(tariff);
+  CHECK(tariff->source == "platforms/regions.yaml preset cn-east-yrd-shanghai");
+  CHECK(tariff->value == Approx(s.regions[0].price_per_kwh.mean(0, 86400, 0)));
+  const auto* pue = reviewed(s, "platform.regions[east].pue");
+  REQUIRE(pue);
+  CHECK(pue->value == Approx(s.regions[0].pue.mean(0, 86400, 0)));
+  // Given in the file, a preset's key is not a default.
+  const auto given = config::load_scenario(write("preset-pue.yaml", replace(text, "preset: cn-east-yrd-shanghai\n",
+                                                                            "preset: cn-east-yrd-shanghai\n      pue: 1.3\n")));
+  CHECK(!reviewed(given, "platform.regions[east].pue"));
+  CHECK(reviewed(given, "platform.regions[east].tariff"));
+}
+
+TEST_CASE("defaults to review: with autoscaling, the servers' assumed off power and wake times are listed") {
+  CHECK(!reviewed(config::load_scenario(write("ops-none.yaml", kBase)), "operations.servers.off_power_w"));
+  const std::string scaled = std::string(kBase) + "operations: {autoscaling: {policy: schedule, schedule: [" +
+                             "1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.5]}}\n";
+  const auto s = config::load_scenario(write("ops.yaml", scaled));
+  for (const char* key : {"operations.servers.off_power_w", "operations.servers.boot_s", "operations.servers.model_load_gb_per_s"}) {
+    INFO(key);
+    CHECK(reviewed(s, key));
+  }
+  CHECK(reviewed(s, "operations.servers.off_power_w")->value == 50);
+  const auto set = config::load_scenario(
+      write("ops-set.yaml", replace(scaled, "operations: {", "operations: {servers: {off_power_w: 40, boot_s: 120}, ")));
+  CHECK(!reviewed(set, "operations.servers.off_power_w"));
+  CHECK(!reviewed(set, "operations.servers.boot_s"));
+  CHECK(reviewed(set, "operations.servers.model_load_gb_per_s"));
+}
+
+TEST_CASE("cost defaults: a costs.yaml entry without a source or out of range is an error located in costs.yaml") {
+  const fs::path dir = test::scratch_dir() / "costs-catalog";
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(std::string(CHATDC_SOURCE_DIR) + "/platforms"))
+    if (e.path().extension() == ".yaml") fs::copy_file(e.path(), dir / e.path().filename(), fs::copy_options::overwrite_existing);
+  std::ifstream in(dir / "costs.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  text = replace(text, "    value: 9500\n", "    value: 5e6\n");
+  text = replace(text, "    source: \"networking is", "    sorce: \"networking is");
+  std::ofstream(dir / "costs.yaml") << text;
+  const std::string err = error_of(replace(kBase, "name: t\n", "name: t\ncatalog_dir: " + dir.string() + "\n"));
+  CHECK_THAT(err, Catch::Contains("costs.yaml:") && Catch::Contains("costs.facility_capex_usd_per_kw.value: expected a number in [0, 1000000], got 5e6"));
+  CHECK_THAT(err, Catch::Contains("costs.network_capex_fraction.source: missing required key"));
+  CHECK_THAT(err, Catch::Contains("costs.network_capex_fraction.sorce: unknown key"));
+}
+
+TEST_CASE("defaults to review: an on-disk KV tier's assumed read bandwidth and latency are listed when not set") {
+  const auto s = config::load_scenario(write("disk.yaml", std::string(kBase) + "serving: {disk_kv_cache: {hit_share: 0.5}}\n"));
+  CHECK(reviewed(s, "serving.disk_kv_cache.read_gb_per_s_per_server"));
+  CHECK(reviewed(s, "serving.disk_kv_cache.latency_ms"));
+  const auto set = config::load_scenario(
+      write("disk-set.yaml", std::string(kBase) + "serving: {disk_kv_cache: {hit_share: 0.5, read_gb_per_s_per_server: 10, latency_ms: 2}}\n"));
+  CHECK(!reviewed(set, "serving.disk_kv_cache.read_gb_per_s_per_server"));
+  CHECK(!reviewed(set, "serving.disk_kv_cache.latency_ms"));
+}
+
+TEST_CASE("defaults to review: failures' assumed MTBF and MTTR are listed when failures are on and they are not set") {
+  const auto off = config::load_scenario(write("fail-off.yaml", kBase));
+  CHECK(!reviewed(off, "operations.failures.server_mtbf_h"));
+  const auto on = config::load_scenario(write("fail-on.yaml", std::string(kBase) + "operations: {failures: {enabled: true}}\n"));
+  CHECK(reviewed(on, "operations.failures.server_mtbf_h"));
+  CHECK(reviewed(on, "operations.failures.mttr_h"));
+  const auto set = config::load_scenario(
+      write("fail-set.yaml", std::string(kBase) + "operations: {failures: {server_mtbf_h: 1000, mttr_h: 4}}\n"));
+  CHECK(!reviewed(set, "operations.failures.server_mtbf_h"));
+  CHECK(!reviewed(set, "operations.failures.mttr_h"));
 }

@@ -100,6 +100,61 @@ TEST_CASE("accounting: facility energy, electricity, carbon and prorated capex b
   CHECK(t.peak_kv_used == Approx(0.8));
 }
 
+TEST_CASE("accounting: network gear, facility capex per kW and a WAN lease per day, by hand") {
+  // 10 servers of USD 300,000 and 10.2 kW nameplate; network gear 14% of server capex over the servers' 5
+  // years; the building at USD 9,500 per kW of IT nameplate over 20 years; one leased line of 10 Gb/s at
+  // USD 300 per Gbps-month, its cost per day as the scenario reader computes it; half a day simulated.
+  metrics::DcAccountingSetup s;
+  s.name = "dc";
+  s.pue = model::DailyCurve::constant(1.2);
+  s.price_per_kwh = model::DailyCurve::constant(0.1);
+  s.carbon_kg_per_kwh = model::DailyCurve::constant(0.5);
+  s.servers = 10;
+  s.gpus = 80;
+  s.server_capex = 300000;
+  s.server_max_w = 10200;
+  s.depreciation_years = 5;
+  s.maintenance_fraction_per_year = 0.05;
+  s.network_capex_fraction = 0.14;
+  s.facility_capex_per_kw = 9500;
+  s.facility_depreciation_years = 20;
+  metrics::WanAccountingSetup wan;
+  wan.links.push_back({0.0, 10 * 300 / 30.4375, {0}});
+  metrics::Accounting acc({s}, wan);
+  acc.finish(43200);
+  const auto& t = acc.totals(0);
+  CHECK(t.capex_servers == Approx(3e6 / (5 * 365.0) / 2));                       // 1,643.84 a day: 821.92
+  CHECK(t.capex_network == Approx(0.14 * 3e6 / (5 * 365.0) / 2));                // 230.14 a day: 115.07
+  CHECK(t.capex_facility == Approx(102.0 * 9500 / (20 * 365.0) / 2));            // 102 kW: 132.74 a day: 66.37
+  CHECK(t.wan == Approx(3000 / 30.4375 / 2));                                    // 98.56 a day: 49.28
+  CHECK(t.capex() == Approx(821.9178 + 115.0685 + 66.3699).epsilon(1e-6));
+  CHECK(t.total_cost() == Approx(t.capex() + t.maintenance + t.wan));          // no energy: no electricity
+
+  // Renting: the rent replaces server, network and facility capex and maintenance; the WAN lease stays.
+  s.rent_per_gpu_hour = 2;
+  metrics::Accounting rented({s}, wan);
+  rented.finish(43200);
+  const auto& r = rented.totals(0);
+  CHECK(r.capex_servers == 0);
+  CHECK(r.capex_network == 0);
+  CHECK(r.capex_facility == 0);
+  CHECK(r.maintenance == 0);
+  CHECK(r.rental == Approx(80 * 12 * 2.0));
+  CHECK(r.wan == Approx(3000 / 30.4375 / 2));
+}
+
+TEST_CASE("accounting: a leased line between regions without datacenters is shared by all datacenters") {
+  metrics::DcAccountingSetup a, b;
+  a.name = "a";
+  b.name = "b";
+  metrics::WanAccountingSetup wan;
+  wan.links.push_back({0.0, 100, {}});  // no datacenter at either end, no traffic
+  metrics::Accounting acc({a, b}, wan);
+  acc.finish(86400);
+  CHECK(acc.totals(0).wan == Approx(50));
+  CHECK(acc.totals(1).wan == Approx(50));
+}
+
 TEST_CASE("green power: market-based carbon counts only the supply not covered by green contracts, certificates cost extra") {
   metrics::DcAccountingSetup s;
   s.name = "horinger";
