@@ -16,7 +16,8 @@ CONF=$STATE/slurm.conf
 export SLURM_CONF=$CONF
 say() { echo "cluster.sh: $*" >&2; }
 
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# (the pid is read once: a daemon that is exiting may remove its pid file between two reads)
+alive() { local pid; pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 stop() {
   local t=0
