@@ -477,31 +477,15 @@ TEST_CASE("on-disk KV tier: DeepSeek's published hit share is read from disk, sa
   CHECK(b["disaggregation"]["prefill"]["utilization"].get<double>() < 0.9 * a["disaggregation"]["prefill"]["utilization"].get<double>());
   CHECK(b["latency_s"]["ttft"]["p50"].get<double>() < a["latency_s"]["ttft"]["p50"].get<double>());
   // Batch slots: two prefill units of 256 and one decode unit of 4,096, 4,608 in all (not 3 x 256).
-  std::ifstream tl(off / "timeline.csv");
-  std::string header, row;
-  std::getline(tl, header);
-  const auto col = [&](const std::string& name) {
-    std::stringstream hs(header);
-    std::size_t i = 0;
-    for (std::string h; std::getline(hs, h, ','); ++i)
-      if (h == name) return i;
-    FAIL("no column " << name);
-    return i;
-  };
-  const std::size_t c_running = col("running"), c_occ = col("batch_occupancy");
-  int rows = 0;
-  while (std::getline(tl, row)) {
-    std::vector<std::string> v;
-    std::stringstream rs(row);
-    for (std::string cell; std::getline(rs, cell, ',');) v.push_back(cell);
-    REQUIRE(v.size() > std::max(c_running, c_occ));
-    CHECK(std::stod(v[c_occ]) == Approx(std::stod(v[c_running]) / 4608).margin(1e-9));
-    ++rows;
+  const auto timeline = read_csv(off / "timeline.csv");
+  REQUIRE(timeline.size() == 16);  // the header and 15 minutes
+  const std::size_t c_running = column(timeline[0], "running"), c_occ = column(timeline[0], "batch_occupancy");
+  for (std::size_t i = 1; i < timeline.size(); ++i) {
+    REQUIRE(timeline[i].size() == timeline[0].size());
+    CHECK(std::stod(timeline[i][c_occ]) == Approx(std::stod(timeline[i][c_running]) / 4608).margin(1e-9));
   }
-  CHECK(rows == 15);
   // The resolved scenario carries the tier, with its default latency.
-  std::ifstream resolved(on / "scenario.resolved.yaml");
-  const std::string text((std::istreambuf_iterator<char>(resolved)), std::istreambuf_iterator<char>());
+  const std::string text = slurp(on / "scenario.resolved.yaml");
   CHECK(text.find("hit_share: 0.563") != std::string::npos);
   CHECK(text.find("latency_ms: 1") != std::string::npos);
 }
