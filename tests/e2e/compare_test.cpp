@@ -28,7 +28,7 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
   const auto& h = rows[0];
   CHECK(h.front() == "label");
   CHECK(h.back() == "wall_s");
-  CHECK(h.size() == 54);  // the figures of the README's compare table
+  CHECK(h.size() == 61);  // the figures of the README's compare table
   for (const auto& r : rows) CHECK(r.size() == h.size());
   CHECK(rows[1][0] == "tiny");
   CHECK(rows[2][0] == "small-batch");
@@ -42,6 +42,12 @@ TEST_CASE("compare: a scenario and a variant side by side, in command-line order
     CHECK(std::stod(rows[i][column(h, "kv_cache_mean")]) == s["utilization"]["kv_cache_mean"].get<double>());
     CHECK(std::stod(rows[i][column(h, "mbu_mean")]) == s["utilization"]["mbu_mean"].get<double>());
     CHECK(rows[i][column(h, "requests_arrived")] == std::to_string(s["requests"]["arrived"].get<long>()));
+    // Failures and batch work (none here: zeros read from the summary, not absent).
+    CHECK(rows[i][column(h, "server_failures")] == std::to_string(s["failures"]["failures"].get<long>()));
+    CHECK(rows[i][column(h, "requests_retried")] == std::to_string(s["failures"]["retried_requests"].get<long>()));
+    CHECK(std::stod(rows[i][column(h, "server_hours_maintenance")]) == s["failures"]["server_hours_maintenance"].get<double>());
+    CHECK(rows[i][column(h, "batch_deadline_misses")] == std::to_string(s["batch"]["deadline_misses"].get<long>()));
+    CHECK(std::stod(rows[i][column(h, "batch_facility_energy_kwh")]) == s["batch"]["energy_kwh"]["facility"].get<double>());
     CHECK(std::filesystem::exists(out / rows[i][0] / "stderr.txt"));
   }
   CHECK(rows[1][column(h, "requests_arrived")] != rows[2][column(h, "requests_arrived")]);  // the variant's seed applied
