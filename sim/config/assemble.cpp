@@ -166,6 +166,7 @@ Assembly assemble(const Scenario& s) {
       p.ops.autoscaling = s.operations.autoscaling_for(dc.name);
       p.ops.off_power_w = unit * s.operations.off_power_w;
       p.ops.wake_power_w = s.operations.wake_power_w >= 0 ? unit * s.operations.wake_power_w : p.server_power.idle_w();
+      p.ops.training_power_w = s.operations.training_power_fraction * p.server_power.max_w();
       p.ops.boot_s = s.operations.boot_s;
       if (unit > 1) {  // a unit is switched on and off whole: bounds in servers become bounds in units
         p.ops.autoscaling.min_servers = (p.ops.autoscaling.min_servers + unit - 1) / unit;
@@ -245,6 +246,7 @@ Assembly assemble(const Scenario& s) {
       acc.demand_charge_per_kw_month = region.demand_charge_per_kw_month;
       acc.carbon_price_per_t = s.economics.carbon_price_per_t;
       acc.rent_per_gpu_hour = s.economics.rent_per_gpu_hour;
+      acc.training_value_per_gpu_hour = s.operations.training_value_per_gpu_hour;
       a.accounting.push_back(acc);
       a.route_info.push_back({region.price_per_kwh, region.carbon_kg_per_kwh, region.pue, acc.offset_s});
     }
@@ -260,7 +262,7 @@ Assembly assemble(const Scenario& s) {
   a.system.server_detail = s.run.timeline_detail != "datacenter";
   a.system.decision_period_s = s.run.sample_period_s;
   // Failures (per server, from the failures stream of the seed; a unit of k servers fails k times as often)
-  // and maintenance windows (whole units: a window's servers rounded up to units).
+  // and maintenance windows and training reservations (whole units: a window's servers rounded up to units).
   for (std::uint32_t d = 0; d < a.system.dcs.size(); ++d) {
     serving::PoolSetup& p = a.system.dcs[d];
     const double unit = p.servers_per_unit;
@@ -274,7 +276,8 @@ Assembly assemble(const Scenario& s) {
     for (const OperationsSpec::MaintenanceSpec& m : s.operations.maintenance) {
       if (m.datacenter != p.name) continue;
       const auto units = static_cast<std::uint32_t>(std::ceil(m.servers / unit - 1e-9));
-      const auto w = operations::maintenance_window(d, p.servers, units, (m.start_h - s.run.start_h) * 3600.0, m.duration_h * 3600.0);
+      auto w = operations::maintenance_window(d, p.servers, units, (m.start_h - s.run.start_h) * 3600.0, m.duration_h * 3600.0);
+      for (auto& o : w) o.training = m.training;
       a.system.outages.insert(a.system.outages.end(), w.begin(), w.end());
     }
     p.ops.outages = a.system.outages.size() > before;

@@ -1354,6 +1354,9 @@ OperationsSpec::FailureRates read_failure_rates(Reader& r, const OperationsSpec:
   return f;
 }
 
+void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool training, bool required = false);
+void check_outages(Reader& r, const Scenario& s, const std::string& key, const std::string& what);
+
 void read_failures(Reader r, Scenario& s) {
   OperationsSpec& o = s.operations;
   // Failures are on with enabled: true, or when a rate is given; maintenance windows stand on their own.
@@ -1369,6 +1372,25 @@ void read_failures(Reader r, Scenario& s) {
              "ASSUMPTION: no public repair-time figure (platforms/SOURCES.md 8.11)");
   }
   read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) { o.failures_by_dc[key] = read_failure_rates(d, o.failures); });
+  read_windows(r, "maintenance", s, false);
+  r.finish();
+}
+
+// operations.training: servers reserved for training (README "Training reservations").
+void read_training(Reader r, Scenario& s, bool given) {
+  OperationsSpec& o = s.operations;
+  o.training_power_fraction = r.number("server_power_fraction", 0.75, Range::open_fraction());
+  o.training_value_per_gpu_hour = read_money(r, "value", "_per_gpu_hour", s.economics, Range::between(0, 1e4)).value_or(0.0);
+  const std::size_t before = o.maintenance.size();
+  read_windows(r, "reservations", s, true, given);
+  r.finish();
+  if (o.maintenance.size() > before && !r.has("server_power_fraction"))
+    review(s, "operations.training.server_power_fraction", o.training_power_fraction, "of a training server's maximum power",
+           "Epoch AI, training-cost-trends energy.py: a training server's mean power is 0.75 of its maximum (platforms/SOURCES.md 8.12)");
+}
+
+void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool training, bool required) {
+  OperationsSpec& o = s.operations;
   std::map<std::string, const DatacenterSpec*> dcs;
   std::string names;
   for (const auto& reg : s.regions)
@@ -1377,8 +1399,9 @@ void read_failures(Reader r, Scenario& s) {
       names += (names.empty() ? "" : ", ") + dc.name;
     }
   const double run_h = s.run.duration_s / 3600.0;
-  for (Reader& m : r.children("maintenance")) {
+  for (Reader& m : r.children(list_key, required)) {
     OperationsSpec::MaintenanceSpec w;
+    w.training = training;
     w.datacenter = m.required_text("datacenter");
     const auto it = dcs.find(w.datacenter);
     if (!w.datacenter.empty() && it == dcs.end())
@@ -1401,21 +1424,28 @@ void read_failures(Reader r, Scenario& s) {
       w.servers = static_cast<std::uint32_t>(std::ceil(share * total - 1e-9));
     }
     if (it != dcs.end() && it->second->decode)
-      m.error("datacenter", fmt::format("datacenter {} has a decode pool (prefill/decode disaggregation): failures and maintenance "
-                                        "are not modelled there yet", w.datacenter));
+      m.error("datacenter", fmt::format("datacenter {} has a decode pool (prefill/decode disaggregation): {} "
+                                        "are not modelled there yet", w.datacenter,
+                                        training ? "training reservations" : "failures and maintenance"));
     m.accept("servers");  // both listed among the valid keys
     m.accept("server_share");
     m.finish();
     o.maintenance.push_back(w);
   }
-  r.accept("maintenance");
-  r.finish();
-  if (!o.any_outages()) return;
-  const std::string key = o.failures_enabled ? "enabled" : "maintenance";
+  r.accept(list_key);
+}
+
+// What failures, maintenance and training reservations (outages of servers) cannot be combined with;
+// `what` names them in the errors, located at r's `key`.
+void check_outages(Reader& r, const Scenario& s, const std::string& key, const std::string& what) {
+  const OperationsSpec& o = s.operations;
+  std::map<std::string, const DatacenterSpec*> dcs;
+  for (const auto& reg : s.regions)
+    for (const auto& dc : reg.datacenters) dcs[dc.name] = &dc;
   if (s.run.engine == "fine")
-    r.error(key, "failures and maintenance need run.engine: day (the fine engine does not model them)");
+    r.error(key, what + " need run.engine: day (the fine engine does not model them)");
   if (!s.workload.batch.jobs.empty())
-    r.error(key, "failures and maintenance with batch work (workload.batch) are not modelled yet: a failed server's batch "
+    r.error(key, what + " with batch work (workload.batch) are not modelled yet: a failed server's batch "
                  "requests would have to return to their job");
   if (o.failures_enabled)
     for (const auto& [name, dc] : dcs)
@@ -1468,7 +1498,18 @@ void read_operations(Reader r, Scenario& s) {
   v.finish();
   read_power_capping(r.child("power_capping"), s);
   read_failures(r.child("failures"), s);
+  read_training(r.child("training"), s, r.has("training"));
   r.finish();
+  // Outages (failures, maintenance, training): what they cannot be combined with, reported once.
+  bool maintenance = false, training = false;
+  for (const auto& m : o.maintenance) (m.training ? training : maintenance) = true;
+  if (o.failures_enabled || maintenance) {
+    Reader f = r.child("failures");
+    check_outages(f, s, o.failures_enabled ? "enabled" : "maintenance", "failures and maintenance");
+  } else if (training) {
+    Reader t = r.child("training");
+    check_outages(t, s, "reservations", "training reservations");
+  }
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters) {
       const double idle = dc.server.gpus_per_server * dc.gpu.idle_power_w + dc.server.non_gpu_idle_power_w;

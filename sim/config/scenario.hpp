@@ -252,6 +252,7 @@ struct OperationsSpec {
     double start_h = 0;     // hour of the run's clock (0: its first midnight)
     double duration_h = 0;
     std::uint32_t servers = 0;  // physical servers taken down (from `servers` or `server_share`)
+    bool training = false;      // a training reservation (operations.training): the servers train, not down
   };
   bool failures_enabled = false;
   FailureRates failures;
@@ -260,8 +261,12 @@ struct OperationsSpec {
     const auto it = failures_by_dc.find(dc);
     return it == failures_by_dc.end() ? failures : it->second;
   }
-  std::vector<MaintenanceSpec> maintenance;
+  std::vector<MaintenanceSpec> maintenance;  // maintenance windows, then training reservations (training: true)
   bool any_outages() const { return failures_enabled || !maintenance.empty(); }
+  // operations.training: servers reserved for training (README "Training reservations"): drained, then
+  // training at this fraction of their maximum power, then a cold start back to serving.
+  double training_power_fraction = 0.75;  // Epoch AI energy.py: a training server's mean power, of its max
+  double training_value_per_gpu_hour = 0;   // what a training GPU-hour is worth (report currency); 0: not valued
   std::map<std::string, operations::PowerCapConfig> power_by_dc;
   operations::PowerCapConfig power_for(const std::string& dc) const {
     const auto it = power_by_dc.find(dc);

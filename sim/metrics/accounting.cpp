@@ -66,6 +66,14 @@ void Accounting::add_epoch(const serving::EpochReport& rep, const std::vector<do
     tot.batch_electricity_cost += batch_kwh * row.price_per_kwh;
     tot.batch_carbon_kg += batch_kwh * row.carbon_kg_per_kwh;
     tot.batch_carbon_market_kg += batch_kwh * row.carbon_kg_per_kwh * (1 - s.green_share);
+    const double training_kwh = j_to_kwh(rep.dcs[d].energy_training_j) * row.pue;
+    const double training_gpu_h = s.servers > 0 ? rep.dcs[d].training_s * s.gpus / s.servers / kSecondsPerHour : 0.0;
+    tot.training_gpu_hours += training_gpu_h;
+    tot.training_value += training_gpu_h * s.training_value_per_gpu_hour;
+    tot.training_facility_kwh += training_kwh;
+    tot.training_electricity_cost += training_kwh * row.price_per_kwh;
+    tot.training_carbon_kg += training_kwh * row.carbon_kg_per_kwh;
+    tot.training_carbon_market_kg += training_kwh * row.carbon_kg_per_kwh * (1 - s.green_share);
     tot.flops += rep.dcs[d].flops;
     tot.hbm_bytes += rep.dcs[d].hbm_bytes;
     tot.peak_mfu = std::max(tot.peak_mfu, mfu(rep.dcs[d], s, dt));

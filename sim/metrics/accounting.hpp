@@ -57,6 +57,7 @@ struct DcAccountingSetup {
   bool power_capped = false;
   double gpu_clock_fraction = 1, gpu_power_cap_w = 0, site_budget_kw = 0, fleet_max_it_kw = 0;
   std::uint32_t batch_fill_seqs = 0;  // batch work joins a replica's batch below this many sequences (0: none here)
+  double training_value_per_gpu_hour = 0;  // operations.training: what a training GPU-hour is worth (0: not valued)
 };
 
 /// WAN traffic costs: links and, for each (user region, datacenter), the links its requests cross.
@@ -119,6 +120,10 @@ struct DcTotals {
   // Deferrable batch work: its attributed IT energy (ops.batch_it_energy_j) x PUE, priced and emitting
   // as the period's facility energy does.
   double batch_facility_kwh = 0, batch_electricity_cost = 0, batch_carbon_kg = 0, batch_carbon_market_kg = 0;
+  // Training reservations: GPU-hours trained, their IT energy (ops.energy_training_j) x PUE, priced and
+  // emitting as the period's facility energy does, and what the GPU-hours are worth.
+  double training_gpu_hours = 0, training_facility_kwh = 0, training_electricity_cost = 0, training_carbon_kg = 0,
+         training_carbon_market_kg = 0, training_value = 0;
   double capex() const { return capex_servers + capex_network + capex_facility; }
   double total_cost() const {
     return electricity_cost + green_certificates + demand_charge + capex() + maintenance + wan + carbon_cost + rental;

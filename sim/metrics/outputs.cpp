@@ -83,10 +83,21 @@ json block(LatencySet& lat, std::uint64_t arrived, const DcTotals& t, double gpu
   j["power_states"] = {{"wake_ups", o.wake_ups},
                        {"server_hours", {{"serving", o.serving_s / kSecondsPerHour}, {"draining", o.draining_s / kSecondsPerHour},
                                          {"waking", o.waking_s / kSecondsPerHour}, {"off", o.off_s / kSecondsPerHour},
-                                         {"failed", o.failed_s / kSecondsPerHour}, {"maintenance", o.maintenance_s / kSecondsPerHour}}},
+                                         {"failed", o.failed_s / kSecondsPerHour}, {"maintenance", o.maintenance_s / kSecondsPerHour},
+                                         {"training", o.training_s / kSecondsPerHour}}},
                        {"it_energy_kwh", {{"serving", o.energy_serving_j / 3.6e6}, {"draining", o.energy_draining_j / 3.6e6},
                                           {"waking", o.energy_waking_j / 3.6e6}, {"off", o.energy_off_j / 3.6e6},
-                                          {"failed", o.energy_failed_j / 3.6e6}, {"maintenance", o.energy_maintenance_j / 3.6e6}}}};
+                                          {"failed", o.energy_failed_j / 3.6e6}, {"maintenance", o.energy_maintenance_j / 3.6e6},
+                                          {"training", o.energy_training_j / 3.6e6}}}};
+  // Training reservations (README "Training reservations"): servers given to training, their energy and
+  // cost (included in the fleet's totals, as batch work's is) and what their GPU-hours are worth.
+  j["training"] = {{"server_hours", o.training_s / kSecondsPerHour},
+                   {"gpu_hours", t.training_gpu_hours},
+                   {"energy_kwh", {{"it", o.energy_training_j / 3.6e6}, {"facility", t.training_facility_kwh}}},
+                   {"electricity_cost", t.training_electricity_cost},
+                   {"carbon_kg", t.training_carbon_kg},
+                   {"carbon_kg_market", t.training_carbon_market_kg},
+                   {"value", t.training_value}};
   // Failures and maintenance (README "Failures and maintenance"): failures and repairs of servers (a unit
   // spanning servers counts once), requests retried because the server holding them failed, and
   // server-hours lost: failed (down for repair) and down for maintenance (drains and cold starts not included).
@@ -198,6 +209,12 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     sum.batch_electricity_cost += t.batch_electricity_cost;
     sum.batch_carbon_kg += t.batch_carbon_kg;
     sum.batch_carbon_market_kg += t.batch_carbon_market_kg;
+    sum.training_gpu_hours += t.training_gpu_hours;
+    sum.training_value += t.training_value;
+    sum.training_facility_kwh += t.training_facility_kwh;
+    sum.training_electricity_cost += t.training_electricity_cost;
+    sum.training_carbon_kg += t.training_carbon_kg;
+    sum.training_carbon_market_kg += t.training_carbon_market_kg;
     sum.prefix_queried_tokens += t.prefix_queried_tokens;
     sum.prefix_hit_tokens += t.prefix_hit_tokens;
     sum.disk_hit_tokens += t.disk_hit_tokens;
@@ -310,7 +327,7 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
       "servers_serving,servers_idle,servers_draining,servers_waking,servers_off,wake_ups,carbon_kg_market_cum,"
       "gpu_clock_fraction,gpu_power_cap_w,batch_running,batch_requests_done,batch_input_tokens_done,batch_output_tokens_done,"
       "prefill_servers,decode_servers,prefill_input_tokens_per_s_per_server,decode_output_tokens_per_s_per_server,"
-      "kv_transfer_gbps,servers_failed,servers_maintenance,failures,retried_requests\n";
+      "kv_transfer_gbps,servers_failed,servers_maintenance,failures,retried_requests,servers_training\n";
   for (const TimelineRow& r : acc.rows()) {
     const auto& s = acc.dcs()[r.dc];
     const double dt = r.t1 - r.t0;
@@ -318,7 +335,7 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
     const double hour = std::fmod(r.t0 / kSecondsPerHour + clock_start_h, 24.0);
     // Disaggregation (else zero): servers on in each pool over the period, per-server token rates, KV traffic.
     const double pre = dt > 0 ? r.stats.prefill_server_s / dt : 0.0, dec = dt > 0 ? r.stats.decode_server_s / dt : 0.0;
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.t0, hour, s.name,
                        r.stats.arrivals, r.stats.completions, r.stats.queued, r.stats.running, busy,
                        s.gpus ? busy / s.gpus : 0.0, batch_occupancy(r.stats, s), kv_used_fraction(r.stats, s),
                        kv_cached_fraction(r.stats, s), ratio(r.stats.prefix_hit_tokens, r.stats.prefix_queried_tokens),
@@ -333,7 +350,8 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
                        r.stats.batch_running, r.stats.batch_requests_done, r.stats.batch_prompt_tokens_done, r.stats.batch_output_tokens_done,
                        pre, dec, ratio(r.stats.prefill_input_tokens, r.stats.prefill_server_s),
                        ratio(r.stats.output_tokens, r.stats.decode_server_s), dt > 0 ? r.stats.kv_transfer_bytes * 8 / 1e9 / dt : 0.0,
-                       r.stats.servers_failed, r.stats.servers_maintenance, r.stats.failures, r.stats.retried);
+                       r.stats.servers_failed, r.stats.servers_maintenance, r.stats.failures, r.stats.retried,
+                       r.stats.servers_training);
   }
   return out;
 }

@@ -24,6 +24,7 @@ struct Outage {
   std::uint32_t dc = 0;
   std::uint32_t server = 0;
   bool planned = false;   // maintenance (drains first) rather than a failure
+  bool training = false;  // planned: a training reservation (the servers train at training power, not down)
 };
 
 /// Failures of `servers` servers of datacenter `dc` over [0, horizon_s), each with mean time between

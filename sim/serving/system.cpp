@@ -58,6 +58,9 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   maintenance_s += o.maintenance_s;
   energy_failed_j += o.energy_failed_j;
   energy_maintenance_j += o.energy_maintenance_j;
+  servers_training += o.servers_training;
+  training_s += o.training_s;
+  energy_training_j += o.energy_training_j;
   batch_requests_done += o.batch_requests_done;
   batch_running += o.batch_running;
   batch_prompt_tokens_done += o.batch_prompt_tokens_done;
@@ -165,8 +168,8 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
       const std::uint32_t gs = dcs_[o.dc].first_server + o.server;
       Cell& c = cells_[server_cell_[gs]];
       const double end = o.start_s + o.duration_s;
-      c.outages.push_back({o.start_s, gs, o.planned ? Ev::kMaintStart : Ev::kFail, end});
-      c.outages.push_back({end, gs, o.planned ? Ev::kMaintEnd : Ev::kRepair, 0});
+      c.outages.push_back({o.start_s, gs, o.planned ? Ev::kMaintStart : Ev::kFail, end, o.training});
+      c.outages.push_back({end, gs, o.planned ? Ev::kMaintEnd : Ev::kRepair, 0, o.training});
     }
     for (Cell& c : cells_) {
       // In time order; at one instant, ends before starts, then by server.
@@ -783,7 +786,8 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     ServerRec& sr = servers_[gs];
     // Time in the current state up to t1 (the seconds in earlier states are in on_s, off_s, waking_s).
     const double in_state = t1 - std::max(sr.since, t0);
-    double on_s = sr.on_s, off_s = sr.off_s, waking_s = sr.waking_s, failed_s = sr.failed_s, maint_s = sr.maint_s;
+    double on_s = sr.on_s, off_s = sr.off_s, waking_s = sr.waking_s, failed_s = sr.failed_s, maint_s = sr.maint_s,
+           train_s = sr.train_s;
     switch (sr.state) {
       case ServerState::kServing:
       case ServerState::kDraining:
@@ -791,7 +795,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
       case ServerState::kOff: off_s += in_state; break;
       case ServerState::kWaking: waking_s += in_state; break;
       case ServerState::kFailed: failed_s += in_state; break;
-      case ServerState::kMaintenance: maint_s += in_state; break;
+      case ServerState::kMaintenance: (sr.training ? train_s : maint_s) += in_state; break;
     }
     double gpu_j = spare_gpus * idle_gpu_w * on_s, server_busy = 0, batch_gpu_j = 0;
     std::uint64_t server_running = 0, server_queued = 0;
@@ -829,13 +833,16 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     const double on_j = on_s > 0 ? p.server_power.server_energy_j(gpu_j, on_s) : 0.0;
     const double off_j = p.ops.off_power_w * off_s, waking_j = p.ops.wake_power_w * waking_s;
     // A failed server, and one down for maintenance, is powered off: it draws the off power.
+    // One reserved for training draws the training power (operations.training.server_power_fraction of its max).
     const double failed_j = p.ops.off_power_w * failed_s, maint_j = p.ops.off_power_w * maint_s;
-    const double it_j = on_j + off_j + waking_j + failed_j + maint_j;
+    const double train_j = p.ops.training_power_w * train_s;
+    const double it_j = on_j + off_j + waking_j + failed_j + maint_j + train_j;
     if (batch_gpu_j > 0 && gpu_j > 0) e.batch_it_energy_j += on_j * batch_gpu_j / gpu_j;
     e.gpu_energy_j += gpu_j;
     e.it_energy_j += it_j;
     rep.server_it_energy_j[gs] = it_j;
-    const bool down = sr.state == ServerState::kOff || sr.state == ServerState::kFailed || sr.state == ServerState::kMaintenance;
+    const bool down = sr.state == ServerState::kOff || sr.state == ServerState::kFailed ||
+                      (sr.state == ServerState::kMaintenance && !sr.training);
     rep.server_off[gs] = down && sr.since <= t0 ? 1 : 0;
     if (detail) {
       rep.server_busy_gpu_s[gs] = server_busy;
@@ -857,6 +864,8 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     e.energy_failed_j += failed_j;
     e.maintenance_s += maint_s * w;
     e.energy_maintenance_j += maint_j;
+    e.training_s += train_s * w;
+    e.energy_training_j += train_j;
     switch (sr.state) {
       case ServerState::kServing: e.servers_serving += w; e.servers_idle += empty ? w : 0; break;
       case ServerState::kDraining: e.servers_draining += w; break;
@@ -864,9 +873,9 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
       case ServerState::kWaking: e.servers_waking += w; break;
       case ServerState::kFailed: e.servers_failed += w; break;
       case ServerState::kMaintDraining:
-      case ServerState::kMaintenance: e.servers_maintenance += w; break;
+      case ServerState::kMaintenance: (sr.training ? e.servers_training : e.servers_maintenance) += w; break;
     }
-    sr.on_s = sr.off_s = sr.waking_s = sr.failed_s = sr.maint_s = 0;
+    sr.on_s = sr.off_s = sr.waking_s = sr.failed_s = sr.maint_s = sr.train_s = 0;
     sr.drained = false;
   }
 }
@@ -883,7 +892,7 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
     case ServerState::kWaking: sr.waking_s += spent; --c.n_waking; break;
     case ServerState::kFailed: sr.failed_s += spent; --c.n_failed; break;
     case ServerState::kMaintDraining: sr.on_s += spent; sr.drained = true; --c.n_maint_draining; break;
-    case ServerState::kMaintenance: sr.maint_s += spent; --c.n_maint; break;
+    case ServerState::kMaintenance: (sr.training ? sr.train_s : sr.maint_s) += spent; --c.n_maint; break;
   }
   switch (to) {
     case ServerState::kServing: ++c.n_serving; break;
@@ -1033,6 +1042,7 @@ void ServingSystem::on_outage(Cell& c) {
         start_wake(c, ev.server, t);  // repaired: a cold start (boot and model load), then it serves
       return;
     case Ev::kMaintStart:
+      if (sr.state != ServerState::kMaintenance) sr.training = ev.training;  // (down already: the window's kind stays)
       sr.maint_until = std::max(sr.maint_until, ev.until);
       if (sr.state == ServerState::kServing || sr.state == ServerState::kDraining) {
         set_state(c, ev.server, ServerState::kMaintDraining, t);  // drains first: no request is retried
@@ -1047,6 +1057,7 @@ void ServingSystem::on_outage(Cell& c) {
         start_wake(c, ev.server, t);
       else if (sr.state == ServerState::kMaintDraining)  // never drained within its window: serves on
         set_state(c, ev.server, ServerState::kServing, t);
+      sr.training = false;
       return;
   }
 }
@@ -1295,6 +1306,8 @@ void ServingSystem::expand_units(EpochReport& rep) const {
       e.servers_maintenance *= n;
       e.failed_s *= n;
       e.maintenance_s *= n;
+      e.servers_training *= n;
+      e.training_s *= n;
     };
     scale(rep.dcs[d]);
     for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) scale(rep.cells[k]);

@@ -220,6 +220,10 @@ struct DcEpoch {
   std::uint64_t servers_failed = 0, servers_maintenance = 0;
   std::uint64_t failures = 0, repairs = 0, retried = 0;
   double failed_s = 0, maintenance_s = 0, energy_failed_j = 0, energy_maintenance_j = 0;
+  // Training reservations: servers reserved for training at the epoch's end (draining for it, or
+  // training); server-seconds training and their IT energy (training power) over the epoch.
+  std::uint64_t servers_training = 0;
+  double training_s = 0, energy_training_j = 0;
   std::uint64_t wake_ups = 0;
   double serving_s = 0, draining_s = 0, waking_s = 0, off_s = 0;
   double energy_serving_j = 0, energy_draining_j = 0, energy_waking_j = 0, energy_off_j = 0;
@@ -356,6 +360,7 @@ class ServingSystem final : private ReplicaListener {
       std::uint32_t server;  // global
       enum Kind : std::uint8_t { kFail, kRepair, kMaintStart, kMaintEnd } kind;
       double until;          // kFail: the repair's time; kMaintStart: the window's end
+      bool training = false; // kMaintStart: a training reservation (the server trains rather than being down)
     };
     std::vector<OutageEvent> outages;
     std::size_t outage_next = 0;
@@ -432,7 +437,8 @@ class ServingSystem final : private ReplicaListener {
     ServerState state = ServerState::kServing;
     bool drained = false;  // was draining during the epoch
     double since = 0;      // in its state since
-    double on_s = 0, off_s = 0, waking_s = 0, failed_s = 0, maint_s = 0;
+    double on_s = 0, off_s = 0, waking_s = 0, failed_s = 0, maint_s = 0, train_s = 0;
+    bool training = false;    // its maintenance window is a training reservation
     double wake_at = -1;      // waking: when the wake completes (a wake cancelled by an outage is stale)
     double repair_at = -1;    // failed: when the repair completes
     double maint_until = -1;  // in (or due for) a maintenance window until then

@@ -272,3 +272,53 @@ TEST_CASE("failures and maintenance: a seeded day loses capacity (timeline), ret
     if (t0 + 60 < 2 * 3600 || t0 >= 5 * 3600) CHECK(std::stol(tm[i][mm]) == 0);
   }
 }
+
+TEST_CASE("training reservations: servers drained, trained at 0.75 of their maximum power, valued, and back, nothing lost") {
+  const std::string train =
+      " --set 'operations.training.reservations=[{datacenter: zw-1, start_h: 2, duration_h: 3, servers: 2}]'"
+      " --set operations.training.value_cny_per_gpu_hour=14.4";
+  const auto dir = scratch("training");
+  const json t = day("none", dir, train);
+  const double servers = t["fleet"]["servers"].get<double>();
+  const auto& q = t["requests"];
+  CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
+                                        q["dropped"].get<long>());
+  CHECK(t["failures"]["retried_requests"].get<long>() == 0);
+  CHECK(t["failures"]["server_hours_maintenance"].get<double>() == 0);
+  // 2 servers from 02:00 for 3 h, less their drains; 8 GPUs each; a DGX H100 (10,200 W at most) at 0.75.
+  const auto& tr = t["training"];
+  const double h = tr["server_hours"].get<double>();
+  CHECK(h > 5.9);
+  CHECK(h <= 6.0);
+  CHECK(tr["gpu_hours"].get<double>() == Approx(8 * h).epsilon(1e-12));
+  CHECK(tr["value"].get<double>() == Approx(14.4 * 8 * h).epsilon(1e-12));
+  CHECK(tr["energy_kwh"]["it"].get<double>() == Approx(0.75 * 10.2 * h).epsilon(1e-9));
+  CHECK(tr["energy_kwh"]["facility"].get<double>() > tr["energy_kwh"]["it"].get<double>());
+  CHECK(tr["electricity_cost"].get<double>() > 0);
+  CHECK(t["power_states"]["server_hours"]["training"].get<double>() == Approx(h).epsilon(1e-12));
+  // Server-hours by state add up to the fleet's, energy by state to the model's; SimGrid's plugin agrees
+  // (training servers stay on at the power level of their training power).
+  const auto& ps = t["power_states"];
+  double hours = 0, kwh = 0;
+  for (const char* k : {"serving", "draining", "waking", "off", "failed", "maintenance", "training"}) {
+    hours += ps["server_hours"][k].get<double>();
+    kwh += ps["it_energy_kwh"][k].get<double>();
+  }
+  CHECK(hours == Approx(servers * 24).epsilon(1e-9));
+  CHECK(kwh == Approx(t["energy_kwh"]["it_model"].get<double>()).epsilon(1e-9));
+  CHECK(t["energy_kwh"]["it"].get<double>() == Approx(t["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  // The timeline: 2 servers training within the window, none outside it; a cold start after.
+  const auto tl = read_csv(dir / "timeline.csv");
+  const std::size_t ct = column(tl[0], "servers_training"), cm = column(tl[0], "servers_maintenance"), c0 = column(tl[0], "time_s");
+  for (std::size_t i = 1; i < tl.size(); ++i) {
+    const double t0 = std::stod(tl[i][c0]);
+    if (t0 >= 2 * 3600 && t0 + 60 < 5 * 3600) CHECK(std::stol(tl[i][ct]) == 2);
+    if (t0 + 60 < 2 * 3600 || t0 >= 5 * 3600) CHECK(std::stol(tl[i][ct]) == 0);
+    CHECK(std::stol(tl[i][cm]) == 0);
+  }
+  CHECK(ps["wake_ups"].get<long>() == 2);
+  // A planner's default to review: the training power fraction.
+  bool listed = false;
+  for (const auto& d : t["defaults_to_review"]) listed |= d["key"] == "operations.training.server_power_fraction";
+  CHECK(listed);
+}

@@ -172,3 +172,50 @@ TEST_CASE("maintenance drains its server first (no retry), takes it down for the
   CHECK(drv.reps.back().dcs[0].servers_serving == 2);
   CHECK(drv.reps.back().dcs[0].servers_maintenance == 0);
 }
+
+TEST_CASE("a training reservation drains its server, trains it at the training power (on, not down), then cold-starts it") {
+  const workload::RequestSpec r0{0, 0.0, 2000, 200, 0}, r1{1, 1.0, 2000, 200, 0};
+  const serving::RequestRecord ref = alone(r0);
+  const double e2e = ref.done_s - ref.sent_s;
+  const double start = 0.5, window = 1200, train_w = 7000;
+  REQUIRE(e2e > 1.0);
+  ListSource src;
+  src.reqs = {r0, r1};
+  Sink sink;
+  serving::NearestRouter router;
+  auto setup = setup_with(2, {{start, window, 0, 0, true, true}});
+  setup.dcs[0].ops.training_power_w = train_w;
+  serving::ServingSystem sys(setup, src, router, sink);
+  Driver drv{sys, {}};
+  drv.run(3600);
+  // As for maintenance: request 0 finishes where it was, request 1 goes to the other server, nothing retried.
+  CHECK(sink.done.at(0).done_s == Approx(ref.done_s).epsilon(1e-12));
+  CHECK(sink.done.at(1).replica == 1);
+  CHECK(sys.retried() == 0);
+  CHECK(sys.completed() == 2);
+  const serving::DcEpoch e = drv.total();
+  // Training from the drain's end to the window's end, at 7,000 W; no maintenance; then a 150 s cold start.
+  CHECK(e.training_s == Approx(start + window - ref.done_s).epsilon(1e-12));
+  CHECK(e.energy_training_j == Approx(train_w * (start + window - ref.done_s)).epsilon(1e-12));
+  CHECK(e.maintenance_s == 0);
+  CHECK(e.energy_maintenance_j == 0);
+  CHECK(e.waking_s == Approx(150).epsilon(1e-12));
+  // The hour's IT energy: the server's serving and draining time, training, waking (500 W) and nothing off.
+  CHECK(e.off_s == 0);
+  CHECK(e.energy_waking_j == Approx(500.0 * 150).epsilon(1e-12));
+  CHECK(e.it_energy_j == Approx(e.energy_serving_j + e.energy_draining_j + e.energy_training_j + e.energy_waking_j).epsilon(1e-12));
+  // Period 10 (600-660 s): server 0 trains, counted as training, and stays on for SimGrid (not turned off).
+  CHECK(drv.reps.at(10).dcs[0].servers_training == 1);
+  CHECK(drv.reps.at(10).dcs[0].servers_maintenance == 0);
+  CHECK(drv.reps.at(10).server_off.at(0) == 0);
+  CHECK(drv.reps.at(10).server_it_energy_j.at(0) == Approx(train_w * 60).epsilon(1e-12));
+  CHECK(drv.reps.back().dcs[0].servers_serving == 2);
+  CHECK(drv.reps.back().dcs[0].servers_training == 0);
+}
+
+TEST_CASE("the same window as maintenance turns its server off for SimGrid") {
+  const workload::RequestSpec r0{0, 0.0, 2000, 200, 0};
+  Outcome o(2, {r0}, {{0.5, 1200, 0, 0, true, false}});
+  CHECK(o.drv->reps.at(10).server_off.at(0) == 1);
+  CHECK(o.drv->reps.at(10).dcs[0].servers_training == 0);
+}
