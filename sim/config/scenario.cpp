@@ -1311,7 +1311,7 @@ void read_power_capping(Reader r, Scenario& s) {
 
 // An autoscaling section: scenario-wide (base: the defaults) or a datacenter's (base: the scenario-wide one,
 // each key replacing it).
-operations::AutoscalingConfig read_autoscaling(Reader a, const operations::AutoscalingConfig& base, const Scenario& s) {
+operations::AutoscalingConfig read_autoscaling(Reader a, const operations::AutoscalingConfig& base) {
   operations::AutoscalingConfig c = base;
   const std::string policy = a.text("policy", operations::policy_name(base.policy), {"none", "schedule", "reactive", "predictive"});
   c.policy = operations::parse_policy(policy.empty() ? "none" : policy);
@@ -1334,8 +1334,6 @@ operations::AutoscalingConfig read_autoscaling(Reader a, const operations::Autos
     c.target_requests_per_s_per_replica = a.number("target_requests_per_s_per_replica", 0, Range{0, 1e5, true, false});
   a.accept("target_requests_per_s_per_replica");
   c.headroom = a.number("headroom", base.headroom, Range::between(0, 10));
-  if (c.policy != operations::Policy::kNone && s.run.engine == "fine")
-    a.error("policy", fmt::format("{} needs run.engine: day (the fine engine runs no autoscaling)", policy));
   c.tolerance = a.number("tolerance", base.tolerance, Range{0, 1, false, true});
   c.cooldown_s = a.number("cooldown_s", base.cooldown_s, Range::between(0, 86400));
   c.min_servers = static_cast<std::uint32_t>(a.integer("min_servers", base.min_servers, Range::between(1, 1e7)));
@@ -1456,9 +1454,9 @@ void check_outages(Reader& r, const Scenario& s, const std::string& key, const s
 
 void read_operations(Reader r, Scenario& s) {
   OperationsSpec& o = s.operations;
-  o.autoscaling = read_autoscaling(r.child("autoscaling"), {}, s);
+  o.autoscaling = read_autoscaling(r.child("autoscaling"), {});
   read_per_datacenter(r.child("datacenters"), s, [&](const std::string& key, Reader& d) {
-    o.autoscaling_by_dc[key] = read_autoscaling(d.child("autoscaling"), o.autoscaling, s);
+    o.autoscaling_by_dc[key] = read_autoscaling(d.child("autoscaling"), o.autoscaling);
   });
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters)

@@ -5,6 +5,14 @@
 // The serving decisions are the same pure code as the day engine's (ServingSystem, Replica), so the
 // two engines differ only in what SimGrid adds: real transfers over the platform's links, event-level
 // power states and actor scheduling. Used to check the day engine (README "Fidelity").
+//
+// Autoscaling is the day engine's: the sampler closes each period, then ServingSystem::operate() decides
+// and wakes or drains servers; the sampler also completes each wake at its time. The balancer skips
+// servers that are not serving; a draining server powers off inside the event that completes its last
+// request. A server's host follows its power state: the power level of its state (off and waking
+// included), and turned off (SimGrid's wattage_off) once its last answer has left the datacenter, which
+// ends its replica actors; they start again when it begins to wake.
+#include <simgrid/Exception.hpp>
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
@@ -39,12 +47,18 @@ class FineDriver final : public serving::ResponseSink {
   FineDriver(RunContext& ctx, std::uint64_t* activities) : ctx_(ctx), activities_(activities) {
     const auto& sys = *ctx.sys;
     for (std::uint32_t d = 0; d < sys.dc_count(); ++d) dc_mb_.push_back(sg4::Mailbox::by_name(fmt::format("dc-{}", d)));
+    servers_.resize(sys.server_count());
     for (std::uint32_t r = 0; r < sys.replica_count(); ++r) {
       replica_mb_.push_back(sg4::Mailbox::by_name(fmt::format("replica-{}", r)));
       const std::uint32_t server = sys.replica_server(r);
       const std::uint32_t d = sys.replica_dc(r);
       replica_host_.push_back(ctx.plat.dc_servers[d][server - sys.first_server(d)]);
+      Server& sv = servers_[server];
+      sv.host = replica_host_.back();
+      sv.replicas.push_back(r);
+      if (sys.setup().dcs[d].ops.enabled() && (operated_.empty() || operated_.back() != server)) operated_.push_back(server);
     }
+    for (std::uint32_t d = 0; d < sys.dc_count(); ++d) servers_[sys.first_server(d)].frontend = true;
     for (std::size_t u = 0; u < ctx.plat.user_hosts.size(); ++u)
       user_mb_.push_back(sg4::Mailbox::by_name(fmt::format("users-{}", u)));
     bytes_per_token_ = ctx.s.wan_bytes_per_token;
@@ -58,8 +72,7 @@ class FineDriver final : public serving::ResponseSink {
     sg4::Actor::create("users", plat.user_hosts.front(), [this] { guard([this] { users(); }); });
     for (std::uint32_t d = 0; d < dc_mb_.size(); ++d)
       sg4::Actor::create(fmt::format("frontend-{}", d), plat.dc_servers[d].front(), [this, d] { guard([this, d] { frontend(d); }); });
-    for (std::uint32_t r = 0; r < replica_mb_.size(); ++r)
-      sg4::Actor::create(fmt::format("replica-{}", r), replica_host_[r], [this, r] { guard([this, r] { replica(r); }); });
+    for (std::uint32_t r = 0; r < replica_mb_.size(); ++r) spawn_replica(r);
     for (std::uint32_t u = 0; u < user_mb_.size(); ++u)
       sg4::Actor::create(fmt::format("receiver-{}", u), plat.user_hosts[u], [this, u] { guard([this, u] { receiver(u); }); });
     sg4::Actor::create("sampler", plat.user_hosts.front(), [this] { guard([this] { sampler(); }); });
@@ -69,11 +82,13 @@ class FineDriver final : public serving::ResponseSink {
 
   // Answers leave from the replica actor that produced them.
   void on_first_token(std::uint32_t replica, const serving::Job& job, double) override {
+    ++servers_[ctx_.sys->replica_server(replica)].answers_out;
     user_mb_[job.tag]->put_init(new AnswerMsg{true, job, {}, replica, ctx_.sys->replica_dc(replica)}, kFirstTokenBytes)->detach();
     ++*activities_;
   }
   void on_complete(std::uint32_t replica, const serving::Job& job, const serving::JobTimes& times) override {
     const double bytes = bytes_per_request_ / 2 + job.output_tokens * bytes_per_token_;
+    ++servers_[ctx_.sys->replica_server(replica)].answers_out;
     user_mb_[job.tag]->put_init(new AnswerMsg{false, job, times, replica, ctx_.sys->replica_dc(replica)}, bytes)->detach();
     ++*activities_;
   }
@@ -83,6 +98,8 @@ class FineDriver final : public serving::ResponseSink {
   void guard(F body) {
     try {
       body();
+    } catch (const simgrid::ForcefulKillException&) {
+      throw;  // its host was turned off (a replica actor of a server powered off): it must end
     } catch (...) {
       if (!failure) failure = std::current_exception();
     }
@@ -164,10 +181,38 @@ class FineDriver final : public serving::ResponseSink {
     }
   }
 
+  void spawn_replica(std::uint32_t r) {
+    sg4::Actor::create(fmt::format("replica-{}", r), replica_host_[r], [this, r] { guard([this, r] { replica(r); }); });
+  }
+
+  // The power level of the server's state (serving or draining: its replicas' activities).
   void set_power(std::uint32_t rid) {
     const auto& sys = *ctx_.sys;
     const std::uint32_t d = sys.replica_dc(rid);
     replica_host_[rid]->set_pstate(ctx_.plat.levels[d].level_for(sys.server_power_w(sys.replica_server(rid))));
+  }
+
+  // Brings server g's host to its power state (from an actor on another host: a user endpoint's). Off:
+  // turned off once none of its answers is still on its way (its replica actors end; a frontend's host
+  // stays on, at the off power level). On: turned on if it was off, its replica actors started again.
+  void sync_server(std::uint32_t g) {
+    const auto& sys = *ctx_.sys;
+    Server& sv = servers_[g];
+    const serving::ServerState st = sys.server_state(g);
+    const bool off = st == serving::ServerState::kOff || st == serving::ServerState::kFailed ||
+                     st == serving::ServerState::kMaintenance;
+    if (off && sv.answers_out == 0 && !sv.frontend) {
+      if (sv.host->is_on()) sv.host->turn_off();
+      return;
+    }
+    if (!off && !sv.host->is_on()) {
+      sv.host->turn_on();
+      for (const std::uint32_t r : sv.replicas) spawn_replica(r);
+    }
+    if (sv.host->is_on()) set_power(sv.replicas.front());
+  }
+  void sync_operated() {
+    for (const std::uint32_t g : operated_) sync_server(g);
   }
 
   // User-side times come from the answers' arrival.
@@ -178,6 +223,8 @@ class FineDriver final : public serving::ResponseSink {
       auto* msg = user_mb_[u]->get<AnswerMsg>();
       ++*activities_;
       const double now = sg4::Engine::get_clock();
+      const std::uint32_t g = ctx_.sys->replica_server(msg->replica);
+      if (--servers_[g].answers_out == 0 && ctx_.sys->server_state(g) != serving::ServerState::kServing) sync_server(g);
       if (msg->first) {
         first_at[msg->job.id] = now;
       } else {
@@ -205,17 +252,27 @@ class FineDriver final : public serving::ResponseSink {
     }
   }
 
-  // Closes each sample period: the model's epoch report beside SimGrid's energy.
+  // Closes each sample period: the model's epoch report beside SimGrid's energy; then autoscaling
+  // decides, as in the day engine. Wakes complete at their own time, within the period.
   void sampler() {
+    auto& sys = *ctx_.sys;
     const double dt = ctx_.s.run.sample_period_s, end = ctx_.s.run.duration_s;
     for (long k = 0;; ++k) {
       const double t0 = k * dt;
       if (t0 >= end) return;
       const double t1 = std::min(end, (k + 1) * dt);
+      for (double w; (w = sys.next_wake_s()) <= t1;) {
+        sg4::this_actor::sleep_until(w);
+        ++*activities_;
+        sys.complete_wakes(w);
+        sync_operated();
+      }
       sg4::this_actor::sleep_until(t1);
       ++*activities_;
-      const serving::EpochReport rep = ctx_.sys->close_epoch(t0, t1);
+      const serving::EpochReport rep = sys.close_epoch(t0, t1);
       ctx_.record_epoch(rep);
+      sys.operate(t1);  // autoscaling decides at the period's end
+      sync_operated();
       ctx_.progress(t1);
     }
   }
@@ -224,6 +281,16 @@ class FineDriver final : public serving::ResponseSink {
   std::uint64_t* activities_;
   std::vector<sg4::Mailbox*> dc_mb_, replica_mb_, user_mb_;
   std::vector<sg4::Host*> replica_host_;
+  // Servers (global index): their host and replicas, answers sent and not yet received, and whether the
+  // datacenter's frontend runs on the host (never turned off).
+  struct Server {
+    sg4::Host* host = nullptr;
+    std::vector<std::uint32_t> replicas;
+    std::uint64_t answers_out = 0;
+    bool frontend = false;
+  };
+  std::vector<Server> servers_;
+  std::vector<std::uint32_t> operated_;  // servers of datacenters with autoscaling
   sg4::MutexPtr mutex_;
   sg4::ConditionVariablePtr wake_;
   double bytes_per_token_ = 4, bytes_per_request_ = 2000;

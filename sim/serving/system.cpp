@@ -761,6 +761,13 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   const std::uint32_t d = server_dc_[server];
   const Dc& dc = dcs_[d];
   const PoolSetup& p = dc.pool_of_server(server - dc.first_server);
+  switch (servers_[server].state) {  // as close_cell() accounts each state
+    case ServerState::kOff:
+    case ServerState::kFailed:
+    case ServerState::kMaintenance: return p.ops.off_power_w;
+    case ServerState::kWaking: return p.ops.wake_power_w;
+    default: break;
+  }
   const int tp = p.step_model->gpus();
   const double idle = p.step_model->idle_power_w();
   double gpu_w = (p.gpus_per_server - p.replicas_per_server * tp) * idle;
@@ -960,6 +967,17 @@ void ServingSystem::on_wake(Cell& c) {
   finish_due(c, t);
   // A wake cancelled by an outage (and perhaps begun again since) is stale.
   if (servers_[server].state == ServerState::kWaking && servers_[server].wake_at == t) set_state(c, server, ServerState::kServing, t);
+}
+
+double ServingSystem::next_wake_s() const {
+  double t = IndexedHeap::kNever;
+  for (const Cell& c : cells_) t = std::min(t, c.next_wake_s);
+  return t;
+}
+
+void ServingSystem::complete_wakes(double t) {
+  for (Cell& c : cells_)
+    while (c.next_wake_s <= t) on_wake(c);
 }
 
 void ServingSystem::start_wake(Cell& c, std::uint32_t server, double t) {

@@ -273,7 +273,9 @@ class ServingSystem final : private ReplicaListener {
   std::uint32_t replica_dc(std::uint32_t id) const { return replica_dc_[id]; }
   /// Global index of the server holding replica `id`.
   std::uint32_t replica_server(std::uint32_t id) const;
-  /// IT power (W) of global server `server` right now, from its replicas' current activities.
+  /// IT power (W) of global server `server` right now: from its replicas' current activities while it is
+  /// on (serving or draining), else its power state's (off, failed or down for maintenance: off_power_w;
+  /// waking: wake_power_w).
   double server_power_w(std::uint32_t server) const;
   /// Answers go to `sink` instead of being recorded with fixed network delays.
   void set_response_sink(ResponseSink* sink) { sink_ = sink; }
@@ -282,6 +284,12 @@ class ServingSystem final : private ReplicaListener {
   /// Autoscaling: every datacenter with a policy decides, at t, how many servers should be available,
   /// and its servers are woken or drained accordingly (call between advance_to(t) and later events).
   void operate(double t);
+  /// External drivers (which run the replicas themselves): when the next wake under way completes
+  /// (boot and model load done), or infinity when none is.
+  double next_wake_s() const;
+  /// External drivers: every wake due by t completes, as the cells' own event would: its server serves
+  /// (takes requests) from its wake time.
+  void complete_wakes(double t);
   ServerState server_state(std::uint32_t server) const { return servers_[server].state; }
   /// Wake-ups begun so far, over every datacenter (cold starts after repairs and maintenance included).
   std::uint64_t wake_ups() const;

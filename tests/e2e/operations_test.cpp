@@ -99,7 +99,9 @@ TEST_CASE("operations: bad input names the key, the value and what is expected")
                           {"operations.servers.model_load_gb_per_s=0", "operations.servers.model_load_gb_per_s"},
                           {"operations.servers.off_power_w=4000", "below the idle power"},
                           {"operations.servers.wake_power_w=hot", "expected \"idle\""},
-                          {"operations.autoscaling.policy=reactive --set run.engine=fine", "reactive needs run.engine: day"}},
+                          // the fine engine runs autoscaling, not failures
+                          {"operations.autoscaling.policy=reactive --set run.engine=fine --set operations.failures.enabled=true",
+                           "failures and maintenance need run.engine: day"}},
                    never);
   // A day with autoscaling does not split into shards: its cells are scaled together.
   const Proc sh = run("run tests/fixtures/tiny.yaml --quiet --shard 1/2 --out " + never.string() +

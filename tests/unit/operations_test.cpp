@@ -2,6 +2,7 @@
 // by the serving system (energy by state by hand, a wake at its exact time, drains that lose nothing).
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <map>
 #include <memory>
 
@@ -341,4 +342,53 @@ TEST_CASE("predictive scaling wakes servers ahead of a demand step by the wake d
   CHECK(drv.reps[59].dcs[0].waking_s == Approx(5 * (3585 - 3540)));
   CHECK(drv.reps[61].dcs[0].servers_serving == 6);
   CHECK(sys.wake_ups() == 5);
+}
+
+TEST_CASE("an external driver (the fine engine) scales through operate(): drains, powers off at the last completion, wakes on time") {
+  // The fine engine runs each replica itself (deliver, on_event) and calls operate() and complete_wakes();
+  // the system's state, the balancer and server_power_w() must follow as in the cells' own loop.
+  ListSource src;  // requests come through admit/assign, as the fine engine's actors bring them
+  auto setup = one_dc(2, 1);
+  auto& ops = setup.dcs[0].ops = ops_of(Policy::kSchedule, 20, 500, 100, 50);  // wake: 150 s
+  ops.autoscaling.schedule_fraction.fill(1.0);
+  ops.autoscaling.schedule_fraction[0] = 0.5;  // hour 0: one server of two
+  Sink sink;
+  serving::NearestRouter router;
+  serving::ServingSystem sys(setup, src, router, sink);
+  const auto req = [](std::uint64_t id, double t) { return workload::RequestSpec{id, t, 2000, 200, 0}; };
+  const auto deliver = [&](const workload::RequestSpec& r, double t) {
+    REQUIRE(sys.admit(r));
+    const auto rid = sys.assign(r, 0);
+    REQUIRE(rid);
+    sys.replica(*rid).deliver(serving::ServingSystem::job_for(r, t), t, serving::ServingSystem::prefix_of(r));
+    return *rid;
+  };
+  const double idle_w = sys.server_power_w(0);
+  CHECK(deliver(req(0, 59), 59) == 0);
+  CHECK(deliver(req(1, 59), 59) == 1);
+  sys.operate(60);  // hour 0: one server; server 1 holds a request: it drains
+  CHECK(sys.server_state(1) == serving::ServerState::kDraining);
+  CHECK(deliver(req(2, 61), 61) == 0);  // the balancer skips the draining server
+  CHECK(sys.server_power_w(1) > idle_w);  // draining: on, busy
+  // Server 1's replica runs to its last completion: the server powers off in that event.
+  serving::Replica& r1 = sys.replica(1);
+  while (r1.next_event_time() < serving::Replica::kNever) r1.on_event();
+  CHECK(sink.done.count(1) == 1);
+  CHECK(sys.server_state(1) == serving::ServerState::kOff);
+  CHECK(sys.server_power_w(1) == 20);
+  CHECK(std::isinf(sys.next_wake_s()));
+  // 150 s before hour 1 (share 1), the schedule looks ahead by the wake delay: server 1 wakes.
+  sys.operate(3600 - 150);
+  CHECK(sys.server_state(1) == serving::ServerState::kWaking);
+  CHECK(sys.server_power_w(1) == 500);
+  CHECK(sys.next_wake_s() == Approx(3600).epsilon(1e-15));
+  sys.complete_wakes(3599.5);
+  CHECK(sys.server_state(1) == serving::ServerState::kWaking);
+  CHECK(deliver(req(3, 3599.5), 3599.5) == 0);  // still waking: not picked
+  sys.complete_wakes(3600);
+  CHECK(sys.server_state(1) == serving::ServerState::kServing);
+  CHECK(std::isinf(sys.next_wake_s()));
+  CHECK(sys.server_power_w(1) == Approx(idle_w).epsilon(1e-12));  // serving, empty: idle
+  CHECK(deliver(req(4, 3600), 3600) == 1);  // the woken server takes requests from its wake time
+  CHECK(sys.wake_ups() == 1);
 }
