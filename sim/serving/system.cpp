@@ -763,8 +763,8 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   const PoolSetup& p = dc.pool_of_server(server - dc.first_server);
   switch (servers_[server].state) {  // as close_cell() accounts each state
     case ServerState::kOff:
-    case ServerState::kFailed:
-    case ServerState::kMaintenance: return p.ops.off_power_w;
+    case ServerState::kFailed: return p.ops.off_power_w;
+    case ServerState::kMaintenance: return servers_[server].training ? p.ops.training_power_w : p.ops.off_power_w;
     case ServerState::kWaking: return p.ops.wake_power_w;
     default: break;
   }
