@@ -142,6 +142,7 @@ void Accounting::finish(double duration_s) {
     const double fixed = wan_.links[l].cost_per_day * days;
     if (fixed <= 0) continue;
     const double gb = link_gb_.empty() ? 0.0 : link_gb_[l];
+    if (gb <= 0 && wan_.links[l].lease_if_used) continue;  // a default lease only where the run's traffic goes
     if (gb > 0) {
       for (std::uint32_t d = 0; d < dcs_.size(); ++d) totals_[d].wan += fixed * link_dc_gb_[l][d] / gb;
     } else if (!wan_.links[l].end_dcs.empty()) {

@@ -64,6 +64,7 @@ struct WanAccountingSetup {
   struct Link {
     double cost_per_gb = 0, cost_per_day = 0;
     std::vector<std::uint32_t> end_dcs;  // datacenters of its two end regions (fixed cost fallback)
+    bool lease_if_used = false;  // a default lease (costs.yaml): taken only when the run sends traffic over the link
   };
   std::vector<Link> links;
   std::vector<std::vector<std::vector<std::uint32_t>>> path;  // [user region][dc] -> link indices
