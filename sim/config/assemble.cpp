@@ -304,6 +304,7 @@ Assembly assemble(const Scenario& s) {
     metrics::WanAccountingSetup::Link l;
     l.cost_per_gb = w.cost_per_gb;
     l.cost_per_day = w.cost_per_day;
+    l.lease_if_used = w.lease_default;
     for (std::uint32_t d = 0; d < a.dcs.size(); ++d)
       if (a.dcs[d].region == w.from_index || a.dcs[d].region == w.to_index) l.end_dcs.push_back(d);
     a.wan.links.push_back(l);

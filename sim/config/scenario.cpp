@@ -689,6 +689,7 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
       w.cost_per_day = *per_day;
     } else {
       w.cost_per_day = lease_gbps * price / kDaysPerMonth;
+      w.lease_default = !gbps_given && !lease_price;
       if (!gbps_given) wr.set_resolved("lease_gbps", format_number(lease_gbps));
       if (!lease_price) wr.set_resolved(lease_key, format_number(price));
       const std::string at = fmt::format("platform.wan_links[{}].", s.wan.size());

@@ -130,6 +130,7 @@ struct WanLinkSpec {
   double bandwidth_gbps = 400;
   double cost_per_gb = 0;   // report currency, traffic either way
   double cost_per_day = 0;  // report currency, leased capacity: cost_*_per_day, else lease_gbps x price per Gbps-month
+  bool lease_default = false;  // neither the cost per day nor the lease given: costs.yaml's lease, on links in use only
 };
 
 struct UserRegionSpec {

@@ -110,6 +110,13 @@ void Accounting::add_traffic(std::uint32_t u, std::uint32_t d, std::uint64_t req
   traffic_[u][d].tokens += tokens;
 }
 
+bool Accounting::on_a_route(std::uint32_t link) const {
+  for (const auto& from_user : wan_.path)
+    for (const auto& links : from_user)
+      if (std::find(links.begin(), links.end(), link) != links.end()) return true;
+  return false;
+}
+
 void Accounting::finish(double duration_s) {
   const double days = duration_s / kSecondsPerDay;
   // WAN traffic, per (user region, datacenter) in order.
@@ -150,6 +157,7 @@ void Accounting::finish(double duration_s) {
     const double fixed = wan_.links[l].cost_per_day * days;
     if (fixed <= 0) continue;
     const double gb = link_gb_.empty() ? 0.0 : link_gb_[l];
+    if (wan_.links[l].lease_if_used && !on_a_route(l)) continue;  // a default lease only where requests may go
     if (gb > 0) {
       for (std::uint32_t d = 0; d < dcs_.size(); ++d) totals_[d].wan += fixed * link_dc_gb_[l][d] / gb;
     } else if (!wan_.links[l].end_dcs.empty()) {

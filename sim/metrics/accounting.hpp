@@ -65,6 +65,7 @@ struct WanAccountingSetup {
   struct Link {
     double cost_per_gb = 0, cost_per_day = 0;
     std::vector<std::uint32_t> end_dcs;  // datacenters of its two end regions (fixed cost fallback)
+    bool lease_if_used = false;  // a default lease (costs.yaml): taken only on a link some route crosses
   };
   std::vector<Link> links;
   std::vector<std::vector<std::vector<std::uint32_t>>> path;  // [user region][dc] -> link indices
@@ -153,6 +154,9 @@ class Accounting {
   double simulated_s() const { return simulated_s_; }
 
  private:
+  /// Whether some user region's route to some datacenter crosses the link.
+  bool on_a_route(std::uint32_t link) const;
+
   std::vector<DcAccountingSetup> dcs_;
   WanAccountingSetup wan_;
   std::vector<std::vector<Traffic>> traffic_;  // [user region][dc]

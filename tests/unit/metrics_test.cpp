@@ -143,6 +143,32 @@ TEST_CASE("accounting: network gear, facility capex per kW and a WAN lease per d
   CHECK(r.wan == Approx(3000 / 30.4375 / 2));
 }
 
+TEST_CASE("accounting: a default lease is taken only on a link some route crosses, a lease given always") {
+  metrics::DcAccountingSetup a;
+  a.name = "a";
+  metrics::WanAccountingSetup wan;
+  wan.bytes_per_token = 4;
+  wan.bytes_per_request = 2000;
+  wan.links.push_back({0.0, 100, {0}, true});   // default lease, on user region 0's route to datacenter 0
+  wan.links.push_back({0.0, 100, {0}, true});   // default lease, on no route: not leased
+  wan.links.push_back({0.0, 100, {0}, false});  // a lease the scenario gives: charged though on no route
+  wan.path = {{{0}}};                           // user region 0 -> datacenter 0 over link 0
+  metrics::Accounting acc({a}, wan);
+  acc.add_traffic(0, 0, 1000, 1000000);
+  acc.finish(86400);
+  CHECK(acc.totals(0).wan == Approx(200));
+  CHECK(acc.totals(0).wan_gb == Approx((1000 * 2000.0 + 1e6 * 4.0) / 1e9));
+  // Without traffic the route still needs its line (provisioned for the requests that may come).
+  metrics::Accounting idle({a}, wan);
+  idle.finish(86400);
+  CHECK(idle.totals(0).wan == Approx(200));
+  // No route over link 0 either: only the given lease.
+  wan.path = {{{}}};
+  metrics::Accounting none({a}, wan);
+  none.finish(86400);
+  CHECK(none.totals(0).wan == Approx(100));
+}
+
 TEST_CASE("accounting: a leased line between regions without datacenters is shared by all datacenters") {
   metrics::DcAccountingSetup a, b;
   a.name = "a";
