@@ -181,6 +181,13 @@ class Replica {
   /// New batch work may be available at `now` (a release, an opened gate, a wake): an idle replica
   /// schedules, a decode run ends at its next step boundary if the replica has room for batch work.
   void poke(double now);
+  /// The GPUs' clock changes (hourly power caps): from the replica's first step boundary at or after `now`
+  /// (now >= the last event), steps run under `model` with its decode `profiles` (both outlive the
+  /// replica's use of them). Idle: at once. A step in progress finishes at the old clock; a decode run is cut
+  /// at that boundary (as poke() does) and the next run goes at the new clock; a run none of whose steps has
+  /// begun by `now` is retimed at the new clock. Busy time and energy stay exact (each step at its clock).
+  void set_step_model(const model::StepModel* model, const DecodeProfiles* profiles, double now);
+  const model::StepModel& step_model() const { return *model_; }
   /// Batch sequences admitted (prefilling or decoding) and waiting (preempted) in this replica.
   std::uint32_t batch_running() const { return batch_running_; }
   std::uint32_t batch_held() const { return batch_running_ + static_cast<std::uint32_t>(batch_waiting_.size()); }
@@ -318,8 +325,11 @@ class Replica {
   double decode_kv() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_); }
 
   std::uint32_t id_;
-  const model::StepModel& model_;
-  const DecodeProfiles& profiles_;
+  const model::StepModel* model_;
+  const DecodeProfiles* profiles_;
+  // A clock change waiting for the current step or run's end (null: none).
+  const model::StepModel* pending_model_ = nullptr;
+  const DecodeProfiles* pending_profiles_ = nullptr;
   SchedulerConfig cfg_;
   ReplicaListener* listener_;
 
