@@ -111,7 +111,14 @@ void Replica::set_step_model(const model::StepModel* model, const DecodeProfiles
   };
   switch (activity_) {
     case Activity::kIdle: apply(); return;
-    case Activity::kStep:  // the step in progress finishes at the old clock; on_event() switches at its end
+    case Activity::kStep:
+      if (now <= act_start_ && !lead_) {  // a step beginning now: at the new clock
+        apply();
+        step_cost_ = step_cost_of(step_shape_);
+        act_end_ = act_start_ + step_cost_.time_s;
+        return;
+      }
+      // The step in progress finishes at the old clock; on_event() switches at its end.
       pending_model_ = model;
       pending_profiles_ = profiles;
       return;
@@ -420,13 +427,19 @@ void Replica::schedule(double now) {
   if (batch_ > 0) start_run(now);
 }
 
-void Replica::start_step(const model::StepShape& shape, double now) {
-  step_cost_ = model_->cost(shape);
-  if (step_disk_tokens_ > 0 && step_cost_.time_s > 0) {  // the on-disk tier's read, before the step can attend to it
+model::StepCost Replica::step_cost_of(const model::StepShape& shape) const {
+  model::StepCost c = model_->cost(shape);
+  if (step_disk_tokens_ > 0 && c.time_s > 0) {  // the on-disk tier's read, before the step can attend to it
     const double read_s = cfg_.disk_latency_s + step_disk_tokens_ * cfg_.disk_s_per_token;
-    step_cost_.energy_j *= (step_cost_.time_s + read_s) / step_cost_.time_s;  // at the step's mean power (upper bound)
-    step_cost_.time_s += read_s;
+    c.energy_j *= (c.time_s + read_s) / c.time_s;  // at the step's mean power (upper bound)
+    c.time_s += read_s;
   }
+  return c;
+}
+
+void Replica::start_step(const model::StepShape& shape, double now) {
+  step_shape_ = shape;
+  step_cost_ = step_cost_of(shape);
   step_work_ = profiles_->work(shape);
   act_batch_share_ = batch_share(shape);
   activity_ = Activity::kStep;

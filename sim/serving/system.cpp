@@ -607,6 +607,9 @@ void ServingSystem::advance_to(double t) {
       // Nobody acts on a first token as it happens (no driver, no latency signal): merge steps.
       merging_ = setup_.merge_steps && setup_.batch.empty();  // batch work splits step energy: no merged steps
       for (const Dc& dc : dcs_) merging_ = merging_ && !dc.pd;  // a prefill's end sets off its KV at once
+      // Clocks by the hour: a merged step's answers are out before its end, so a step beginning at the hour
+      // could not be retimed at the new clock; without merging, every step beginning at or after it is.
+      for (const Dc& dc : dcs_) merging_ = merging_ && dc.setup.clock_models.empty();
       if (merging_)
         for (Replica& r : replicas_) r.set_merge_steps(true);
     }

@@ -180,6 +180,14 @@ TEST_CASE("a clock change mid-run: the decode run is cut at its next step bounda
   one.prefill_attention_pairs = 55;
   const double want = slow.cost(one).time_s + slow.cost(test::decode_shape(1, 11)).time_s + slow.cost(test::decode_shape(1, 12)).time_s;
   CHECK(log.done.at(1) == Approx(want).epsilon(1e-12));
+  // A step beginning at the instant of the change runs at the new clock.
+  Times at_once;
+  serving::Replica r2(0, fast, pf, cfg, &at_once);
+  r2.deliver(j, 0.0);
+  r2.set_step_model(&slow, &ps, 0.0);
+  while (r2.next_event_time() != serving::Replica::kNever) r2.on_event();
+  CHECK(at_once.first.at(1) == Approx(slow.cost(one).time_s).epsilon(1e-12));
+  CHECK(at_once.done.at(1) == Approx(want).epsilon(1e-12));
 
   // Merged steps (a prefill step and the run after it started together): a change during the prefill step
   // leaves the step at its clock and retimes the whole run at the new one.
