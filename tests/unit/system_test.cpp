@@ -187,6 +187,21 @@ ListSource random_requests(int n, double rate_per_s, double max_output = 300, bo
   return src;
 }
 
+// Each request of `ordered` answered alike (replica, first token, completion, cached tokens) in `a` and `b`.
+void check_same_answers(const std::map<std::uint64_t, serving::RequestRecord>& ordered,
+                        const std::map<std::uint64_t, serving::RequestRecord>& a,
+                        const std::map<std::uint64_t, serving::RequestRecord>& b) {
+  for (const auto& [id, r] : ordered) {
+    INFO("request " << id);
+    for (const auto* other : {&a.at(id), &b.at(id)}) {
+      CHECK(other->replica == r.replica);
+      CHECK(other->first_token_s == r.first_token_s);
+      CHECK(other->done_s == r.done_s);
+      CHECK(other->cached_tokens == r.cached_tokens);
+    }
+  }
+}
+
 struct ClosedLoop final : workload::RequestSource {
   double peek_time() override { return kNever; }
   workload::RequestSpec pop() override { return {}; }
@@ -272,15 +287,7 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
   REQUIRE(ordered.first.size() < 5400);
   REQUIRE(one.first.size() == ordered.first.size());
   REQUIRE(two.first.size() == ordered.first.size());
-  for (const auto& [id, r] : ordered.first) {
-    INFO("request " << id);
-    for (const auto* other : {&one.first.at(id), &two.first.at(id)}) {
-      CHECK(other->replica == r.replica);
-      CHECK(other->first_token_s == r.first_token_s);
-      CHECK(other->done_s == r.done_s);
-      CHECK(other->cached_tokens == r.cached_tokens);
-    }
-  }
+  check_same_answers(ordered.first, one.first, two.first);
   for (std::size_t k = 0; k < ordered.second.size(); ++k) {
     CHECK(one.second[k] == Approx(ordered.second[k]).epsilon(1e-12));
     CHECK(two.second[k] == one.second[k]);
@@ -467,17 +474,10 @@ TEST_CASE("power caps by the hour: the clock switches at the local hour, alike i
   REQUIRE(one.first.size() == 4000);
   REQUIRE(two.first.size() == 4000);
   REQUIRE(fast.first.size() == 4000);
+  check_same_answers(ordered.first, one.first, two.first);
   int slower = 0;
-  for (const auto& [id, r] : ordered.first) {
-    INFO("request " << id);
-    for (const auto* other : {&one.first.at(id), &two.first.at(id)}) {
-      CHECK(other->replica == r.replica);
-      CHECK(other->first_token_s == r.first_token_s);
-      CHECK(other->done_s == r.done_s);
-    }
-    const auto& f = fast.first.at(id);
-    if (r.done_s < 30) slower += r.first_token_s > f.first_token_s;  // the first hour at clock 0.3
-  }
+  for (const auto& [id, r] : ordered.first)
+    if (r.done_s < 30) slower += r.first_token_s > fast.first.at(id).first_token_s;  // the first hour at clock 0.3
   CHECK(slower > 500);
   for (std::size_t k = 0; k < ordered.second.size(); ++k) {
     CHECK(one.second[k] == Approx(ordered.second[k]).epsilon(1e-12));
