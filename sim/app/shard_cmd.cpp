@@ -68,7 +68,12 @@ void check_shardable(const config::Scenario& s, std::uint32_t shards, const std:
                             option));
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters)
-      if (dc.decode)
+      if (s.operations.power_for(dc.name).hourly())
+        throw Error(fmt::format("{}: datacenter {} has a GPU power cap or clock by the hour "
+                                "(operations.power_capping.*_by_hour), which a day split into shards does not support yet: "
+                                "run it in one process",
+                                option, dc.name));
+      else if (dc.decode)
         throw Error(fmt::format("{}: datacenter {} has a decode pool (prefill/decode disaggregation), which a day split "
                                 "into shards does not support yet: run it in one process",
                                 option, dc.name));

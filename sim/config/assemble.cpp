@@ -1,6 +1,7 @@
 #include "config/assemble.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "config/wan_paths.hpp"
@@ -140,8 +141,31 @@ Assembly assemble(const Scenario& s) {
       const model::ServerPowerSpec physical_server{dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w,
                                                    dc.server.non_gpu_idle_power_w, dc.server.non_gpu_max_power_w};
       const operations::PowerCapConfig cap_config = s.operations.power_for(dc.name);
-      const operations::PowerCap cap =
+      operations::PowerCap cap =
           operations::resolve_power_cap(dc.gpu, physical_server, static_cast<std::uint32_t>(dc.servers()), cap_config);
+      // By the hour: each hour's clock (its cap or clock, lowered by the budget), one step model per distinct
+      // clock; the pool's step_model (batch fill and routing limits) is the lowest clock's, so those limits
+      // hold in every hour. `cap` then reports the lowest clock, and the largest fleet power of the day.
+      std::array<operations::PowerCap, 24> hour_caps;
+      if (cap_config.hourly()) {
+        std::vector<double> clocks;
+        double fleet_max_kw = 0;
+        for (int h = 0; h < 24; ++h) {
+          hour_caps[h] = operations::resolve_power_cap(dc.gpu, physical_server, static_cast<std::uint32_t>(dc.servers()),
+                                                       cap_config.at_hour(h));
+          auto it = std::find(clocks.begin(), clocks.end(), hour_caps[h].clock_fraction);
+          if (it == clocks.end()) {
+            clocks.push_back(hour_caps[h].clock_fraction);
+            it = clocks.end() - 1;
+          }
+          p.hour_model[h] = static_cast<std::uint8_t>(it - clocks.begin());
+          fleet_max_kw = std::max(fleet_max_kw, hour_caps[h].fleet_max_kw);
+          if (hour_caps[h].clock_fraction < cap.clock_fraction || h == 0) cap = hour_caps[h];
+        }
+        cap.fleet_max_kw = fleet_max_kw;
+        for (const double f : clocks)
+          p.clock_models.push_back(std::make_shared<model::RooflineStepModel>(model::Dvfs::at_clock(dc.gpu, f), s.llm, par));
+      }
       auto roofline = std::make_shared<model::RooflineStepModel>(model::Dvfs::at_clock(dc.gpu, cap.clock_fraction), s.llm, par);
       if (dc.step_table)
         p.step_model = std::make_shared<model::TableStepModel>(*dc.step_table, roofline);
@@ -234,6 +258,13 @@ Assembly assemble(const Scenario& s) {
       acc.gpu_power_cap_w = cap.gpu_power_cap_w;
       acc.site_budget_kw = cap_config.site_budget_kw;
       acc.fleet_max_it_kw = cap.fleet_max_kw;
+      if (cap_config.hourly()) {
+        acc.hourly_power_caps = true;
+        for (int h = 0; h < 24; ++h) {
+          acc.gpu_clock_fraction_by_hour[h] = hour_caps[h].clock_fraction;
+          acc.gpu_power_cap_w_by_hour[h] = cap_config.at_hour(h).any_fixed() ? hour_caps[h].gpu_power_cap_w : 0.0;
+        }
+      }
       acc.hbm_bytes_per_s_per_gpu = dc.gpu.memory_bandwidth_gb_per_s * 1e9;
       acc.engine = dc.gpu.engine;
       acc.server_capex = dc.server_capex;

@@ -1244,20 +1244,58 @@ void read_slo(Reader r, Scenario& s) {
   r.finish();
 }
 
-// The three keys of a power-capping level, each defaulting to `base`'s value (0: none).
+// The keys of a power-capping level, each defaulting to `base`'s value (0: none). A level giving any of the
+// cap or clock keys (fixed or by hour) replaces all four of `base`'s.
 operations::PowerCapConfig read_power_keys(Reader& r, const operations::PowerCapConfig& base) {
   operations::PowerCapConfig c = base;
-  c.gpu_power_cap_w = r.number("gpu_power_cap_w", base.gpu_power_cap_w, Range::between(0, 5000));
-  c.gpu_clock_fraction = r.number("gpu_clock_fraction", base.gpu_clock_fraction, Range::between(0, 1));
+  static const char* const kinds[] = {"gpu_power_cap_w", "gpu_clock_fraction", "gpu_power_cap_w_by_hour",
+                                      "gpu_clock_fraction_by_hour"};
+  if (std::any_of(std::begin(kinds), std::end(kinds), [&](const char* k) { return r.has(k); })) {
+    c.gpu_power_cap_w = c.gpu_clock_fraction = 0;
+    c.cap_by_hour = c.clock_by_hour = false;
+    c.gpu_power_cap_w_by_hour.fill(0);
+    c.gpu_clock_fraction_by_hour.fill(0);
+  }
+  c.gpu_power_cap_w = r.number("gpu_power_cap_w", c.gpu_power_cap_w, Range::between(0, 5000));
+  c.gpu_clock_fraction = r.number("gpu_clock_fraction", c.gpu_clock_fraction, Range::between(0, 1));
   c.site_budget_kw = r.number("site_budget_kw", base.site_budget_kw, Range::between(0, 1e6));
   if (c.gpu_clock_fraction > 0 && c.gpu_clock_fraction < model::Dvfs::kMinClockFraction)
     r.error("gpu_clock_fraction", fmt::format("expected 0 (none) or a clock fraction in [{}, 1], got {}",
                                               model::Dvfs::kMinClockFraction, format_number(c.gpu_clock_fraction)));
   if (r.has("gpu_power_cap_w") && r.has("gpu_clock_fraction") && c.gpu_power_cap_w > 0 && c.gpu_clock_fraction > 0)
     r.error("gpu_clock_fraction", "give a power cap (gpu_power_cap_w) or a locked clock (gpu_clock_fraction), not both");
-  // A datacenter's cap replaces the scenario-wide clock, and its clock the scenario-wide cap.
-  if (r.has("gpu_power_cap_w") && !r.has("gpu_clock_fraction")) c.gpu_clock_fraction = 0;
-  if (r.has("gpu_clock_fraction") && !r.has("gpu_power_cap_w")) c.gpu_power_cap_w = 0;
+  // By the datacenter's local hour: 24 values, each 0 (none) or a cap (checked against the GPU's TDP later) or a clock.
+  if (r.has("gpu_power_cap_w_by_hour")) {
+    if (const auto v = r.numbers("gpu_power_cap_w_by_hour", 24, Range::between(0, 5000))) {
+      c.cap_by_hour = true;
+      std::copy(v->begin(), v->end(), c.gpu_power_cap_w_by_hour.begin());
+    }
+  }
+  if (r.has("gpu_clock_fraction_by_hour")) {
+    if (const auto v = r.numbers("gpu_clock_fraction_by_hour", 24, Range::between(0, 1))) {
+      c.clock_by_hour = true;
+      std::copy(v->begin(), v->end(), c.gpu_clock_fraction_by_hour.begin());
+      for (int h = 0; h < 24; ++h)
+        if (c.gpu_clock_fraction_by_hour[h] > 0 && c.gpu_clock_fraction_by_hour[h] < model::Dvfs::kMinClockFraction) {
+          r.error("gpu_clock_fraction_by_hour",
+                  fmt::format("hour {} (item [{}]): expected 0 (none) or a clock fraction in [{}, 1], got {}", h, h,
+                              model::Dvfs::kMinClockFraction, format_number(c.gpu_clock_fraction_by_hour[h])));
+          break;
+        }
+    }
+  }
+  r.accept("gpu_power_cap_w_by_hour");  // listed among the valid keys even when absent
+  r.accept("gpu_clock_fraction_by_hour");
+  // One kind of setting per level: a cap or a clock, fixed or by hour.
+  std::vector<std::string> given;
+  if (c.gpu_power_cap_w > 0) given.push_back("gpu_power_cap_w");
+  if (c.gpu_clock_fraction > 0) given.push_back("gpu_clock_fraction");
+  if (r.has("gpu_power_cap_w_by_hour")) given.push_back("gpu_power_cap_w_by_hour");
+  if (r.has("gpu_clock_fraction_by_hour")) given.push_back("gpu_clock_fraction_by_hour");
+  if (given.size() > 1 && !(given.size() == 2 && given[0] == "gpu_power_cap_w" && given[1] == "gpu_clock_fraction"))
+    r.error(given.back(), fmt::format("give one of a power cap or a locked clock, fixed (gpu_power_cap_w, gpu_clock_fraction) "
+                                      "or by local hour (gpu_power_cap_w_by_hour, gpu_clock_fraction_by_hour), not {}",
+                                      fmt::join(given, " and ")));
   return c;
 }
 
@@ -1289,24 +1327,58 @@ void read_power_capping(Reader r, Scenario& s) {
   for (const auto& reg : s.regions)
     for (const auto& dc : reg.datacenters) {
       const operations::PowerCapConfig c = o.power_for(dc.name);
-      if (!c.any()) continue;
+      if (!c.any() && !c.hourly()) continue;
       const std::string where = o.power_by_dc.count(dc.name) ? "datacenters." + dc.name + "." : "";
+      const std::string cap_key = where + (c.cap_by_hour ? "gpu_power_cap_w_by_hour" : "gpu_power_cap_w");
+      const std::string first_key = where + (c.cap_by_hour     ? "gpu_power_cap_w_by_hour"
+                                             : c.clock_by_hour ? "gpu_clock_fraction_by_hour"
+                                                               : "gpu_power_cap_w");
       if (dc.step_table)
-        r.error(where + "gpu_power_cap_w", fmt::format("datacenter {} uses a measured step table ({}), which holds one clock: "
-                                                       "power capping needs the roofline", dc.name, dc.step_table_file));
-      if (c.gpu_power_cap_w > dc.gpu.tdp_w)
-        r.error(where + "gpu_power_cap_w", fmt::format("must not exceed the TDP of datacenter {}'s GPU ({}: {} W), got {}", dc.name,
-                                                       dc.gpu.id, format_number(dc.gpu.tdp_w), format_number(c.gpu_power_cap_w)));
-      else if (c.gpu_power_cap_w > 0 && c.gpu_power_cap_w < model::Dvfs::min_cap_w(dc.gpu))
-        r.error(where + "gpu_power_cap_w",
-                fmt::format("must be at least datacenter {}'s GPU's minimum power limit ({}: {} W, 30% of its TDP), got {}", dc.name,
-                            dc.gpu.id, format_number(model::Dvfs::min_cap_w(dc.gpu)), format_number(c.gpu_power_cap_w)));
-      const model::ServerPowerSpec sp{dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, dc.server.non_gpu_idle_power_w,
-                                      dc.server.non_gpu_max_power_w};
-      const operations::PowerCap p = operations::resolve_power_cap(dc.gpu, sp, static_cast<std::uint32_t>(dc.servers()), c);
-      if (!p.error.empty())
-        r.error(where + "site_budget_kw", fmt::format("datacenter {}: budget {} kW too small: {}", dc.name,
-                                                      format_number(c.site_budget_kw), p.error));
+        r.error(first_key, fmt::format("datacenter {} uses a measured step table ({}), which holds one clock: "
+                                       "power capping needs the roofline", dc.name, dc.step_table_file));
+      if (c.hourly()) {
+        if (dc.decode)
+          r.error(first_key, fmt::format("datacenter {} has a decode pool (prefill/decode disaggregation): a clock by the "
+                                         "hour is not modelled there yet; give a fixed cap or clock", dc.name));
+        if (s.run.engine == "fine")
+          r.error(first_key, "a cap or clock by the hour needs the day engine (run.engine: day); the fine engine holds one "
+                             "clock all day");
+        // The clock switches at the datacenter's local hours, which must fall on sample-period ends.
+        const double period = s.run.sample_period_s;
+        const double offset = std::fmod(std::fmod((reg.utc_offset_h - s.run.clock_utc_offset_h + s.run.start_h) * 3600.0, 3600.0) + 3600.0, 3600.0);
+        const auto on_grid = [&](double x) { const double q = x / period; return std::fabs(q - std::round(q)) < 1e-9; };
+        if (!on_grid(3600.0) || !on_grid(offset))
+          r.error(first_key, fmt::format("the clock switches at datacenter {}'s local hours, which must fall on sample-period "
+                                         "ends: run.sample_period_s ({} s) must divide an hour (3,600 s){}",
+                                         dc.name, format_number(period),
+                                         on_grid(3600.0) ? fmt::format(" and its local hours, which start {} s into the run",
+                                                                       format_number(std::fmod(3600.0 - offset, 3600.0)))
+                                                         : ""));
+      }
+      for (int h = 0; h < 24; ++h) {
+        const operations::PowerCapConfig ch = c.at_hour(h);
+        const std::string hour = c.cap_by_hour ? fmt::format("hour {} (item [{}]): ", h, h) : "";
+        bool bad = false;
+        if (ch.gpu_power_cap_w > dc.gpu.tdp_w) {
+          r.error(cap_key, fmt::format("{}must not exceed the TDP of datacenter {}'s GPU ({}: {} W), got {}", hour, dc.name,
+                                       dc.gpu.id, format_number(dc.gpu.tdp_w), format_number(ch.gpu_power_cap_w)));
+          bad = true;
+        } else if (ch.gpu_power_cap_w > 0 && ch.gpu_power_cap_w < model::Dvfs::min_cap_w(dc.gpu)) {
+          r.error(cap_key, fmt::format("{}must be at least datacenter {}'s GPU's minimum power limit ({}: {} W, 30% of its TDP), got {}",
+                                       hour, dc.name, dc.gpu.id, format_number(model::Dvfs::min_cap_w(dc.gpu)),
+                                       format_number(ch.gpu_power_cap_w)));
+          bad = true;
+        }
+        const model::ServerPowerSpec sp{dc.server.gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w,
+                                        dc.server.non_gpu_idle_power_w, dc.server.non_gpu_max_power_w};
+        const operations::PowerCap p = operations::resolve_power_cap(dc.gpu, sp, static_cast<std::uint32_t>(dc.servers()), ch);
+        if (!p.error.empty()) {
+          r.error(where + "site_budget_kw", fmt::format("datacenter {}: budget {} kW too small: {}", dc.name,
+                                                        format_number(c.site_budget_kw), p.error));
+          bad = true;
+        }
+        if (bad || !c.hourly()) break;  // one error per datacenter; a fixed setting is the same every hour
+      }
     }
 }
 

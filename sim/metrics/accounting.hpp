@@ -17,6 +17,8 @@
 //                     WAN and carbon cost stay the renter's
 // Power is taken as uniform within an epoch when a price or PUE boundary falls inside it.
 #pragma once
+#include <array>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -56,6 +58,20 @@ struct DcAccountingSetup {
   // the site budget (kW, 0: none) and every server at its most at that clock (kW).
   bool power_capped = false;
   double gpu_clock_fraction = 1, gpu_power_cap_w = 0, site_budget_kw = 0, fleet_max_it_kw = 0;
+  // By the hour (gpu_power_cap_w_by_hour, gpu_clock_fraction_by_hour): each local hour's clock and what a GPU
+  // draws at most then (0: the hour is uncapped); the fields above then hold the day's lowest clock and its
+  // cap, and the largest fleet power of the day.
+  bool hourly_power_caps = false;
+  std::array<double, 24> gpu_clock_fraction_by_hour{}, gpu_power_cap_w_by_hour{};
+  /// The clock and cap of the period starting at run time t (hours by offset_s).
+  double clock_at(double t) const { return hourly_power_caps ? gpu_clock_fraction_by_hour[local_hour(t)] : gpu_clock_fraction; }
+  double cap_w_at(double t) const {
+    return hourly_power_caps ? gpu_power_cap_w_by_hour[local_hour(t)] : power_capped ? gpu_power_cap_w : 0.0;
+  }
+  int local_hour(double t) const {
+    const double h = std::floor((t + offset_s) / 3600.0 + 1e-9);
+    return static_cast<int>(h - 24.0 * std::floor(h / 24.0));
+  }
   std::uint32_t batch_fill_seqs = 0;  // batch work joins a replica's batch below this many sequences (0: none here)
   double training_value_per_gpu_hour = 0;  // operations.training: what a training GPU-hour is worth (0: not valued)
 };

@@ -300,6 +300,10 @@ json build_summary(const RunFacts& f, Recorder& rec, const Accounting& acc) {
     o["power_capping"] = {{"enabled", s.power_capped}, {"gpu_clock_fraction", s.gpu_clock_fraction},
                           {"gpu_power_cap_w", s.power_capped ? s.gpu_power_cap_w : 0.0}, {"site_budget_kw", s.site_budget_kw},
                           {"fleet_max_it_kw", s.fleet_max_it_kw}};
+    if (s.hourly_power_caps) {  // by the datacenter's local hour; the fixed fields: the day's lowest clock, its cap
+      o["power_capping"]["gpu_clock_fraction_by_hour"] = s.gpu_clock_fraction_by_hour;
+      o["power_capping"]["gpu_power_cap_w_by_hour"] = s.gpu_power_cap_w_by_hour;
+    }
     o["batch"]["fill_seqs_per_replica"] = s.batch_fill_seqs;
     dcs.push_back(o);
   }
@@ -345,8 +349,7 @@ std::string timeline_csv(const Accounting& acc, double clock_start_h) {
                        dt > 0 ? r.facility_energy_kwh * kSecondsPerHour / dt : 0.0, r.pue, r.price_per_kwh,
                        r.carbon_kg_per_kwh, r.cum_facility_kwh, r.cum_electricity_cost, r.cum_carbon_kg,
                        r.stats.servers_serving, r.stats.servers_idle, r.stats.servers_draining, r.stats.servers_waking,
-                       r.stats.servers_off, r.stats.wake_ups, r.cum_carbon_market_kg, s.gpu_clock_fraction,
-                       s.power_capped ? s.gpu_power_cap_w : 0.0,
+                       r.stats.servers_off, r.stats.wake_ups, r.cum_carbon_market_kg, s.clock_at(r.t0), s.cap_w_at(r.t0),
                        r.stats.batch_running, r.stats.batch_requests_done, r.stats.batch_prompt_tokens_done, r.stats.batch_output_tokens_done,
                        pre, dec, ratio(r.stats.prefill_input_tokens, r.stats.prefill_server_s),
                        ratio(r.stats.output_tokens, r.stats.decode_server_s), dt > 0 ? r.stats.kv_transfer_bytes * 8 / 1e9 / dt : 0.0,

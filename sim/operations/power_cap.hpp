@@ -9,6 +9,7 @@
 //                 clock cannot meet is an error.
 // The result holds for the whole day (every server counted, on or off: the budget is provisioned).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -21,7 +22,25 @@ struct PowerCapConfig {
   double gpu_power_cap_w = 0;     // 0: none
   double gpu_clock_fraction = 0;  // 0: none (the GPU's own clock management)
   double site_budget_kw = 0;      // 0: none
-  bool any() const { return gpu_power_cap_w > 0 || gpu_clock_fraction > 0 || site_budget_kw > 0; }
+  // By the datacenter's local hour (gpu_power_cap_w_by_hour, gpu_clock_fraction_by_hour), each hour 0 = none;
+  // given instead of the fixed key of the same kind.
+  bool cap_by_hour = false, clock_by_hour = false;
+  std::array<double, 24> gpu_power_cap_w_by_hour{}, gpu_clock_fraction_by_hour{};
+  bool hourly() const { return cap_by_hour || clock_by_hour; }
+  bool any() const {
+    for (int h = 0; h < 24; ++h)
+      if (at_hour(h).any_fixed()) return true;
+    return false;
+  }
+  bool any_fixed() const { return gpu_power_cap_w > 0 || gpu_clock_fraction > 0 || site_budget_kw > 0; }
+  /// The fixed configuration of local hour h (0..23): the hour's cap or clock, the budget.
+  PowerCapConfig at_hour(int h) const {
+    PowerCapConfig c;
+    c.gpu_power_cap_w = cap_by_hour ? gpu_power_cap_w_by_hour[h] : gpu_power_cap_w;
+    c.gpu_clock_fraction = clock_by_hour ? gpu_clock_fraction_by_hour[h] : gpu_clock_fraction;
+    c.site_budget_kw = site_budget_kw;
+    return c;
+  }
 };
 
 struct PowerCap {

@@ -20,7 +20,7 @@ DecodeProfiles::DecodeProfiles(const model::StepModel& model, std::uint32_t max_
 
 Replica::Replica(std::uint32_t id, const model::StepModel& model, const DecodeProfiles& profiles,
                  const SchedulerConfig& config, ReplicaListener* listener)
-    : id_(id), model_(model), profiles_(profiles), cfg_(config), listener_(listener) {
+    : id_(id), model_(&model), profiles_(&profiles), cfg_(config), listener_(listener) {
   if (cfg_.prefix_block_tokens > 0) cache_ = std::make_unique<PrefixCache>(cfg_.prefix_block_tokens);
 }
 
@@ -101,6 +101,51 @@ void Replica::poke(double now) {
   }
 }
 
+void Replica::set_step_model(const model::StepModel* model, const DecodeProfiles* profiles, double now) {
+  if (model == model_ && profiles == profiles_ && !pending_model_) return;
+  const auto apply = [&] {
+    model_ = model;
+    profiles_ = profiles;
+    pending_model_ = nullptr;
+    pending_profiles_ = nullptr;
+  };
+  switch (activity_) {
+    case Activity::kIdle: apply(); return;
+    case Activity::kStep:
+      if (now <= act_start_ && !lead_) {  // a step beginning now: at the new clock
+        apply();
+        step_cost_ = step_cost_of(step_shape_);
+        act_end_ = act_start_ + step_cost_.time_s;
+        return;
+      }
+      // The step in progress finishes at the old clock; on_event() switches at its end.
+      pending_model_ = model;
+      pending_profiles_ = profiles;
+      return;
+    case Activity::kRun: {
+      if (now <= act_start_) {
+        // No step of the run has begun by now (a run starting now, or after a merged prefill step that ends
+        // later): the whole run goes at the new clock. Its length in steps does not depend on the clock.
+        apply();
+        run_.reset(&profiles_->at(batch_), run_c0_, static_cast<double>(batch_));
+        act_end_ = act_start_ + run_.time_of(run_steps_);
+        return;
+      }
+      // Cut the run at its first step boundary at or after `now` (as poke() does); the steps after it run at
+      // the new clock, from on_event().
+      double end_s;
+      const std::uint64_t k = boundary_at_or_after(now, end_s);
+      if (k < run_steps_) {
+        run_steps_ = k;
+        act_end_ = end_s;
+      }
+      pending_model_ = model;
+      pending_profiles_ = profiles;
+      return;
+    }
+  }
+}
+
 std::uint32_t Replica::next_batch_slot() {
   if (batch_waiting_.empty()) {
     Job job;
@@ -119,7 +164,7 @@ bool Replica::batch_chunk_fits(const model::StepShape& shape, std::uint32_t slot
   trial.prefill_tokens += chunk;
   trial.prefill_attention_pairs += chunk * (s.prefilled + (chunk + 1.0) * 0.5);
   trial.prefill_context_tokens += s.prefilled;
-  return model_.cost(trial).time_s <= cfg_.batch_step_limit_s;
+  return model_->cost(trial).time_s <= cfg_.batch_step_limit_s;
 }
 
 double Replica::batch_share(const model::StepShape& shape) const {
@@ -382,14 +427,20 @@ void Replica::schedule(double now) {
   if (batch_ > 0) start_run(now);
 }
 
-void Replica::start_step(const model::StepShape& shape, double now) {
-  step_cost_ = model_.cost(shape);
-  if (step_disk_tokens_ > 0 && step_cost_.time_s > 0) {  // the on-disk tier's read, before the step can attend to it
+model::StepCost Replica::step_cost_of(const model::StepShape& shape) const {
+  model::StepCost c = model_->cost(shape);
+  if (step_disk_tokens_ > 0 && c.time_s > 0) {  // the on-disk tier's read, before the step can attend to it
     const double read_s = cfg_.disk_latency_s + step_disk_tokens_ * cfg_.disk_s_per_token;
-    step_cost_.energy_j *= (step_cost_.time_s + read_s) / step_cost_.time_s;  // at the step's mean power (upper bound)
-    step_cost_.time_s += read_s;
+    c.energy_j *= (c.time_s + read_s) / c.time_s;  // at the step's mean power (upper bound)
+    c.time_s += read_s;
   }
-  step_work_ = profiles_.work(shape);
+  return c;
+}
+
+void Replica::start_step(const model::StepShape& shape, double now) {
+  step_shape_ = shape;
+  step_cost_ = step_cost_of(shape);
+  step_work_ = profiles_->work(shape);
   act_batch_share_ = batch_share(shape);
   activity_ = Activity::kStep;
   act_start_ = now;
@@ -416,7 +467,7 @@ const Replica::HeapEntry& Replica::top_valid() {
 
 void Replica::start_run(double now) {
   run_c0_ = decode_context();
-  run_.reset(&profiles_.at(batch_), run_c0_, static_cast<double>(batch_));
+  run_.reset(&profiles_->at(batch_), run_c0_, static_cast<double>(batch_));
   const HeapEntry& first = top_valid();
   std::uint64_t n = first.finish_step - step_counter_;
   // The run's end completes this sequence, and maybe others of the same finish step (unless a new
@@ -485,6 +536,12 @@ void Replica::on_event() {
     finish_step(now);
   else
     finish_run(now);
+  if (pending_model_) {  // a clock change waiting for this step boundary
+    model_ = pending_model_;
+    profiles_ = pending_profiles_;
+    pending_model_ = nullptr;
+    pending_profiles_ = nullptr;
+  }
   schedule(now);
 }
 
@@ -672,7 +729,7 @@ void Replica::progress_at(double t, double& energy, model::StepWork& work) const
 }
 
 void Replica::run_progress_at(double t, double& energy, model::StepWork& work) const {
-  const model::DecodeWork& dw = profiles_.work_at(batch_);
+  const model::DecodeWork& dw = profiles_->work_at(batch_);
   const double b = static_cast<double>(batch_);
   if (t >= act_end_) {
     energy = run_.energy_of(run_steps_);
@@ -813,6 +870,12 @@ std::vector<Job> Replica::fail(double now) {
   batch_running_ = batch_decoding_ = 0;
   batch_prefill_tokens_ = act_batch_share_ = 0;
   step_disk_tokens_ = 0;
+  if (pending_model_) {  // idle now: a clock change takes effect at once
+    model_ = pending_model_;
+    profiles_ = pending_profiles_;
+    pending_model_ = nullptr;
+    pending_profiles_ = nullptr;
+  }
   return held;
 }
 

@@ -181,6 +181,14 @@ class Replica {
   /// New batch work may be available at `now` (a release, an opened gate, a wake): an idle replica
   /// schedules, a decode run ends at its next step boundary if the replica has room for batch work.
   void poke(double now);
+  /// The GPUs' clock changes (hourly power caps): from the replica's first step boundary at or after `now`
+  /// (now >= the last event), steps run under `model` with its decode `profiles` (both outlive the
+  /// replica's use of them): every step beginning at or after `now` runs at the new clock. Idle: at once. A
+  /// step in progress finishes at the old clock; a decode run is cut at that boundary (as poke() does) and the
+  /// next run goes at the new clock; a step or run beginning at `now` (or a run after a merged prefill step
+  /// still in progress) is retimed at the new clock. Busy time and energy stay exact (each step at its clock).
+  void set_step_model(const model::StepModel* model, const DecodeProfiles* profiles, double now);
+  const model::StepModel& step_model() const { return *model_; }
   /// Batch sequences admitted (prefilling or decoding) and waiting (preempted) in this replica.
   std::uint32_t batch_running() const { return batch_running_; }
   std::uint32_t batch_held() const { return batch_running_ + static_cast<std::uint32_t>(batch_waiting_.size()); }
@@ -273,6 +281,8 @@ class Replica {
   void settle() { cache_->evict_to(cfg_.kv_capacity_tokens - live_kv()); }
   /// The sequence in `slot` stops holding KV (completion, preemption): its blocks stay cached.
   void release(std::uint32_t slot, double kv_tokens, bool preempted);
+  /// The current clock's cost of a step of `shape` (with the on-disk tier's read of the step's admissions).
+  model::StepCost step_cost_of(const model::StepShape& shape) const;
   void start_step(const model::StepShape& shape, double now);
   void start_run(double now);
   void try_merge(double now);
@@ -318,8 +328,11 @@ class Replica {
   double decode_kv() const { return dec_base_ + static_cast<double>(batch_) * static_cast<double>(step_counter_); }
 
   std::uint32_t id_;
-  const model::StepModel& model_;
-  const DecodeProfiles& profiles_;
+  const model::StepModel* model_;
+  const DecodeProfiles* profiles_;
+  // A clock change waiting for the current step or run's end (null: none).
+  const model::StepModel* pending_model_ = nullptr;
+  const DecodeProfiles* pending_profiles_ = nullptr;
   SchedulerConfig cfg_;
   ReplicaListener* listener_;
 
@@ -352,6 +365,7 @@ class Replica {
   // Current activity.
   Activity activity_ = Activity::kIdle;
   double act_start_ = 0, act_end_ = 0;
+  model::StepShape step_shape_{};
   model::StepCost step_cost_{};
   model::StepWork step_work_{};
   bool step_has_decodes_ = false;

@@ -88,6 +88,19 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     dc.autoscaler = operations::Autoscaler(dc.setup.ops.autoscaling);
     dc.profiles = std::make_unique<DecodeProfiles>(*dc.setup.step_model, dc.setup.scheduler.max_batch_size,
                                                     dc.setup.work_model.get());
+    const model::StepModel* start_model = dc.setup.step_model.get();
+    const DecodeProfiles* start_profiles = dc.profiles.get();
+    if (!dc.setup.clock_models.empty()) {  // power caps by the hour: the replicas start at the first hour's clock
+      if (dc.setup.decode) throw std::invalid_argument("power caps by the hour with a decode pool are not modelled");
+      for (const auto& m : dc.setup.clock_models)
+        dc.clock_profiles.push_back(
+            std::make_unique<DecodeProfiles>(*m, dc.setup.scheduler.max_batch_size, dc.setup.work_model.get()));
+      for (const std::uint8_t i : dc.setup.hour_model)
+        if (i >= dc.setup.clock_models.size()) throw std::invalid_argument("an hour's step model is out of range");
+      dc.clock_now = dc.clock_at(0.0);
+      start_model = dc.setup.clock_models[dc.clock_now].get();
+      start_profiles = dc.clock_profiles[dc.clock_now].get();
+    }
     dc.first_replica = static_cast<std::uint32_t>(replicas_.size());
     dc.first_server = total_servers_;
     dc.first_physical = physical_servers_;
@@ -96,7 +109,7 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     const std::uint32_t per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
     for (std::uint32_t i = 0; i < dc.setup.servers * per_server; ++i) {
       const auto id = static_cast<std::uint32_t>(replicas_.size());
-      replicas_.emplace_back(id, *dc.setup.step_model, *dc.profiles, dc.setup.scheduler, static_cast<ReplicaListener*>(this));
+      replicas_.emplace_back(id, *start_model, *start_profiles, dc.setup.scheduler, static_cast<ReplicaListener*>(this));
       replica_dc_.push_back(d);
     }
     dc.prefill_replicas = dc.setup.servers * per_server;
@@ -597,6 +610,9 @@ void ServingSystem::advance_to(double t) {
       // Nobody acts on a first token as it happens (no driver, no latency signal): merge steps.
       merging_ = setup_.merge_steps && setup_.batch.empty();  // batch work splits step energy: no merged steps
       for (const Dc& dc : dcs_) merging_ = merging_ && !dc.pd;  // a prefill's end sets off its KV at once
+      // Clocks by the hour: a merged step's answers are out before its end, so a step beginning at the hour
+      // could not be retimed at the new clock; without merging, every step beginning at or after it is.
+      for (const Dc& dc : dcs_) merging_ = merging_ && dc.setup.clock_models.empty();
       if (merging_)
         for (Replica& r : replicas_) r.set_merge_steps(true);
     }
@@ -1143,6 +1159,23 @@ void ServingSystem::scale(std::uint32_t d, std::uint32_t target, double t) {
   }
 }
 
+void ServingSystem::switch_clock(std::uint32_t d, double t) {
+  Dc& dc = dcs_[d];
+  dc.clock_now = dc.clock_at(t);
+  const model::StepModel* m = dc.setup.clock_models[dc.clock_now].get();
+  const DecodeProfiles* prof = dc.clock_profiles[dc.clock_now].get();
+  for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) {
+    Cell& c = cells_[k];
+    finish_due(c, t);
+    for (std::uint32_t i = 0; i < c.replicas; ++i) {  // every replica, whatever its server's state
+      Replica& r = replicas_[c.first_replica + i];
+      r.set_step_model(m, prof, t);
+      c.heap.update(i, r.next_event_time());
+    }
+    if (!windowed_) order_.update(k, cell_time(c));
+  }
+}
+
 double ServingSystem::forecast_rate(std::uint32_t d, double t, double share) const {
   const double period = setup_.decision_period_s;
   const double wake = dcs_[d].setup.ops.wake_s();
@@ -1165,6 +1198,8 @@ void ServingSystem::operate(double t) {
     servers_total += dc.setup.servers;
   }
   if (setup_.forecast) setup_.forecast->forget_before(t);
+  for (std::uint32_t d = 0; d < dcs_.size(); ++d)
+    if (!dcs_[d].setup.clock_models.empty() && dcs_[d].clock_at(t) != dcs_[d].clock_now) switch_clock(d, t);
   for (std::uint32_t d = 0; d < dcs_.size(); ++d) {
     Dc& dc = dcs_[d];
     const std::uint64_t recent = dc.routed - dc.routed_at_decision;

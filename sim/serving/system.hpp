@@ -23,6 +23,7 @@
 // global time order; both ways give the same results (tests check this).
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -71,6 +72,12 @@ struct PoolSetup {
   std::uint32_t max_waiting_per_replica = 0;  // a request finding this many waiting is dropped (0 = no limit)
   operations::ServerOps ops;  // power states and autoscaling (policy none: every server serves all day)
   double local_offset_s = 0;  // local time of the datacenter minus run time (schedules by local hour)
+  // Power caps by the hour (operations.power_capping.*_by_hour): the step models of the distinct clocks, and
+  // the one each local hour runs (an index into clock_models). Empty: step_model all day. The replicas run
+  // the model of the hour at the start, and operate(t) switches them at each local hour, which must fall on
+  // a sample-period end (the scenario reader checks it).
+  std::vector<std::shared_ptr<const model::StepModel>> clock_models;
+  std::array<std::uint8_t, 24> hour_model{};
   // Prefill/decode disaggregation (README "Prefill/decode disaggregation"): with a decode pool, this
   // pool's servers only prefill (a request leaves its replica with its first token), then its KV cache,
   // prompt_tokens x kv_bytes_per_token bytes, crosses the network to a replica of the decode pool in
@@ -439,6 +446,14 @@ class ServingSystem final : private ReplicaListener {
     double server_ttft_s = 0, server_ttft_time_s = -1;
     operations::Autoscaler autoscaler;
     std::uint64_t routed_at_decision = 0;  // `routed` at the last operate() (predictive: the recent share)
+    // Power caps by the hour: decode profiles of each clock_models entry, and the one running now.
+    std::vector<std::unique_ptr<DecodeProfiles>> clock_profiles;
+    std::uint32_t clock_now = 0;
+    /// The clock_models index of the local hour at run time t.
+    std::uint32_t clock_at(double t) const {
+      const double h = std::floor((t + setup.local_offset_s) / 3600.0 + 1e-9);
+      return setup.hour_model[static_cast<std::size_t>(h - 24.0 * std::floor(h / 24.0))];
+    }
   };
   /// A server's power state and the seconds it spent in each during the current epoch.
   struct ServerRec {
@@ -491,6 +506,9 @@ class ServingSystem final : private ReplicaListener {
   /// waits at the balancer while none serves.
   void redeliver(Cell& c, const Job& job, const PromptPrefix& prefix, double t);
   void scale(std::uint32_t d, std::uint32_t target, double t);
+  /// Power caps by the hour: datacenter d's replicas switch to the clock of the hour at t (each at its next
+  /// step boundary at or after t).
+  void switch_clock(std::uint32_t d, double t);
   /// Predictive: datacenter d's expected demand (requests/s), the largest mean of the periods from t to
   /// t + wake + one period, at d's share of the requests routed in the last period.
   double forecast_rate(std::uint32_t d, double t, double share) const;

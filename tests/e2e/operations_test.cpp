@@ -179,6 +179,71 @@ TEST_CASE("power capping: a GPU cap slows prefill and saves energy, a datacenter
   CHECK(std::stod(t[1][cf]) == Approx(pb["gpu_clock_fraction"].get<double>()));
 }
 
+TEST_CASE("power caps by the hour: capped hours draw less, earlier hours are the uncapped day's, deterministic, nothing lost") {
+  // The tiny fixture with a balancer cell per server (2 cells, run in windows over threads); run clock = local time.
+  const std::string cells = " --set serving.cell_replicas=1";
+  const std::string hourly =
+      " --set 'operations.power_capping.gpu_power_cap_w_by_hour=[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,240,240,240,240,240,0]'";
+  const auto base = scratch("cap-hourly-none"), capped = scratch("cap-hourly"), again = scratch("cap-hourly-again"),
+             fixed = scratch("cap-hourly-fixed");
+  const auto go = [](const std::filesystem::path& out, const std::string& extra) {
+    const Proc p = run("run tests/fixtures/tiny.yaml --quiet --out " + out.string() + extra);
+    INFO(p.err);
+    REQUIRE(p.code == 0);
+    return summary(out);
+  };
+  const json a = go(base, cells), b = go(capped, cells + hourly), c = go(again, cells + hourly + " --set run.threads=1"),
+             f = go(fixed, cells + " --set operations.power_capping.gpu_power_cap_w=240");
+  for (const json* j : {&a, &b}) {
+    const auto& q = (*j)["requests"];
+    CHECK(q["arrived"].get<long>() ==
+          q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() + q["dropped"].get<long>());
+    CHECK(q["arrived"].get<long>() == a["requests"]["arrived"].get<long>());
+    // The model's energy and SimGrid's agree as without caps.
+    CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  }
+  CHECK(summary_sans_wall(capped) == summary_sans_wall(again));  // deterministic, whatever the threads
+  // Less energy than uncapped, more than capped all day.
+  const double ea = a["energy_kwh"]["it"].get<double>(), eb = b["energy_kwh"]["it"].get<double>(), ef = f["energy_kwh"]["it"].get<double>();
+  CHECK(eb < 0.99 * ea);
+  CHECK(eb > ef);
+  const json& pc = b["datacenters"][0]["power_capping"];
+  CHECK(pc["enabled"].get<bool>());
+  CHECK(pc["gpu_power_cap_w"].get<double>() == Approx(240));  // the day's lowest clock and its cap
+  CHECK(pc["gpu_clock_fraction"].get<double>() == Approx(f["datacenters"][0]["power_capping"]["gpu_clock_fraction"].get<double>()));
+  CHECK(pc["fleet_max_it_kw"].get<double>() == Approx(a["datacenters"][0]["power_capping"]["fleet_max_it_kw"].get<double>()));
+  REQUIRE(pc["gpu_power_cap_w_by_hour"].size() == 24);
+  CHECK(pc["gpu_power_cap_w_by_hour"][17].get<double>() == 0.0);
+  CHECK(pc["gpu_power_cap_w_by_hour"][18].get<double>() == Approx(240));
+  CHECK(pc["gpu_clock_fraction_by_hour"][23].get<double>() == 1.0);
+  CHECK(pc["gpu_clock_fraction_by_hour"][22].get<double>() == Approx(pc["gpu_clock_fraction"].get<double>()));
+  CHECK_FALSE(a["datacenters"][0]["power_capping"].contains("gpu_power_cap_w_by_hour"));
+
+  // Timeline: before 18:00 every row is the uncapped day's; from 18:00 to 23:00 the clock and cap follow the
+  // hour and each hour draws less than uncapped; at 23:00 the clock is back to its maximum.
+  const auto ta = read_csv(base / "timeline.csv"), tb = read_csv(capped / "timeline.csv");
+  REQUIRE(ta.size() == tb.size());
+  const std::size_t ch = column(ta[0], "clock_hour"), cp = column(ta[0], "it_power_kw"), cf = column(ta[0], "gpu_clock_fraction"),
+                    cw = column(ta[0], "gpu_power_cap_w");
+  std::vector<double> pa(24, 0.0), pb(24, 0.0);
+  std::size_t same = 0;
+  for (std::size_t i = 1; i < ta.size(); ++i) {
+    const int h = static_cast<int>(std::stod(ta[i][ch]));
+    pa[h] += std::stod(ta[i][cp]);
+    pb[h] += std::stod(tb[i][cp]);
+    const bool in_cap = h >= 18 && h < 23;
+    CHECK(std::stod(tb[i][cw]) == (in_cap ? Approx(240) : Approx(0)));
+    CHECK((std::stod(tb[i][cf]) < 1.0) == in_cap);
+    if (h < 18) {
+      CHECK(ta[i] == tb[i]);
+      ++same;
+    }
+  }
+  CHECK(same == 18 * 12);  // 5-minute periods
+  for (int h = 18; h < 23; ++h) CHECK(pb[h] < 0.97 * pa[h]);
+  CHECK(pb[23] == Approx(pa[23]).epsilon(0.05));  // the uncapped clock again (the queues left by the cap aside)
+}
+
 TEST_CASE("operations per datacenter: one site scales predictively while the other serves all day, nothing lost") {
   const auto out = scratch("ops-per-dc");
   const Proc p = run("run tests/fixtures/two_sites.yaml --quiet --out " + out.string() +

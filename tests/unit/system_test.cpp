@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 
+#include "model/dvfs.hpp"
 #include "model/step_model.hpp"
 #include "serving/router.hpp"
 #include "core/rng.hpp"
@@ -186,6 +187,21 @@ ListSource random_requests(int n, double rate_per_s, double max_output = 300, bo
   return src;
 }
 
+// Each request of `ordered` answered alike (replica, first token, completion, cached tokens) in `a` and `b`.
+void check_same_answers(const std::map<std::uint64_t, serving::RequestRecord>& ordered,
+                        const std::map<std::uint64_t, serving::RequestRecord>& a,
+                        const std::map<std::uint64_t, serving::RequestRecord>& b) {
+  for (const auto& [id, r] : ordered) {
+    INFO("request " << id);
+    for (const auto* other : {&a.at(id), &b.at(id)}) {
+      CHECK(other->replica == r.replica);
+      CHECK(other->first_token_s == r.first_token_s);
+      CHECK(other->done_s == r.done_s);
+      CHECK(other->cached_tokens == r.cached_tokens);
+    }
+  }
+}
+
 struct ClosedLoop final : workload::RequestSource {
   double peek_time() override { return kNever; }
   workload::RequestSpec pop() override { return {}; }
@@ -271,15 +287,7 @@ TEST_CASE("windows of independent cells give the answers of one global event ord
   REQUIRE(ordered.first.size() < 5400);
   REQUIRE(one.first.size() == ordered.first.size());
   REQUIRE(two.first.size() == ordered.first.size());
-  for (const auto& [id, r] : ordered.first) {
-    INFO("request " << id);
-    for (const auto* other : {&one.first.at(id), &two.first.at(id)}) {
-      CHECK(other->replica == r.replica);
-      CHECK(other->first_token_s == r.first_token_s);
-      CHECK(other->done_s == r.done_s);
-      CHECK(other->cached_tokens == r.cached_tokens);
-    }
-  }
+  check_same_answers(ordered.first, one.first, two.first);
   for (std::size_t k = 0; k < ordered.second.size(); ++k) {
     CHECK(one.second[k] == Approx(ordered.second[k]).epsilon(1e-12));
     CHECK(two.second[k] == one.second[k]);
@@ -419,4 +427,64 @@ TEST_CASE("prefix caching: the Mooncake sample's hash_ids are found cached as th
   CHECK(sink.done.at(1).cached_tokens == 512);
   CHECK(hits > 0.05 * queried);
   CHECK(hits == expected_hits);
+}
+
+TEST_CASE("power caps by the hour: the clock switches at the local hour, alike in windows and in one global order") {
+  // The datacenter's local hour 0 ends 30 s into the run: hour 0 runs at clock 0.3, hour 1 at full clock.
+  const bool chunked = GENERATE(false, true);
+  INFO("chunked prefill " << chunked);
+  const auto slow = std::make_shared<model::RooflineStepModel>(model::Dvfs::at_clock(test::hand_gpu(), 0.3), test::hand_llm(), 2);
+  auto run = [&](bool windows, unsigned threads, bool hourly) {
+    ListSource src = random_requests(4000, 60);
+    Sink sink;
+    serving::NearestRouter router;
+    serving::SystemSetup setup = one_dc(4);  // 5 cells of one server
+    setup.dcs[0].scheduler.chunked_prefill = chunked;
+    setup.dcs[0].scheduler.max_tokens_per_step = 512;
+    setup.dcs[0].local_offset_s = 3600 - 30;
+    if (hourly) {
+      setup.dcs[0].clock_models = {setup.dcs[0].step_model, slow};
+      setup.dcs[0].hour_model.fill(0);
+      setup.dcs[0].hour_model[0] = 1;
+    }
+    setup.allow_windows = windows;
+    setup.threads = threads;
+    setup.window_s = 1;
+    serving::ServingSystem sys(setup, src, router, sink);
+    std::vector<double> energy;
+    for (int k = 1; k <= 240; ++k) {  // half-second periods: the hour ends on the 60th
+      sys.advance_to(k * 0.5);
+      const auto rep = sys.close_epoch((k - 1) * 0.5, k * 0.5);
+      sys.operate(k * 0.5);
+      energy.push_back(rep.dcs[0].it_energy_j);
+      energy.push_back(rep.dcs[0].busy_gpu_s);
+      energy.push_back(static_cast<double>(rep.dcs[0].completions));
+      if (hourly && k == 59)  // 29.5 s: still hour 0 on every replica
+        for (std::uint32_t i = 0; i < sys.replica_count(); ++i) CHECK(&sys.replica(i).step_model() == slow.get());
+    }
+    sys.advance_to(1e4);
+    CHECK(sys.windowed() == windows);
+    for (std::uint32_t i = 0; i < sys.replica_count(); ++i)  // hour 1 on every replica once it reached a step boundary
+      CHECK(&sys.replica(i).step_model() == sys.setup().dcs[0].step_model.get());
+    return std::make_pair(sink.done, energy);
+  };
+  const auto ordered = run(false, 1, true), one = run(true, 1, true), two = run(true, 2, true);
+  const auto fast = run(true, 1, false);
+  REQUIRE(ordered.first.size() == 4000);
+  REQUIRE(one.first.size() == 4000);
+  REQUIRE(two.first.size() == 4000);
+  REQUIRE(fast.first.size() == 4000);
+  check_same_answers(ordered.first, one.first, two.first);
+  int slower = 0;
+  for (const auto& [id, r] : ordered.first)
+    if (r.done_s < 30) slower += r.first_token_s > fast.first.at(id).first_token_s;  // the first hour at clock 0.3
+  CHECK(slower > 500);
+  for (std::size_t k = 0; k < ordered.second.size(); ++k) {
+    CHECK(one.second[k] == Approx(ordered.second[k]).epsilon(1e-12));
+    CHECK(two.second[k] == one.second[k]);
+  }
+  // The first hour's periods draw less power but stay busy longer than at full clock.
+  double e_slow = 0, e_fast = 0;
+  for (std::size_t k = 0; k < 60 * 3; k += 3) e_slow += ordered.second[k], e_fast += fast.second[k];
+  CHECK(e_slow != Approx(e_fast));
 }
