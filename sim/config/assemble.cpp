@@ -210,7 +210,7 @@ Assembly assemble(const Scenario& s) {
         d->gpus_per_server = dc.server.gpus_per_server * du;
         d->replicas_per_server = du > 1 ? 1 : dc.server.gpus_per_server / dd.tensor_parallel;
         const model::Parallelism dpar = unit_parallelism(s, dd);
-        auto droof = std::make_shared<model::RooflineStepModel>(dc.gpu, s.llm, dpar);
+        auto droof = std::make_shared<model::RooflineStepModel>(model::Dvfs::at_clock(dc.gpu, cap.clock_fraction), s.llm, dpar);  // the datacenter's clock, as the prefill pool's
         if (dc.step_table)
           d->step_model = std::make_shared<model::TableStepModel>(*dc.step_table, droof);
         else
