@@ -220,7 +220,7 @@ serving::SystemSetup pd_schedule_setup() {
 
 }  // namespace
 
-TEST_CASE("disaggregation with a schedule: each pool by its own shares in whole units; server-hours and energy by state by hand") {
+TEST_CASE("disaggregation with a schedule: each pool by its own shares in whole units, server-hours and energy by state by hand") {
   test::ListSource src;  // no requests: every figure by hand
   test::Sink sink;
   serving::NearestRouter router;
