@@ -369,7 +369,15 @@ DcState ServingSystem::dc_state(std::uint32_t d) const {
   std::uint64_t delivered = 0;
   for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) {
     const Cell& c = cells_[k];
-    s.replicas += dc.pd ? c.replicas : c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);  // serving ones (all, without autoscaling)
+    if (!dc.pd) {
+      s.replicas += c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);  // serving ones (all, without autoscaling)
+    } else if (dc.setup.replicas_per_server == dc.decode.replicas_per_server) {  // both pools' serving units (a schedule)
+      s.replicas += c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+    } else {
+      for (std::uint32_t i = 0; i < dc.dc_servers(); ++i)
+        if (servers_[dc.first_server + i].state == ServerState::kServing)
+          s.replicas += static_cast<std::uint32_t>(dc.pool_of_server(i).replicas_per_server);
+    }
     s.outstanding += c.outstanding;
     delivered += c.delivered;
   }

@@ -248,12 +248,20 @@ TEST_CASE("disaggregation with a schedule: each pool by its own shares in whole 
   CHECK(e.it_energy_j == Approx(e.energy_serving_j + e.energy_off_j + e.energy_waking_j).epsilon(1e-12));
   // Mid hour 2: the prefill pool whole again, the decode pool at one unit; the report counts physical servers.
   const serving::DcEpoch& mid = drv.reps[150].dcs[0];  // [9,000, 9,060) s
+  {  // routers see the serving replicas: in hour 2, two prefill and one decode
+    test::ListSource src2;
+    serving::ServingSystem sys2(pd_schedule_setup(), src2, router, sink);
+    test::Driver d2{sys2, {}};
+    d2.run(9060);
+    CHECK(sys2.dc_state(0).replicas == 3);
+  }
   CHECK(mid.servers_serving == 2 + 2);
   CHECK(mid.servers_off == 2);
   REQUIRE(drv.reps[150].server_off.size() == 6);
   CHECK(drv.reps[150].server_off[4] == 1);  // the decode unit's two physical servers, off the whole period
   CHECK(drv.reps[150].server_off[5] == 1);
   CHECK(drv.reps[150].server_off[1] == 0);
+  CHECK(sys.dc_state(0).replicas == 4);  // at the end (hour 3): both prefill replicas and both decode units serve
 }
 
 TEST_CASE("disaggregation with a schedule by hand: a draining prefill unit powers off at its last prefill's end, a decode unit at its last sequence's") {
