@@ -220,6 +220,35 @@ serving::SystemSetup pd_schedule_setup() {
 
 }  // namespace
 
+TEST_CASE("disaggregation from a scenario: each pool's schedule, standby and wake power and model load, and rent while on", "[config]") {
+  const std::string file = std::string(CHATDC_SOURCE_DIR) + "/tests/fixtures/ds_pd.yaml";  // prefill 2 units of 2, decode 1 of 4
+  const std::string ones = "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]";
+  const std::string half = "[0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]";
+  const config::Scenario s = config::load_scenario(
+      file, {"operations.autoscaling.policy=schedule", "operations.autoscaling.schedule=" + half,
+             "operations.autoscaling.decode_schedule=" + ones, "operations.servers.off_power_w=40", "operations.servers.wake_power_w=900"});
+  const config::Assembly a = config::assemble(s);
+  const serving::PoolSetup& p = a.system.dcs[0];
+  REQUIRE(p.decode);
+  CHECK(p.ops.autoscaling.schedule_fraction[0] == 0.5);
+  CHECK(p.decode->ops.autoscaling.schedule_fraction[0] == 1.0);  // its own shares
+  CHECK(p.decode->ops.autoscaling.policy == operations::Policy::kSchedule);
+  CHECK(p.decode->ops.autoscaling.min_servers == 1);  // one unit at least
+  CHECK(p.ops.off_power_w == 2 * 40.0);               // a unit's servers
+  CHECK(p.decode->ops.off_power_w == 4 * 40.0);
+  CHECK(p.decode->ops.wake_power_w == 4 * 900.0);
+  CHECK(p.decode->ops.boot_s == p.ops.boot_s);
+  // Each server of a unit loads its own GPUs' weights: a decode unit of 4 servers (EP32) loads less per
+  // server than a prefill unit of 2 (EP16).
+  CHECK(p.decode->ops.load_s > 0);
+  CHECK(p.decode->ops.load_s < p.ops.load_s);
+  CHECK(a.accounting[0].rent_while_on);
+  // Without decode_schedule the decode pool follows schedule.
+  const config::Scenario same = config::load_scenario(file, {"operations.autoscaling.policy=schedule", "operations.autoscaling.schedule=" + half});
+  CHECK(config::assemble(same).system.dcs[0].decode->ops.autoscaling.schedule_fraction[0] == 0.5);
+  CHECK_FALSE(config::assemble(config::load_scenario(file, {})).accounting[0].rent_while_on);
+}
+
 TEST_CASE("disaggregation with a schedule: each pool by its own shares in whole units, server-hours and energy by state by hand") {
   test::ListSource src;  // no requests: every figure by hand
   test::Sink sink;
