@@ -7,6 +7,8 @@
 #   case1r    case1 with reactive autoscaling (target 64 requests outstanding per replica; issue 14 asks <= 2 min)
 #   case2     2025 scale: scenarios/chatgpt-2025.yaml (2.5 B requests, 1,256 DGX H100)
 #   case3     scenarios/quickstart.yaml (2 M requests, 16 DGX A100)
+#   deepseek  DeepSeek's published day: scenarios/deepseek-2025-02-27.yaml (138.7 M requests offered, up to 278
+#             H800 nodes, prefill/decode disaggregated under the published node schedule; issue 17 asks <= 5 min)
 #   fidelity  day engine vs fine-grained engine, peak hour of scenarios/east-vs-west.yaml
 # Runs one case at a time (timings on a shared 2-core machine are noisy: +-10-25%).
 set -euo pipefail
@@ -70,7 +72,7 @@ PYEOF
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=(quick)
 [ "${cases[0]}" = quick ] && cases=(case3 fidelity)
-[ "${cases[0]}" = all ] && cases=(case3 fidelity case1 case1r case2)
+[ "${cases[0]}" = all ] && cases=(case3 fidelity case1 case1r case2 deepseek)
 echo "chatdc bench on $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)"
 for c in "${cases[@]}"; do
   case "$c" in
@@ -79,7 +81,8 @@ for c in "${cases[@]}"; do
               --set operations.autoscaling.target_load_per_replica=64 ;;
     case2) run_case case2 scenarios/chatgpt-2025.yaml ;;
     case3) run_case case3 scenarios/quickstart.yaml ;;
+    deepseek) run_case deepseek scenarios/deepseek-2025-02-27.yaml ;;
     fidelity) fidelity ;;
-    *) echo "unknown case $c (case1 case1r case2 case3 fidelity quick all)" >&2; exit 2 ;;
+    *) echo "unknown case $c (case1 case1r case2 case3 deepseek fidelity quick all)" >&2; exit 2 ;;
   esac
 done

@@ -219,6 +219,16 @@ Assembly assemble(const Scenario& s) {
         d->scheduler.max_batch_size = dc.decode->max_batch_size;
         d->server_power = {d->gpus_per_server, dc.gpu.idle_power_w, dc.gpu.tdp_w, du * dc.server.non_gpu_idle_power_w,
                            du * dc.server.non_gpu_max_power_w};
+        // Autoscaling (schedule): the decode pool by its own shares if given, in whole decode units, at
+        // least one; its units' standby and wake power, and their wake: each server loads its GPUs' weights.
+        if (d->ops.autoscaling.has_decode_schedule) d->ops.autoscaling.schedule_fraction = d->ops.autoscaling.decode_schedule_fraction;
+        d->ops.autoscaling.min_servers = 1;
+        d->ops.autoscaling.max_servers = 0;
+        d->ops.off_power_w = du * s.operations.off_power_w;
+        d->ops.wake_power_w = s.operations.wake_power_w >= 0 ? du * s.operations.wake_power_w : d->server_power.idle_w();
+        d->ops.load_s = (du > 1 ? dc.server.gpus_per_server * model::weight_bytes_per_gpu(s.llm, dpar)
+                                : d->replicas_per_server * s.llm.weight_bytes()) /
+                        (s.operations.model_load_gb_per_s * 1e9);
         p.decode = d;
         // The KV cache of a request lives on one GPU of the prefill replica (attention data parallelism)
         // and goes to one GPU of the decode replica: that GPU's share of its server's NIC, at the RDMA
@@ -278,6 +288,7 @@ Assembly assemble(const Scenario& s) {
       acc.carbon_price_per_t = s.economics.carbon_price_per_t;
       acc.rent_per_gpu_hour = s.economics.rent_per_gpu_hour;
       acc.training_value_per_gpu_hour = s.operations.training_value_per_gpu_hour;
+      acc.rent_while_on = p.ops.enabled();  // autoscaling: servers off are handed back (README "Facility, electricity")
       a.accounting.push_back(acc);
       a.route_info.push_back({region.price_per_kwh, region.carbon_kg_per_kwh, region.pue, acc.offset_s});
     }

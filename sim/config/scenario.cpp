@@ -1396,6 +1396,16 @@ operations::AutoscalingConfig read_autoscaling(Reader a, const operations::Autos
     if (f) std::copy(f->begin(), f->end(), c.schedule_fraction.begin());
   }
   a.accept("schedule");  // listed among the valid keys even when absent
+  if (a.has("decode_schedule")) {  // a disaggregated datacenter's decode pool, by its own shares
+    const auto f = a.numbers("decode_schedule", 24, Range::fraction());
+    if (f) {
+      c.has_decode_schedule = true;
+      std::copy(f->begin(), f->end(), c.decode_schedule_fraction.begin());
+    }
+    if (c.policy != operations::Policy::kSchedule)
+      a.error("decode_schedule", fmt::format("is the decode pool's share by hour under the schedule policy; policy is {}", policy));
+  }
+  a.accept("decode_schedule");
   if (c.policy == operations::Policy::kReactive && base.target_load_per_replica <= 0)
     c.target_load_per_replica = a.required_number("target_load_per_replica", Range{0, 1e5, true, false});
   else if (a.has("target_load_per_replica"))
@@ -1532,11 +1542,22 @@ void read_operations(Reader r, Scenario& s) {
     o.autoscaling_by_dc[key] = read_autoscaling(d.child("autoscaling"), o.autoscaling);
   });
   for (const auto& reg : s.regions)
-    for (const auto& dc : reg.datacenters)
-      if (dc.decode && o.autoscaling_for(dc.name).policy != operations::Policy::kNone)
-        r.child("autoscaling").error("policy", fmt::format("{}: datacenter {} has a decode pool (prefill/decode disaggregation), "
-                                                           "whose servers are not switched on and off yet: use policy none",
-                                                           operations::policy_name(o.autoscaling_for(dc.name).policy), dc.name));
+    for (const auto& dc : reg.datacenters) {
+      const operations::AutoscalingConfig& a = o.autoscaling_for(dc.name);
+      // Where the datacenter's own section says it, else the scenario-wide one.
+      Reader where = o.autoscaling_by_dc.count(dc.name) ? r.child("datacenters").child(dc.name).child("autoscaling") : r.child("autoscaling");
+      if (dc.decode && a.policy != operations::Policy::kNone && a.policy != operations::Policy::kSchedule)
+        where.error("policy", fmt::format("{}: datacenter {} has a decode pool (prefill/decode disaggregation), where only the "
+                                          "schedule policy is modelled (each pool by its shares, in whole units): use schedule or none",
+                                          operations::policy_name(a.policy), dc.name));
+      if (dc.decode && a.policy == operations::Policy::kSchedule && (a.min_servers != 1 || a.max_servers != 0))
+        where.error(a.min_servers != 1 ? "min_servers" : "max_servers",
+                    fmt::format("datacenter {} has a decode pool: its schedule keeps at least one unit of each pool and at most all "
+                                "of them (min_servers and max_servers, counted in servers of one pool, are not applied): leave "
+                                "them out", dc.name));
+      if (!dc.decode && a.has_decode_schedule && a.policy == operations::Policy::kSchedule)
+        where.error("decode_schedule", fmt::format("datacenter {} has no decode pool (platform.regions[].datacenters[].decode)", dc.name));
+    }
 
   Reader v = r.child("servers");
   o.off_power_w = v.number("off_power_w", 50, Range::between(0, 5000));

@@ -14,7 +14,8 @@
 //   carbon cost     = carbon (t) x carbon price
 //   rental          = GPUs x hours x price per GPU-hour, replacing electricity, demand charge, capex (servers,
 //                     network gear, facility) and maintenance (the provider's) when the scenario rents its GPUs;
-//                     WAN and carbon cost stay the renter's
+//                     WAN and carbon cost stay the renter's; with autoscaling, a server off is handed back
+//                     (DeepSeek lends its night's nodes to training): GPUs x (hours - server-hours off / servers)
 // Power is taken as uniform within an epoch when a price or PUE boundary falls inside it.
 #pragma once
 #include <array>
@@ -54,6 +55,7 @@ struct DcAccountingSetup {
   double demand_charge_per_kw_month = 0;
   double carbon_price_per_t = 0;
   double rent_per_gpu_hour = 0;  // > 0: the GPUs are rented; power, capex and maintenance are the provider's
+  bool rent_while_on = false;    // autoscaling: rent is paid for the server-hours not off (serving, draining, waking)
   // Power capping (operations.power_capping): the GPUs' clock all day, what a GPU then draws at most (W),
   // the site budget (kW, 0: none) and every server at its most at that clock (kW).
   bool power_capped = false;

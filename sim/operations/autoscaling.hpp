@@ -39,6 +39,9 @@ const char* policy_name(Policy p);
 struct AutoscalingConfig {
   Policy policy = Policy::kNone;
   std::array<double, 24> schedule_fraction{};  // schedule: share of the servers on, by local hour
+  // schedule on a disaggregated datacenter: the decode pool's own shares (else schedule_fraction for both pools)
+  bool has_decode_schedule = false;
+  std::array<double, 24> decode_schedule_fraction{};
   double target_load_per_replica = 0;          // reactive: outstanding requests per available replica
   double tolerance = 0.1;                       // reactive: no change while |load/target - 1| <= tolerance
   double cooldown_s = 300;                      // reactive: scale down to the largest recommendation of this window

@@ -115,11 +115,15 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     dc.prefill_replicas = dc.setup.servers * per_server;
     if (dc.setup.decode) {
       dc.pd = true;
-      if (dc.setup.ops.enabled())
-        throw std::invalid_argument("prefill/decode disaggregation with power states or autoscaling is not modelled");
+      if (dc.setup.ops.enabled() && dc.setup.ops.autoscaling.policy != operations::Policy::kSchedule)
+        throw std::invalid_argument("prefill/decode disaggregation with reactive or predictive autoscaling is not modelled "
+                                    "(the schedule policy is)");
+      if (dc.setup.decode->ops.autoscaling.policy != dc.setup.ops.autoscaling.policy)
+        throw std::invalid_argument("a decode pool's autoscaling policy must be its datacenter's");
       if (!(dc.setup.kv_transfer_bytes_per_s > 0) || dc.setup.kv_bytes_per_token < 0 || dc.setup.kv_transfer_latency_s < 0)
         throw std::invalid_argument("prefill/decode disaggregation needs a positive KV transfer bandwidth");
       dc.decode = *dc.setup.decode;
+      dc.decode_autoscaler = operations::Autoscaler(dc.decode.ops.autoscaling);
       dc.decode.scheduler.prefix_block_tokens = 0;  // the decode pool is handed whole KV caches
       dc.decode.scheduler.hash_chains = nullptr;
       dc.decode_profiles = std::make_unique<DecodeProfiles>(*dc.decode.step_model, dc.decode.scheduler.max_batch_size,
@@ -381,7 +385,15 @@ DcState ServingSystem::dc_state(std::uint32_t d) const {
   std::uint64_t delivered = 0;
   for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) {
     const Cell& c = cells_[k];
-    s.replicas += dc.pd ? c.replicas : c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);  // serving ones (all, without autoscaling)
+    if (!dc.pd) {
+      s.replicas += c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);  // serving ones (all, without autoscaling)
+    } else if (dc.setup.replicas_per_server == dc.decode.replicas_per_server) {  // both pools' serving units (a schedule)
+      s.replicas += c.n_serving * static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+    } else {
+      for (std::uint32_t i = 0; i < dc.dc_servers(); ++i)
+        if (servers_[dc.first_server + i].state == ServerState::kServing)
+          s.replicas += static_cast<std::uint32_t>(dc.pool_of_server(i).replicas_per_server);
+    }
     s.outstanding += c.outstanding;
     delivered += c.delivered;
   }
@@ -471,7 +483,8 @@ void ServingSystem::cell_event(Cell& c) {
     on_outage(c);
     return;
   }
-  if (c.next_wake_s <= c.next_delivery_s && c.next_wake_s <= c.heap.top_time()) {  // a server ready at t takes t's requests
+  if (c.next_wake_s <= c.next_delivery_s && c.next_wake_s <= c.heap.top_time() &&
+      c.next_wake_s <= next_transfer_s(c)) {  // a server ready at t takes t's requests (and KV caches)
     on_wake(c);
     return;
   }
@@ -678,6 +691,7 @@ void ServingSystem::on_prefilled(Cell& c, std::uint32_t replica, const Job& job,
   const std::uint32_t local = replica - c.first_replica;
   c.balancer->decrement(local);
   c.input_outstanding[local] -= job.prompt_tokens;
+  power_off_if_drained(c, replica_server(replica), times.done_s);  // a draining prefill unit's last prefill: it hands the KV over, then powers off
   const double bytes = job.prompt_tokens * dc.setup.kv_bytes_per_token;
   ++c.epoch.kv_transfers;
   c.epoch.kv_transfer_bytes += bytes;
@@ -998,12 +1012,16 @@ void ServingSystem::complete_wakes(double t) {
 
 void ServingSystem::start_wake(Cell& c, std::uint32_t server, double t) {
   set_state(c, server, ServerState::kWaking, t);
-  const double at = t + dcs_[c.dc].setup.ops.wake_s();
+  const Dc& dc = dcs_[c.dc];
+  const PoolSetup& pool = dc.pool_of_server(server - dc.first_server);
+  const double at = t + pool.ops.wake_s();
   servers_[server].wake_at = at;
-  // Every wake of a datacenter takes as long, and begins at the cell's current time: the list stays in time order.
-  c.wakes.emplace_back(at, server);
+  // Wakes begin at the cell's current time; every wake of a pool takes as long, but a disaggregated
+  // datacenter's two pools may differ (their units load different weights): kept in time order.
+  const std::pair<double, std::uint32_t> w{at, server};
+  c.wakes.insert(std::upper_bound(c.wakes.begin() + static_cast<std::ptrdiff_t>(c.wake_next), c.wakes.end(), w), w);
   c.next_wake_s = c.wakes[c.wake_next].first;
-  ++c.epoch.wake_ups;
+  c.epoch.wake_ups += dc.pd ? static_cast<std::uint64_t>(pool.servers_per_unit) : 1;  // disaggregated: physical servers, as its states
   ++c.wake_ups;
 }
 
@@ -1114,6 +1132,44 @@ std::uint64_t ServingSystem::retried() const {
   return n;
 }
 
+void ServingSystem::scale_pool(std::uint32_t d, bool decode_pool, std::uint32_t target, double t) {
+  const Dc& dc = dcs_[d];
+  Cell& c = cells_[dc.first_cell];  // a disaggregated datacenter is one cell of both pools
+  const std::uint32_t s0 = dc.first_server + (decode_pool ? dc.setup.servers : 0);
+  const std::uint32_t s1 = decode_pool ? dc.first_server + dc.dc_servers() : dc.first_server + dc.setup.servers;
+  std::uint32_t available = 0, serving = 0;
+  for (std::uint32_t s = s0; s < s1; ++s) {
+    const ServerState st = servers_[s].state;
+    available += st == ServerState::kServing || st == ServerState::kWaking;
+    serving += st == ServerState::kServing;
+  }
+  const auto find = [&](ServerState st, bool from_end) {
+    for (std::uint32_t i = 0; i < s1 - s0; ++i) {
+      const std::uint32_t s = from_end ? s1 - 1 - i : s0 + i;
+      if (servers_[s].state == st) return s;
+    }
+    return s1;
+  };
+  for (; available < target; ++available) {  // a draining unit serves again at once; otherwise an off one wakes
+    std::uint32_t s = find(ServerState::kDraining, false);
+    if (s != s1) {
+      set_state(c, s, ServerState::kServing, t);
+      ++serving;
+      continue;
+    }
+    s = find(ServerState::kOff, false);
+    if (s == s1) break;
+    start_wake(c, s, t);
+    order_.update(dc.first_cell, cell_time(c));
+  }
+  // Down: drain serving units from the pool's end, never its last one (every request needs both pools).
+  for (; available > target && serving > 1; --available, --serving) {
+    const std::uint32_t s = find(ServerState::kServing, true);
+    set_state(c, s, ServerState::kDraining, t);
+    if (server_empty(c, s)) set_state(c, s, ServerState::kOff, t);
+  }
+}
+
 void ServingSystem::scale(std::uint32_t d, std::uint32_t target, double t) {
   Dc& dc = dcs_[d];
   Cell* first = &cells_[dc.first_cell];
@@ -1215,6 +1271,23 @@ void ServingSystem::operate(double t) {
     o.servers = dc.setup.servers;
     for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) o.available += cells_[k].n_serving + cells_[k].n_waking;
     o.replicas_per_server = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+    if (dc.pd) {  // disaggregated (schedule only): each pool by its own shares, in whole units of its own
+      const std::uint32_t s0 = dc.first_server, s1 = s0 + dc.setup.servers, s2 = s0 + dc.dc_servers();
+      const auto available = [&](std::uint32_t from, std::uint32_t to) {
+        std::uint32_t n = 0;
+        for (std::uint32_t s = from; s < to; ++s) n += servers_[s].state == ServerState::kServing || servers_[s].state == ServerState::kWaking;
+        return n;
+      };
+      o.available = available(s0, s1);
+      scale_pool(d, false, dc.autoscaler.decide(o), t);
+      operations::Observation od = o;
+      od.local_hour_ahead = hour(t + dc.decode.ops.wake_s());
+      od.servers = dc.decode.servers;
+      od.available = available(s1, s2);
+      od.replicas_per_server = static_cast<std::uint32_t>(dc.decode.replicas_per_server);
+      scale_pool(d, true, dc.decode_autoscaler.decide(od), t);
+      continue;
+    }
     const DcState st = dc_state(d);
     o.load_requests = static_cast<double>(st.outstanding + st.inflight);
     if (ops.autoscaling.policy == operations::Policy::kPredictive) {

@@ -84,7 +84,8 @@ struct PoolSetup {
   // kv_transfer_latency_s + bytes / kv_transfer_bytes_per_s, which decodes every output token (the
   // first at the end of its first decode step). The decode pool's own setup gives its servers, unit,
   // step model, scheduler (no prefix caching) and power; its name, ops and the rest are this pool's.
-  // One balancer cell per datacenter; no autoscaling (power states) yet.
+  // One balancer cell per datacenter. Autoscaling: the schedule policy only, each pool by its own
+  // ops.autoscaling (the decode pool's shares may differ), in whole units of its own.
   std::shared_ptr<const PoolSetup> decode;
   double kv_bytes_per_token = 0;
   double kv_transfer_bytes_per_s = 0;
@@ -445,6 +446,7 @@ class ServingSystem final : private ReplicaListener {
     std::uint64_t routed = 0, admitted = 0, rejected = 0;
     double server_ttft_s = 0, server_ttft_time_s = -1;
     operations::Autoscaler autoscaler;
+    operations::Autoscaler decode_autoscaler;  // disaggregated: the decode pool's (its own schedule)
     std::uint64_t routed_at_decision = 0;  // `routed` at the last operate() (predictive: the recent share)
     // Power caps by the hour: decode profiles of each clock_models entry, and the one running now.
     std::vector<std::unique_ptr<DecodeProfiles>> clock_profiles;
@@ -509,6 +511,9 @@ class ServingSystem final : private ReplicaListener {
   /// Power caps by the hour: datacenter d's replicas switch to the clock of the hour at t (each at its next
   /// step boundary at or after t).
   void switch_clock(std::uint32_t d, double t);
+  /// Disaggregated datacenter d: its prefill (or decode) pool to `target` units available (serving or
+  /// waking), keeping at least one serving.
+  void scale_pool(std::uint32_t d, bool decode_pool, std::uint32_t target, double t);
   /// Predictive: datacenter d's expected demand (requests/s), the largest mean of the periods from t to
   /// t + wake + one period, at d's share of the requests routed in the last period.
   double forecast_rate(std::uint32_t d, double t, double share) const;

@@ -395,6 +395,48 @@ TEST_CASE("prefill/decode disaggregation: two prefill units and a decode unit se
   CHECK(summary(again)["latency_s"] == s["latency_s"]);
 }
 
+TEST_CASE("DeepSeek's published day, an hour of it: the imposed node schedule's node-hours, conservation, the disk-hit share, rent while on") {
+  // 02:30 to 03:30 local at a quarter of the demand (a test's hour, not the published figures): the
+  // schedule takes the prefill pool from 29 units to 15 (hour 2) then 7 (hour 3), the decode pool from 9
+  // to 5 then 3 (README "DeepSeek's published day").
+  const auto out = scratch("deepseek-day");
+  const Proc p = run("run " + std::string(CHATDC_SOURCE_DIR) + "/scenarios/deepseek-2025-02-27.yaml --set run.duration_h=1 "
+                     "--set run.start_h=2.5 --set workload.demand_multiplier=0.25 --quiet --out " + out.string());
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const auto& r = s["requests"];
+  CHECK(r["completed"].get<long>() > 500000);
+  CHECK(r["arrived"].get<long>() == r["completed"].get<long>() + r["unfinished"].get<long>() + r["rejected"].get<long>() +
+                                        r["dropped"].get<long>());
+  CHECK(r["dropped"].get<long>() == 0);
+  // Node-hours by hand: every node serves the first period (the first decision comes at its end), then
+  // the schedule's units: prefill 15 x 4 = 60 nodes to 03:00, then 7 x 4 = 28; decode 5 x 18 = 90, then 54.
+  const double prefill_h = 116.0 / 60 + 60 * 29.0 / 60 + 28 * 0.5, decode_h = 162.0 / 60 + 90 * 29.0 / 60 + 54 * 0.5;
+  const auto& ps = s["power_states"];
+  // Serving (not draining) node-hours are the schedule's exactly; drained units add their drain.
+  CHECK(ps["server_hours"]["serving"].get<double>() == Approx(prefill_h + decode_h).epsilon(1e-9));
+  CHECK(ps["server_hours"]["waking"].get<double>() == 0);
+  const auto& pd = s["disaggregation"];
+  const double pre = pd["prefill"]["server_hours"].get<double>(), dec = pd["decode"]["server_hours"].get<double>();
+  CHECK(pre >= prefill_h - 1e-9);
+  CHECK(dec >= decode_h - 1e-9);
+  CHECK(pre + dec == Approx(prefill_h + decode_h + ps["server_hours"]["draining"].get<double>()).epsilon(1e-9));
+  CHECK(ps["server_hours"]["off"].get<double>() == Approx(278 - pre - dec).epsilon(1e-9));
+  // Rent for the node-hours not off, 8 GPUs at $2.
+  CHECK(s["cost"]["rental"].get<double>() == Approx((pre + dec) * 8 * 2).epsilon(1e-9));
+  // The published 56.3% of input tokens from disk, within sampling and the requests unfinished at the end.
+  CHECK(s["disk_kv_cache"]["hit_share_of_prompt_tokens"].get<double>() == Approx(0.563).margin(0.01));
+  // The timeline: the pools' nodes mid-hour, as scheduled.
+  const auto tl = read_csv(out / "timeline.csv");
+  const std::size_t c_pre = column(tl[0], "prefill_servers"), c_dec = column(tl[0], "decode_servers");
+  REQUIRE(tl.size() == 61);
+  CHECK(std::stod(tl[1][c_pre]) == Approx(116));
+  CHECK(std::stod(tl[26][c_pre]) == Approx(60));
+  CHECK(std::stod(tl[26][c_dec]) == Approx(90));
+  CHECK(std::stod(tl[56][c_pre]) == Approx(28));
+  CHECK(std::stod(tl[56][c_dec]) == Approx(54));
+}
+
 TEST_CASE("deployment units under a schedule: a unit's servers go off together and server-hours add up") {
   const auto out = scratch("units-schedule");
   const Proc p = run("run " + fixture("ds_unit.yaml") +

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/step_model.hpp"
+#include "operations/autoscaling.hpp"
 #include "serving/router.hpp"
 #include "serving/system.hpp"
 #include "test_sources.hpp"
@@ -191,6 +192,191 @@ TEST_CASE("disaggregation: conservation, and windows give the answers of one glo
   CHECK(a[0] > 0);
   const auto mid = run(true, 60);  // stopped while requests arrive: conservation holds on the way
   CHECK(mid[0] > 0);
+}
+
+namespace {
+
+// A schedule on pd_setup(2, 2): the prefill pool at half (one of its two servers) in hour 1, the decode
+// pool by its own shares at half (one of its two units of two servers) in hours 1 and 2. Off power 20 W a
+// server, wake power 500 W a server; a prefill server wakes in 100 s, a decode unit in 150 s.
+serving::SystemSetup pd_schedule_setup() {
+  serving::SystemSetup setup = pd_setup(2, 2);
+  serving::PoolSetup& p = setup.dcs[0];
+  p.ops.autoscaling.policy = operations::Policy::kSchedule;
+  p.ops.autoscaling.schedule_fraction.fill(1.0);
+  p.ops.autoscaling.schedule_fraction[1] = 0.5;
+  p.ops.off_power_w = 20;
+  p.ops.wake_power_w = 500;
+  p.ops.boot_s = 100;
+  auto d = std::make_shared<serving::PoolSetup>(*p.decode);
+  d->ops = p.ops;
+  d->ops.autoscaling.schedule_fraction[2] = 0.5;
+  d->ops.off_power_w = 40;  // a unit of two servers
+  d->ops.wake_power_w = 1000;
+  d->ops.load_s = 50;
+  p.decode = d;
+  return setup;
+}
+
+}  // namespace
+
+TEST_CASE("disaggregation from a scenario: each pool's schedule, standby and wake power and model load, and rent while on", "[config]") {
+  const std::string file = std::string(CHATDC_SOURCE_DIR) + "/tests/fixtures/ds_pd.yaml";  // prefill 2 units of 2, decode 1 of 4
+  const std::string ones = "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]";
+  const std::string half = "[0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]";
+  const config::Scenario s = config::load_scenario(
+      file, {"operations.autoscaling.policy=schedule", "operations.autoscaling.schedule=" + half,
+             "operations.autoscaling.decode_schedule=" + ones, "operations.servers.off_power_w=40", "operations.servers.wake_power_w=900"});
+  const config::Assembly a = config::assemble(s);
+  const serving::PoolSetup& p = a.system.dcs[0];
+  REQUIRE(p.decode);
+  CHECK(p.ops.autoscaling.schedule_fraction[0] == 0.5);
+  CHECK(p.decode->ops.autoscaling.schedule_fraction[0] == 1.0);  // its own shares
+  CHECK(p.decode->ops.autoscaling.policy == operations::Policy::kSchedule);
+  CHECK(p.decode->ops.autoscaling.min_servers == 1);  // one unit at least
+  CHECK(p.ops.off_power_w == 2 * 40.0);               // a unit's servers
+  CHECK(p.decode->ops.off_power_w == 4 * 40.0);
+  CHECK(p.decode->ops.wake_power_w == 4 * 900.0);
+  CHECK(p.decode->ops.boot_s == p.ops.boot_s);
+  // Each server of a unit loads its own GPUs' weights: a decode unit of 4 servers (EP32) loads less per
+  // server than a prefill unit of 2 (EP16).
+  CHECK(p.decode->ops.load_s > 0);
+  CHECK(p.decode->ops.load_s < p.ops.load_s);
+  CHECK(a.accounting[0].rent_while_on);
+  // Without decode_schedule the decode pool follows schedule.
+  const config::Scenario same = config::load_scenario(file, {"operations.autoscaling.policy=schedule", "operations.autoscaling.schedule=" + half});
+  CHECK(config::assemble(same).system.dcs[0].decode->ops.autoscaling.schedule_fraction[0] == 0.5);
+  CHECK_FALSE(config::assemble(config::load_scenario(file, {})).accounting[0].rent_while_on);
+}
+
+TEST_CASE("disaggregation with a schedule: each pool by its own shares in whole units, server-hours and energy by state by hand") {
+  test::ListSource src;  // no requests: every figure by hand
+  test::Sink sink;
+  serving::NearestRouter router;
+  serving::ServingSystem sys(pd_schedule_setup(), src, router, sink);
+  test::Driver drv{sys, {}};
+  drv.run(4 * 3600);
+  // Decisions at every 60 s, looking ahead by the pool's wake delay. Prefill server 1 (the pool's last):
+  // drained at 3,600 s (hour 1: ceil(0.5 x 2) = 1 server), empty so off at once; woken at 7,140 s (7,140 + 100
+  // reaches hour 2), serving from 7,240 s. Decode unit 1: off at 3,600 s, woken at 10,680 s (+150 s reaches
+  // hour 3; 10,620 + 150 does not), serving from 10,830 s. The other server and unit serve all along.
+  const serving::DcEpoch e = drv.total();
+  const double p_on = 3600 + (14400 - 7240), p_off = 7140 - 3600, p_wake = 100;
+  const double d_on = 3600 + (14400 - 10830), d_off = 10680 - 3600, d_wake = 150;
+  CHECK(e.prefill_server_s == Approx(14400 + p_on).epsilon(1e-12));
+  CHECK(e.decode_server_s == Approx(2 * 14400 + 2 * d_on).epsilon(1e-12));  // physical servers: a unit is two
+  CHECK(e.serving_s == Approx(e.prefill_server_s + e.decode_server_s).epsilon(1e-12));
+  CHECK(e.off_s == Approx(p_off + 2 * d_off).epsilon(1e-12));
+  CHECK(e.waking_s == Approx(p_wake + 2 * d_wake).epsilon(1e-12));
+  CHECK(e.wake_ups == 3);  // one prefill server and the decode unit's two
+  CHECK(sys.wake_ups() == 2);  // a unit wakes once
+  CHECK(e.energy_off_j == Approx(20 * p_off + 40 * d_off).epsilon(1e-12));
+  CHECK(e.energy_waking_j == Approx(500 * p_wake + 1000 * d_wake).epsilon(1e-12));
+  // Idle power: a prefill server 8 x 60 + 1000 = 1,480 W, a decode unit 16 x 60 + 2,000 = 2,960 W.
+  CHECK(e.energy_serving_j == Approx(1480 * (14400 + p_on) + 2960 * (14400 + d_on)).epsilon(1e-12));
+  CHECK(e.it_energy_j == Approx(e.energy_serving_j + e.energy_off_j + e.energy_waking_j).epsilon(1e-12));
+  // Mid hour 2: the prefill pool whole again, the decode pool at one unit; the report counts physical servers.
+  const serving::DcEpoch& mid = drv.reps[150].dcs[0];  // [9,000, 9,060) s
+  {  // routers see the serving replicas: in hour 2, two prefill and one decode
+    test::ListSource src2;
+    serving::ServingSystem sys2(pd_schedule_setup(), src2, router, sink);
+    test::Driver d2{sys2, {}};
+    d2.run(9060);
+    CHECK(sys2.dc_state(0).replicas == 3);
+  }
+  CHECK(mid.servers_serving == 2 + 2);
+  CHECK(mid.servers_off == 2);
+  REQUIRE(drv.reps[150].server_off.size() == 6);
+  CHECK(drv.reps[150].server_off[4] == 1);  // the decode unit's two physical servers, off the whole period
+  CHECK(drv.reps[150].server_off[5] == 1);
+  CHECK(drv.reps[150].server_off[1] == 0);
+  CHECK(sys.dc_state(0).replicas == 4);  // at the end (hour 3): both prefill replicas and both decode units serve
+}
+
+TEST_CASE("disaggregation with a schedule by hand: a draining prefill unit powers off at its last prefill's end, a decode unit at its last sequence's") {
+  test::ListSource src;
+  // Two long answers at 3,590 s: the decode balancer gives the first to decode replica 2, the second to
+  // replica 3 (the unit with less KV), still decoding at 3,600 s when that unit drains. Two 4,000-token
+  // prompts at 3,599.99 s: the prefill balancer gives them to prefill replicas 0 and 1; replica 1 drains at
+  // 3,600 s holding its prefill.
+  src.reqs.push_back({0, 3590, 100, 2000, 0});
+  src.reqs.push_back({1, 3590, 100, 2000, 0});
+  src.reqs.push_back({2, 3599.99, 4000, 10, 0});
+  src.reqs.push_back({3, 3599.99, 4000, 10, 0});
+  test::Sink sink;
+  serving::NearestRouter router;
+  const serving::SystemSetup setup = pd_schedule_setup();
+  serving::ServingSystem sys(setup, src, router, sink);
+  test::Driver drv{sys, {}};
+  drv.run(4 * 3600);
+  REQUIRE(sink.done.size() == 4);
+  CHECK(sink.done.at(0).replica == 2);
+  CHECK(sink.done.at(1).replica == 3);
+  CHECK(sink.done.at(3).replica == 2);  // its KV arrived after 3,600 s: the draining decode unit took none
+  CHECK(sink.done.at(2).replica == 2);
+  const double back = 0.002;
+  const double decode_end = sink.done.at(1).done_s - back;  // unit 1's last sequence
+  const double prefill_end = 3599.99 + 0.002 + prefill_s(*setup.dcs[0].step_model, 4000);  // replica 1's last prefill
+  REQUIRE(decode_end > 3600);
+  REQUIRE(prefill_end > 3600);
+  const serving::DcEpoch e = drv.total();
+  CHECK(e.prefill_server_s == Approx(14400 + 3600 + (prefill_end - 3600) + (14400 - 7240)).epsilon(1e-12));
+  CHECK(e.decode_server_s == Approx(2 * 14400 + 2 * (3600 + (decode_end - 3600) + (14400 - 10830))).epsilon(1e-12));
+  CHECK(e.draining_s == Approx((prefill_end - 3600) + 2 * (decode_end - 3600)).epsilon(1e-9));
+  CHECK(e.off_s == Approx((7140 - prefill_end) + 2 * (10680 - decode_end)).epsilon(1e-9));
+  CHECK(sys.completed() == 4);
+}
+
+TEST_CASE("disaggregation with a schedule: drained units finish what they hold, nothing is lost, windows = one order") {
+  auto run = [](bool windows) {
+    test::ListSource src;
+    Rng rng(11);
+    double t = 0;
+    for (std::uint64_t i = 0;; ++i) {
+      t += rng.exponential(1 / 2.0);  // 2 requests/s for 3.9 h
+      if (t > 3.9 * 3600) break;
+      src.reqs.push_back({i, t, static_cast<std::uint32_t>(50 + rng.uniform() * 1500), static_cast<std::uint32_t>(1 + rng.uniform() * 200), 0});
+    }
+    test::Sink sink;
+    serving::NearestRouter router;
+    serving::SystemSetup setup = pd_schedule_setup();
+    setup.allow_windows = windows;
+    serving::ServingSystem sys(setup, src, router, sink);
+    // Driven as the day engine does, checking conservation at every period's end.
+    test::Driver d2{sys, {}};
+    for (double t0 = 0; t0 < 4 * 3600; t0 += 60) {
+      sys.advance_to(t0 + 60);
+      d2.reps.push_back(sys.close_epoch(t0, t0 + 60));
+      sys.operate(t0 + 60);
+      const serving::DcState st = sys.dc_state(0);
+      CHECK(sys.arrived() == sys.completed() + st.outstanding + st.inflight + sys.rejected() + sys.dropped());
+    }
+    CHECK(sys.arrived() == src.reqs.size());
+    CHECK(sys.completed() == src.reqs.size());  // every request answered: none lost to a drain
+    CHECK(sys.rejected() + sys.dropped() == 0);
+    const serving::DcEpoch e = d2.total();
+    // A drained unit finishes its prefills (handing their KV over) or its sequences, then powers off: a
+    // little longer on than the idle schedule.
+    const double p_idle = 14400 + 3600 + (14400 - 7240), d_idle = 2 * 14400 + 2 * (3600 + (14400 - 10830));
+    CHECK(e.prefill_server_s >= p_idle - 1e-6);
+    CHECK(e.prefill_server_s <= p_idle + 60);
+    CHECK(e.decode_server_s >= d_idle - 1e-6);
+    CHECK(e.decode_server_s <= d_idle + 2 * 60);
+    CHECK(e.wake_ups == 3);
+    // The drained decode unit (replica 3) answers no request whose KV reached it while it was off.
+    for (const auto& [id, r] : sink.done)
+      if (r.replica == 3) CHECK(!(r.first_token_s > 3600 + 30 && r.first_token_s < 10830));
+    std::vector<double> out;
+    for (const auto& [id, r] : sink.done) {
+      out.push_back(r.first_token_s);
+      out.push_back(r.done_s);
+      out.push_back(r.replica);
+    }
+    return out;
+  };
+  const auto a = run(true);
+  CHECK(a == run(false));
+  CHECK(a.size() > 3 * 25000);
 }
 
 TEST_CASE("disaggregation from a scenario: the pools' units, and the KV transfer over one GPU's NIC share", "[config]") {
