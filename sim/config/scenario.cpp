@@ -1458,12 +1458,12 @@ void read_failures(Reader r, Scenario& s) {
 }
 
 // operations.training: servers reserved for training (README "Training reservations").
-void read_training(Reader r, Scenario& s, bool given) {
+void read_training(Reader r, Scenario& s) {
   OperationsSpec& o = s.operations;
   o.training_power_fraction = r.number("server_power_fraction", 0.75, Range::open_fraction());
   o.training_value_per_gpu_hour = read_money(r, "value", "_per_gpu_hour", s.economics, Range::between(0, 1e4)).value_or(0.0);
   const std::size_t before = o.maintenance.size();
-  read_windows(r, "reservations", s, true, given);
+  read_windows(r, "reservations", s, true);  // none: nothing reserved (the resolved scenario writes the defaults)
   r.finish();
   if (o.maintenance.size() > before && !r.has("server_power_fraction"))
     review(s, "operations.training.server_power_fraction", o.training_power_fraction, "of a training server's maximum power",
@@ -1590,7 +1590,7 @@ void read_operations(Reader r, Scenario& s) {
   v.finish();
   read_power_capping(r.child("power_capping"), s);
   read_failures(r.child("failures"), s);
-  read_training(r.child("training"), s, r.has("training"));
+  read_training(r.child("training"), s);
   r.finish();
   // Outages (failures, maintenance, training): what they cannot be combined with, reported once.
   bool maintenance = false, training = false;
