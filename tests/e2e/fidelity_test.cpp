@@ -93,8 +93,18 @@ namespace {
 // Autoscaling in both engines: scenarios/west-operations.yaml at a tenth of its fleet (5 servers, 2 M
 // requests a day), 07:00-11:00 local, where the demand falls to its trough (08:00) and then steps up
 // 1.9x (10:00): every policy drains servers, powers them off and wakes them again (340 s wake delay).
+#ifdef CHATDC_SANITIZE
+// Under the sanitizers the fine engine runs about 20x slower (actors on threads: 440 s a policy): a tenth of
+// the demand and the schedule policy only (decisions by the clock, so servers still drain, power off and
+// wake), with each engine's invariants; the agreement is the Release suite's to check.
+constexpr bool kAgreement = false;
+#define CHATDC_FIDELITY_DEMAND "2e5"
+#else
+constexpr bool kAgreement = true;
+#define CHATDC_FIDELITY_DEMAND "2e6"
+#endif
 const std::string kScaled =
-    "run scenarios/west-operations.yaml --set workload.requests_per_day=2e6"
+    "run scenarios/west-operations.yaml --set workload.requests_per_day=" CHATDC_FIDELITY_DEMAND
     " --set 'platform.regions[ningxia].datacenters[zw-1].racks=5' --set 'platform.regions[ningxia].datacenters[zw-1].servers_per_rack=1'"
     " --set operations.autoscaling.min_servers=1 --set run.start_h=7 --set run.duration_h=4 --quiet";
 
@@ -129,8 +139,17 @@ std::pair<json, json> scaled_both(const std::string& policy) {
     CHECK(hours(*j, "serving") + hours(*j, "draining") + hours(*j, "waking") + hours(*j, "off") == Approx(5 * 4).epsilon(1e-9));
     CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
   }
+  // The fine engine's timeline counts every server in one state at every period's end, one always serving.
+  const auto t = read_csv(fine / "timeline.csv");
+  const std::size_t cs = column(t[0], "servers_serving"), cd = column(t[0], "servers_draining"),
+                    cw = column(t[0], "servers_waking"), co = column(t[0], "servers_off");
+  for (std::size_t i = 1; i < t.size(); ++i) {
+    CHECK(std::stol(t[i][cs]) + std::stol(t[i][cd]) + std::stol(t[i][cw]) + std::stol(t[i][co]) == 5);
+    CHECK(std::stol(t[i][cs]) >= 1);
+  }
   // The same requests; served the same but for the few whose end the engines' transfers move across the run's end.
   CHECK(f["requests"]["arrived"] == d["requests"]["arrived"]);
+  if (!kAgreement) return {d, f};
   CHECK(f["requests"]["rejected"] == d["requests"]["rejected"]);
   CHECK(f["requests"]["completed"].get<double>() == Approx(d["requests"]["completed"].get<double>()).epsilon(1e-4));
   // Energy, GPU utilization, server-hours powered on and off, latency p50/p90 within 2%.
@@ -146,26 +165,20 @@ std::pair<json, json> scaled_both(const std::string& policy) {
       INFO(m << " " << q);
       CHECK(f["latency_s"][m][q].get<double>() == Approx(d["latency_s"][m][q].get<double>()).epsilon(0.02));
     }
-  // The fine engine's timeline counts every server in one state at every period's end, one always serving.
-  const auto t = read_csv(fine / "timeline.csv");
-  const std::size_t cs = column(t[0], "servers_serving"), cd = column(t[0], "servers_draining"),
-                    cw = column(t[0], "servers_waking"), co = column(t[0], "servers_off");
-  for (std::size_t i = 1; i < t.size(); ++i) {
-    CHECK(std::stol(t[i][cs]) + std::stol(t[i][cd]) + std::stol(t[i][cw]) + std::stol(t[i][co]) == 5);
-    CHECK(std::stol(t[i][cs]) >= 1);
-  }
   return {d, f};
 }
 }  // namespace
 
 TEST_CASE("fidelity with autoscaling: a schedule by local hour") {
   const auto [d, f] = scaled_both("schedule");
+  if (!kAgreement) return;
   // Decisions by the clock: the same wakes and the same states, but for when each drain's last request ends.
   CHECK(f["power_states"]["wake_ups"] == d["power_states"]["wake_ups"]);
   CHECK(hours(f, "waking") == Approx(hours(d, "waking")).epsilon(1e-9));
   CHECK(hours(f, "serving") == Approx(hours(d, "serving")).epsilon(1e-6));
 }
 
+#ifndef CHATDC_SANITIZE
 TEST_CASE("fidelity with autoscaling: reactive (requests outstanding per replica)") {
   // Decisions read the load at each period's end, which the fine engine's transfers shift slightly: a
   // decision near the tolerance band can go the other way, so wake-ups may differ by one (README "Fidelity").
@@ -179,3 +192,4 @@ TEST_CASE("fidelity with autoscaling: predictive (the demand known ahead by the 
   CHECK(f["power_states"]["wake_ups"] == d["power_states"]["wake_ups"]);
   CHECK(hours(f, "waking") == Approx(hours(d, "waking")).epsilon(1e-9));
 }
+#endif
