@@ -1435,7 +1435,7 @@ OperationsSpec::FailureRates read_failure_rates(Reader& r, const OperationsSpec:
   return f;
 }
 
-void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool training, bool required = false);
+void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool training);
 void check_outages(Reader& r, const Scenario& s, const std::string& key, const std::string& what);
 
 void read_failures(Reader r, Scenario& s) {
@@ -1470,7 +1470,7 @@ void read_training(Reader r, Scenario& s) {
            "Epoch AI, training-cost-trends energy.py: a training server's mean power is 0.75 of its maximum (platforms/SOURCES.md 8.12)");
 }
 
-void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool training, bool required) {
+void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool training) {
   OperationsSpec& o = s.operations;
   std::map<std::string, const DatacenterSpec*> dcs;
   std::string names;
@@ -1480,7 +1480,7 @@ void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool trai
       names += (names.empty() ? "" : ", ") + dc.name;
     }
   const double run_h = s.run.duration_s / 3600.0;
-  for (Reader& m : r.children(list_key, required)) {
+  for (Reader& m : r.children(list_key)) {
     OperationsSpec::MaintenanceSpec w;
     w.training = training;
     w.datacenter = m.required_text("datacenter");
