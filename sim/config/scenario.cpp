@@ -237,9 +237,6 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
           r.error("engine", fmt::format("fine needs replicas inside one server; datacenter {} has deployment units of "
                                         "unit_servers {} (the fine engine does not span servers yet: use run.engine: day)",
                                         dc.name, std::max(dc.unit_servers, dc.decode ? dc.decode->unit_servers : 1)));
-        else if (dc.decode)
-          r.error("engine", fmt::format("fine does not model prefill/decode disaggregation yet; datacenter {} has a decode "
-                                        "pool (use run.engine: day)", dc.name));
       }
   }
   run.request_log = r.text("request_log", "none", {"none", "all", "sample"});

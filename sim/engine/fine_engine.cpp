@@ -19,7 +19,9 @@
 #include <fmt/format.h>
 
 #include <deque>
+#include <algorithm>
 #include <exception>
+#include <memory>
 #include <limits>
 #include <unordered_map>
 
@@ -34,12 +36,18 @@ constexpr double kFirstTokenBytes = 256;  // one streamed chunk with its framing
 
 struct RequestMsg {
   workload::RequestSpec spec;
+  // Prefill/decode disaggregation: instead, a KV cache from a prefill replica on server `from`, with the
+  // job that decodes it.
+  bool kv = false;
+  serving::Job job;
+  std::uint32_t from = 0;
 };
 struct AnswerMsg {
   bool first = false;
   serving::Job job;
   serving::JobTimes times;
   std::uint32_t replica = 0, dc = 0;
+  double late_s = 0;  // sent this long after the token was produced (see on_first_token)
 };
 
 class FineDriver final : public serving::ResponseSink {
@@ -81,15 +89,32 @@ class FineDriver final : public serving::ResponseSink {
   std::exception_ptr failure;
 
   // Answers leave from the replica actor that produced them.
-  void on_first_token(std::uint32_t replica, const serving::Job& job, double) override {
+  // A decode replica of a disaggregated datacenter learns of a first token produced inside a run of decode
+  // steps at its next event, after the token's time t: the answer then carries how late it left, and the
+  // user's time is its arrival less that (the network's time is SimGrid's, its departure the token's).
+  void on_first_token(std::uint32_t replica, const serving::Job& job, double t) override {
     ++servers_[ctx_.sys->replica_server(replica)].answers_out;
-    user_mb_[job.tag]->put_init(new AnswerMsg{true, job, {}, replica, ctx_.sys->replica_dc(replica)}, kFirstTokenBytes)->detach();
+    const double late = std::max(0.0, sg4::Engine::get_clock() - t);
+    user_mb_[job.tag]->put_init(new AnswerMsg{true, job, {}, replica, ctx_.sys->replica_dc(replica), late}, kFirstTokenBytes)->detach();
     ++*activities_;
   }
   void on_complete(std::uint32_t replica, const serving::Job& job, const serving::JobTimes& times) override {
     const double bytes = bytes_per_request_ / 2 + job.output_tokens * bytes_per_token_;
     ++servers_[ctx_.sys->replica_server(replica)].answers_out;
-    user_mb_[job.tag]->put_init(new AnswerMsg{false, job, times, replica, ctx_.sys->replica_dc(replica)}, bytes)->detach();
+    user_mb_[job.tag]->put_init(new AnswerMsg{false, job, times, replica, ctx_.sys->replica_dc(replica), 0}, bytes)->detach();
+    ++*activities_;
+  }
+  // The KV cache leaves from the prefill replica's actor, over the platform's route between the two
+  // servers, at most at the day engine's rate (one GPU's share of its server's NIC): SimGrid adds the
+  // route's latency and the sharing of its links with other transfers.
+  void on_kv_ready(std::uint32_t prefill, std::uint32_t decode, const serving::Job& job, double bytes, double) override {
+    const std::uint32_t g = ctx_.sys->replica_server(prefill);
+    ++servers_[g].answers_out;
+    auto* msg = new RequestMsg;
+    msg->kv = true;
+    msg->job = job;
+    msg->from = g;
+    replica_mb_[decode]->put_init(msg, bytes)->set_rate(ctx_.a.system.dcs[ctx_.sys->replica_dc(prefill)].kv_transfer_bytes_per_s)->detach();
     ++*activities_;
   }
 
@@ -125,7 +150,7 @@ class FineDriver final : public serving::ResponseSink {
       const auto dc = ctx_.sys->admit(r);
       if (!dc) continue;
       sg4::this_actor::set_host(ctx_.plat.user_hosts[r.user_region]);
-      dc_mb_[*dc]->put_init(new RequestMsg{r}, bytes_per_request_ / 2 + r.prompt_tokens * bytes_per_token_)->detach();
+      dc_mb_[*dc]->put_init(new RequestMsg{r, false, {}, 0}, bytes_per_request_ / 2 + r.prompt_tokens * bytes_per_token_)->detach();
       ++*activities_;
     }
   }
@@ -146,39 +171,55 @@ class FineDriver final : public serving::ResponseSink {
     }
   }
 
-  // One replica: requests become schedulable request_overhead after they arrive; between events the
-  // replica's own next step boundary is the timeout.
+  // One replica: requests become schedulable request_overhead after they arrive, KV caches (a decode
+  // replica of a disaggregated datacenter) as they arrive; between events the replica's own next step
+  // boundary is the timeout.
   void replica(std::uint32_t rid) {
     auto& sys = *ctx_.sys;
     serving::Replica& rep = sys.replica(rid);
     const double overhead = ctx_.a.system.dcs[sys.replica_dc(rid)].request_overhead_s;
     replica_mb_[rid]->set_receiver(sg4::Actor::self());
-    std::deque<std::pair<double, workload::RequestSpec>> pending;  // (schedulable at, request)
+    struct Pending {
+      double at;  // schedulable at
+      std::unique_ptr<RequestMsg> msg;
+    };
+    std::deque<Pending> pending;  // by time
     RequestMsg* msg = nullptr;
     sg4::CommPtr in = replica_mb_[rid]->get_async<RequestMsg>(&msg);
     for (;;) {
       const double next_event = rep.next_event_time() >= serving::Replica::kNever ? kNever : rep.next_event_time();
-      const double next_ready = pending.empty() ? kNever : pending.front().first;
+      const double next_ready = pending.empty() ? kNever : pending.front().at;
       const double next = std::min(next_event, next_ready);
       const double now = sg4::Engine::get_clock();
       const ssize_t idx = next == kNever ? sg4::Activity::wait_any({in}) : sg4::Activity::wait_any_for({in}, std::max(0.0, next - now));
       ++*activities_;
       if (idx == 0) {
-        pending.emplace_back(sg4::Engine::get_clock() + overhead, msg->spec);
-        delete msg;
+        const double at = sg4::Engine::get_clock() + (msg->kv ? 0.0 : overhead);
+        if (msg->kv) kv_arrived(msg->from);
+        auto pos = std::upper_bound(pending.begin(), pending.end(), at, [](double a, const Pending& p) { return a < p.at; });
+        pending.insert(pos, Pending{at, std::unique_ptr<RequestMsg>(msg)});
         msg = nullptr;
         in = replica_mb_[rid]->get_async<RequestMsg>(&msg);
         continue;
       }
       if (next_ready <= next_event) {
-        rep.deliver(serving::ServingSystem::job_for(pending.front().second, next_ready), next_ready,
-                    serving::ServingSystem::prefix_of(pending.front().second));
+        const RequestMsg& m = *pending.front().msg;
+        if (m.kv)
+          rep.deliver(m.job, next_ready);
+        else
+          rep.deliver(sys.job_on(rid, m.spec, next_ready), next_ready, serving::ServingSystem::prefix_of(m.spec));
         pending.pop_front();
       } else {
         rep.on_event();
       }
       set_power(rid);
     }
+  }
+
+  // A KV cache sent by server g has arrived: a draining prefill server whose last KV cache that was may
+  // now be turned off.
+  void kv_arrived(std::uint32_t g) {
+    if (--servers_[g].answers_out == 0 && ctx_.sys->server_state(g) != serving::ServerState::kServing) sync_server(g);
   }
 
   void spawn_replica(std::uint32_t r) {
@@ -226,7 +267,7 @@ class FineDriver final : public serving::ResponseSink {
       const std::uint32_t g = ctx_.sys->replica_server(msg->replica);
       if (--servers_[g].answers_out == 0 && ctx_.sys->server_state(g) != serving::ServerState::kServing) sync_server(g);
       if (msg->first) {
-        first_at[msg->job.id] = now;
+        first_at[msg->job.id] = now - msg->late_s;
       } else {
         serving::RequestRecord r;
         r.id = msg->job.id;

@@ -321,9 +321,18 @@ std::uint32_t ServingSystem::cell_of(const workload::RequestSpec& r, std::uint32
 }
 
 std::optional<std::uint32_t> ServingSystem::assign(const workload::RequestSpec& r, std::uint32_t d) {
-  const std::uint32_t id = assign_in(cells_[cell_of(r, d)], r);
+  Cell& c = cells_[cell_of(r, d)];
+  const std::uint32_t id = assign_in(c, r);
   if (id == kNoReplica) return std::nullopt;
+  if (dcs_[d].pd) c.prefilled[r.id] = {0, 0, 0, r.output_tokens};  // as on_delivery() does
   return id;
+}
+
+Job ServingSystem::job_on(std::uint32_t id, const workload::RequestSpec& r, double delivered_s) const {
+  Job job = job_for(r, delivered_s);
+  const Dc& dc = dcs_[replica_dc_[id]];
+  if (dc.pd && id - dc.first_replica < dc.prefill_replicas) job.output_tokens = 1;
+  return job;
 }
 
 std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) {
@@ -703,26 +712,35 @@ void ServingSystem::on_prefilled(Cell& c, std::uint32_t replica, const Job& job,
   Job next = job;
   next.output_tokens = pf.output_tokens;
   next.kv_ready = true;
+  if (sink_) {  // an external driver carries the KV cache over its own network (chosen now: it is sent to one replica)
+    sink_->on_kv_ready(replica, c.first_replica + pick_decode(c, times.done_s), next, bytes, times.done_s);
+    return;
+  }
   c.transfers.push({times.done_s + dc.setup.kv_transfer_latency_s + bytes / dc.setup.kv_transfer_bytes_per_s, next});
 }
 
-void ServingSystem::on_transfer(Cell& c) {
-  const Cell::Transfer x = c.transfers.top();
-  c.transfers.pop();
-  finish_due(c, x.t);
+std::uint32_t ServingSystem::pick_decode(Cell& c, double t) {
   const Dc& dc = dcs_[c.dc];
   // Decode balancer: the replica with the least KV cache in use, then the fewest requests (DeepSeek).
   std::uint32_t best = kNoReplica;
   double best_kv = 0;
   for (std::uint32_t i = dc.prefill_replicas; i < c.replicas; ++i) {
     if (c.balancer->excluded(i)) continue;
-    const double kv = replicas_[c.first_replica + i].kv_tokens_at(x.t);
+    const double kv = replicas_[c.first_replica + i].kv_tokens_at(t);
     if (best == kNoReplica || kv < best_kv || (kv == best_kv && c.balancer->outstanding(i) < c.balancer->outstanding(best))) {
       best = i;
       best_kv = kv;
     }
   }
   c.balancer->increment(best);
+  return best;
+}
+
+void ServingSystem::on_transfer(Cell& c) {
+  const Cell::Transfer x = c.transfers.top();
+  c.transfers.pop();
+  finish_due(c, x.t);
+  const std::uint32_t best = pick_decode(c, x.t);
   const std::uint32_t rid = c.first_replica + best;
   replicas_[rid].deliver(x.job, x.t);
   c.heap.update(best, replicas_[rid].next_event_time());
@@ -743,8 +761,16 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   } else {
     finish(c, replica - c.first_replica, job.output_tokens, times.done_s);
   }
+  JobTimes all = times;
+  if (dcs_[c.dc].pd) {  // admitted, cached and preempted in the prefill pool (preempted in decode too)
+    const auto it = c.prefilled.find(job.id);
+    all.admitted_s = it->second.admitted_s;
+    all.cached_tokens = it->second.cached_tokens;
+    all.preemptions += it->second.preemptions;
+    c.prefilled.erase(it);
+  }
   if (sink_) {
-    sink_->on_complete(replica, job, times);
+    sink_->on_complete(replica, job, all);
     return;
   }
   const double back = setup_.one_way_s[job.tag][c.dc];
@@ -755,20 +781,13 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   r.replica = replica;
   r.sent_s = job.sent_s;
   r.delivered_s = job.delivered_s;
-  r.admitted_s = times.admitted_s;
+  r.admitted_s = all.admitted_s;
   r.first_token_s = times.first_token_s + back;
   r.done_s = times.done_s + back;
   r.prompt_tokens = job.prompt_tokens;
   r.output_tokens = job.output_tokens;
-  r.preemptions = times.preemptions;
-  r.cached_tokens = times.cached_tokens;
-  if (dcs_[c.dc].pd) {  // admitted, cached and preempted in the prefill pool (preempted in decode too)
-    const auto it = c.prefilled.find(job.id);
-    r.admitted_s = it->second.admitted_s;
-    r.cached_tokens = it->second.cached_tokens;
-    r.preemptions += it->second.preemptions;
-    c.prefilled.erase(it);
-  }
+  r.preemptions = all.preemptions;
+  r.cached_tokens = all.cached_tokens;
   if (windowed_) {
     if (times.done_s > window_end_)
       c.early.push_back({times.done_s, r});  // a merged step's end beyond the window: answer it then

@@ -179,6 +179,10 @@ class ResponseSink {
   virtual ~ResponseSink() = default;
   virtual void on_first_token(std::uint32_t replica, const Job& job, double t) = 0;
   virtual void on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) = 0;
+  /// Prefill/decode disaggregation: prefill replica `prefill` ended `job`'s prefill at t; its KV cache
+  /// (`bytes`) goes to decode replica `decode` (chosen now by the decode balancer), which the driver hands
+  /// `job` (kv_ready, its output tokens restored) when the bytes arrive.
+  virtual void on_kv_ready(std::uint32_t prefill, std::uint32_t decode, const Job& job, double bytes, double t) = 0;
 };
 
 class Router {
@@ -275,6 +279,9 @@ class ServingSystem final : private ReplicaListener {
   std::optional<std::uint32_t> assign(const workload::RequestSpec& r, std::uint32_t d);
   /// The job a replica is handed for request r delivered at `delivered_s`, and what its prompt shares.
   static Job job_for(const workload::RequestSpec& r, double delivered_s);
+  /// The job replica `id` (assigned by assign()) is handed: job_for(), but a prefill replica of a
+  /// disaggregated datacenter gets the prefill only (up to its first token).
+  Job job_on(std::uint32_t id, const workload::RequestSpec& r, double delivered_s) const;
   static PromptPrefix prefix_of(const workload::RequestSpec& r) { return {r.prefix, r.system_prompt_tokens}; }
   Replica& replica(std::uint32_t id) { return replicas_[id]; }
   std::uint32_t replica_count() const { return static_cast<std::uint32_t>(replicas_.size()); }
@@ -489,6 +496,8 @@ class ServingSystem final : private ReplicaListener {
   void on_prefilled(Cell& c, std::uint32_t replica, const Job& job, const JobTimes& times);
   /// Disaggregation: a KV cache reaches the decode pool; the decode replica with the least KV in use.
   void on_transfer(Cell& c);
+  /// Disaggregation: the decode replica (cell-local) a KV cache arriving at t goes to, counted on the balancer.
+  std::uint32_t pick_decode(Cell& c, double t);
   const InFlight* pipe_front(const Pipe& p) const;
   void find_next_delivery(Cell& c) const;
   void on_delivery(Cell& c);
