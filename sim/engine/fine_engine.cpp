@@ -55,18 +55,24 @@ class FineDriver final : public serving::ResponseSink {
   FineDriver(RunContext& ctx, std::uint64_t* activities) : ctx_(ctx), activities_(activities) {
     const auto& sys = *ctx.sys;
     for (std::uint32_t d = 0; d < sys.dc_count(); ++d) dc_mb_.push_back(sg4::Mailbox::by_name(fmt::format("dc-{}", d)));
-    servers_.resize(sys.server_count());
+    // A server of the serving model may be a deployment unit of several hosts: its replica's actor runs on
+    // the first, and every host of the unit follows its power state (its power shared out evenly).
+    servers_.resize(sys.unit_server_count());
     for (std::uint32_t r = 0; r < sys.replica_count(); ++r) {
       replica_mb_.push_back(sg4::Mailbox::by_name(fmt::format("replica-{}", r)));
       const std::uint32_t server = sys.replica_server(r);
       const std::uint32_t d = sys.replica_dc(r);
-      replica_host_.push_back(ctx.plat.dc_servers[d][server - sys.first_server(d)]);
       Server& sv = servers_[server];
-      sv.host = replica_host_.back();
+      if (sv.hosts.empty()) {
+        const auto [first, count] = sys.physical_servers(server);
+        for (std::uint32_t h = 0; h < count; ++h) sv.hosts.push_back(ctx.plat.dc_servers[d][first + h - sys.first_server(d)]);
+        sv.dc = d;
+      }
+      replica_host_.push_back(sv.hosts.front());
       sv.replicas.push_back(r);
       if (sys.setup().dcs[d].ops.enabled() && (operated_.empty() || operated_.back() != server)) operated_.push_back(server);
     }
-    for (std::uint32_t d = 0; d < sys.dc_count(); ++d) servers_[sys.first_server(d)].frontend = true;
+    for (std::uint32_t d = 0; d < sys.dc_count(); ++d) servers_[sys.first_unit_server(d)].frontend = true;
     for (std::size_t u = 0; u < ctx.plat.user_hosts.size(); ++u)
       user_mb_.push_back(sg4::Mailbox::by_name(fmt::format("users-{}", u)));
     bytes_per_token_ = ctx.s.wan_bytes_per_token;
@@ -226,11 +232,13 @@ class FineDriver final : public serving::ResponseSink {
     sg4::Actor::create(fmt::format("replica-{}", r), replica_host_[r], [this, r] { guard([this, r] { replica(r); }); });
   }
 
-  // The power level of the server's state (serving or draining: its replicas' activities).
+  // The power level of the server's state (serving or draining: its replicas' activities), on each host of it.
   void set_power(std::uint32_t rid) {
     const auto& sys = *ctx_.sys;
-    const std::uint32_t d = sys.replica_dc(rid);
-    replica_host_[rid]->set_pstate(ctx_.plat.levels[d].level_for(sys.server_power_w(sys.replica_server(rid))));
+    const std::uint32_t g = sys.replica_server(rid);
+    const Server& sv = servers_[g];
+    const int level = ctx_.plat.levels[sv.dc].level_for(sys.server_power_w(g) / static_cast<double>(sv.hosts.size()));
+    for (sg4::Host* h : sv.hosts) h->set_pstate(level);
   }
 
   // Brings server g's host to its power state (from an actor on another host: a user endpoint's). Off:
@@ -239,18 +247,17 @@ class FineDriver final : public serving::ResponseSink {
   void sync_server(std::uint32_t g) {
     const auto& sys = *ctx_.sys;
     Server& sv = servers_[g];
-    const serving::ServerState st = sys.server_state(g);
-    const bool off = st == serving::ServerState::kOff || st == serving::ServerState::kFailed ||
-                     st == serving::ServerState::kMaintenance;
+    const bool off = sys.server_powered_off(g);
     if (off && sv.answers_out == 0 && !sv.frontend) {
-      if (sv.host->is_on()) sv.host->turn_off();
+      for (sg4::Host* h : sv.hosts)
+        if (h->is_on()) h->turn_off();
       return;
     }
-    if (!off && !sv.host->is_on()) {
-      sv.host->turn_on();
+    if (!off && !sv.hosts.front()->is_on()) {
+      for (sg4::Host* h : sv.hosts) h->turn_on();
       for (const std::uint32_t r : sv.replicas) spawn_replica(r);
     }
-    if (sv.host->is_on()) set_power(sv.replicas.front());
+    if (sv.hosts.front()->is_on()) set_power(sv.replicas.front());
   }
   void sync_operated() {
     for (const std::uint32_t g : operated_) sync_server(g);
@@ -325,7 +332,8 @@ class FineDriver final : public serving::ResponseSink {
   // Servers (global index): their host and replicas, answers sent and not yet received, and whether the
   // datacenter's frontend runs on the host (never turned off).
   struct Server {
-    sg4::Host* host = nullptr;
+    std::vector<sg4::Host*> hosts;  // a unit's, its replica's host first
+    std::uint32_t dc = 0;
     std::vector<std::uint32_t> replicas;
     std::uint64_t answers_out = 0;
     bool frontend = false;

@@ -60,6 +60,7 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   energy_maintenance_j += o.energy_maintenance_j;
   servers_training += o.servers_training;
   training_s += o.training_s;
+  training_off_s += o.training_off_s;
   energy_training_j += o.energy_training_j;
   batch_requests_done += o.batch_requests_done;
   batch_running += o.batch_running;
@@ -811,7 +812,7 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   const Dc& dc = dcs_[d];
   const PoolSetup& p = dc.pool_of_server(server - dc.first_server);
   switch (servers_[server].state) {  // as close_cell() accounts each state
-    case ServerState::kOff:
+    case ServerState::kOff: return p.ops.train_while_off ? p.ops.training_power_w : p.ops.off_power_w;
     case ServerState::kFailed: return p.ops.off_power_w;
     case ServerState::kMaintenance: return servers_[server].training ? p.ops.training_power_w : p.ops.off_power_w;
     case ServerState::kWaking: return p.ops.wake_power_w;
@@ -823,6 +824,28 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server);
   for (int k = 0; k < p.replicas_per_server; ++k) gpu_w += replicas_[first + k].current_power_w(tp * idle);
   return p.server_power.server_energy_j(gpu_w, 1.0);
+}
+
+std::pair<std::uint32_t, std::uint32_t> ServingSystem::physical_servers(std::uint32_t server) const {
+  const Dc& dc = dcs_[server_dc_[server]];
+  const std::uint32_t local = server - dc.first_server;
+  const auto np = static_cast<std::uint32_t>(dc.setup.servers_per_unit);
+  if (dc.pd && local >= dc.setup.servers) {
+    const auto nd = static_cast<std::uint32_t>(dc.decode.servers_per_unit);
+    return {dc.first_physical + dc.setup.servers * np + (local - dc.setup.servers) * nd, nd};
+  }
+  return {dc.first_physical + local * np, np};
+}
+
+bool ServingSystem::server_powered_off(std::uint32_t server) const {
+  const ServerRec& sr = servers_[server];
+  const Dc& dc = dcs_[server_dc_[server]];
+  switch (sr.state) {
+    case ServerState::kOff: return !dc.pool_of_server(server - dc.first_server).ops.train_while_off;
+    case ServerState::kFailed: return true;
+    case ServerState::kMaintenance: return !sr.training;
+    default: return false;
+  }
 }
 
 void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) {
@@ -852,6 +875,12 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
       case ServerState::kWaking: waking_s += in_state; break;
       case ServerState::kFailed: failed_s += in_state; break;
       case ServerState::kMaintenance: (sr.training ? train_s : maint_s) += in_state; break;
+    }
+    double train_off_s = 0;  // off, training instead (operations.training.while_off)
+    if (p.ops.train_while_off) {
+      train_off_s = off_s;
+      train_s += off_s;
+      off_s = 0;
     }
     double gpu_j = spare_gpus * idle_gpu_w * on_s, server_busy = 0, batch_gpu_j = 0;
     std::uint64_t server_running = 0, server_queued = 0;
@@ -897,9 +926,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     e.gpu_energy_j += gpu_j;
     e.it_energy_j += it_j;
     rep.server_it_energy_j[gs] = it_j;
-    const bool down = sr.state == ServerState::kOff || sr.state == ServerState::kFailed ||
-                      (sr.state == ServerState::kMaintenance && !sr.training);
-    rep.server_off[gs] = down && sr.since <= t0 ? 1 : 0;
+    rep.server_off[gs] = server_powered_off(gs) && sr.since <= t0 ? 1 : 0;
     if (detail) {
       rep.server_busy_gpu_s[gs] = server_busy;
       rep.server_running[gs] = server_running;
@@ -921,11 +948,12 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     e.maintenance_s += maint_s * w;
     e.energy_maintenance_j += maint_j;
     e.training_s += train_s * w;
+    e.training_off_s += train_off_s * w;
     e.energy_training_j += train_j;
     switch (sr.state) {
       case ServerState::kServing: e.servers_serving += w; e.servers_idle += empty ? w : 0; break;
       case ServerState::kDraining: e.servers_draining += w; break;
-      case ServerState::kOff: e.servers_off += w; break;
+      case ServerState::kOff: (p.ops.train_while_off ? e.servers_training : e.servers_off) += w; break;
       case ServerState::kWaking: e.servers_waking += w; break;
       case ServerState::kFailed: e.servers_failed += w; break;
       case ServerState::kMaintDraining:
@@ -1453,6 +1481,7 @@ void ServingSystem::expand_units(EpochReport& rep) const {
       e.maintenance_s *= n;
       e.servers_training *= n;
       e.training_s *= n;
+      e.training_off_s *= n;
     };
     scale(rep.dcs[d]);
     for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) scale(rep.cells[k]);

@@ -285,3 +285,74 @@ TEST_CASE("fidelity with disaggregation: the fine engine's KV transfers share th
   CHECK(f["latency_s"]["e2e"]["p50"].get<double>() == Approx(d["latency_s"]["e2e"]["p50"].get<double>()).epsilon(0.03));
 }
 #endif
+
+TEST_CASE("fidelity with disaggregation and units spanning servers: DeepSeek-V3, expert-parallel prefill and decode units, the disk tier") {
+  // tests/fixtures/ds_pd.yaml: two prefill units of 2 HGX H800 (EP16) and a decode unit of 4 (EP32), 56.3% of
+  // every prompt read from disk. The fine engine runs each unit's replica as one actor on its first host and
+  // sets every host of the unit to its share of the unit's power; a unit's KV caches leave from and arrive at
+  // its first host.
+  const auto day = scratch("fid-ds-day"), fine = scratch("fid-ds-fine");
+#ifdef CHATDC_SANITIZE
+  const std::string demand = " --set workload.requests_per_day=2e5";
+#else
+  const std::string demand;
+#endif
+  const std::string args = "run " + fixture("ds_pd.yaml") + demand + " --set serving.disk_kv_cache.hit_share=0.563 --quiet";
+  Proc p = run(args + " --out " + day.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  p = run(args + " --set run.engine=fine --out " + fine.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json d = summary(day), f = summary(fine);
+  CHECK(f["engine"]["name"] == "fine");
+  CHECK(f["requests"]["arrived"] == d["requests"]["arrived"]);
+  for (const json* j : {&d, &f}) {
+    INFO((*j)["engine"]["name"]);
+    const auto& q = (*j)["requests"];
+    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
+                                          q["dropped"].get<long>());
+    CHECK((*j)["disk_kv_cache"]["hit_share_of_prompt_tokens"].get<double>() == Approx(0.563).margin(0.01));
+    // 8 hosts: SimGrid's energy plugin, summed over every host of the units, equals the model's.
+    CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+    CHECK((*j)["disaggregation"]["prefill"]["server_hours"].get<double>() == Approx(4));
+    CHECK((*j)["disaggregation"]["decode"]["server_hours"].get<double>() == Approx(4));
+  }
+  CHECK(f["disaggregation"]["kv_transfers"].get<double>() == Approx(d["disaggregation"]["kv_transfers"].get<double>()).epsilon(1e-3));
+#ifndef CHATDC_SANITIZE
+  agree(d, f, 0.02);
+  CHECK(f["disaggregation"]["decode"]["output_tokens_per_s_per_server"].get<double>() ==
+        Approx(d["disaggregation"]["decode"]["output_tokens_per_s_per_server"].get<double>()).epsilon(0.02));
+#endif
+}
+
+TEST_CASE("fidelity with units spanning servers under a schedule: a unit's hosts go off and on together") {
+  // tests/fixtures/ds_unit.yaml (DeepSeek-V3, units of 2 HGX H800) at half its units by the schedule: one unit
+  // drains and powers off; in the fine engine both its hosts are turned off.
+  const auto day = scratch("fid-unit-day"), fine = scratch("fid-unit-fine");
+#ifdef CHATDC_SANITIZE
+  const std::string demand = " --set workload.requests_per_day=2e5";
+#else
+  const std::string demand;
+#endif
+  const std::string args = "run " + fixture("ds_unit.yaml") + demand +
+                           " --set operations.autoscaling.policy=schedule --set 'operations.autoscaling.schedule=[0.5,0.5,0.5,0.5,0.5,0.5,"
+                           "0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]' --quiet";
+  Proc p = run(args + " --out " + day.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  p = run(args + " --set run.engine=fine --out " + fine.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json d = summary(day), f = summary(fine);
+  for (const json* j : {&d, &f}) {
+    INFO((*j)["engine"]["name"]);
+    CHECK(hours(*j, "off") > 3.9);  // 4 of 8 servers off from the first period's end, less the drain
+    CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  }
+  CHECK(hours(f, "serving") == Approx(hours(d, "serving")).epsilon(1e-9));
+  CHECK(hours(f, "off") == Approx(hours(d, "off")).epsilon(1e-3));
+#ifndef CHATDC_SANITIZE
+  agree(d, f, 0.02);
+#endif
+}
