@@ -20,6 +20,26 @@ void agree(const json& day, const json& fine, double tol) {
   CHECK(fine["energy_kwh"]["facility"].get<double>() == Approx(day["energy_kwh"]["facility"].get<double>()).epsilon(tol));
   CHECK(fine["requests"]["completed"].get<double>() == Approx(day["requests"]["completed"].get<double>()).epsilon(tol));
 }
+
+// Every request that arrived is answered, unfinished, rejected or dropped.
+void conserved(const json& q) {
+  CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
+                                        q["dropped"].get<long>());
+}
+
+// Runs `args` with each engine into scratch folders named after `name`; returns {day, fine} summaries (and,
+// if asked, the fine engine's folder).
+std::pair<json, json> run_both(const std::string& name, const std::string& args, std::filesystem::path* fine_dir = nullptr) {
+  const auto day = scratch("fid-" + name + "-day"), fine = scratch("fid-" + name + "-fine");
+  if (fine_dir) *fine_dir = fine;
+  Proc p = run(args + " --out " + day.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  p = run(args + " --set run.engine=fine --out " + fine.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  return {summary(day), summary(fine)};
+}
 }  // namespace
 
 TEST_CASE("fidelity: the day engine agrees with the fine-grained engine within 2% (open loop, exact input)") {
@@ -112,22 +132,14 @@ double hours(const json& j, const char* state) { return j["power_states"]["serve
 
 // Runs the policy in both engines; checks what must hold in each and what must agree. Returns {day, fine}.
 std::pair<json, json> scaled_both(const std::string& policy) {
-  const auto day = scratch("fid-ops-day-" + policy), fine = scratch("fid-ops-fine-" + policy);
-  const std::string args = kScaled + " --set operations.autoscaling.policy=" + policy;
-  Proc p = run(args + " --out " + day.string());
-  INFO(p.err);
-  REQUIRE(p.code == 0);
-  p = run(args + " --set run.engine=fine --out " + fine.string());
-  INFO(p.err);
-  REQUIRE(p.code == 0);
-  const json d = summary(day), f = summary(fine);
+  std::filesystem::path fine;
+  const auto [d, f] = run_both("ops-" + policy, kScaled + " --set operations.autoscaling.policy=" + policy, &fine);
   CHECK(f["engine"]["name"] == "fine");
   for (const json* j : {&d, &f}) {
     INFO((*j)["engine"]["name"]);
     // Conservation: no request lost to scaling in either engine.
     const auto& q = (*j)["requests"];
-    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
-                                          q["dropped"].get<long>());
+    conserved(q);
     CHECK(q["dropped"].get<long>() == 0);
     // The case scales down and up: servers off and woken.
     CHECK(hours(*j, "off") > 1);
@@ -195,6 +207,14 @@ TEST_CASE("fidelity with autoscaling: predictive (the demand known ahead by the 
 #endif
 
 namespace {
+#ifdef CHATDC_SANITIZE
+const std::string kUnitDemand = " --set workload.requests_per_day=2e5";  // the fine engine is ~20x slower sanitized
+#else
+const std::string kUnitDemand;
+#endif
+}  // namespace
+
+namespace {
 // Prefill/decode disaggregation in both engines (tests/fixtures/pd_small.yaml: one prefill server and two
 // decode servers of 8 Llama-3.1-8B replicas). The fine engine sends each KV cache as a SimGrid
 // communication from the prefill server to the decode server, at most at one GPU's NIC share, where the
@@ -207,20 +227,12 @@ namespace {
 const std::string kPd = "run " + fixture("pd_small.yaml") + " --set workload.requests_per_day=" CHATDC_PD_DEMAND " --quiet";
 
 std::pair<json, json> pd_both(const std::string& name, const std::string& extra) {
-  const auto day = scratch("fid-pd-day-" + name), fine = scratch("fid-pd-fine-" + name);
-  Proc p = run(kPd + extra + " --out " + day.string());
-  INFO(p.err);
-  REQUIRE(p.code == 0);
-  p = run(kPd + extra + " --set run.engine=fine --out " + fine.string());
-  INFO(p.err);
-  REQUIRE(p.code == 0);
-  const json d = summary(day), f = summary(fine);
+  const auto [d, f] = run_both("pd-" + name, kPd + extra);
   CHECK(f["engine"]["name"] == "fine");
   for (const json* j : {&d, &f}) {
     INFO((*j)["engine"]["name"]);
     const auto& q = (*j)["requests"];
-    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
-                                          q["dropped"].get<long>());
+    conserved(q);
     CHECK(q["completed"].get<long>() > 0);
     // Every request prefilled in the prefill pool, its KV cache sent once, and decoded in the decode pool.
     const auto& pd = (*j)["disaggregation"];
@@ -291,27 +303,12 @@ TEST_CASE("fidelity with disaggregation and units spanning servers: DeepSeek-V3,
   // every prompt read from disk. The fine engine runs each unit's replica as one actor on its first host and
   // sets every host of the unit to its share of the unit's power; a unit's KV caches leave from and arrive at
   // its first host.
-  const auto day = scratch("fid-ds-day"), fine = scratch("fid-ds-fine");
-#ifdef CHATDC_SANITIZE
-  const std::string demand = " --set workload.requests_per_day=2e5";
-#else
-  const std::string demand;
-#endif
-  const std::string args = "run " + fixture("ds_pd.yaml") + demand + " --set serving.disk_kv_cache.hit_share=0.563 --quiet";
-  Proc p = run(args + " --out " + day.string());
-  INFO(p.err);
-  REQUIRE(p.code == 0);
-  p = run(args + " --set run.engine=fine --out " + fine.string());
-  INFO(p.err);
-  REQUIRE(p.code == 0);
-  const json d = summary(day), f = summary(fine);
+  const auto [d, f] = run_both("ds", "run " + fixture("ds_pd.yaml") + kUnitDemand + " --set serving.disk_kv_cache.hit_share=0.563 --quiet");
   CHECK(f["engine"]["name"] == "fine");
   CHECK(f["requests"]["arrived"] == d["requests"]["arrived"]);
   for (const json* j : {&d, &f}) {
     INFO((*j)["engine"]["name"]);
-    const auto& q = (*j)["requests"];
-    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
-                                          q["dropped"].get<long>());
+    conserved((*j)["requests"]);
     CHECK((*j)["disk_kv_cache"]["hit_share_of_prompt_tokens"].get<double>() == Approx(0.563).margin(0.01));
     // 8 hosts: SimGrid's energy plugin, summed over every host of the units, equals the model's.
     CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
@@ -329,22 +326,9 @@ TEST_CASE("fidelity with disaggregation and units spanning servers: DeepSeek-V3,
 TEST_CASE("fidelity with units spanning servers under a schedule: a unit's hosts go off and on together") {
   // tests/fixtures/ds_unit.yaml (DeepSeek-V3, units of 2 HGX H800) at half its units by the schedule: one unit
   // drains and powers off; in the fine engine both its hosts are turned off.
-  const auto day = scratch("fid-unit-day"), fine = scratch("fid-unit-fine");
-#ifdef CHATDC_SANITIZE
-  const std::string demand = " --set workload.requests_per_day=2e5";
-#else
-  const std::string demand;
-#endif
-  const std::string args = "run " + fixture("ds_unit.yaml") + demand +
-                           " --set operations.autoscaling.policy=schedule --set 'operations.autoscaling.schedule=[0.5,0.5,0.5,0.5,0.5,0.5,"
-                           "0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]' --quiet";
-  Proc p = run(args + " --out " + day.string());
-  INFO(p.err);
-  REQUIRE(p.code == 0);
-  p = run(args + " --set run.engine=fine --out " + fine.string());
-  INFO(p.err);
-  REQUIRE(p.code == 0);
-  const json d = summary(day), f = summary(fine);
+  const auto [d, f] = run_both("unit", "run " + fixture("ds_unit.yaml") + kUnitDemand +
+                                         " --set operations.autoscaling.policy=schedule --set 'operations.autoscaling.schedule=[0.5,0.5,0.5,"
+                                         "0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]' --quiet");
   for (const json* j : {&d, &f}) {
     INFO((*j)["engine"]["name"]);
     CHECK(hours(*j, "off") > 3.9);  // 4 of 8 servers off from the first period's end, less the drain
