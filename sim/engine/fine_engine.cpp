@@ -12,17 +12,21 @@
 // request. A server's host follows its power state: the power level of its state (off and waking
 // included), and turned off (SimGrid's wattage_off) once its last answer has left the datacenter, which
 // ends its replica actors; they start again when it begins to wake.
+//
+// Disaggregated datacenters: a prefill replica's end hands the KV cache to this driver, which sends it as a
+// communication of the cache's bytes to the decode replica (capped at one GPU's NIC share). Deployment
+// units spanning servers: one actor per unit, on its first host; every host of the unit at its share.
 #include <simgrid/Exception.hpp>
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
 #include <fmt/format.h>
 
-#include <deque>
 #include <algorithm>
+#include <deque>
 #include <exception>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <unordered_map>
 
 #include "engine/run_context.hpp"
