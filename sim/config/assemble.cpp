@@ -316,6 +316,13 @@ Assembly assemble(const Scenario& s) {
       const auto drawn = operations::draw_failures(d, p.name, p.servers, f.server_mtbf_h * 3600.0 / unit, f.mttr_h * 3600.0,
                                                    s.run.duration_s, s.run.seed);
       a.system.outages.insert(a.system.outages.end(), drawn.begin(), drawn.end());
+      if (p.decode) {  // the decode pool's units, from a stream of their own; numbered after the prefill pool's
+        auto dec = operations::draw_failures(d, p.name + "/decode", p.decode->servers,
+                                             f.server_mtbf_h * 3600.0 / p.decode->servers_per_unit, f.mttr_h * 3600.0,
+                                             s.run.duration_s, s.run.seed);
+        for (auto& o : dec) o.server += p.servers;
+        a.system.outages.insert(a.system.outages.end(), dec.begin(), dec.end());
+      }
     }
     for (const OperationsSpec::MaintenanceSpec& m : s.operations.maintenance) {
       if (m.datacenter != p.name) continue;

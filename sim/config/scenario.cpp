@@ -1496,7 +1496,7 @@ void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool trai
     if (it != dcs.end() && it->second->decode)
       m.error("datacenter", fmt::format("datacenter {} has a decode pool (prefill/decode disaggregation): {} "
                                         "are not modelled there yet", w.datacenter,
-                                        training ? "training reservations" : "failures and maintenance"));
+                                        training ? "training reservations" : "maintenance windows"));
     m.accept("servers");  // both listed among the valid keys
     m.accept("server_share");
     m.finish();
@@ -1508,20 +1508,11 @@ void read_windows(Reader& r, const std::string& list_key, Scenario& s, bool trai
 // What failures, maintenance and training reservations (outages of servers) cannot be combined with;
 // `what` names them in the errors, located at r's `key`.
 void check_outages(Reader& r, const Scenario& s, const std::string& key, const std::string& what) {
-  const OperationsSpec& o = s.operations;
-  std::map<std::string, const DatacenterSpec*> dcs;
-  for (const auto& reg : s.regions)
-    for (const auto& dc : reg.datacenters) dcs[dc.name] = &dc;
   if (s.run.engine == "fine")
     r.error(key, what + " need run.engine: day (the fine engine does not model them)");
   if (!s.workload.batch.jobs.empty())
     r.error(key, what + " with batch work (workload.batch) are not modelled yet: a failed server's batch "
                  "requests would have to return to their job");
-  if (o.failures_enabled)
-    for (const auto& [name, dc] : dcs)
-      if (dc->decode)
-        r.error("enabled", fmt::format("datacenter {} has a decode pool (prefill/decode disaggregation): failures are not "
-                                       "modelled there yet", name));
 }
 
 void read_operations(Reader r, Scenario& s) {

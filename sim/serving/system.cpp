@@ -180,9 +180,9 @@ ServingSystem::ServingSystem(SystemSetup setup, workload::RequestSource& source,
     setup_.merge_steps = false;
     using Ev = Cell::OutageEvent;
     for (const operations::Outage& o : setup_.outages) {
-      if (o.dc >= n_dcs || o.server >= dcs_[o.dc].setup.servers || !(o.start_s >= 0) || !(o.duration_s >= 0))
+      if (o.dc >= n_dcs || o.server >= dcs_[o.dc].dc_servers() || !(o.start_s >= 0) || !(o.duration_s >= 0))
         throw std::invalid_argument("an outage names no server of its datacenter, or has a negative time");
-      if (dcs_[o.dc].pd) throw std::invalid_argument("failures and maintenance with prefill/decode disaggregation are not modelled");
+      if (dcs_[o.dc].pd && o.planned) throw std::invalid_argument("maintenance with prefill/decode disaggregation is not modelled");
       const std::uint32_t gs = dcs_[o.dc].first_server + o.server;
       Cell& c = cells_[server_cell_[gs]];
       const double end = o.start_s + o.duration_s;
@@ -338,12 +338,7 @@ Job ServingSystem::job_on(std::uint32_t id, const workload::RequestSpec& r, doub
 
 std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) {
   const std::uint32_t d = c.dc;
-  std::uint32_t local = c.balancer->pick();
-  if (dcs_[d].pd) {  // the prefill replica with the fewest prompt tokens sent to it and not yet prefilled
-    local = kNoReplica;
-    for (std::uint32_t i = 0; i < dcs_[d].prefill_replicas; ++i)
-      if (!c.balancer->excluded(i) && (local == kNoReplica || c.input_outstanding[i] < c.input_outstanding[local])) local = i;
-  }
+  std::uint32_t local = dcs_[d].pd ? pick_prefill(c) : c.balancer->pick();
   const bool affine = c.affinity && r.prefix != 0;
   if (affine) {
     prompt_path(prefix_of(r), r.prompt_tokens, dcs_[d].setup.scheduler.hash_chains, c.path);
@@ -467,11 +462,17 @@ void ServingSystem::on_delivery(Cell& c) {
     ++p.cursor;
   find_next_delivery(c);
   finish_due(c, f.deliver_s);  // completions up to now (on a tie they come first, as replica events do)
-  if (c.n_serving == 0 && !dcs_[c.dc].pd) {  // every server of the cell failed or down: the request waits at the balancer
+  if (dcs_[c.dc].pd ? pick_prefill(c) == kNoReplica : c.n_serving == 0) {
+    // every server (prefill unit) of the cell failed or down: the request waits at the balancer
     ++c.delivered;
     ++c.outstanding;
     ++c.epoch.arrivals;
-    c.parked.emplace_back(job_for(f.spec, f.deliver_s), prefix_of(f.spec));
+    Job job = job_for(f.spec, f.deliver_s);
+    if (dcs_[c.dc].pd) {
+      c.prefilled[job.id] = {0, 0, 0, job.output_tokens};
+      job.output_tokens = 1;
+    }
+    c.parked.emplace_back(job, prefix_of(f.spec));
     return;
   }
   const std::uint32_t rid = assign_in(c, f.spec);
@@ -714,10 +715,19 @@ void ServingSystem::on_prefilled(Cell& c, std::uint32_t replica, const Job& job,
   next.output_tokens = pf.output_tokens;
   next.kv_ready = true;
   if (sink_) {  // an external driver carries the KV cache over its own network (chosen now: it is sent to one replica)
-    sink_->on_kv_ready(replica, c.first_replica + pick_decode(c, times.done_s), next, bytes, times.done_s);
+    const std::uint32_t decode = pick_decode(c, times.done_s);
+    if (decode == kNoReplica) throw std::logic_error("no decode unit serves (the fine engine models no failures)");
+    sink_->on_kv_ready(replica, c.first_replica + decode, next, bytes, times.done_s);
     return;
   }
   c.transfers.push({times.done_s + dc.setup.kv_transfer_latency_s + bytes / dc.setup.kv_transfer_bytes_per_s, next});
+}
+
+std::uint32_t ServingSystem::pick_prefill(const Cell& c) const {
+  std::uint32_t local = kNoReplica;
+  for (std::uint32_t i = 0; i < dcs_[c.dc].prefill_replicas; ++i)
+    if (!c.balancer->excluded(i) && (local == kNoReplica || c.input_outstanding[i] < c.input_outstanding[local])) local = i;
+  return local;
 }
 
 std::uint32_t ServingSystem::pick_decode(Cell& c, double t) {
@@ -733,7 +743,7 @@ std::uint32_t ServingSystem::pick_decode(Cell& c, double t) {
       best_kv = kv;
     }
   }
-  c.balancer->increment(best);
+  if (best != kNoReplica) c.balancer->increment(best);
   return best;
 }
 
@@ -742,6 +752,10 @@ void ServingSystem::on_transfer(Cell& c) {
   c.transfers.pop();
   finish_due(c, x.t);
   const std::uint32_t best = pick_decode(c, x.t);
+  if (best == kNoReplica) {  // every decode unit failed: the KV cache waits (in the prefill unit's memory) for one
+    c.kv_parked.push_back(x.job);
+    return;
+  }
   const std::uint32_t rid = c.first_replica + best;
   replicas_[rid].deliver(x.job, x.t);
   c.heap.update(best, replicas_[rid].next_event_time());
@@ -1009,12 +1023,21 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
     const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server);
     for (std::uint32_t k = 0; k < per; ++k) replicas_[first + k].drop_cache();
   }
-  if (to == ServerState::kServing)  // requests waiting at the balancer while no server of the cell served
-    while (!c.parked.empty()) {
+  if (to == ServerState::kServing && (!dcs_[c.dc].pd || pick_prefill(c) != kNoReplica))
+    while (!c.parked.empty()) {  // requests waiting at the balancer while no server (prefill unit) of the cell served
       const auto [job, prefix] = c.parked.front();
       c.parked.pop_front();
       --c.outstanding;  // redeliver() counts it again
       redeliver(c, job, prefix, t);
+    }
+  if (to == ServerState::kServing)  // disaggregated: KV caches waiting while no decode unit served
+    while (!c.kv_parked.empty()) {
+      const std::uint32_t best = pick_decode(c, t);
+      if (best == kNoReplica) break;
+      Replica& r = replicas_[c.first_replica + best];
+      r.deliver(c.kv_parked.front(), t);
+      c.kv_parked.pop_front();
+      c.heap.update(best, r.next_event_time());
     }
 }
 
@@ -1074,6 +1097,22 @@ void ServingSystem::start_wake(Cell& c, std::uint32_t server, double t) {
 
 void ServingSystem::redeliver(Cell& c, const Job& job, const PromptPrefix& prefix, double t) {
   ++c.outstanding;
+  if (dcs_[c.dc].pd) {  // disaggregated: back to the prefill pool (a failed decode unit's KV caches are lost)
+    Job again = job;
+    again.kv_ready = false;
+    again.output_tokens = 1;  // the request's own count waits in c.prefilled
+    const std::uint32_t local = pick_prefill(c);
+    if (local == kNoReplica) {
+      c.parked.emplace_back(again, prefix);
+      return;
+    }
+    c.balancer->increment(local);
+    c.input_outstanding[local] += again.prompt_tokens;
+    Replica& r = replicas_[c.first_replica + local];
+    r.deliver(again, t, prefix);
+    c.heap.update(local, r.next_event_time());
+    return;
+  }
   if (c.n_serving == 0) {
     c.parked.emplace_back(job, prefix);
     return;
@@ -1087,14 +1126,16 @@ void ServingSystem::redeliver(Cell& c, const Job& job, const PromptPrefix& prefi
 
 void ServingSystem::fail_server(Cell& c, std::uint32_t server, double t) {
   const Dc& dc = dcs_[c.dc];
-  const auto per = static_cast<std::uint32_t>(dc.setup.replicas_per_server);
+  const auto per = static_cast<std::uint32_t>(dc.pool_of_server(server - dc.first_server).replicas_per_server);
   const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server) - c.first_replica;
+  const bool prefill = dc.pd && first < dc.prefill_replicas;
   std::vector<Job> held;
   for (std::uint32_t k = 0; k < per; ++k) {
     Replica& r = replicas_[c.first_replica + first + k];
     for (const Job& job : r.fail(t)) {
       if (job.batch) throw std::logic_error("a failed server held batch work");
       c.balancer->decrement(first + k);
+      if (prefill) c.input_outstanding[first + k] -= job.prompt_tokens;
       --c.outstanding;
       held.push_back(job);
     }

@@ -402,6 +402,8 @@ class ServingSystem final : private ReplicaListener {
     std::size_t outage_next = 0;
     double next_outage_s = IndexedHeap::kNever;
     std::deque<std::pair<Job, PromptPrefix>> parked;
+    // Disaggregation: KV caches that arrived while no decode unit served (every one failed), delivered when one serves.
+    std::deque<Job> kv_parked;
     std::uint64_t failures = 0, retried = 0, wake_ups = 0;  // so far
     TournamentTree heap;  // the replicas' next events
     std::uint64_t delivered = 0, outstanding = 0, completed = 0, dropped = 0, events = 0;
@@ -509,8 +511,12 @@ class ServingSystem final : private ReplicaListener {
   void on_prefilled(Cell& c, std::uint32_t replica, const Job& job, const JobTimes& times);
   /// Disaggregation: a KV cache reaches the decode pool; the decode replica with the least KV in use.
   void on_transfer(Cell& c);
-  /// Disaggregation: the decode replica (cell-local) a KV cache arriving at t goes to, counted on the balancer.
+  /// Disaggregation: the decode replica (cell-local) a KV cache arriving at t goes to, counted on the balancer
+  /// (kNoReplica, not counted, when no decode unit serves).
   std::uint32_t pick_decode(Cell& c, double t);
+  /// Disaggregation: the serving prefill replica (cell-local) with the fewest prompt tokens sent to it and not
+  /// yet prefilled, or kNoReplica when none serves.
+  std::uint32_t pick_prefill(const Cell& c) const;
   const InFlight* pipe_front(const Pipe& p) const;
   void find_next_delivery(Cell& c) const;
   void on_delivery(Cell& c);

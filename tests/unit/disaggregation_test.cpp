@@ -188,6 +188,72 @@ TEST_CASE("disaggregation driven from outside (the fine engine): the prefill onl
   CHECK(sink.done.empty());  // answers went to the driver
 }
 
+TEST_CASE("disaggregation with failures by hand: a failed decode unit's sequences are prefilled again, their KV caches wait for a decode unit") {
+  // One request (1,000 prompt tokens, 400 output tokens) decoding when the only decode unit fails at t = 3 s for 10 s.
+  test::ListSource src;
+  src.reqs.push_back({7, 1.0, 1000, 400, 0});
+  test::Sink sink;
+  serving::NearestRouter router;
+  serving::SystemSetup setup = pd_setup(2, 1);
+  operations::Outage o;
+  o.start_s = 3;
+  o.duration_s = 10;
+  o.dc = 0;
+  o.server = 2;  // the decode unit: servers 0 and 1 prefill
+  setup.outages.push_back(o);
+  serving::ServingSystem sys(setup, src, router, sink);
+  sys.advance_to(100);
+  const auto rep = sys.close_epoch(0, 100);
+  REQUIRE(sink.done.size() == 1);
+  const serving::RequestRecord& r = sink.done.at(7);
+  CHECK(rep.dcs[0].failures == 1);
+  CHECK(rep.dcs[0].retried == 1);
+  // Prefilled twice (the KV cache was lost with the decode unit), sent twice; decoded after the repair.
+  CHECK(rep.dcs[0].kv_transfers == 2);
+  CHECK(rep.dcs[0].prefill_input_tokens == Approx(2000));
+  CHECK(r.done_s > 13);
+  CHECK(r.output_tokens == 400);
+  CHECK(r.preemptions == 0);
+  CHECK(rep.dcs[0].completions == 1);
+  CHECK(rep.dcs[0].output_tokens == Approx(400));
+  // The unit's 2 servers were failed from 3 s until the repair, then woke (no boot time in this setup) and served.
+  CHECK(rep.dcs[0].failed_s == Approx(2 * 10).epsilon(1e-9));
+}
+
+TEST_CASE("disaggregation with failures by hand: a failed prefill unit's prompts go to the other prefill unit") {
+  test::ListSource src;
+  src.reqs.push_back({7, 1.0, 3000, 4, 0});
+  test::Sink sink;
+  serving::NearestRouter router;
+  serving::SystemSetup setup = pd_setup(2, 1);
+  const model::StepModel& m = *setup.dcs[0].step_model;
+  const double prefill = prefill_s(m, 3000);
+  operations::Outage o;
+  o.start_s = 1.002 + prefill / 2;  // during the first prefill (server 0 took the request: both had nothing)
+  o.duration_s = 50;
+  o.dc = 0;
+  o.server = 0;
+  setup.outages.push_back(o);
+  serving::ServingSystem sys(setup, src, router, sink);
+  sys.advance_to(100);
+  const auto rep = sys.close_epoch(0, 100);
+  REQUIRE(sink.done.size() == 1);
+  const serving::RequestRecord& r = sink.done.at(7);
+  CHECK(rep.dcs[0].retried == 1);
+  CHECK(rep.dcs[0].kv_transfers == 1);  // prefilled once to its end, on the other unit
+  // Retried at the failure: a whole prefill on server 1, the transfer, then four decode steps.
+  const double transfer_s = 0.001 + 3000 * 1e5 / 1e9;
+  double decode = 0;
+  for (int k = 0; k < 4; ++k) {
+    model::StepShape st;
+    st.decode_seqs = 1;
+    st.decode_context_tokens = 3001 + k;
+    decode += m.cost(st).time_s;
+  }
+  CHECK(r.done_s - 0.002 == Approx(o.start_s + prefill + transfer_s + decode).epsilon(1e-12));
+  CHECK(r.replica == 2);  // decoded on the decode unit's replica
+}
+
 TEST_CASE("disaggregation: the prefill balancer counts input tokens outstanding, not requests") {
   // Two prefill servers; a long prompt, then two short ones, all at once. The first short one goes to the
   // idle replica 1; so does the second (100 tokens outstanding there against 3,000), admitted when the
