@@ -442,3 +442,29 @@ TEST_CASE("training while off: the servers a schedule powers off train instead, 
   CHECK(summary(day_dir)["energy_kwh"]["it_model"].get<double>() - o["energy_kwh"]["it_model"].get<double>() ==
         Approx((0.75 * 10.2 - o["power_states"]["it_energy_kwh"]["off"].get<double>() / off_h) * off_h).epsilon(2e-3));
 }
+
+TEST_CASE("failures on a disaggregated datacenter: units fail and are repaired, nothing is lost") {
+  // tests/fixtures/ds_pd.yaml for 2 h with an exaggerated failure rate (a unit of 2 or 4 servers fails every
+  // 2 or 1 h on average) and 12-minute repairs.
+  const auto out = scratch("pd-failures");
+  const Proc p = run("run " + fixture("ds_pd.yaml") +
+                     " --set run.duration_h=2 --set operations.failures.server_mtbf_h=4 --set operations.failures.mttr_h=0.2"
+                     " --quiet --out " + out.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json s = summary(out);
+  const auto& q = s["requests"];
+  CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
+                                        q["dropped"].get<long>());
+  const auto& f = s["failures"];
+  CHECK(f["failures"].get<long>() >= 1);
+  CHECK(f["retried_requests"].get<long>() >= 1);
+  CHECK(f["server_hours_failed"].get<double>() > 0);
+  // Server-hours by state add up to the fleet's (8 servers, 2 h); every retried request prefilled again.
+  const auto& ps = s["power_states"];
+  double hours = 0;
+  for (const char* k : {"serving", "draining", "waking", "off", "failed", "maintenance", "training"}) hours += ps["server_hours"][k].get<double>();
+  CHECK(hours == Approx(16).epsilon(1e-9));
+  CHECK(s["disaggregation"]["kv_transfers"].get<long>() >= q["completed"].get<long>());
+  CHECK(s["energy_kwh"]["it"].get<double>() == Approx(s["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+}
