@@ -191,6 +191,7 @@ Assembly assemble(const Scenario& s) {
       p.ops.off_power_w = unit * s.operations.off_power_w;
       p.ops.wake_power_w = s.operations.wake_power_w >= 0 ? unit * s.operations.wake_power_w : p.server_power.idle_w();
       p.ops.training_power_w = s.operations.training_power_fraction * p.server_power.max_w();
+      p.ops.train_while_off = s.operations.training_while_off;
       p.ops.boot_s = s.operations.boot_s;
       if (unit > 1) {  // a unit is switched on and off whole: bounds in servers become bounds in units
         p.ops.autoscaling.min_servers = (p.ops.autoscaling.min_servers + unit - 1) / unit;
@@ -226,6 +227,7 @@ Assembly assemble(const Scenario& s) {
         d->ops.autoscaling.max_servers = 0;
         d->ops.off_power_w = du * s.operations.off_power_w;
         d->ops.wake_power_w = s.operations.wake_power_w >= 0 ? du * s.operations.wake_power_w : d->server_power.idle_w();
+        d->ops.training_power_w = s.operations.training_power_fraction * d->server_power.max_w();
         d->ops.load_s = (du > 1 ? dc.server.gpus_per_server * model::weight_bytes_per_gpu(s.llm, dpar)
                                 : d->replicas_per_server * s.llm.weight_bytes()) /
                         (s.operations.model_load_gb_per_s * 1e9);

@@ -230,18 +230,6 @@ void read_run(Reader r, Scenario& s, double default_offset_h) {
   run.output_dir = path_text(r, "output_dir", r.text("output_dir", "results/" + s.name));
   run.percentiles = r.text("percentiles", "auto", {"auto", "exact", "sketch"});
   run.engine = r.text("engine", "day", {"day", "fine"});
-  if (run.engine == "fine") {
-    for (const auto& reg : s.regions)
-      for (const auto& dc : reg.datacenters) {
-        if (dc.unit_servers > 1 || (dc.decode && dc.decode->unit_servers > 1))
-          r.error("engine", fmt::format("fine needs replicas inside one server; datacenter {} has deployment units of "
-                                        "unit_servers {} (the fine engine does not span servers yet: use run.engine: day)",
-                                        dc.name, std::max(dc.unit_servers, dc.decode ? dc.decode->unit_servers : 1)));
-        else if (dc.decode)
-          r.error("engine", fmt::format("fine does not model prefill/decode disaggregation yet; datacenter {} has a decode "
-                                        "pool (use run.engine: day)", dc.name));
-      }
-  }
   run.request_log = r.text("request_log", "none", {"none", "all", "sample"});
   run.request_log_fraction = r.number("request_log_fraction", 0.01, Range::open_fraction());
   run.timeline_detail = r.text("timeline_detail", "datacenter", {"datacenter", "rack", "server"});
@@ -1462,10 +1450,11 @@ void read_training(Reader r, Scenario& s) {
   OperationsSpec& o = s.operations;
   o.training_power_fraction = r.number("server_power_fraction", 0.75, Range::open_fraction());
   o.training_value_per_gpu_hour = read_money(r, "value", "_per_gpu_hour", s.economics, Range::between(0, 1e4)).value_or(0.0);
+  o.training_while_off = r.boolean("while_off", false);
   const std::size_t before = o.maintenance.size();
   read_windows(r, "reservations", s, true);  // none: nothing reserved (the resolved scenario writes the defaults)
   r.finish();
-  if (o.maintenance.size() > before && !r.has("server_power_fraction"))
+  if ((o.maintenance.size() > before || o.training_while_off) && !r.has("server_power_fraction"))
     review(s, "operations.training.server_power_fraction", o.training_power_fraction, "of a training server's maximum power",
            "Epoch AI, training-cost-trends energy.py: a training server's mean power is 0.75 of its maximum (platforms/SOURCES.md 8.12)");
 }
@@ -1592,6 +1581,14 @@ void read_operations(Reader r, Scenario& s) {
   read_failures(r.child("failures"), s);
   read_training(r.child("training"), s);
   r.finish();
+  if (o.training_while_off) {
+    bool scaled = false;
+    for (const auto& reg : s.regions)
+      for (const auto& dc : reg.datacenters) scaled = scaled || o.autoscaling_for(dc.name).policy != operations::Policy::kNone;
+    if (!scaled)
+      r.child("training").error("while_off", "true needs autoscaling (operations.autoscaling.policy schedule, reactive or "
+                                             "predictive): without it no server is ever powered off to train");
+  }
   // Outages (failures, maintenance, training): what they cannot be combined with, reported once.
   bool maintenance = false, training = false;
   for (const auto& m : o.maintenance) (m.training ? training : maintenance) = true;

@@ -267,6 +267,7 @@ struct OperationsSpec {
   // operations.training: servers reserved for training (README "Training reservations"): drained, then
   // training at this fraction of their maximum power, then a cold start back to serving.
   double training_power_fraction = 0.75;  // Epoch AI energy.py: a training server's mean power, of its max
+  bool training_while_off = false;  // servers autoscaling powers off train instead (DeepSeek's night)
   double training_value_per_gpu_hour = 0;   // what a training GPU-hour is worth (report currency); 0: not valued
   std::map<std::string, operations::PowerCapConfig> power_by_dc;
   operations::PowerCapConfig power_for(const std::string& dc) const {

@@ -19,7 +19,9 @@
 #include <fmt/format.h>
 
 #include <deque>
+#include <algorithm>
 #include <exception>
+#include <memory>
 #include <limits>
 #include <unordered_map>
 
@@ -34,12 +36,18 @@ constexpr double kFirstTokenBytes = 256;  // one streamed chunk with its framing
 
 struct RequestMsg {
   workload::RequestSpec spec;
+  // Prefill/decode disaggregation: instead, a KV cache from a prefill replica on server `from`, with the
+  // job that decodes it.
+  bool kv = false;
+  serving::Job job;
+  std::uint32_t from = 0;
 };
 struct AnswerMsg {
   bool first = false;
   serving::Job job;
   serving::JobTimes times;
   std::uint32_t replica = 0, dc = 0;
+  double late_s = 0;  // sent this long after the token was produced (see on_first_token)
 };
 
 class FineDriver final : public serving::ResponseSink {
@@ -47,18 +55,24 @@ class FineDriver final : public serving::ResponseSink {
   FineDriver(RunContext& ctx, std::uint64_t* activities) : ctx_(ctx), activities_(activities) {
     const auto& sys = *ctx.sys;
     for (std::uint32_t d = 0; d < sys.dc_count(); ++d) dc_mb_.push_back(sg4::Mailbox::by_name(fmt::format("dc-{}", d)));
-    servers_.resize(sys.server_count());
+    // A server of the serving model may be a deployment unit of several hosts: its replica's actor runs on
+    // the first, and every host of the unit follows its power state (its power shared out evenly).
+    servers_.resize(sys.unit_server_count());
     for (std::uint32_t r = 0; r < sys.replica_count(); ++r) {
       replica_mb_.push_back(sg4::Mailbox::by_name(fmt::format("replica-{}", r)));
       const std::uint32_t server = sys.replica_server(r);
       const std::uint32_t d = sys.replica_dc(r);
-      replica_host_.push_back(ctx.plat.dc_servers[d][server - sys.first_server(d)]);
       Server& sv = servers_[server];
-      sv.host = replica_host_.back();
+      if (sv.hosts.empty()) {
+        const auto [first, count] = sys.physical_servers(server);
+        for (std::uint32_t h = 0; h < count; ++h) sv.hosts.push_back(ctx.plat.dc_servers[d][first + h - sys.first_server(d)]);
+        sv.dc = d;
+      }
+      replica_host_.push_back(sv.hosts.front());
       sv.replicas.push_back(r);
       if (sys.setup().dcs[d].ops.enabled() && (operated_.empty() || operated_.back() != server)) operated_.push_back(server);
     }
-    for (std::uint32_t d = 0; d < sys.dc_count(); ++d) servers_[sys.first_server(d)].frontend = true;
+    for (std::uint32_t d = 0; d < sys.dc_count(); ++d) servers_[sys.first_unit_server(d)].frontend = true;
     for (std::size_t u = 0; u < ctx.plat.user_hosts.size(); ++u)
       user_mb_.push_back(sg4::Mailbox::by_name(fmt::format("users-{}", u)));
     bytes_per_token_ = ctx.s.wan_bytes_per_token;
@@ -81,15 +95,32 @@ class FineDriver final : public serving::ResponseSink {
   std::exception_ptr failure;
 
   // Answers leave from the replica actor that produced them.
-  void on_first_token(std::uint32_t replica, const serving::Job& job, double) override {
+  // A decode replica of a disaggregated datacenter learns of a first token produced inside a run of decode
+  // steps at its next event, after the token's time t: the answer then carries how late it left, and the
+  // user's time is its arrival less that (the network's time is SimGrid's, its departure the token's).
+  void on_first_token(std::uint32_t replica, const serving::Job& job, double t) override {
     ++servers_[ctx_.sys->replica_server(replica)].answers_out;
-    user_mb_[job.tag]->put_init(new AnswerMsg{true, job, {}, replica, ctx_.sys->replica_dc(replica)}, kFirstTokenBytes)->detach();
+    const double late = std::max(0.0, sg4::Engine::get_clock() - t);
+    user_mb_[job.tag]->put_init(new AnswerMsg{true, job, {}, replica, ctx_.sys->replica_dc(replica), late}, kFirstTokenBytes)->detach();
     ++*activities_;
   }
   void on_complete(std::uint32_t replica, const serving::Job& job, const serving::JobTimes& times) override {
     const double bytes = bytes_per_request_ / 2 + job.output_tokens * bytes_per_token_;
     ++servers_[ctx_.sys->replica_server(replica)].answers_out;
-    user_mb_[job.tag]->put_init(new AnswerMsg{false, job, times, replica, ctx_.sys->replica_dc(replica)}, bytes)->detach();
+    user_mb_[job.tag]->put_init(new AnswerMsg{false, job, times, replica, ctx_.sys->replica_dc(replica), 0}, bytes)->detach();
+    ++*activities_;
+  }
+  // The KV cache leaves from the prefill replica's actor, over the platform's route between the two
+  // servers, at most at the day engine's rate (one GPU's share of its server's NIC): SimGrid adds the
+  // route's latency and the sharing of its links with other transfers.
+  void on_kv_ready(std::uint32_t prefill, std::uint32_t decode, const serving::Job& job, double bytes, double) override {
+    const std::uint32_t g = ctx_.sys->replica_server(prefill);
+    ++servers_[g].answers_out;
+    auto* msg = new RequestMsg;
+    msg->kv = true;
+    msg->job = job;
+    msg->from = g;
+    replica_mb_[decode]->put_init(msg, bytes)->set_rate(ctx_.a.system.dcs[ctx_.sys->replica_dc(prefill)].kv_transfer_bytes_per_s)->detach();
     ++*activities_;
   }
 
@@ -125,7 +156,7 @@ class FineDriver final : public serving::ResponseSink {
       const auto dc = ctx_.sys->admit(r);
       if (!dc) continue;
       sg4::this_actor::set_host(ctx_.plat.user_hosts[r.user_region]);
-      dc_mb_[*dc]->put_init(new RequestMsg{r}, bytes_per_request_ / 2 + r.prompt_tokens * bytes_per_token_)->detach();
+      dc_mb_[*dc]->put_init(new RequestMsg{r, false, {}, 0}, bytes_per_request_ / 2 + r.prompt_tokens * bytes_per_token_)->detach();
       ++*activities_;
     }
   }
@@ -146,33 +177,43 @@ class FineDriver final : public serving::ResponseSink {
     }
   }
 
-  // One replica: requests become schedulable request_overhead after they arrive; between events the
-  // replica's own next step boundary is the timeout.
+  // One replica: requests become schedulable request_overhead after they arrive, KV caches (a decode
+  // replica of a disaggregated datacenter) as they arrive; between events the replica's own next step
+  // boundary is the timeout.
   void replica(std::uint32_t rid) {
     auto& sys = *ctx_.sys;
     serving::Replica& rep = sys.replica(rid);
     const double overhead = ctx_.a.system.dcs[sys.replica_dc(rid)].request_overhead_s;
     replica_mb_[rid]->set_receiver(sg4::Actor::self());
-    std::deque<std::pair<double, workload::RequestSpec>> pending;  // (schedulable at, request)
+    struct Pending {
+      double at;  // schedulable at
+      std::unique_ptr<RequestMsg> msg;
+    };
+    std::deque<Pending> pending;  // by time
     RequestMsg* msg = nullptr;
     sg4::CommPtr in = replica_mb_[rid]->get_async<RequestMsg>(&msg);
     for (;;) {
       const double next_event = rep.next_event_time() >= serving::Replica::kNever ? kNever : rep.next_event_time();
-      const double next_ready = pending.empty() ? kNever : pending.front().first;
+      const double next_ready = pending.empty() ? kNever : pending.front().at;
       const double next = std::min(next_event, next_ready);
       const double now = sg4::Engine::get_clock();
       const ssize_t idx = next == kNever ? sg4::Activity::wait_any({in}) : sg4::Activity::wait_any_for({in}, std::max(0.0, next - now));
       ++*activities_;
       if (idx == 0) {
-        pending.emplace_back(sg4::Engine::get_clock() + overhead, msg->spec);
-        delete msg;
+        const double at = sg4::Engine::get_clock() + (msg->kv ? 0.0 : overhead);
+        if (msg->kv) kv_arrived(msg->from);
+        auto pos = std::upper_bound(pending.begin(), pending.end(), at, [](double a, const Pending& p) { return a < p.at; });
+        pending.insert(pos, Pending{at, std::unique_ptr<RequestMsg>(msg)});
         msg = nullptr;
         in = replica_mb_[rid]->get_async<RequestMsg>(&msg);
         continue;
       }
       if (next_ready <= next_event) {
-        rep.deliver(serving::ServingSystem::job_for(pending.front().second, next_ready), next_ready,
-                    serving::ServingSystem::prefix_of(pending.front().second));
+        const RequestMsg& m = *pending.front().msg;
+        if (m.kv)
+          rep.deliver(m.job, next_ready);
+        else
+          rep.deliver(sys.job_on(rid, m.spec, next_ready), next_ready, serving::ServingSystem::prefix_of(m.spec));
         pending.pop_front();
       } else {
         rep.on_event();
@@ -181,15 +222,23 @@ class FineDriver final : public serving::ResponseSink {
     }
   }
 
+  // A KV cache sent by server g has arrived: a draining prefill server whose last KV cache that was may
+  // now be turned off.
+  void kv_arrived(std::uint32_t g) {
+    if (--servers_[g].answers_out == 0 && ctx_.sys->server_state(g) != serving::ServerState::kServing) sync_server(g);
+  }
+
   void spawn_replica(std::uint32_t r) {
     sg4::Actor::create(fmt::format("replica-{}", r), replica_host_[r], [this, r] { guard([this, r] { replica(r); }); });
   }
 
-  // The power level of the server's state (serving or draining: its replicas' activities).
+  // The power level of the server's state (serving or draining: its replicas' activities), on each host of it.
   void set_power(std::uint32_t rid) {
     const auto& sys = *ctx_.sys;
-    const std::uint32_t d = sys.replica_dc(rid);
-    replica_host_[rid]->set_pstate(ctx_.plat.levels[d].level_for(sys.server_power_w(sys.replica_server(rid))));
+    const std::uint32_t g = sys.replica_server(rid);
+    const Server& sv = servers_[g];
+    const int level = ctx_.plat.levels[sv.dc].level_for(sys.server_power_w(g) / static_cast<double>(sv.hosts.size()));
+    for (sg4::Host* h : sv.hosts) h->set_pstate(level);
   }
 
   // Brings server g's host to its power state (from an actor on another host: a user endpoint's). Off:
@@ -198,18 +247,17 @@ class FineDriver final : public serving::ResponseSink {
   void sync_server(std::uint32_t g) {
     const auto& sys = *ctx_.sys;
     Server& sv = servers_[g];
-    const serving::ServerState st = sys.server_state(g);
-    const bool off = st == serving::ServerState::kOff || st == serving::ServerState::kFailed ||
-                     st == serving::ServerState::kMaintenance;
+    const bool off = sys.server_powered_off(g);
     if (off && sv.answers_out == 0 && !sv.frontend) {
-      if (sv.host->is_on()) sv.host->turn_off();
+      for (sg4::Host* h : sv.hosts)
+        if (h->is_on()) h->turn_off();
       return;
     }
-    if (!off && !sv.host->is_on()) {
-      sv.host->turn_on();
+    if (!off && !sv.hosts.front()->is_on()) {
+      for (sg4::Host* h : sv.hosts) h->turn_on();
       for (const std::uint32_t r : sv.replicas) spawn_replica(r);
     }
-    if (sv.host->is_on()) set_power(sv.replicas.front());
+    if (sv.hosts.front()->is_on()) set_power(sv.replicas.front());
   }
   void sync_operated() {
     for (const std::uint32_t g : operated_) sync_server(g);
@@ -226,7 +274,7 @@ class FineDriver final : public serving::ResponseSink {
       const std::uint32_t g = ctx_.sys->replica_server(msg->replica);
       if (--servers_[g].answers_out == 0 && ctx_.sys->server_state(g) != serving::ServerState::kServing) sync_server(g);
       if (msg->first) {
-        first_at[msg->job.id] = now;
+        first_at[msg->job.id] = now - msg->late_s;
       } else {
         serving::RequestRecord r;
         r.id = msg->job.id;
@@ -284,7 +332,8 @@ class FineDriver final : public serving::ResponseSink {
   // Servers (global index): their host and replicas, answers sent and not yet received, and whether the
   // datacenter's frontend runs on the host (never turned off).
   struct Server {
-    sg4::Host* host = nullptr;
+    std::vector<sg4::Host*> hosts;  // a unit's, its replica's host first
+    std::uint32_t dc = 0;
     std::vector<std::uint32_t> replicas;
     std::uint64_t answers_out = 0;
     bool frontend = false;

@@ -148,8 +148,9 @@ void Accounting::finish(double duration_s) {
     t.carbon_cost = t.carbon_kg / 1e3 * s.carbon_price_per_t;
     if (s.rent_per_gpu_hour > 0) {
       t.rental = s.gpus * duration_s / kSecondsPerHour * s.rent_per_gpu_hour;
-      if (s.rent_while_on && s.servers > 0)  // the server-hours off are handed back
-        t.rental -= static_cast<double>(s.gpus) / s.servers * t.ops.off_s / kSecondsPerHour * s.rent_per_gpu_hour;
+      if (s.rent_while_on && s.servers > 0)  // the server-hours off (or training instead) are handed back
+        t.rental -= static_cast<double>(s.gpus) / s.servers * (t.ops.off_s + t.ops.training_off_s) / kSecondsPerHour *
+                    s.rent_per_gpu_hour;
       t.electricity_cost = t.demand_charge = t.capex_servers = t.capex_network = t.capex_facility = t.maintenance = 0;
     }
   }

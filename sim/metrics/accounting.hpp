@@ -15,7 +15,8 @@
 //   rental          = GPUs x hours x price per GPU-hour, replacing electricity, demand charge, capex (servers,
 //                     network gear, facility) and maintenance (the provider's) when the scenario rents its GPUs;
 //                     WAN and carbon cost stay the renter's; with autoscaling, a server off is handed back
-//                     (DeepSeek lends its night's nodes to training): GPUs x (hours - server-hours off / servers)
+//                     (DeepSeek lends its night's nodes to training): GPUs x (hours - server-hours off / servers),
+//                     off including those training instead (operations.training.while_off)
 // Power is taken as uniform within an epoch when a price or PUE boundary falls inside it.
 #pragma once
 #include <array>

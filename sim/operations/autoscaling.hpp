@@ -57,6 +57,7 @@ struct ServerOps {
   double off_power_w = 0;   // IT power of a server that is off (BMC and power supplies on standby)
   double wake_power_w = 0;  // IT power while waking (booting, loading the model)
   double training_power_w = 0;  // IT power while reserved for training (operations.training)
+  bool train_while_off = false;  // operations.training.while_off: a server powered off trains instead, at training power
   double boot_s = 0;        // power-on to the operating system and the serving engine started
   double load_s = 0;        // model weights from storage into GPU memory (bytes / bandwidth)
   double wake_s() const { return boot_s + load_s; }

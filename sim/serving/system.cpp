@@ -60,6 +60,7 @@ DcEpoch& DcEpoch::operator+=(const DcEpoch& o) {
   energy_maintenance_j += o.energy_maintenance_j;
   servers_training += o.servers_training;
   training_s += o.training_s;
+  training_off_s += o.training_off_s;
   energy_training_j += o.energy_training_j;
   batch_requests_done += o.batch_requests_done;
   batch_running += o.batch_running;
@@ -321,9 +322,18 @@ std::uint32_t ServingSystem::cell_of(const workload::RequestSpec& r, std::uint32
 }
 
 std::optional<std::uint32_t> ServingSystem::assign(const workload::RequestSpec& r, std::uint32_t d) {
-  const std::uint32_t id = assign_in(cells_[cell_of(r, d)], r);
+  Cell& c = cells_[cell_of(r, d)];
+  const std::uint32_t id = assign_in(c, r);
   if (id == kNoReplica) return std::nullopt;
+  if (dcs_[d].pd) c.prefilled[r.id] = {0, 0, 0, r.output_tokens};  // as on_delivery() does
   return id;
+}
+
+Job ServingSystem::job_on(std::uint32_t id, const workload::RequestSpec& r, double delivered_s) const {
+  Job job = job_for(r, delivered_s);
+  const Dc& dc = dcs_[replica_dc_[id]];
+  if (dc.pd && id - dc.first_replica < dc.prefill_replicas) job.output_tokens = 1;
+  return job;
 }
 
 std::uint32_t ServingSystem::assign_in(Cell& c, const workload::RequestSpec& r) {
@@ -703,26 +713,35 @@ void ServingSystem::on_prefilled(Cell& c, std::uint32_t replica, const Job& job,
   Job next = job;
   next.output_tokens = pf.output_tokens;
   next.kv_ready = true;
+  if (sink_) {  // an external driver carries the KV cache over its own network (chosen now: it is sent to one replica)
+    sink_->on_kv_ready(replica, c.first_replica + pick_decode(c, times.done_s), next, bytes, times.done_s);
+    return;
+  }
   c.transfers.push({times.done_s + dc.setup.kv_transfer_latency_s + bytes / dc.setup.kv_transfer_bytes_per_s, next});
 }
 
-void ServingSystem::on_transfer(Cell& c) {
-  const Cell::Transfer x = c.transfers.top();
-  c.transfers.pop();
-  finish_due(c, x.t);
+std::uint32_t ServingSystem::pick_decode(Cell& c, double t) {
   const Dc& dc = dcs_[c.dc];
   // Decode balancer: the replica with the least KV cache in use, then the fewest requests (DeepSeek).
   std::uint32_t best = kNoReplica;
   double best_kv = 0;
   for (std::uint32_t i = dc.prefill_replicas; i < c.replicas; ++i) {
     if (c.balancer->excluded(i)) continue;
-    const double kv = replicas_[c.first_replica + i].kv_tokens_at(x.t);
+    const double kv = replicas_[c.first_replica + i].kv_tokens_at(t);
     if (best == kNoReplica || kv < best_kv || (kv == best_kv && c.balancer->outstanding(i) < c.balancer->outstanding(best))) {
       best = i;
       best_kv = kv;
     }
   }
   c.balancer->increment(best);
+  return best;
+}
+
+void ServingSystem::on_transfer(Cell& c) {
+  const Cell::Transfer x = c.transfers.top();
+  c.transfers.pop();
+  finish_due(c, x.t);
+  const std::uint32_t best = pick_decode(c, x.t);
   const std::uint32_t rid = c.first_replica + best;
   replicas_[rid].deliver(x.job, x.t);
   c.heap.update(best, replicas_[rid].next_event_time());
@@ -743,8 +762,16 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   } else {
     finish(c, replica - c.first_replica, job.output_tokens, times.done_s);
   }
+  JobTimes all = times;
+  if (dcs_[c.dc].pd) {  // admitted, cached and preempted in the prefill pool (preempted in decode too)
+    const auto it = c.prefilled.find(job.id);
+    all.admitted_s = it->second.admitted_s;
+    all.cached_tokens = it->second.cached_tokens;
+    all.preemptions += it->second.preemptions;
+    c.prefilled.erase(it);
+  }
   if (sink_) {
-    sink_->on_complete(replica, job, times);
+    sink_->on_complete(replica, job, all);
     return;
   }
   const double back = setup_.one_way_s[job.tag][c.dc];
@@ -755,20 +782,13 @@ void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const Job
   r.replica = replica;
   r.sent_s = job.sent_s;
   r.delivered_s = job.delivered_s;
-  r.admitted_s = times.admitted_s;
+  r.admitted_s = all.admitted_s;
   r.first_token_s = times.first_token_s + back;
   r.done_s = times.done_s + back;
   r.prompt_tokens = job.prompt_tokens;
   r.output_tokens = job.output_tokens;
-  r.preemptions = times.preemptions;
-  r.cached_tokens = times.cached_tokens;
-  if (dcs_[c.dc].pd) {  // admitted, cached and preempted in the prefill pool (preempted in decode too)
-    const auto it = c.prefilled.find(job.id);
-    r.admitted_s = it->second.admitted_s;
-    r.cached_tokens = it->second.cached_tokens;
-    r.preemptions += it->second.preemptions;
-    c.prefilled.erase(it);
-  }
+  r.preemptions = all.preemptions;
+  r.cached_tokens = all.cached_tokens;
   if (windowed_) {
     if (times.done_s > window_end_)
       c.early.push_back({times.done_s, r});  // a merged step's end beyond the window: answer it then
@@ -792,7 +812,7 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   const Dc& dc = dcs_[d];
   const PoolSetup& p = dc.pool_of_server(server - dc.first_server);
   switch (servers_[server].state) {  // as close_cell() accounts each state
-    case ServerState::kOff:
+    case ServerState::kOff: return p.ops.train_while_off ? p.ops.training_power_w : p.ops.off_power_w;
     case ServerState::kFailed: return p.ops.off_power_w;
     case ServerState::kMaintenance: return servers_[server].training ? p.ops.training_power_w : p.ops.off_power_w;
     case ServerState::kWaking: return p.ops.wake_power_w;
@@ -804,6 +824,28 @@ double ServingSystem::server_power_w(std::uint32_t server) const {
   const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server);
   for (int k = 0; k < p.replicas_per_server; ++k) gpu_w += replicas_[first + k].current_power_w(tp * idle);
   return p.server_power.server_energy_j(gpu_w, 1.0);
+}
+
+std::pair<std::uint32_t, std::uint32_t> ServingSystem::physical_servers(std::uint32_t server) const {
+  const Dc& dc = dcs_[server_dc_[server]];
+  const std::uint32_t local = server - dc.first_server;
+  const auto np = static_cast<std::uint32_t>(dc.setup.servers_per_unit);
+  if (dc.pd && local >= dc.setup.servers) {
+    const auto nd = static_cast<std::uint32_t>(dc.decode.servers_per_unit);
+    return {dc.first_physical + dc.setup.servers * np + (local - dc.setup.servers) * nd, nd};
+  }
+  return {dc.first_physical + local * np, np};
+}
+
+bool ServingSystem::server_powered_off(std::uint32_t server) const {
+  const ServerRec& sr = servers_[server];
+  const Dc& dc = dcs_[server_dc_[server]];
+  switch (sr.state) {
+    case ServerState::kOff: return !dc.pool_of_server(server - dc.first_server).ops.train_while_off;
+    case ServerState::kFailed: return true;
+    case ServerState::kMaintenance: return !sr.training;
+    default: return false;
+  }
 }
 
 void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) {
@@ -833,6 +875,12 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
       case ServerState::kWaking: waking_s += in_state; break;
       case ServerState::kFailed: failed_s += in_state; break;
       case ServerState::kMaintenance: (sr.training ? train_s : maint_s) += in_state; break;
+    }
+    double train_off_s = 0;  // off, training instead (operations.training.while_off)
+    if (p.ops.train_while_off) {
+      train_off_s = off_s;
+      train_s += off_s;
+      off_s = 0;
     }
     double gpu_j = spare_gpus * idle_gpu_w * on_s, server_busy = 0, batch_gpu_j = 0;
     std::uint64_t server_running = 0, server_queued = 0;
@@ -878,9 +926,7 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     e.gpu_energy_j += gpu_j;
     e.it_energy_j += it_j;
     rep.server_it_energy_j[gs] = it_j;
-    const bool down = sr.state == ServerState::kOff || sr.state == ServerState::kFailed ||
-                      (sr.state == ServerState::kMaintenance && !sr.training);
-    rep.server_off[gs] = down && sr.since <= t0 ? 1 : 0;
+    rep.server_off[gs] = server_powered_off(gs) && sr.since <= t0 ? 1 : 0;
     if (detail) {
       rep.server_busy_gpu_s[gs] = server_busy;
       rep.server_running[gs] = server_running;
@@ -902,11 +948,12 @@ void ServingSystem::close_cell(Cell& c, double t0, double t1, EpochReport& rep) 
     e.maintenance_s += maint_s * w;
     e.energy_maintenance_j += maint_j;
     e.training_s += train_s * w;
+    e.training_off_s += train_off_s * w;
     e.energy_training_j += train_j;
     switch (sr.state) {
       case ServerState::kServing: e.servers_serving += w; e.servers_idle += empty ? w : 0; break;
       case ServerState::kDraining: e.servers_draining += w; break;
-      case ServerState::kOff: e.servers_off += w; break;
+      case ServerState::kOff: (p.ops.train_while_off ? e.servers_training : e.servers_off) += w; break;
       case ServerState::kWaking: e.servers_waking += w; break;
       case ServerState::kFailed: e.servers_failed += w; break;
       case ServerState::kMaintDraining:
@@ -1434,6 +1481,7 @@ void ServingSystem::expand_units(EpochReport& rep) const {
       e.maintenance_s *= n;
       e.servers_training *= n;
       e.training_s *= n;
+      e.training_off_s *= n;
     };
     scale(rep.dcs[d]);
     for (std::uint32_t k = dc.first_cell; k < dc.first_cell + dc.cells; ++k) scale(rep.cells[k]);

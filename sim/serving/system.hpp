@@ -179,6 +179,10 @@ class ResponseSink {
   virtual ~ResponseSink() = default;
   virtual void on_first_token(std::uint32_t replica, const Job& job, double t) = 0;
   virtual void on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) = 0;
+  /// Prefill/decode disaggregation: prefill replica `prefill` ended `job`'s prefill at t; its KV cache
+  /// (`bytes`) goes to decode replica `decode` (chosen now by the decode balancer), which the driver hands
+  /// `job` (kv_ready, its output tokens restored) when the bytes arrive.
+  virtual void on_kv_ready(std::uint32_t prefill, std::uint32_t decode, const Job& job, double bytes, double t) = 0;
 };
 
 class Router {
@@ -232,6 +236,9 @@ struct DcEpoch {
   // training); server-seconds training and their IT energy (training power) over the epoch.
   std::uint64_t servers_training = 0;
   double training_s = 0, energy_training_j = 0;
+  // Of training_s: servers that autoscaling powered off and that train instead (operations.training.while_off),
+  // handed back from inference (a rental is not paid for them).
+  double training_off_s = 0;
   std::uint64_t wake_ups = 0;
   double serving_s = 0, draining_s = 0, waking_s = 0, off_s = 0;
   double energy_serving_j = 0, energy_draining_j = 0, energy_waking_j = 0, energy_off_j = 0;
@@ -275,6 +282,9 @@ class ServingSystem final : private ReplicaListener {
   std::optional<std::uint32_t> assign(const workload::RequestSpec& r, std::uint32_t d);
   /// The job a replica is handed for request r delivered at `delivered_s`, and what its prompt shares.
   static Job job_for(const workload::RequestSpec& r, double delivered_s);
+  /// The job replica `id` (assigned by assign()) is handed: job_for(), but a prefill replica of a
+  /// disaggregated datacenter gets the prefill only (up to its first token).
+  Job job_on(std::uint32_t id, const workload::RequestSpec& r, double delivered_s) const;
   static PromptPrefix prefix_of(const workload::RequestSpec& r) { return {r.prefix, r.system_prompt_tokens}; }
   Replica& replica(std::uint32_t id) { return replicas_[id]; }
   std::uint32_t replica_count() const { return static_cast<std::uint32_t>(replicas_.size()); }
@@ -285,6 +295,9 @@ class ServingSystem final : private ReplicaListener {
   /// on (serving or draining), else its power state's (off, failed or down for maintenance: off_power_w;
   /// waking: wake_power_w).
   double server_power_w(std::uint32_t server) const;
+  /// Whether global server `server` is powered off now (off, failed or down for maintenance; not one that
+  /// trains: a training reservation, or off with operations.training.while_off).
+  bool server_powered_off(std::uint32_t server) const;
   /// Answers go to `sink` instead of being recorded with fixed network delays.
   void set_response_sink(ResponseSink* sink) { sink_ = sink; }
   /// Account busy time and energy up to t1 and report the epoch [t0, t1).
@@ -318,6 +331,13 @@ class ServingSystem final : private ReplicaListener {
   /// Physical servers (a deployment unit counts its servers_per_unit).
   std::uint32_t server_count() const { return physical_servers_; }
   std::uint32_t first_server(std::uint32_t dc) const { return dcs_[dc].first_physical; }
+  /// Servers as the serving model counts them (a deployment unit is one: replica_server(), server_state(),
+  /// server_power_w() take these), and datacenter dc's first.
+  std::uint32_t unit_server_count() const { return total_servers_; }
+  std::uint32_t first_unit_server(std::uint32_t dc) const { return dcs_[dc].first_server; }
+  /// The physical servers of global server `server` (a unit: its servers_per_unit): {first, count}, global
+  /// physical indices (first_server()'s numbering, the engine's hosts).
+  std::pair<std::uint32_t, std::uint32_t> physical_servers(std::uint32_t server) const;
   /// Balancer cells of datacenter `dc`.
   std::uint32_t cell_count(std::uint32_t dc) const { return dcs_[dc].cells; }
   /// Every cell, in order (global index).
@@ -489,6 +509,8 @@ class ServingSystem final : private ReplicaListener {
   void on_prefilled(Cell& c, std::uint32_t replica, const Job& job, const JobTimes& times);
   /// Disaggregation: a KV cache reaches the decode pool; the decode replica with the least KV in use.
   void on_transfer(Cell& c);
+  /// Disaggregation: the decode replica (cell-local) a KV cache arriving at t goes to, counted on the balancer.
+  std::uint32_t pick_decode(Cell& c, double t);
   const InFlight* pipe_front(const Pipe& p) const;
   void find_next_delivery(Cell& c) const;
   void on_delivery(Cell& c);

@@ -193,3 +193,166 @@ TEST_CASE("fidelity with autoscaling: predictive (the demand known ahead by the 
   CHECK(hours(f, "waking") == Approx(hours(d, "waking")).epsilon(1e-9));
 }
 #endif
+
+namespace {
+// Prefill/decode disaggregation in both engines (tests/fixtures/pd_small.yaml: one prefill server and two
+// decode servers of 8 Llama-3.1-8B replicas). The fine engine sends each KV cache as a SimGrid
+// communication from the prefill server to the decode server, at most at one GPU's NIC share, where the
+// day engine adds latency + bytes / rate without contention.
+#ifdef CHATDC_SANITIZE
+#define CHATDC_PD_DEMAND "3e5"  // the fine engine runs about 20x slower under the sanitizers
+#else
+#define CHATDC_PD_DEMAND "3e6"
+#endif
+const std::string kPd = "run " + fixture("pd_small.yaml") + " --set workload.requests_per_day=" CHATDC_PD_DEMAND " --quiet";
+
+std::pair<json, json> pd_both(const std::string& name, const std::string& extra) {
+  const auto day = scratch("fid-pd-day-" + name), fine = scratch("fid-pd-fine-" + name);
+  Proc p = run(kPd + extra + " --out " + day.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  p = run(kPd + extra + " --set run.engine=fine --out " + fine.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json d = summary(day), f = summary(fine);
+  CHECK(f["engine"]["name"] == "fine");
+  for (const json* j : {&d, &f}) {
+    INFO((*j)["engine"]["name"]);
+    const auto& q = (*j)["requests"];
+    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
+                                          q["dropped"].get<long>());
+    CHECK(q["completed"].get<long>() > 0);
+    // Every request prefilled in the prefill pool, its KV cache sent once, and decoded in the decode pool.
+    const auto& pd = (*j)["disaggregation"];
+    CHECK(pd["kv_transfers"].get<long>() >= q["completed"].get<long>());
+    CHECK(pd["kv_transfers"].get<long>() <= q["arrived"].get<long>());
+    CHECK(pd["decode"]["output_tokens"].get<double>() > 0);
+    CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  }
+  CHECK(f["requests"]["arrived"] == d["requests"]["arrived"]);
+  CHECK(f["engine"]["simgrid_activities"].get<double>() > 5 * f["requests"]["arrived"].get<double>());
+  return {d, f};
+}
+}  // namespace
+
+TEST_CASE("fidelity with disaggregation: a prefill pool, KV transfers over the platform, a decode pool") {
+  const auto [d, f] = pd_both("open", "");
+  const auto &dp = d["disaggregation"], &fp = f["disaggregation"];
+  CHECK(fp["kv_transfers"].get<double>() == Approx(dp["kv_transfers"].get<double>()).epsilon(1e-3));
+  CHECK(fp["kv_transfer_gb"].get<double>() == Approx(dp["kv_transfer_gb"].get<double>()).epsilon(1e-3));
+#ifndef CHATDC_SANITIZE
+  agree(d, f, 0.02);
+  for (const char* pool : {"prefill", "decode"}) {
+    INFO(pool);
+    CHECK(fp[pool]["utilization"].get<double>() == Approx(dp[pool]["utilization"].get<double>()).epsilon(0.02));
+  }
+  CHECK(fp["prefill"]["input_tokens_per_s_per_server"].get<double>() ==
+        Approx(dp["prefill"]["input_tokens_per_s_per_server"].get<double>()).epsilon(0.02));
+  CHECK(fp["decode"]["output_tokens_per_s_per_server"].get<double>() ==
+        Approx(dp["decode"]["output_tokens_per_s_per_server"].get<double>()).epsilon(0.02));
+#endif
+}
+
+TEST_CASE("fidelity with disaggregation: each pool on its own schedule") {
+  // Four servers (two prefill, two decode), 00:00-04:00: the prefill pool at half from 01:00 to 03:00, the
+  // decode pool at half from 01:00 to 02:00 and from 03:00: each pool drains a server, powers it off and wakes it.
+  const auto [d, f] = pd_both(
+      "schedule",
+      " --set 'platform.regions[east].datacenters[east-1].servers_per_rack=4' --set run.duration_h=4"
+      " --set operations.autoscaling.policy=schedule"
+      " --set 'operations.autoscaling.schedule=[1,0.5,0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]'"
+      " --set 'operations.autoscaling.decode_schedule=[1,0.5,1,0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]'");
+  for (const json* j : {&d, &f}) {
+    INFO((*j)["engine"]["name"]);
+    CHECK((*j)["power_states"]["wake_ups"].get<long>() == 3);  // the prefill server at 03:00, the decode server at 02:00 and 04:00
+    CHECK(hours(*j, "off") > 3);
+    CHECK(hours(*j, "serving") + hours(*j, "draining") + hours(*j, "waking") + hours(*j, "off") == Approx(4 * 4).epsilon(1e-9));
+  }
+  // Decisions by the clock: the same wakes, the same serving hours but for when each drain's last request ends.
+  CHECK(hours(f, "waking") == Approx(hours(d, "waking")).epsilon(1e-9));
+  CHECK(hours(f, "serving") + hours(f, "draining") == Approx(hours(d, "serving") + hours(d, "draining")).epsilon(1e-3));
+#ifndef CHATDC_SANITIZE
+  agree(d, f, 0.02);
+#endif
+}
+
+#ifndef CHATDC_SANITIZE
+TEST_CASE("fidelity with disaggregation: the fine engine's KV transfers share the server's link, the day engine's do not") {
+  // One 400 Gb/s port per server instead of a NIC per GPU: a prefill step that ends many prompts sends their
+  // KV caches at once, and they share the port. The day engine gives each transfer one GPU's share of it.
+  const auto [d, f] = pd_both("shared-nic", " --set run.duration_h=0.25 --set 'platform.regions[east].datacenters[east-1].network.server_gbps=400'");
+  CHECK(f["latency_s"]["ttft"]["mean"].get<double>() > 1.03 * d["latency_s"]["ttft"]["mean"].get<double>());
+  CHECK(f["latency_s"]["e2e"]["p50"].get<double>() == Approx(d["latency_s"]["e2e"]["p50"].get<double>()).epsilon(0.03));
+}
+#endif
+
+TEST_CASE("fidelity with disaggregation and units spanning servers: DeepSeek-V3, expert-parallel prefill and decode units, the disk tier") {
+  // tests/fixtures/ds_pd.yaml: two prefill units of 2 HGX H800 (EP16) and a decode unit of 4 (EP32), 56.3% of
+  // every prompt read from disk. The fine engine runs each unit's replica as one actor on its first host and
+  // sets every host of the unit to its share of the unit's power; a unit's KV caches leave from and arrive at
+  // its first host.
+  const auto day = scratch("fid-ds-day"), fine = scratch("fid-ds-fine");
+#ifdef CHATDC_SANITIZE
+  const std::string demand = " --set workload.requests_per_day=2e5";
+#else
+  const std::string demand;
+#endif
+  const std::string args = "run " + fixture("ds_pd.yaml") + demand + " --set serving.disk_kv_cache.hit_share=0.563 --quiet";
+  Proc p = run(args + " --out " + day.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  p = run(args + " --set run.engine=fine --out " + fine.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json d = summary(day), f = summary(fine);
+  CHECK(f["engine"]["name"] == "fine");
+  CHECK(f["requests"]["arrived"] == d["requests"]["arrived"]);
+  for (const json* j : {&d, &f}) {
+    INFO((*j)["engine"]["name"]);
+    const auto& q = (*j)["requests"];
+    CHECK(q["arrived"].get<long>() == q["completed"].get<long>() + q["unfinished"].get<long>() + q["rejected"].get<long>() +
+                                          q["dropped"].get<long>());
+    CHECK((*j)["disk_kv_cache"]["hit_share_of_prompt_tokens"].get<double>() == Approx(0.563).margin(0.01));
+    // 8 hosts: SimGrid's energy plugin, summed over every host of the units, equals the model's.
+    CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+    CHECK((*j)["disaggregation"]["prefill"]["server_hours"].get<double>() == Approx(4));
+    CHECK((*j)["disaggregation"]["decode"]["server_hours"].get<double>() == Approx(4));
+  }
+  CHECK(f["disaggregation"]["kv_transfers"].get<double>() == Approx(d["disaggregation"]["kv_transfers"].get<double>()).epsilon(1e-3));
+#ifndef CHATDC_SANITIZE
+  agree(d, f, 0.02);
+  CHECK(f["disaggregation"]["decode"]["output_tokens_per_s_per_server"].get<double>() ==
+        Approx(d["disaggregation"]["decode"]["output_tokens_per_s_per_server"].get<double>()).epsilon(0.02));
+#endif
+}
+
+TEST_CASE("fidelity with units spanning servers under a schedule: a unit's hosts go off and on together") {
+  // tests/fixtures/ds_unit.yaml (DeepSeek-V3, units of 2 HGX H800) at half its units by the schedule: one unit
+  // drains and powers off; in the fine engine both its hosts are turned off.
+  const auto day = scratch("fid-unit-day"), fine = scratch("fid-unit-fine");
+#ifdef CHATDC_SANITIZE
+  const std::string demand = " --set workload.requests_per_day=2e5";
+#else
+  const std::string demand;
+#endif
+  const std::string args = "run " + fixture("ds_unit.yaml") + demand +
+                           " --set operations.autoscaling.policy=schedule --set 'operations.autoscaling.schedule=[0.5,0.5,0.5,0.5,0.5,0.5,"
+                           "0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]' --quiet";
+  Proc p = run(args + " --out " + day.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  p = run(args + " --set run.engine=fine --out " + fine.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json d = summary(day), f = summary(fine);
+  for (const json* j : {&d, &f}) {
+    INFO((*j)["engine"]["name"]);
+    CHECK(hours(*j, "off") > 3.9);  // 4 of 8 servers off from the first period's end, less the drain
+    CHECK((*j)["energy_kwh"]["it"].get<double>() == Approx((*j)["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+  }
+  CHECK(hours(f, "serving") == Approx(hours(d, "serving")).epsilon(1e-9));
+  CHECK(hours(f, "off") == Approx(hours(d, "off")).epsilon(1e-3));
+#ifndef CHATDC_SANITIZE
+  agree(d, f, 0.02);
+#endif
+}

@@ -389,3 +389,56 @@ TEST_CASE("training reservations: servers drained, trained at 0.75 of their maxi
   for (const auto& d : t["defaults_to_review"]) listed |= d["key"] == "operations.training.server_power_fraction";
   CHECK(listed);
 }
+
+TEST_CASE("training while off: the servers a schedule powers off train instead, on a disaggregated datacenter, in both engines") {
+  // tests/fixtures/pd_small.yaml with four servers (two prefill, two decode), 00:00-04:00, each pool at half
+  // for two of the hours, rented at $2 per GPU-hour. With operations.training.while_off the off hours become
+  // training hours: training power (0.75 x 10,200 W), valued at $2 per GPU-hour, and not rented.
+  const std::string base = "run " + fixture("pd_small.yaml") +
+                           " --set workload.requests_per_day=3e5 --set 'platform.regions[east].datacenters[east-1].servers_per_rack=4'"
+                           " --set run.duration_h=4 --set operations.autoscaling.policy=schedule"
+                           " --set 'operations.autoscaling.schedule=[1,0.5,0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]'"
+                           " --set 'operations.autoscaling.decode_schedule=[1,0.5,1,0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]'"
+                           " --set economics.ownership=rent --set economics.rent_usd_per_gpu_hour=2 --quiet";
+  const std::string train = " --set operations.training.while_off=true --set operations.training.value_usd_per_gpu_hour=2";
+  const auto off_dir = scratch("train-off-none"), day_dir = scratch("train-off-day"), fine_dir = scratch("train-off-fine");
+  for (const auto& [args, dir] : {std::pair{base, off_dir}, std::pair{base + train, day_dir},
+                                  std::pair{base + train + " --set run.engine=fine", fine_dir}}) {
+    const Proc p = run(args + " --out " + dir.string());
+    INFO(p.err);
+    REQUIRE(p.code == 0);
+  }
+  const json o = summary(off_dir);
+  const double off_h = o["power_states"]["server_hours"]["off"].get<double>();
+  CHECK(off_h > 3);  // a prefill server 01:00-03:00, a decode server 01:00-02:00 and 03:00-04:00, less drains and look-ahead
+  CHECK(o["training"]["server_hours"].get<double>() == 0);
+  for (const auto& dir : {day_dir, fine_dir}) {
+    const json t = summary(dir);
+    INFO(t["engine"]["name"]);
+    const auto& ps = t["power_states"];
+    CHECK(ps["server_hours"]["off"].get<double>() == 0);
+    const double h = t["training"]["server_hours"].get<double>();
+    CHECK(h == Approx(off_h).epsilon(1e-3));  // the fine engine's drains end a few seconds apart
+    CHECK(ps["server_hours"]["training"].get<double>() == Approx(h).epsilon(1e-12));
+    CHECK(t["training"]["gpu_hours"].get<double>() == Approx(8 * h).epsilon(1e-12));
+    CHECK(t["training"]["value"].get<double>() == Approx(2 * 8 * h).epsilon(1e-12));
+    CHECK(t["training"]["energy_kwh"]["it"].get<double>() == Approx(0.75 * 10.2 * h).epsilon(1e-9));
+    // The same wakes (from training, as from off), and the training hours handed back from the rental.
+    CHECK(ps["wake_ups"] == o["power_states"]["wake_ups"]);
+    CHECK(t["cost"]["rental"].get<double>() == Approx(o["cost"]["rental"].get<double>()).epsilon(1e-3));
+    CHECK(t["cost"]["rental"].get<double>() ==
+          Approx(2 * 8 * (16 - ps["server_hours"]["training"].get<double>())).epsilon(1e-9));
+    // Training servers stay on: SimGrid's energy plugin agrees with the model, which adds the training power.
+    CHECK(t["energy_kwh"]["it"].get<double>() == Approx(t["energy_kwh"]["it_model"].get<double>()).epsilon(2e-3));
+    const auto tl = read_csv(dir / "timeline.csv");
+    const std::size_t ct = column(tl[0], "servers_training"), co = column(tl[0], "servers_off"), c0 = column(tl[0], "time_s");
+    for (std::size_t i = 1; i < tl.size(); ++i) {
+      CHECK(std::stol(tl[i][co]) == 0);
+      const double t0 = std::stod(tl[i][c0]);
+      if (t0 >= 1.5 * 3600 && t0 + 60 <= 1.9 * 3600) CHECK(std::stol(tl[i][ct]) == 2);  // one server of each pool
+      if (t0 + 60 <= 3600) CHECK(std::stol(tl[i][ct]) == 0);
+    }
+  }
+  CHECK(summary(day_dir)["energy_kwh"]["it_model"].get<double>() - o["energy_kwh"]["it_model"].get<double>() ==
+        Approx((0.75 * 10.2 - o["power_states"]["it_energy_kwh"]["off"].get<double>() / off_h) * off_h).epsilon(2e-3));
+}

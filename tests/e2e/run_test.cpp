@@ -421,8 +421,13 @@ TEST_CASE("DeepSeek's published day, an hour of it: the imposed node schedule's 
   CHECK(pre >= prefill_h - 1e-9);
   CHECK(dec >= decode_h - 1e-9);
   CHECK(pre + dec == Approx(prefill_h + decode_h + ps["server_hours"]["draining"].get<double>()).epsilon(1e-9));
-  CHECK(ps["server_hours"]["off"].get<double>() == Approx(278 - pre - dec).epsilon(1e-9));
-  // Rent for the node-hours not off, 8 GPUs at $2.
+  // The nodes off the schedule train instead (operations.training.while_off), valued at $2 per GPU-hour.
+  CHECK(ps["server_hours"]["off"].get<double>() == 0);
+  CHECK(ps["server_hours"]["training"].get<double>() == Approx(278 - pre - dec).epsilon(1e-9));
+  CHECK(s["training"]["value"].get<double>() == Approx((278 - pre - dec) * 8 * 2).epsilon(1e-9));
+  // Each node of either pool's units trains at 0.75 of an HGX H800's 10,200 W.
+  CHECK(s["training"]["energy_kwh"]["it"].get<double>() == Approx(0.75 * 10.2 * (278 - pre - dec)).epsilon(1e-9));
+  // Rent for the node-hours not training, 8 GPUs at $2.
   CHECK(s["cost"]["rental"].get<double>() == Approx((pre + dec) * 8 * 2).epsilon(1e-9));
   // The published 56.3% of input tokens from disk, within sampling and the requests unfinished at the end.
   CHECK(s["disk_kv_cache"]["hit_share_of_prompt_tokens"].get<double>() == Approx(0.563).margin(0.01));

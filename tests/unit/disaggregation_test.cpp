@@ -105,6 +105,89 @@ TEST_CASE("disaggregation by hand: TTFT = prefill + KV transfer + first decode s
   CHECK(rep.server_it_energy_j[1] + rep.server_it_energy_j[2] > 100 * (16 * 60 + 2000) * 0.999);
 }
 
+namespace {
+// An external driver (the fine engine's role): it carries requests, KV caches and answers itself.
+struct Driver final : serving::ResponseSink {
+  struct Kv {
+    std::uint32_t prefill, decode;
+    serving::Job job;
+    double bytes, t;
+  };
+  std::vector<Kv> kv;
+  std::vector<std::pair<std::uint64_t, double>> first;
+  std::vector<std::pair<serving::Job, serving::JobTimes>> done;
+  void on_first_token(std::uint32_t, const serving::Job& job, double t) override { first.emplace_back(job.id, t); }
+  void on_complete(std::uint32_t, const serving::Job& job, const serving::JobTimes& times) override { done.emplace_back(job, times); }
+  void on_kv_ready(std::uint32_t prefill, std::uint32_t decode, const serving::Job& job, double bytes, double t) override {
+    kv.push_back({prefill, decode, job, bytes, t});
+  }
+};
+
+// Runs replica `rid`'s events until `until` says stop.
+template <class F>
+void run_replica(serving::Replica& rep, F until) {
+  while (!until() && rep.next_event_time() < serving::Replica::kNever) rep.on_event();
+}
+}  // namespace
+
+TEST_CASE("disaggregation driven from outside (the fine engine): the prefill only, the KV cache handed to the driver, the decode, the record's times") {
+  test::ListSource src;
+  test::Sink sink;
+  serving::NearestRouter router;
+  const serving::SystemSetup setup = pd_setup(1, 1);
+  serving::ServingSystem sys(setup, src, router, sink);
+  Driver drv;
+  sys.set_response_sink(&drv);
+  // Servers as the model counts them, and their hosts: the prefill server, then the decode unit of two.
+  REQUIRE(sys.unit_server_count() == 2);
+  REQUIRE(sys.server_count() == 3);
+  CHECK(sys.physical_servers(0) == std::pair<std::uint32_t, std::uint32_t>{0, 1});
+  CHECK(sys.physical_servers(1) == std::pair<std::uint32_t, std::uint32_t>{1, 2});
+  CHECK_FALSE(sys.server_powered_off(0));
+  CHECK_FALSE(sys.server_powered_off(1));
+
+  const workload::RequestSpec r{7, 1.0, 1000, 4, 0};
+  REQUIRE(sys.admit(r) == std::optional<std::uint32_t>{0});
+  const auto rid = sys.assign(r, 0);
+  REQUIRE(rid == std::optional<std::uint32_t>{0});  // the prefill replica
+  const serving::Job job = sys.job_on(*rid, r, 1.002);
+  CHECK(job.output_tokens == 1);  // the prefill only
+  CHECK(sys.job_on(1, r, 1.002).output_tokens == 4);  // a decode replica would get the whole request
+  sys.replica(0).deliver(job, 1.002, serving::ServingSystem::prefix_of(r));
+  run_replica(sys.replica(0), [&] { return !drv.kv.empty(); });
+  REQUIRE(drv.kv.size() == 1);
+  const model::StepModel& m = *setup.dcs[0].step_model;
+  const double prefill_end = 1.002 + prefill_s(m, 1000);
+  const Driver::Kv& kv = drv.kv[0];
+  CHECK(kv.prefill == 0);
+  CHECK(kv.decode == 1);
+  CHECK(kv.t == Approx(prefill_end).epsilon(1e-12));
+  CHECK(kv.bytes == Approx(1000 * 1e5));
+  CHECK(kv.job.kv_ready);
+  CHECK(kv.job.output_tokens == 4);  // restored for the decode
+  CHECK(drv.first.empty());          // the prefill's own token is not the user's
+  // The driver delivers the KV cache when its transfer ends; the decode replica runs four steps.
+  const double arrive = prefill_end + 0.1;
+  sys.replica(1).deliver(kv.job, arrive);
+  run_replica(sys.replica(1), [&] { return !drv.done.empty(); });
+  REQUIRE(drv.done.size() == 1);
+  double t = arrive, first = 0;
+  for (int k = 0; k < 4; ++k) {
+    model::StepShape st;
+    st.decode_seqs = 1;
+    st.decode_context_tokens = 1001 + k;
+    t += setup.dcs[0].decode->step_model->cost(st).time_s;
+    if (k == 0) first = t;
+  }
+  REQUIRE(drv.first.size() == 1);
+  CHECK(drv.first[0].second == Approx(first).epsilon(1e-12));
+  const auto& [dj, dt] = drv.done[0];
+  CHECK(dj.id == 7);
+  CHECK(dt.done_s == Approx(t).epsilon(1e-12));
+  CHECK(dt.admitted_s == Approx(1.002).epsilon(1e-12));  // admitted in the prefill pool, as the day engine records it
+  CHECK(sink.done.empty());  // answers went to the driver
+}
+
 TEST_CASE("disaggregation: the prefill balancer counts input tokens outstanding, not requests") {
   // Two prefill servers; a long prompt, then two short ones, all at once. The first short one goes to the
   // idle replica 1; so does the second (100 tokens outstanding there against 3,000), admitted when the
