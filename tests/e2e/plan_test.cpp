@@ -264,3 +264,35 @@ TEST_CASE("plan: placement across two sites: each alone, splits, the best by cos
   }
   REQUIRE(row_where(rows, column(h, "chosen"), "1"));
 }
+
+TEST_CASE("plan: DeepSeek's demand (scenarios/plan-deepseek.yaml), shrunk: racks of one decode unit and three prefill units, the answer and the size below") {
+  // 6% of the published demand for 15 minutes of the peak window (a test's size, not the README's figures):
+  // about 127 requests a second. One rack (18 decode + 12 prefill H800 nodes) prefills about 100 a second
+  // with the `vllm` profile (36.6 k input tokens/s per prefill node at 4,384 tokens a prompt), so its queue
+  // grows past the 2 s TTFT target; two racks carry it. The plan starts at one rack.
+  const auto out = scratch("plan-deepseek");
+  const std::string dc = "platform.regions[east].datacenters[deepseek]";
+  const Proc p = run("plan " + std::string(CHATDC_SOURCE_DIR) + "/scenarios/plan-deepseek.yaml --set run.duration_h=0.25 "
+                     "--set workload.demand_multiplier=0.06 --set " + dc + ".racks=1 --jobs 1 --no-headroom --no-plot --out " +
+                     out.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const auto rows = read_csv(out / "plan.csv");
+  const auto& h = rows[0];
+  const std::vector<std::string>* chosen = row_where(rows, column(h, "chosen"), "1");
+  REQUIRE(chosen);
+  CHECK((*chosen)[column(h, "racks_deepseek")] == "2");
+  CHECK((*chosen)[column(h, "feasible")] == "1");
+  CHECK((*chosen)[column(h, "servers")] == "60");
+  const std::vector<std::string>* below = row_where(rows, column(h, "racks_deepseek"), "1");
+  REQUIRE(below);
+  CHECK((*below)[column(h, "feasible")] == "0");
+  // Both pools scale with the racks, each in whole units: 2 decode units of 18 nodes, 6 prefill units of 4.
+  for (const auto* r : {chosen, below}) {
+    const json s = summary(out / (*r)[column(h, "folder")]);
+    const double racks = std::stod((*r)[column(h, "racks_deepseek")]);
+    CHECK(s["disaggregation"]["decode"]["servers_mean"].get<double>() == Approx(18 * racks));
+    CHECK(s["disaggregation"]["prefill"]["servers_mean"].get<double>() == Approx(12 * racks));
+    CHECK(s["cost"]["rental"].get<double>() == Approx(30 * racks * 8 * 2 * 0.25).epsilon(1e-9));  // $2 per GPU-hour
+  }
+}
