@@ -673,11 +673,14 @@ void read_platform(Reader r, Scenario& s, std::optional<double> default_price, s
     const std::string lease_key = s.economics.currency == "USD" ? "lease_usd_per_gbps_month" : "lease_cny_per_gbps_month";
     const double price = lease_price.value_or(cost_default(s, "wan_lease_usd_per_gbps_month") *
                                               (s.economics.currency == "USD" ? 1 : s.economics.cny_per_usd));
+    // Charged only where a route crosses the link: by default when the lease is costs.yaml's (neither cost
+    // nor lease given); the resolved scenario writes the choice, so that it reads back the same.
+    w.lease_default = wr.boolean("lease_if_used", !per_day && !gbps_given && !lease_price);
+    if (!wr.has("lease_if_used")) wr.set_resolved("lease_if_used", w.lease_default);
     if (per_day) {
       w.cost_per_day = *per_day;
     } else {
       w.cost_per_day = lease_gbps * price / kDaysPerMonth;
-      w.lease_default = !gbps_given && !lease_price;
       if (!gbps_given) wr.set_resolved("lease_gbps", format_number(lease_gbps));
       if (!lease_price) wr.set_resolved(lease_key, format_number(price));
       const std::string at = fmt::format("platform.wan_links[{}].", s.wan.size());

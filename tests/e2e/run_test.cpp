@@ -536,3 +536,29 @@ TEST_CASE("on-disk KV tier: DeepSeek's published hit share is read from disk, sa
   CHECK(text.find("hit_share: 0.563") != std::string::npos);
   CHECK(text.find("latency_ms: 1") != std::string::npos);
 }
+
+TEST_CASE("a resolved scenario charges the same WAN lease: a default lease on a link no route crosses stays uncharged on a rerun") {
+  // scenarios/plan-deepseek.yaml declares a western region with no datacenter and no users, linked to the east:
+  // no route crosses the link, so costs.yaml's default lease is not charged, in the run or in its rerun.
+  const auto first = scratch("lease-first"), again = scratch("lease-again");
+  Proc p = run("run " + std::string(CHATDC_SOURCE_DIR) + "/scenarios/plan-deepseek.yaml --set workload.demand_multiplier=0.06 "
+               "--set run.duration_h=0.25 --quiet --out " + first.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  CHECK(slurp(first / "scenario.resolved.yaml").find("lease_if_used: true") != std::string::npos);
+  p = run("run " + (first / "scenario.resolved.yaml").string() + " --quiet --out " + again.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  const json a = summary(first), b = summary(again);
+  CHECK(a["cost"]["wan"].get<double>() == 0);
+  CHECK(b["cost"]["wan"].get<double>() == 0);
+  CHECK(b["cost"]["total"].get<double>() == a["cost"]["total"].get<double>());
+  // Given explicitly, the lease is charged whether or not a route crosses the link.
+  const auto lease = scratch("lease-forced");
+  p = run("run " + std::string(CHATDC_SOURCE_DIR) + "/scenarios/plan-deepseek.yaml --set workload.demand_multiplier=0.06 "
+          "--set run.duration_h=0.25 --set 'platform.wan_links=[{between: [east, west], lease_if_used: false}]' --quiet --out " +
+          lease.string());
+  INFO(p.err);
+  REQUIRE(p.code == 0);
+  CHECK(summary(lease)["cost"]["wan"].get<double>() == Approx(10 * 300 / 30.4375 * 0.25 / 24).epsilon(1e-9));
+}
