@@ -188,24 +188,36 @@ TEST_CASE("disaggregation driven from outside (the fine engine): the prefill onl
   CHECK(sink.done.empty());  // answers went to the driver
 }
 
-TEST_CASE("disaggregation with failures by hand: a failed decode unit's sequences are prefilled again, their KV caches wait for a decode unit") {
-  // One request (1,000 prompt tokens, 400 output tokens) decoding when the only decode unit fails at t = 3 s for 10 s.
+namespace {
+// A failure of the datacenter's server (unit) `server` at start_s, repaired duration_s later.
+operations::Outage failure(double start_s, double duration_s, std::uint32_t server) {
+  operations::Outage o;
+  o.start_s = start_s;
+  o.duration_s = duration_s;
+  o.dc = 0;
+  o.server = server;
+  return o;
+}
+
+// One request through `setup` for 100 s: its record and the epoch's report.
+std::pair<serving::RequestRecord, serving::EpochReport> one_request(const serving::SystemSetup& setup, const workload::RequestSpec& req) {
   test::ListSource src;
-  src.reqs.push_back({7, 1.0, 1000, 400, 0});
+  src.reqs.push_back(req);
   test::Sink sink;
   serving::NearestRouter router;
-  serving::SystemSetup setup = pd_setup(2, 1);
-  operations::Outage o;
-  o.start_s = 3;
-  o.duration_s = 10;
-  o.dc = 0;
-  o.server = 2;  // the decode unit: servers 0 and 1 prefill
-  setup.outages.push_back(o);
   serving::ServingSystem sys(setup, src, router, sink);
   sys.advance_to(100);
-  const auto rep = sys.close_epoch(0, 100);
+  serving::EpochReport rep = sys.close_epoch(0, 100);
   REQUIRE(sink.done.size() == 1);
-  const serving::RequestRecord& r = sink.done.at(7);
+  return {sink.done.at(req.id), std::move(rep)};
+}
+}  // namespace
+
+TEST_CASE("disaggregation with failures by hand: a failed decode unit's sequences are prefilled again, their KV caches wait for a decode unit") {
+  // One request (1,000 prompt tokens, 400 output tokens) decoding when the only decode unit fails at t = 3 s for 10 s.
+  serving::SystemSetup setup = pd_setup(2, 1);
+  setup.outages.push_back(failure(3, 10, 2));  // the decode unit: servers 0 and 1 prefill
+  const auto [r, rep] = one_request(setup, {7, 1.0, 1000, 400, 0});
   CHECK(rep.dcs[0].failures == 1);
   CHECK(rep.dcs[0].retried == 1);
   // Prefilled twice (the KV cache was lost with the decode unit), sent twice; decoded after the repair.
@@ -221,24 +233,12 @@ TEST_CASE("disaggregation with failures by hand: a failed decode unit's sequence
 }
 
 TEST_CASE("disaggregation with failures by hand: a failed prefill unit's prompts go to the other prefill unit") {
-  test::ListSource src;
-  src.reqs.push_back({7, 1.0, 3000, 4, 0});
-  test::Sink sink;
-  serving::NearestRouter router;
   serving::SystemSetup setup = pd_setup(2, 1);
   const model::StepModel& m = *setup.dcs[0].step_model;
   const double prefill = prefill_s(m, 3000);
-  operations::Outage o;
-  o.start_s = 1.002 + prefill / 2;  // during the first prefill (server 0 took the request: both had nothing)
-  o.duration_s = 50;
-  o.dc = 0;
-  o.server = 0;
+  const operations::Outage o = failure(1.002 + prefill / 2, 50, 0);  // during the first prefill (server 0 took it: both had nothing)
   setup.outages.push_back(o);
-  serving::ServingSystem sys(setup, src, router, sink);
-  sys.advance_to(100);
-  const auto rep = sys.close_epoch(0, 100);
-  REQUIRE(sink.done.size() == 1);
-  const serving::RequestRecord& r = sink.done.at(7);
+  const auto [r, rep] = one_request(setup, {7, 1.0, 3000, 4, 0});
   CHECK(rep.dcs[0].retried == 1);
   CHECK(rep.dcs[0].kv_transfers == 1);  // prefilled once to its end, on the other unit
   // Retried at the failure: a whole prefill on server 1, the transfer, then four decode steps.
