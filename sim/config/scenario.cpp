@@ -1575,14 +1575,9 @@ void read_operations(Reader r, Scenario& s) {
   read_failures(r.child("failures"), s);
   read_training(r.child("training"), s);
   r.finish();
-  if (o.training_while_off) {
-    bool scaled = false;
-    for (const auto& reg : s.regions)
-      for (const auto& dc : reg.datacenters) scaled = scaled || o.autoscaling_for(dc.name).policy != operations::Policy::kNone;
-    if (!scaled)
-      r.child("training").error("while_off", "true needs autoscaling (operations.autoscaling.policy schedule, reactive or "
-                                             "predictive): without it no server is ever powered off to train");
-  }
+  if (o.training_while_off && !scaled)
+    r.child("training").error("while_off", "true needs autoscaling (operations.autoscaling.policy schedule, reactive or "
+                                           "predictive): without it no server is ever powered off to train");
   // Outages (failures, maintenance, training): what they cannot be combined with, reported once.
   bool maintenance = false, training = false;
   for (const auto& m : o.maintenance) (m.training ? training : maintenance) = true;
