@@ -462,25 +462,23 @@ void ServingSystem::on_delivery(Cell& c) {
     ++p.cursor;
   find_next_delivery(c);
   finish_due(c, f.deliver_s);  // completions up to now (on a tie they come first, as replica events do)
-  if (dcs_[c.dc].pd ? pick_prefill(c) == kNoReplica : c.n_serving == 0) {
-    // every server (prefill unit) of the cell failed or down: the request waits at the balancer
+  const bool park = !can_take(c);  // every server (prefill unit) of the cell failed or down: it waits at the balancer
+  std::uint32_t rid = kNoReplica;
+  if (park) {
     ++c.delivered;
     ++c.outstanding;
     ++c.epoch.arrivals;
-    Job job = job_for(f.spec, f.deliver_s);
-    if (dcs_[c.dc].pd) {
-      c.prefilled[job.id] = {0, 0, 0, job.output_tokens};
-      job.output_tokens = 1;
-    }
-    c.parked.emplace_back(job, prefix_of(f.spec));
-    return;
+  } else if ((rid = assign_in(c, f.spec)) == kNoReplica) {
+    return;  // dropped
   }
-  const std::uint32_t rid = assign_in(c, f.spec);
-  if (rid == kNoReplica) return;
   Job job = job_for(f.spec, f.deliver_s);
   if (dcs_[c.dc].pd) {  // prefill only: the request leaves the prefill replica with its first token
     c.prefilled[job.id] = {0, 0, 0, job.output_tokens};
     job.output_tokens = 1;
+  }
+  if (park) {
+    c.parked.emplace_back(job, prefix_of(f.spec));
+    return;
   }
   replicas_[rid].deliver(job, f.deliver_s, prefix_of(f.spec));
   c.heap.update(rid - c.first_replica, replicas_[rid].next_event_time());
@@ -723,6 +721,22 @@ void ServingSystem::on_prefilled(Cell& c, std::uint32_t replica, const Job& job,
   c.transfers.push({times.done_s + dc.setup.kv_transfer_latency_s + bytes / dc.setup.kv_transfer_bytes_per_s, next});
 }
 
+bool ServingSystem::can_take(const Cell& c) const {
+  if (!dcs_[c.dc].pd) return c.n_serving > 0;
+  for (std::uint32_t i = 0; i < dcs_[c.dc].prefill_replicas; ++i)  // the first serving one ends it (usually the first)
+    if (!c.balancer->excluded(i)) return true;
+  return false;
+}
+
+bool ServingSystem::deliver_kv(Cell& c, const Job& job, double t) {
+  const std::uint32_t best = pick_decode(c, t);
+  if (best == kNoReplica) return false;
+  Replica& r = replicas_[c.first_replica + best];
+  r.deliver(job, t);
+  c.heap.update(best, r.next_event_time());
+  return true;
+}
+
 std::uint32_t ServingSystem::pick_prefill(const Cell& c) const {
   std::uint32_t local = kNoReplica;
   for (std::uint32_t i = 0; i < dcs_[c.dc].prefill_replicas; ++i)
@@ -751,14 +765,8 @@ void ServingSystem::on_transfer(Cell& c) {
   const Cell::Transfer x = c.transfers.top();
   c.transfers.pop();
   finish_due(c, x.t);
-  const std::uint32_t best = pick_decode(c, x.t);
-  if (best == kNoReplica) {  // every decode unit failed: the KV cache waits (in the prefill unit's memory) for one
-    c.kv_parked.push_back(x.job);
-    return;
-  }
-  const std::uint32_t rid = c.first_replica + best;
-  replicas_[rid].deliver(x.job, x.t);
-  c.heap.update(best, replicas_[rid].next_event_time());
+  // Every decode unit failed: the KV cache waits (in the prefill unit's memory) for one.
+  if (!deliver_kv(c, x.job, x.t)) c.kv_parked.push_back(x.job);
 }
 
 void ServingSystem::on_complete(std::uint32_t replica, const Job& job, const JobTimes& times) {
@@ -1023,7 +1031,7 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
     const std::uint32_t first = dc.first_replica + dc.first_replica_of_server(server - dc.first_server);
     for (std::uint32_t k = 0; k < per; ++k) replicas_[first + k].drop_cache();
   }
-  if (to == ServerState::kServing && (!dcs_[c.dc].pd || pick_prefill(c) != kNoReplica))
+  if (to == ServerState::kServing && can_take(c))
     while (!c.parked.empty()) {  // requests waiting at the balancer while no server (prefill unit) of the cell served
       const auto [job, prefix] = c.parked.front();
       c.parked.pop_front();
@@ -1031,14 +1039,7 @@ void ServingSystem::set_state(Cell& c, std::uint32_t server, ServerState to, dou
       redeliver(c, job, prefix, t);
     }
   if (to == ServerState::kServing)  // disaggregated: KV caches waiting while no decode unit served
-    while (!c.kv_parked.empty()) {
-      const std::uint32_t best = pick_decode(c, t);
-      if (best == kNoReplica) break;
-      Replica& r = replicas_[c.first_replica + best];
-      r.deliver(c.kv_parked.front(), t);
-      c.kv_parked.pop_front();
-      c.heap.update(best, r.next_event_time());
-    }
+    while (!c.kv_parked.empty() && deliver_kv(c, c.kv_parked.front(), t)) c.kv_parked.pop_front();
 }
 
 void ServingSystem::exclude_server(Cell& c, std::uint32_t server, bool ex) {
@@ -1097,30 +1098,21 @@ void ServingSystem::start_wake(Cell& c, std::uint32_t server, double t) {
 
 void ServingSystem::redeliver(Cell& c, const Job& job, const PromptPrefix& prefix, double t) {
   ++c.outstanding;
-  if (dcs_[c.dc].pd) {  // disaggregated: back to the prefill pool (a failed decode unit's KV caches are lost)
-    Job again = job;
+  const bool pd = dcs_[c.dc].pd;
+  Job again = job;
+  if (pd) {  // disaggregated: back to the prefill pool (a failed decode unit's KV caches are lost)
     again.kv_ready = false;
     again.output_tokens = 1;  // the request's own count waits in c.prefilled
-    const std::uint32_t local = pick_prefill(c);
-    if (local == kNoReplica) {
-      c.parked.emplace_back(again, prefix);
-      return;
-    }
-    c.balancer->increment(local);
-    c.input_outstanding[local] += again.prompt_tokens;
-    Replica& r = replicas_[c.first_replica + local];
-    r.deliver(again, t, prefix);
-    c.heap.update(local, r.next_event_time());
+  }
+  if (!can_take(c)) {
+    c.parked.emplace_back(again, prefix);
     return;
   }
-  if (c.n_serving == 0) {
-    c.parked.emplace_back(job, prefix);
-    return;
-  }
-  const std::uint32_t local = c.balancer->pick();
+  const std::uint32_t local = pd ? pick_prefill(c) : c.balancer->pick();
   c.balancer->increment(local);
+  if (pd) c.input_outstanding[local] += again.prompt_tokens;
   Replica& r = replicas_[c.first_replica + local];
-  r.deliver(job, t, prefix);
+  r.deliver(again, t, prefix);
   c.heap.update(local, r.next_event_time());
 }
 

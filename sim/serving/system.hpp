@@ -517,6 +517,11 @@ class ServingSystem final : private ReplicaListener {
   /// Disaggregation: the serving prefill replica (cell-local) with the fewest prompt tokens sent to it and not
   /// yet prefilled, or kNoReplica when none serves.
   std::uint32_t pick_prefill(const Cell& c) const;
+  /// Whether a request can be handed to one of the cell's replicas now (disaggregated: a prefill unit serves).
+  bool can_take(const Cell& c) const;
+  /// Disaggregation: a KV cache to the decode replica pick_decode() chooses at t; false (nothing done) when
+  /// no decode unit serves.
+  bool deliver_kv(Cell& c, const Job& job, double t);
   const InFlight* pipe_front(const Pipe& p) const;
   void find_next_delivery(Cell& c) const;
   void on_delivery(Cell& c);
