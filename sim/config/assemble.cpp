@@ -313,16 +313,15 @@ Assembly assemble(const Scenario& s) {
     const std::size_t before = a.system.outages.size();
     if (s.operations.failures_enabled) {
       const OperationsSpec::FailureRates f = s.operations.failures_for(p.name);
-      const auto drawn = operations::draw_failures(d, p.name, p.servers, f.server_mtbf_h * 3600.0 / unit, f.mttr_h * 3600.0,
-                                                   s.run.duration_s, s.run.seed);
-      a.system.outages.insert(a.system.outages.end(), drawn.begin(), drawn.end());
-      if (p.decode) {  // the decode pool's units, from a stream of their own; numbered after the prefill pool's
-        auto dec = operations::draw_failures(d, p.name + "/decode", p.decode->servers,
-                                             f.server_mtbf_h * 3600.0 / p.decode->servers_per_unit, f.mttr_h * 3600.0,
-                                             s.run.duration_s, s.run.seed);
-        for (auto& o : dec) o.server += p.servers;
-        a.system.outages.insert(a.system.outages.end(), dec.begin(), dec.end());
-      }
+      // Each pool's units from a stream of their own; a decode pool's numbered after the prefill pool's.
+      const auto draw = [&](const serving::PoolSetup& pool, const std::string& stream, std::uint32_t first) {
+        auto drawn = operations::draw_failures(d, stream, pool.servers, f.server_mtbf_h * 3600.0 / pool.servers_per_unit,
+                                               f.mttr_h * 3600.0, s.run.duration_s, s.run.seed);
+        for (auto& o : drawn) o.server += first;
+        a.system.outages.insert(a.system.outages.end(), drawn.begin(), drawn.end());
+      };
+      draw(p, p.name, 0);
+      if (p.decode) draw(*p.decode, p.name + "/decode", p.servers);
     }
     for (const OperationsSpec::MaintenanceSpec& m : s.operations.maintenance) {
       if (m.datacenter != p.name) continue;

@@ -205,7 +205,7 @@ class FineDriver final : public serving::ResponseSink {
       ++*activities_;
       if (idx == 0) {
         const double at = sg4::Engine::get_clock() + (msg->kv ? 0.0 : overhead);
-        if (msg->kv) kv_arrived(msg->from);
+        if (msg->kv) arrived_from(msg->from);
         auto pos = std::upper_bound(pending.begin(), pending.end(), at, [](double a, const Pending& p) { return a < p.at; });
         pending.insert(pos, Pending{at, std::unique_ptr<RequestMsg>(msg)});
         msg = nullptr;
@@ -226,9 +226,9 @@ class FineDriver final : public serving::ResponseSink {
     }
   }
 
-  // A KV cache sent by server g has arrived: a draining prefill server whose last KV cache that was may
-  // now be turned off.
-  void kv_arrived(std::uint32_t g) {
+  // Something server g sent (an answer, a KV cache) has arrived: a server powered off whose last message
+  // that was may now be turned off.
+  void arrived_from(std::uint32_t g) {
     if (--servers_[g].answers_out == 0 && ctx_.sys->server_state(g) != serving::ServerState::kServing) sync_server(g);
   }
 
@@ -275,8 +275,7 @@ class FineDriver final : public serving::ResponseSink {
       auto* msg = user_mb_[u]->get<AnswerMsg>();
       ++*activities_;
       const double now = sg4::Engine::get_clock();
-      const std::uint32_t g = ctx_.sys->replica_server(msg->replica);
-      if (--servers_[g].answers_out == 0 && ctx_.sys->server_state(g) != serving::ServerState::kServing) sync_server(g);
+      arrived_from(ctx_.sys->replica_server(msg->replica));
       if (msg->first) {
         first_at[msg->job.id] = now - msg->late_s;
       } else {
